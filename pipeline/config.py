@@ -1,0 +1,62 @@
+"""The one place for defaults. Paths honour NOCPIPE_DATA, which moves every
+data folder at once (data/raw, data/processed, data/models)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The original experiment's limit on a side's length, in katakana characters.
+DEFAULT_MAX_LEN = 50
+#: train/valid/test shares of works, by a stable hash of work_id.
+DEFAULT_SPLIT = (0.8, 0.1, 0.1)
+#: Pairs per Parquet shard before a new shard is started.
+SHARD_TARGET_PAIRS = 50_000
+READERS = ("pykakasi", "unidic")
+SOURCES = ("nocturne", "narou", "aozora", "text")
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("NOCPIPE_DATA", "data"))
+
+
+def default_raw_dir() -> Path:
+    return data_root() / "raw"
+
+
+def default_processed_dir() -> Path:
+    return data_root() / "processed"
+
+
+def default_pairs_dir() -> Path:
+    return default_processed_dir() / "pairs"
+
+
+def default_models_dir() -> Path:
+    return data_root() / "models"
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Shares of works in train/valid/test; parsed from '80,10,10'."""
+
+    train: float = DEFAULT_SPLIT[0]
+    valid: float = DEFAULT_SPLIT[1]
+    test: float = DEFAULT_SPLIT[2]
+
+    @classmethod
+    def parse(cls, text: str) -> "SplitConfig":
+        from .errors import UsageError
+
+        try:
+            parts = [float(p) for p in text.replace("/", ",").split(",")]
+        except ValueError:
+            parts = []
+        if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0:
+            raise UsageError(f"--split takes three shares like 80,10,10, not {text!r}")
+        total = sum(parts)
+        return cls(*(p / total for p in parts))
+
+    def as_list(self) -> list[float]:
+        return [round(self.train, 6), round(self.valid, 6), round(self.test, 6)]

@@ -1,0 +1,65 @@
+"""The exception tree. Every error a user can cause is a `NocpipeError`; the CLI
+prints its message as one `Error: ...` line and exits with status 1.
+
+    NocpipeError
+    ├── UsageError          bad option values or arguments
+    ├── InputError          a file or folder we were given cannot be used
+    │   ├── EmptyInputError     the file holds no text
+    │   ├── BinaryInputError    the file is not text
+    │   ├── DecodeError         no encoding we know decodes it
+    │   └── ArchiveError        a zip without a text file, or a broken zip
+    ├── StoreError          the raw store / shard folder is missing or inconsistent
+    ├── FetchError          downloading failed (scrape)
+    └── ModelError          a model folder is missing or incompatible (train, predict)
+
+`InputError`s raised for one file are counted and skipped by the stage; they
+never stop the other files.
+"""
+
+from __future__ import annotations
+
+
+class NocpipeError(Exception):
+    """Base of every error nocpipe reports to the user in one line."""
+
+
+class UsageError(NocpipeError):
+    """An option or argument has a value we cannot use."""
+
+
+class InputError(NocpipeError):
+    """One input file cannot be used; `reason` is the counter it is filed under."""
+
+    reason = "unreadable"
+
+    def __init__(self, message: str, path: object = None):
+        super().__init__(message)
+        self.path = path
+
+
+class EmptyInputError(InputError):
+    reason = "empty"
+
+
+class BinaryInputError(InputError):
+    reason = "binary"
+
+
+class DecodeError(InputError):
+    reason = "undecodable"
+
+
+class ArchiveError(InputError):
+    reason = "bad_zip"
+
+
+class StoreError(NocpipeError):
+    """The raw store or the shard folder is missing or inconsistent."""
+
+
+class FetchError(NocpipeError):
+    """Downloading failed in a way a retry will not fix now."""
+
+
+class ModelError(NocpipeError):
+    """A model folder is missing, incomplete or from another version."""

@@ -1,0 +1,274 @@
+"""Katakana readings: the one code path used by extract-pairs, `nocpipe kana` and predict.
+
+    text (may carry ruby: ｜漢字《かんじ》 or 漢字《かんじ》)
+      -> ruby segments read as the author wrote them
+      -> other segments: widened kana, numbers read out (pipeline.numbers), then the reader
+      -> hiragana to katakana, punctuation mapped onto the alphabet of DESIGN.md
+
+Readers: `pykakasi` (default, pure Python) and `unidic` (fugashi + unidic-lite, the
+`kana` field; unknown words fall back to pykakasi). A reader is built once per
+process and its results are cached per segment, because dialogue repeats itself.
+
+What normalisation does with characters outside the alphabet (also in the README):
+- half-width katakana and punctuation are widened; full-width digits and Latin are
+  narrowed first so that numbers can be read;
+- dash runs (―, —, ─, －, -, ‐) become one …; ‥ and ... become …; ･ becomes ・;
+- !, ?, ‼, ⁉, ⁈ become ！ and ？ (runs kept as written); 〜 and ~ become ～;
+- brackets other than 「」『』 ((), （）, 【】, 〈〉, ［］, 〔〕) are removed, their content kept;
+  “ ” and 〝 〟 become 『 』;
+- ゝゞヽヾ repeat (and voice) the kana before them;
+- Latin letters the reader leaves alone are spelled out (OK -> オーケー, DNA -> ディーエヌエー);
+- spaces and the decorative ♡♥❤♪♫☆★ are removed.
+Anything still outside the alphabet (unread kanji, emoji, ※ ...) stays, and
+extract-pairs drops that side as `dropped_bad_chars` / `dropped_unread_kanji`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+from importlib import metadata
+
+from .errors import UsageError
+from .numbers import read_numbers
+
+ALPHABET_PUNCT = "、。！？…・「」『』～"
+ALPHABET_RE = re.compile(r"[\u30A1-\u30FAー" + ALPHABET_PUNCT + r"]*")
+_KANJI = r"\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\U00020000-\U0003134F々〆ヶ〇"
+KANJI_RE = re.compile(f"[{_KANJI}]")
+# ｜base《reading》 or kanji-run《reading》 (Aozora's two ruby forms).
+RUBY_RE = re.compile(f"[｜|]([^｜|《》]+)《([^《》]*)》|([{_KANJI}]+)《([^《》]*)》")
+_STRAY_RUBY_RE = re.compile(r"《[^《》]*》|[｜]")
+
+
+def is_kana_text(text: str) -> bool:
+    """True when `text` lies entirely inside the katakana alphabet of DESIGN.md."""
+    return ALPHABET_RE.fullmatch(text) is not None
+
+
+def split_ruby(text: str) -> list[tuple[str, str | None]]:
+    """Split text into (base, reading) pieces; reading is None for plain text."""
+    out: list[tuple[str, str | None]] = []
+    pos = 0
+    for m in RUBY_RE.finditer(text):
+        if m.start() > pos:
+            out.append((text[pos:m.start()], None))
+        base, reading = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
+        out.append((base, reading))
+        pos = m.end()
+    if pos < len(text):
+        out.append((text[pos:], None))
+    # A 《》 with no base (or a lone ｜) is an annotation without a target: drop it.
+    return [(_STRAY_RUBY_RE.sub("", b), r) if r is None else (b, r) for b, r in out]
+
+
+def strip_ruby(text: str) -> str:
+    """The base text of a ruby-annotated line: 漢字《かんじ》 -> 漢字."""
+    if "《" not in text and "｜" not in text and "|" not in text:
+        return text
+    return "".join(base for base, _ in split_ruby(text))
+
+
+# ---------------------------------------------------------------- normalisation
+
+def _hira_to_kata(text: str) -> str:
+    return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" or c in "ゝゞ" else c for c in text)
+
+
+_WIDE_TABLE = {
+    # Full-width ASCII narrowed so that numbers and Latin are handled in one form.
+    **{ord(c): ord(c) - 0xFEE0 for c in "０１２３４５６７８９"},
+}
+_PUNCT_TABLE = str.maketrans({
+    ",": "、", "，": "、", "､": "、",
+    ".": "。", "．": "。", "｡": "。",
+    "!": "！", "?": "？",
+    "･": "・", "｢": "「", "｣": "」",
+    "〜": "～", "~": "～", "∼": "～", "〰": "～",
+    "“": "『", "”": "』", "〝": "『", "〟": "』", "＂": None, '"': None,
+    "‥": "…", "⋯": "…",
+    "(": None, ")": None, "（": None, "）": None, "【": None, "】": None, "〈": None, "〉": None,
+    "［": None, "］": None, "[": None, "]": None, "〔": None, "〕": None, "《": None, "》": None,
+    "｛": None, "｝": None, "{": None, "}": None, "≪": None, "≫": None, "«": None, "»": None,
+    " ": None, "\u3000": None, "\t": None,
+    "♡": None, "♥": None, "❤": None, "♪": None, "♫": None, "☆": None, "★": None,
+    "\u200b": None, "\ufeff": None,
+})
+_MULTI = [("‼", "！！"), ("⁉", "！？"), ("⁈", "？！"), ("...", "…")]
+_DASH_RE = re.compile(r"[―—–‐‑‒─━－\-]+")
+_ELLIPSIS_DOTS_RE = re.compile(r"。{2,}")
+_LETTERS = {
+    "A": "エー", "B": "ビー", "C": "シー", "D": "ディー", "E": "イー", "F": "エフ", "G": "ジー",
+    "H": "エイチ", "I": "アイ", "J": "ジェー", "K": "ケー", "L": "エル", "M": "エム", "N": "エヌ",
+    "O": "オー", "P": "ピー", "Q": "キュー", "R": "アール", "S": "エス", "T": "ティー", "U": "ユー",
+    "V": "ブイ", "W": "ダブリュー", "X": "エックス", "Y": "ワイ", "Z": "ゼット",
+}
+_LATIN_RE = re.compile(r"[A-Za-z]")
+_VOICED = dict(zip("カキクケコサシスセソタチツテトハヒフヘホウ", "ガギグゲゴザジズゼゾダヂヅデドバビブベボヴ"))
+
+
+def prenormalise(text: str) -> str:
+    """Before the reader: NFKC-widen half-width kana, narrow digits, read numbers out."""
+    if any("\uff61" <= c <= "\uff9f" for c in text):
+        # NFKC widens half-width katakana (ｶﾞ -> ガ); apply it to those runs only so
+        # that other characters (…, ～, full-width letters) keep their form.
+        text = re.sub(r"[\uff61-\uff9f]+", lambda m: unicodedata.normalize("NFKC", m.group()), text)
+    text = text.translate(_WIDE_TABLE)
+    if any(c.isascii() and c.isdigit() for c in text):
+        text = read_numbers(text)
+    return text
+
+
+def _repeat_marks(text: str) -> str:
+    if not any(c in "ヽヾ" for c in text):
+        return text
+    out: list[str] = []
+    for c in text:
+        if c in "ヽヾ" and out:
+            prev = out[-1]
+            c = _VOICED.get(prev, prev) if c == "ヾ" else prev
+        out.append(c)
+    return "".join(out)
+
+
+def postnormalise(text: str) -> str:
+    """After the reader: katakana, the alphabet's punctuation, letters spelled out."""
+    text = _hira_to_kata(text)
+    if not text.isascii() or any(c in text for c in ".!?~"):
+        for a, b in _MULTI:
+            text = text.replace(a, b)
+    text = _DASH_RE.sub("…", text)
+    text = text.translate(_PUNCT_TABLE)
+    text = _ELLIPSIS_DOTS_RE.sub("…", text)
+    text = _repeat_marks(text)
+    if any("\uff21" <= c <= "\uff5a" for c in text):
+        text = "".join(chr(ord(c) - 0xFEE0) if "\uff21" <= c <= "\uff5a" else c for c in text)
+    if _LATIN_RE.search(text):
+        text = _LATIN_RE.sub(lambda m: _LETTERS[m.group().upper()], text)
+    return text
+
+
+# ---------------------------------------------------------------- readers
+
+class Reader:
+    """Reads plain Japanese text (no ruby) into katakana-ish text."""
+
+    name = "reader"
+
+    @property
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def read(self, text: str) -> str:
+        raise NotImplementedError
+
+
+class PykakasiReader(Reader):
+    name = "pykakasi"
+
+    def __init__(self) -> None:
+        import pykakasi
+
+        self._kks = pykakasi.kakasi()
+
+    @property
+    def version(self) -> str:
+        return "pykakasi " + metadata.version("pykakasi")
+
+    def read(self, text: str) -> str:
+        return "".join(item["kana"] for item in self._kks.convert(text))
+
+
+_KANA_OR_PUNCT_RE = re.compile(r"[\u3041-\u30FF\uFF01-\uFF5E\u3000-\u303F…‥―ー\s!-~]+")
+
+
+class UnidicReader(Reader):
+    """fugashi + unidic-lite; the `kana` field (as written), not the pronunciation."""
+
+    name = "unidic"
+
+    def __init__(self) -> None:
+        try:
+            import fugashi
+            import unidic_lite  # noqa: F401  (the dictionary fugashi finds)
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise UsageError(
+                "--reader unidic needs fugashi and unidic-lite: pip install 'nocpipe[unidic]'"
+            ) from exc
+        self._tagger = fugashi.Tagger()
+        self._fallback: PykakasiReader | None = None
+
+    @property
+    def version(self) -> str:
+        return f"fugashi {metadata.version('fugashi')} + unidic-lite {metadata.version('unidic-lite')}"
+
+    def read(self, text: str) -> str:
+        out = []
+        for word in self._tagger(text):
+            surface = word.surface
+            kana = None if word.is_unk else getattr(word.feature, "kana", None)
+            if _KANA_OR_PUNCT_RE.fullmatch(surface):
+                out.append(surface)  # kana and symbols read as written
+            elif kana and kana != "*":
+                out.append(kana)
+            else:
+                if self._fallback is None:
+                    self._fallback = PykakasiReader()
+                out.append(self._fallback.read(surface))
+            # MeCab drops white space between tokens; none of it is readable anyway.
+        return "".join(out)
+
+
+_READERS: dict[str, Reader] = {}
+_LOCK = threading.Lock()
+
+
+def get_reader(name: str = "pykakasi") -> Reader:
+    """The process-wide reader of that name (built on first use)."""
+    with _LOCK:
+        if name not in _READERS:
+            if name == "pykakasi":
+                _READERS[name] = PykakasiReader()
+            elif name == "unidic":
+                _READERS[name] = UnidicReader()
+            else:
+                raise UsageError(f"unknown reader {name!r}: use pykakasi or unidic")
+        return _READERS[name]
+
+
+@lru_cache(maxsize=200_000)
+def _read_plain(reader_name: str, text: str) -> str:
+    text = prenormalise(text)
+    # Pure kana needs no reader (and no dictionary look-up).
+    if not KANJI_RE.search(text) and not _LATIN_RE.search(text) and not any("\uff21" <= c <= "\uff5a" for c in text):
+        return text
+    return get_reader(reader_name).read(text)
+
+
+@lru_cache(maxsize=200_000)
+def to_katakana(text: str, reader: str = "pykakasi") -> str:
+    """The katakana reading extract-pairs stores for `text` (ruby used when present)."""
+    parts = []
+    for base, reading in split_ruby(text):
+        if reading is None:
+            parts.append(_read_plain(reader, base))
+        elif KANJI_RE.search(reading):  # a reading that is itself kanji still needs reading
+            parts.append(_read_plain(reader, reading))
+        else:
+            parts.append(prenormalise(reading))
+    return postnormalise("".join(parts))
+
+
+_READER_CLASSES = {"pykakasi": PykakasiReader, "unidic": UnidicReader}
+
+
+def reader_version(name: str) -> str:
+    """The reader's version without loading its dictionaries (for resume checks)."""
+    if name not in _READER_CLASSES:
+        raise UsageError(f"unknown reader {name!r}: use pykakasi or unidic")
+    try:
+        return _READER_CLASSES[name].version.fget(None)
+    except metadata.PackageNotFoundError as exc:
+        raise UsageError(f"--reader {name} is not installed: pip install 'nocpipe[unidic]'") from exc

@@ -1,0 +1,1 @@
+"""One module per command. Stages import from `pipeline`, never from each other."""
