@@ -39,7 +39,8 @@ ALPHABET_RE = re.compile(r"[\u30A1-\u30FAー" + ALPHABET_PUNCT + r"]*")
 _KANJI = r"\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\U00020000-\U0003134F々〆ヶ〇"
 KANJI_RE = re.compile(f"[{_KANJI}]")
 # ｜base《reading》 or kanji-run《reading》 (Aozora's two ruby forms).
-RUBY_RE = re.compile(f"[｜|]([^｜|《》]+)《([^《》]*)》|([{_KANJI}]+)《([^《》]*)》")
+# Also tolerated without ｜: an accent group 〔Bohe`me〕 or a Latin word before 《》.
+RUBY_RE = re.compile(f"[｜|]([^｜|《》]+)《([^《》]*)》|([{_KANJI}]+|〔[^〔〕《》]*〕|[A-Za-zＡ-Ｚａ-ｚ]+)《([^《》]*)》")
 _STRAY_RUBY_RE = re.compile(r"《[^《》]*》|[｜]")
 
 
@@ -94,9 +95,9 @@ _PUNCT_TABLE = str.maketrans({
     "｛": None, "｝": None, "{": None, "}": None, "≪": None, "≫": None, "«": None, "»": None,
     " ": None, "\u3000": None, "\t": None,
     "♡": None, "♥": None, "❤": None, "♪": None, "♫": None, "☆": None, "★": None,
-    "\u200b": None, "\ufeff": None,
+    "\u200b": None, "\ufeff": None, "'": None, "`": None, "‘": None, "’": None, "〔": None, "〕": None,
 })
-_MULTI = [("‼", "！！"), ("⁉", "！？"), ("⁈", "？！"), ("...", "…")]
+_MULTI = [("‼", "！！"), ("⁉", "！？"), ("⁈", "？！"), ("⁇", "？？"), ("...", "…")]
 _DASH_RE = re.compile(r"[―—–‐‑‒─━－\-]+")
 _ELLIPSIS_DOTS_RE = re.compile(r"。{2,}")
 _LETTERS = {
@@ -109,8 +110,27 @@ _LATIN_RE = re.compile(r"[A-Za-z]")
 _VOICED = dict(zip("カキクケコサシスセソタチツテトハヒフヘホウ", "ガギグゲゴザジズゼゾダヂヅデドバビブベボヴ"))
 
 
+# Aozora's くの字点: ／＼ repeats the two characters before it, ／″＼ voices the repeat.
+_KUNOJI_RE = re.compile(r"(..)／([″〃]?)＼")
+
+
+def _kunoji(m: re.Match) -> str:
+    head = m.group(1)
+    rep = head
+    if m.group(2):
+        first = _hira_to_kata(rep[0])
+        voiced = _VOICED.get(first)
+        rep = (chr(ord(voiced) - 0x60) if "\u3041" <= rep[0] <= "\u3096" and voiced else voiced or rep[0]) + rep[1:]
+    return head + rep
+
+
 def prenormalise(text: str) -> str:
-    """Before the reader: NFKC-widen half-width kana, narrow digits, read numbers out."""
+    """Before the reader: NFKC-widen half-width kana, narrow digits, read numbers out,
+    expand the repeat marks ／＼ and 〻."""
+    if "＼" in text:
+        text = _KUNOJI_RE.sub(_kunoji, text)
+    if "〻" in text:
+        text = text.replace("〻", "々")
     if any("\uff61" <= c <= "\uff9f" for c in text):
         # NFKC widens half-width katakana (ｶﾞ -> ガ); apply it to those runs only so
         # that other characters (…, ～, full-width letters) keep their form.
@@ -244,7 +264,14 @@ def _read_plain(reader_name: str, text: str) -> str:
     # Pure kana needs no reader (and no dictionary look-up).
     if not KANJI_RE.search(text) and not _LATIN_RE.search(text) and not any("\uff21" <= c <= "\uff5a" for c in text):
         return text
-    return get_reader(reader_name).read(text)
+    out = get_reader(reader_name).read(text)
+    if "々" in out:
+        # The reader did not know the word with its repeat mark (吾々, 馬鹿々々):
+        # spell the repeat out and read again.
+        text = re.sub(r"(..)々々", r"\1\1", text)
+        text = re.sub(r"(.)々", r"\1\1", text)
+        out = get_reader(reader_name).read(text)
+    return out
 
 
 @lru_cache(maxsize=200_000)

@@ -48,7 +48,8 @@ _DAYS = {1: "イチニチ", 2: "フツカ", 3: "ミッカ", 4: "ヨッカ", 5: "
          7: "ナノカ", 8: "ヨウカ", 9: "ココノカ", 10: "トオカ", 14: "ジュウヨッカ",
          20: "ハツカ", 24: "ニジュウヨッカ"}
 
-NUMBER_RE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
+NUMBER_RE = re.compile(r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)([万億兆])?")
+_MULTIPLIERS = {"万": 10**4, "億": 10**8, "兆": 10**12}
 _COUNTER_CHARS = "".join(_COUNTERS) + "".join(_YO_COUNTERS) + "つ日"
 
 
@@ -145,7 +146,14 @@ def read_numbers(text: str) -> str:
         out.append(text[pos:m.start()])
         nxt = text[m.end(): m.end() + 1]
         counter = nxt if nxt and nxt in _COUNTER_CHARS else ""
-        reading, consumed = read_number(m.group(), counter)
+        digits = m.group(1)
+        if m.group(2) and "." not in digits:  # 3万 -> 30000, read as one number
+            digits = str(int(digits.replace(",", "")) * _MULTIPLIERS[m.group(2)])
+        elif m.group(2):
+            counter = ""
+        reading, consumed = read_number(digits, counter)
+        if m.group(2) and "." in m.group(1):
+            reading += {"万": "マン", "億": "オク", "兆": "チョウ"}[m.group(2)]
         out.append(reading)
         pos = m.end() + (1 if consumed else 0)
     out.append(text[pos:])

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 from .errors import BinaryInputError, DecodeError, EmptyInputError
 
-# Tried in order, strictly. CP932 is Windows' Shift_JIS (a superset of it, and what
-# Aozora's "Shift_JIS" files really are); shift_jis_2004 covers JIS X 0213 additions.
-_CANDIDATES = ("utf-8", "cp932", "shift_jis_2004", "euc_jis_2004", "utf-16")
+# UTF-8 first (strict, so a Shift_JIS file never passes for it), then the Japanese
+# legacy encodings. CP932 is Windows' Shift_JIS (what Aozora's "Shift_JIS" files
+# really are); EUC-JIS-2004 is a superset of EUC-JP. Bytes often decode without error
+# in both CP932 and EUC, so the decoding that looks most like Japanese text wins.
+_LEGACY = ("cp932", "euc_jis_2004", "shift_jis_2004", "iso2022_jp_2004")
 
 
 @dataclass(frozen=True)
@@ -18,30 +20,37 @@ class Decoded:
     encoding: str
 
 
+def _plausibility(text: str) -> float:
+    """Share of characters that ordinary Japanese prose is made of."""
+    good = 0
+    for c in text[:20000]:
+        o = ord(c)
+        if (c.isascii() and (c.isprintable() or c in "\r\n\t")) or 0x3000 <= o <= 0x30FF \
+                or 0x4E00 <= o <= 0x9FFF or 0xFF01 <= o <= 0xFF5E or 0x2460 <= o <= 0x24FF \
+                or 0xF900 <= o <= 0xFAFF or c in "…‥―※〜":
+            good += 1
+    return good / max(1, min(len(text), 20000))
+
+
 def decode_bytes(data: bytes, name: str = "file") -> Decoded:
     if not data.strip():
         raise EmptyInputError(f"{name}: the file is empty")
     bom_utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
     if b"\x00" in data[:8192] and not bom_utf16:
         raise BinaryInputError(f"{name}: this is a binary file, not text")
-    encoding = None
-    text = None
-    if data.startswith(b"\xef\xbb\xbf"):
-        encoding, text = "utf-8-sig", data[3:].decode("utf-8", errors="strict") if _ok(data[3:], "utf-8") else None
-    if text is None:
-        for enc in (("utf-16",) if bom_utf16 else _CANDIDATES[:-1]):
-            if _ok(data, enc):
+    encoding = text = None
+    if bom_utf16 and _ok(data, "utf-16"):
+        encoding, text = "utf-16", data.decode("utf-16")
+    elif data.startswith(b"\xef\xbb\xbf") and _ok(data[3:], "utf-8"):
+        encoding, text = "utf-8-sig", data[3:].decode("utf-8")
+    elif _ok(data, "utf-8"):
+        encoding, text = "utf-8", data.decode("utf-8")
+    else:
+        scored = [(_plausibility(data.decode(enc)), -i, enc) for i, enc in enumerate(_LEGACY) if _ok(data, enc)]
+        if scored:
+            score, _, enc = max(scored)
+            if score >= 0.5:
                 encoding, text = enc, data.decode(enc)
-                break
-    if text is None:
-        try:
-            from charset_normalizer import from_bytes
-
-            best = from_bytes(data).best()
-        except ImportError:  # pragma: no cover
-            best = None
-        if best is not None and best.encoding and _ok(data, best.encoding):
-            encoding, text = best.encoding, str(best)
     if text is None:
         raise DecodeError(
             f"{name}: cannot decode it as UTF-8, Shift_JIS/CP932 or EUC-JP; save it as UTF-8 and ingest again"

@@ -1,0 +1,70 @@
+"""Readings: ruby first, numbers, punctuation, long vowels, small kana, both readers."""
+
+import pytest
+
+from pipeline.kana import is_kana_text, split_ruby, strip_ruby, to_katakana
+from pipeline.numbers import read_numbers
+
+READERS = ["pykakasi", "unidic"]
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("text,expected", [
+    ("邪智暴虐《じゃちぼうぎゃく》の王", "ジャチボウギャクノオウ"),     # implicit ruby
+    ("疲労｜困憊《こんぱい》", "ヒロウコンパイ"),                    # explicit ruby
+    ("｜今日《こんにち》は", "コンニチハ"),                            # ruby beats the reader
+    ("十六夜《いざよい》", "イザヨイ"),
+    ("3回", "サンカイ"),
+    ("1945年", "センキュウヒャクヨンジュウゴネン"),
+    ("３本", "サンボン"),
+    ("すごーい", "スゴーイ"),                                          # long vowel kept
+    ("ちょっとぁ", "チョットァ"),                                      # small kana kept
+    ("ｶﾞｯｺｳ", "ガッコウ"),                                             # half-width widened
+    ("なに!?", "ナニ！？"),
+    ("待って〜", "マッテ～"),
+    ("ただ、――", "タダ、…"),
+    ("あ‥", "ア…"),
+    ("OK", "オーケー"),
+    ("わざ／＼", "ワザワザ"),
+    ("（笑）", "ワライ"),
+    ("あっ♡", "アッ"),
+    ("『はい』と", "『ハイ』ト"),
+])
+def test_readings(reader, text, expected):
+    assert to_katakana(text, reader) == expected
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_kanji_numerals_and_repeat_marks(reader):
+    assert to_katakana("三回", reader) == "サンカイ"
+    assert to_katakana("吾々", reader) == "ワレワレ"
+
+
+def test_unidic_reads_context_better_than_pykakasi():
+    assert to_katakana("人を殺します", "unidic") == "ヒトヲコロシマス"
+
+
+def test_output_is_in_the_alphabet_or_keeps_what_cannot_be_read():
+    assert is_kana_text(to_katakana("今日は、いい天気だ！", "pykakasi"))
+    assert not is_kana_text(to_katakana("😀", "pykakasi"))
+    assert not is_kana_text("abc")
+    assert is_kana_text("ア、ヴ。ー！？…・「」『』～")
+
+
+def test_split_and_strip_ruby():
+    assert split_ruby("彼は邪智《じゃち》だ") == [("彼は", None), ("邪智", "じゃち"), ("だ", None)]
+    assert strip_ruby("疲労｜困憊《こんぱい》と｜ＡＢ《エービー》") == "疲労困憊とＡＢ"
+    assert strip_ruby("あ《注》い") == "あい"  # ruby with no base is dropped
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("0", "ゼロ"), ("10", "ジュウ"), ("11", "ジュウイチ"), ("100", "ヒャク"), ("300", "サンビャク"),
+    ("600", "ロッピャク"), ("800", "ハッピャク"), ("1000", "セン"), ("3000", "サンゼン"),
+    ("8000", "ハッセン"), ("10000", "イチマン"), ("2024年", "ニセンニジュウヨネン"),
+    ("1億", "イチオク"), ("3.5", "サンテンゴ"), ("007", "ゼロゼロナナ"), ("1,000円", "センエン"),
+    ("1本", "イッポン"), ("6本", "ロッポン"), ("1人", "ヒトリ"), ("2人", "フタリ"), ("4人", "ヨニン"),
+    ("4時", "ヨジ"), ("9時", "クジ"), ("4月", "シガツ"), ("3日", "ミッカ"), ("1回", "イッカイ"),
+    ("8分", "ハップン"), ("3つ", "ミッツ"),
+])
+def test_numbers(text, expected):
+    assert read_numbers(text) == expected
