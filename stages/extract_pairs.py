@@ -217,7 +217,7 @@ def extract_pairs(opts: ExtractOptions) -> ExtractResult:
     # Shards on disk that the state does not name are leftovers of a crash between
     # shard and state: their works are redone, so the shard must go.
     for name in on_disk - set(state["shards"]):
-        (out_dir / name).unlink()
+        (out_dir / name).unlink(missing_ok=True)
 
     pending = [w for w in works if w.key not in state["works"]]
     result.skipped = len(works) - len(pending)

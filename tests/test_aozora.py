@@ -33,32 +33,32 @@ def test_text_without_legend_starts_after_first_blank_line():
 
 
 def test_notes_removed_even_when_nested():
-    doc, _ = parse("［＃ここから２字下げ］\n彼は［＃「彼」に傍点］言った。\n「あ［＃「［＃注］」は入れ子］い」\n［＃改ページ］")
-    assert doc.body[1:5] == ["", "彼は言った。", "「あい」", ""]
+    doc, _ = parse("彼は［＃「彼」に傍点］言った。\n「あ［＃「［＃注］」は入れ子］い」\n［＃改ページ］\n終わり")
+    assert doc.body[:3] == ["彼は言った。", "「あい」", ""]
 
 
 def test_gaiji_with_code_point_becomes_the_character():
     doc, c = parse("※［＃「土へん＋竒」、U+57FC、12-3］玉の話")
-    assert doc.body[1] == "埼玉の話"
+    assert doc.body[0] == "埼玉の話"
     assert c["gaiji_resolved"] == 1
 
 
 def test_gaiji_with_jis_x0213_position_becomes_the_character():
     # 第3水準1-85-54 is 黑 (U+9ED1) in JIS X 0213 plane 1.
     doc, c = parse("※［＃「黑」、第3水準1-94-20］い")
-    assert doc.body[1] == b"\xfe\xb4".decode("euc_jis_2004") + "い"
+    assert doc.body[0] == b"\xfe\xb4".decode("euc_jis_2004") + "い"
     assert c["gaiji_resolved"] == 1
 
 
 def test_gaiji_without_code_is_dropped_and_counted():
     doc, c = parse("あ※［＃「てへん＋劣」、ページ数-行数］い")
-    assert doc.body[1] == "あい"
+    assert doc.body[0] == "あい"
     assert c["gaiji_dropped"] == 1
 
 
 def test_ruby_is_kept_for_the_reader_and_repeat_marks_stay():
     doc, _ = parse("邪智暴虐《じゃちぼうぎゃく》の王。疲労｜困憊《こんぱい》。わざ／＼来た")
-    assert doc.body[1] == "邪智暴虐《じゃちぼうぎゃく》の王。疲労｜困憊《こんぱい》。わざ／＼来た"
+    assert doc.body[0] == "邪智暴虐《じゃちぼうぎゃく》の王。疲労｜困憊《こんぱい》。わざ／＼来た"
 
 
 def test_looks_like_aozora():

@@ -120,6 +120,11 @@ def parse(text: str, counters: Counters | None = None) -> AozoraText:
     body_end = next((i for i in range(len(lines) - 1, body_start - 1, -1)
                      if lines[i].startswith(FOOTER_START)), len(lines))
     body = [clean_line(ln, counters) for ln in lines[body_start:body_end]]
+    # Line numbers count from the first line of text, not from the blank after the legend.
+    while body and not body[0].strip():
+        body.pop(0)
+    while body and not body[-1].strip():
+        body.pop()
     return AozoraText(title=title, author=author, body=body)
 
 

@@ -1,0 +1,165 @@
+"""extract-pairs end to end: shards, stats, drops, splits, resume, reruns, workers."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+import stages.extract_pairs as ep
+from pipeline.config import SplitConfig
+from pipeline.shards import SCHEMA, list_shards
+from stages.extract_pairs import ExtractOptions, extract_pairs
+from stages.ingest import ingest
+
+from conftest import write_aozora
+
+WORKS = {
+    "w1": "「こんにちは」\n「やあ、元気《げんき》かい」\n「元気だよ。3回目だね」\n地の文。\n「独り言」",
+    "w2": "「こんにちは」\n「やあ、元気《げんき》かい」\n\n「😀だ」\n「絵文字の返事」",
+    "w3": "「とても長い台詞はここにあります、まだまだ続きます、終わりません」\n「短い」\n「」\n「空の次」",
+    "w4": "「あ」「い」\n「う」\n「え」\n「お」",
+}
+
+
+@pytest.fixture
+def store(tmp_path):
+    src = tmp_path / "src"
+    for name, body in WORKS.items():
+        write_aozora(src / f"{name}.txt", body, encoding="utf-8")
+    raw = tmp_path / "raw"
+    ingest([src], raw, show_progress=False)
+    return raw
+
+
+def run(store, out, **kw):
+    kw.setdefault("workers", 1)
+    kw.setdefault("show_progress", False)
+    return extract_pairs(ExtractOptions(raw_dir=store, out_dir=out, **kw))
+
+
+def rows(out):
+    return sorted(pq.read_table(list_shards(out)).to_pylist(), key=lambda r: (r["work_id"], r["line"]))
+
+
+def test_pairs_schema_and_stats(store, tmp_path):
+    out = tmp_path / "pairs"
+    res = run(store, out, max_len=20)
+    table = pq.read_table(list_shards(out))
+    assert table.schema.equals(SCHEMA, check_metadata=False)
+    assert pq.ParquetFile(list_shards(out)[0]).metadata.row_group(0).column(0).compression == "ZSTD"
+    got = [(r["work_id"], r["line"], r["utterance"], r["reply"], r["utterance_kana"], r["reply_kana"])
+           for r in rows(out)]
+    assert got[0] == ("w1", 0, "こんにちは", "やあ、元気かい", "コンニチハ", "ヤア、ゲンキカイ")
+    assert got[1] == ("w1", 1, "やあ、元気かい", "元気だよ。3回目だね", "ヤア、ゲンキカイ", "ゲンキダヨ。サンカイメダネ")
+    assert ("w4", 1, "う", "え", "ウ", "エ") in got and ("w4", 2, "え", "お", "エ", "オ") in got
+    assert all(r[0] != "w2" or r[2] != "こんにちは" for r in got)  # duplicate of w1's pair
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["dropped"] == {
+        "dropped_bad_chars": 2,        # 😀 as reply, then as utterance
+        "dropped_duplicate": 1,        # w2 repeats w1's first pair
+        "dropped_empty": 2,            # 「」 on either side
+        "dropped_too_long": 1,
+    }
+    assert stats["pairs_kept"] == len(got) == res.totals["pairs_kept"]
+    assert stats["works"] == 4 and stats["reader"] == "pykakasi" and stats["max_len"] == 20
+    assert sum(stats["pairs_by_split"].values()) == len(got)
+
+
+def test_max_len_zero_keeps_long_sides(store, tmp_path):
+    run(store, tmp_path / "p", max_len=0)
+    assert any(r["utterance"].startswith("とても長い") for r in rows(tmp_path / "p"))
+
+
+def test_split_is_stable_per_work(store, tmp_path):
+    run(store, tmp_path / "p", split=SplitConfig(0.5, 0.25, 0.25))
+    by_work = {}
+    for r in rows(tmp_path / "p"):
+        by_work.setdefault(r["work_id"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in by_work.values())
+    from pipeline.shards import split_of
+    assert {w: s.pop() for w, s in by_work.items()} == {w: split_of(w, SplitConfig(0.5, 0.25, 0.25)) for w in by_work}
+
+
+def test_rerun_with_nothing_new_does_no_work(store, tmp_path, monkeypatch):
+    out = tmp_path / "p"
+    run(store, out)
+    before = {p.name: p.stat().st_mtime_ns for p in list_shards(out)}
+
+    def boom(*a, **k):
+        raise AssertionError("a rerun with nothing new must not process works")
+    monkeypatch.setattr(ep, "process_work", boom)
+    monkeypatch.setattr(ep, "get_reader", boom)
+    res = run(store, out)
+    assert (res.processed, res.skipped) == (0, 4)
+    assert {p.name: p.stat().st_mtime_ns for p in list_shards(out)} == before
+
+
+def test_interrupted_run_resumes_and_matches_a_clean_run(store, tmp_path, monkeypatch):
+    clean = tmp_path / "clean"
+    run(store, clean)
+    out = tmp_path / "p"
+    real = ep.process_work
+    calls = []
+
+    def flaky(ref, reader, max_len):
+        calls.append(ref.work_id)
+        if ref.work_id == "w3":
+            raise KeyboardInterrupt
+        return real(ref, reader, max_len)
+    monkeypatch.setattr(ep, "process_work", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run(store, out, shard_target=1)
+    assert not list(out.glob(".*.tmp"))          # nothing half-written left visible
+    done = json.loads((out / "_state.json").read_text())["works"]
+    assert "aozora/w1" in done and "aozora/w3" not in done   # w1 was flushed before the crash
+    assert len(list_shards(out)) == 1
+    monkeypatch.setattr(ep, "process_work", real)
+    res = run(store, out, shard_target=1)
+    assert res.processed == 4 - len(done) and res.skipped == len(done)
+    assert rows(out) == rows(clean)
+    resumed, fresh = (json.loads((d / "stats.json").read_text()) for d in (out, clean))
+    resumed.pop("shards"), fresh.pop("shards")  # shard boundaries differ (shard_target=1)
+    assert resumed == fresh
+
+
+def test_two_workers_give_the_same_pairs(store, tmp_path):
+    run(store, tmp_path / "one", workers=1)
+    run(store, tmp_path / "two", workers=2)
+    assert rows(tmp_path / "one") == rows(tmp_path / "two")
+
+
+def test_changed_options_rebuild_everything(store, tmp_path, capsys):
+    out = tmp_path / "p"
+    run(store, out, max_len=50)
+    res = run(store, out, max_len=10)
+    assert res.processed == 4
+    assert "options changed" in capsys.readouterr().err
+    assert all(len(r["utterance_kana"]) <= 10 for r in rows(out))
+
+
+def test_changed_work_is_extracted_again(store, tmp_path):
+    out = tmp_path / "p"
+    run(store, out, shard_target=1)
+    text = store / "aozora" / "w4" / "text.txt"
+    text.write_text(text.read_text(encoding="utf-8").replace("「お」", "「お」\n「か」"), encoding="utf-8")
+    res = run(store, out, shard_target=1)
+    assert res.processed == 1
+    assert ("w4", 3, "お", "か") in [(r["work_id"], r["line"], r["utterance"], r["reply"]) for r in rows(out)]
+
+
+def test_unidic_reader(store, tmp_path):
+    run(store, tmp_path / "p", reader="unidic")
+    stats = json.loads((tmp_path / "p" / "stats.json").read_text())
+    assert stats["reader"] == "unidic" and "unidic-lite" in stats["reader_version"]
+
+
+def test_cli_summary_and_errors(store, tmp_path, cli):
+    r = cli("extract-pairs", "--raw-dir", store, "--out-dir", tmp_path / "p", "--workers", "1", "-q")
+    assert r.code == 0, r.err
+    assert "4 works" in r.out and "kept" in r.out and "dropped:" in r.out
+    r = cli("extract-pairs", "--raw-dir", tmp_path / "missing", "--out-dir", tmp_path / "p")
+    assert r.code == 1 and r.err.startswith("Error: ") and len(r.err.strip().splitlines()) == 1
+    r = cli("extract-pairs", "--raw-dir", store, "--max-len", "-1")
+    assert r.code == 1 and "Error:" in r.err
+    r = cli("extract-pairs", "--raw-dir", store, "--split", "80,20")
+    assert r.code == 1 and "--split" in r.err
