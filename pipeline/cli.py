@@ -94,6 +94,8 @@ def extract_pairs(
     reader: str = ReaderOpt,
     workers: int = typer.Option(0, "--workers", help="Processes; 0 = all cores."),
     split: str = typer.Option("80,10,10", "--split", help="train,valid,test shares of works."),
+    shard_size: int = typer.Option(config.SHARD_TARGET_PAIRS, "--shard-size",
+                                   help="Pairs per shard; smaller shards resume with less redone work."),
     examples: int = typer.Option(3, "--examples", help="Example pairs to print at the end."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -112,6 +114,7 @@ def extract_pairs(
         out_dir=out_dir or config.default_pairs_dir(),
         max_len=max_len, reader=_check_reader(reader), workers=workers,
         split=config.SplitConfig.parse(split), show_progress=not quiet,
+        shard_target=max(1, shard_size),
     )
     res = run(opts)
     t = res.totals
