@@ -19,3 +19,17 @@ def work_id_from_stem(stem: str) -> str:
     return wid
 
 
+def ncode_of(text: str) -> str:
+    """The lower-case ncode in `text`: an ncode (any case) or the URL of a work or an
+    episode (https://novel18.syosetu.com/N1234AB/5/). Raises UsageError otherwise."""
+    raw = text.strip()
+    if NCODE_RE.fullmatch(raw.lower()):
+        return raw.lower()
+    if "/" in raw:
+        from urllib.parse import urlsplit
+
+        for segment in urlsplit(raw if "//" in raw else "//" + raw).path.split("/"):
+            if NCODE_RE.fullmatch(segment.lower()):
+                return segment.lower()
+    raise UsageError(f"{text!r} is not an ncode (n + 4 digits + letters, e.g. n1234ab) "
+                     "or the URL of a work or episode")

@@ -10,13 +10,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..records import Counters, Episode
-from . import aozora, text
+from . import aozora, syosetu, text
 
 ReadWork = Callable[[Path, Counters], Iterator[Episode]]
 
 PARSERS: dict[str, ReadWork] = {
     "aozora": aozora.read_work,
     "text": text.read_work,
+    "nocturne": syosetu.read_work,
+    "narou": syosetu.read_work,
 }
 
 

@@ -1,0 +1,367 @@
+"""Pages of the syosetu.com family (Nocturne/Moonlight/Midnight on novel18, narou on ncode):
+tables of contents for `scrape`, episode pages for `extract-pairs`.
+
+Two layouts are read, the current one (2024 on) and the older one:
+
+                    current layout                              older layout
+    title, author   h1.p-novel__title, div.p-novel__author a    p.novel_title, div.novel_writername a
+    TOC entries     div.p-eplist > div.p-eplist__sublist:       div.index_box > dl.novel_sublist2:
+                      a.p-eplist__subtitle                        dd.subtitle a
+                      div.p-eplist__update (date,                 dt.long_update (date,
+                        <span title="… 改稿"> when revised)         <span title="… 改稿"> when revised)
+    chapters        div.p-eplist__chapter-title                 div.chapter_title
+    TOC pages       a.c-pager__item--next / --last, ?p=N        (one page)
+    body            div.js-novel-text.p-novel__text             div#novel_honbun
+    not body        … p-novel__text--preface / --afterword      div#novel_p / div#novel_a
+
+A short story (API noveltype 2) has its body on the work's own page and no episode list.
+Each <p> of a body is one line (<p><br></p> is a blank line). Ruby becomes ｜base《reading》
+in the line, so pipeline.kana reads it as the author did; ruby that is only emphasis dots
+(傍点) keeps its base. Other tags are removed, entities decoded.
+
+A page with no episode list and no body, or a body container that is missing, is a
+layout change: `LayoutChanged` says so instead of yielding nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+
+from ..errors import FetchError, StoreError
+from ..records import Counters, Episode
+
+META_FILE = "meta.json"
+EPISODE_DIR = "episodes"
+_DATE_RE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})\s*(\d{1,2}):(\d{2})")
+_EP_NUMBER_RE = re.compile(r"/(\d+)/?$")
+_EMPHASIS = set("・﹅﹆、゛•●○◦·．.丶ヽ ")
+_RUBY_MARKS = str.maketrans("", "", "｜|《》")
+
+
+class LayoutChanged(FetchError):
+    """A page does not have the shape nocpipe knows: the site's layout has changed."""
+
+
+@dataclass(frozen=True)
+class TocEntry:
+    number: int
+    url: str
+    subtitle: str
+    chapter: str | None
+    published: str | None  # "YYYY-MM-DD HH:MM" (JST, as shown)
+    revised: str | None    # the 改稿 date, when there is one
+
+    @property
+    def key(self) -> list:
+        """What identifies this version of the episode (compared on updates)."""
+        return [self.subtitle, self.published, self.revised]
+
+
+@dataclass
+class TocPage:
+    layout: str                     # "current" or "old"
+    title: str
+    author: str
+    entries: list[TocEntry] = field(default_factory=list)
+    next_url: str | None = None
+    last_page: int | None = None
+    short: bool = False             # the page itself is the text (a short story)
+
+
+@dataclass
+class EpisodePage:
+    layout: str
+    subtitle: str
+    body: list[str]
+    preface: list[str]
+    afterword: list[str]
+
+
+def _soup(html: bytes | str) -> BeautifulSoup:
+    return BeautifulSoup(html, "lxml")
+
+
+def _text(el: Tag | None) -> str:
+    return " ".join(el.get_text(" ", strip=True).split()) if el is not None else ""
+
+
+def _date(text: str) -> str | None:
+    m = _DATE_RE.search(text)
+    if not m:
+        return None
+    y, mo, d, h, mi = (int(x) for x in m.groups())
+    return f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}"
+
+
+def _dates(update: Tag | None) -> tuple[str | None, str | None]:
+    """(published, revised) from a p-eplist__update / long_update element: the first
+    date in its own text, and the date in the title of its 改稿 mark."""
+    if update is None:
+        return None, None
+    revised: str | None = None
+    own: list[str] = []
+
+    def walk(el: Tag) -> None:
+        nonlocal revised
+        for node in el.children:
+            if isinstance(node, Tag):
+                title = node.get("title") or ""
+                if "改稿" in title:
+                    revised = _date(title) or title.strip()
+                elif not title:
+                    walk(node)
+            elif isinstance(node, NavigableString) and not isinstance(node, Comment):
+                own.append(str(node))
+
+    walk(update)
+    return _date(" ".join(own)), revised
+
+
+def _has_class(el: Tag, name: str) -> bool:
+    return name in (el.get("class") or [])
+
+
+# ---------------------------------------------------------------- table of contents
+
+def parse_toc(html: bytes | str, page_url: str, chapter: str | None = None) -> TocPage:
+    """The work page or one TOC page (?p=N). `chapter` is the chapter the previous TOC
+    page ended in. Raises LayoutChanged when the page holds neither an episode list
+    nor a short story's body."""
+    soup = _soup(html)
+    eplist = soup.select_one("div.p-eplist")
+    old_list = soup.select("dl.novel_sublist2")
+    if eplist is not None:
+        page = TocPage("current", _text(soup.select_one(".p-novel__title")),
+                       _author(soup.select_one(".p-novel__author")))
+        page.entries = _entries(eplist.select("div.p-eplist__chapter-title, a.p-eplist__subtitle, "
+                                              "div.p-eplist__update"),
+                                "p-eplist__chapter-title", "p-eplist__update", chapter, page_url)
+        nxt = soup.select_one("a.c-pager__item--next")
+        if nxt is not None and nxt.get("href"):
+            page.next_url = urljoin(page_url, nxt["href"])
+        last = soup.select_one("a.c-pager__item--last")
+        if last is not None and last.get("href"):
+            p = parse_qs(urlsplit(urljoin(page_url, last["href"])).query).get("p")
+            page.last_page = int(p[0]) if p and p[0].isdigit() else None
+    elif old_list:
+        page = TocPage("old", _text(soup.select_one(".novel_title")),
+                       _author(soup.select_one(".novel_writername")))
+        page.entries = _entries(soup.select("div.chapter_title, dl.novel_sublist2 dd.subtitle a, "
+                                            "dl.novel_sublist2 dt.long_update"),
+                                "chapter_title", "long_update", chapter, page_url)
+    else:
+        current = soup.select_one("div.p-novel__body, div.js-novel-text")
+        layout = "current" if current is not None else "old"
+        page = TocPage(layout,
+                       _text(soup.select_one(".p-novel__title" if current is not None else ".novel_title")),
+                       _author(soup.select_one(".p-novel__author" if current is not None else ".novel_writername")))
+        if _body_containers(soup)[0]:
+            page.short = True
+            return page
+        raise LayoutChanged(f"{page_url}: no episode list and no novel text found; the page layout "
+                            "has probably changed, so nocpipe needs an update (nothing stored)")
+    numbers = [e.number for e in page.entries]
+    if not page.entries:
+        raise LayoutChanged(f"{page_url}: the episode list parsed to zero episodes; the page layout "
+                            "has probably changed, so nocpipe needs an update (nothing stored)")
+    if len(set(numbers)) != len(numbers):
+        raise LayoutChanged(f"{page_url}: the episode list has repeated episode numbers; the page "
+                            "layout has probably changed")
+    return page
+
+
+def _author(el: Tag | None) -> str:
+    if el is None:
+        return ""
+    a = el.find("a")
+    text = _text(a) if a is not None else _text(el)
+    return re.sub(r"^作者[:：]\s*", "", text)
+
+
+def _entries(elements: list[Tag], chapter_class: str, update_class: str, chapter: str | None,
+             page_url: str) -> list[TocEntry]:
+    """Entries from chapter titles, episode links and update dates in document order
+    (an update element belongs to the link before it)."""
+    found: list[list] = []  # [link, update, chapter]
+    for el in elements:
+        if _has_class(el, chapter_class):
+            chapter = _text(el)
+        elif _has_class(el, update_class):
+            if found and found[-1][1] is None:
+                found[-1][1] = el
+        else:
+            found.append([el, None, chapter])
+    return [_entry(link, update, ch, page_url) for link, update, ch in found]
+
+
+def _entry(link: Tag, update: Tag | None, chapter: str | None, page_url: str) -> TocEntry:
+    if not link.get("href"):
+        raise LayoutChanged(f"{page_url}: an episode entry without a link; the page layout has "
+                            "probably changed")
+    url = urljoin(page_url, link["href"])
+    m = _EP_NUMBER_RE.search(urlsplit(url).path)
+    if not m:
+        raise LayoutChanged(f"{page_url}: episode link {link['href']!r} has no episode number; the "
+                            "page layout has probably changed")
+    published, revised = _dates(update)
+    return TocEntry(int(m.group(1)), url, _text(link), chapter, published, revised)
+
+
+# ---------------------------------------------------------------- episode pages
+
+def _body_containers(soup: BeautifulSoup) -> tuple[list[Tag], list[Tag], list[Tag], str]:
+    """(body, preface, afterword) containers and the layout name."""
+    texts = soup.select("div.p-novel__text")
+    if texts:
+        pre = [d for d in texts if _has_class(d, "p-novel__text--preface")]
+        after = [d for d in texts if _has_class(d, "p-novel__text--afterword")]
+        body = [d for d in texts if d not in pre and d not in after]
+        return body, pre, after, "current"
+    body = soup.select("#novel_honbun")
+    return body, soup.select("#novel_p"), soup.select("#novel_a"), "old"
+
+
+def parse_episode(html: bytes | str, where: str = "episode page") -> EpisodePage:
+    """Body, preface and afterword lines of an episode page (or a short story's page)."""
+    soup = _soup(html)
+    body, pre, after, layout = _body_containers(soup)
+    if not body:
+        raise LayoutChanged(f"{where}: no novel text found (neither div.p-novel__text nor #novel_honbun); "
+                            "the page layout has probably changed, so nocpipe needs an update")
+    lines = [ln for c in body for ln in html_lines(c)]
+    if not any(ln.strip() for ln in lines) and not any(c.find("img") for c in body):
+        raise LayoutChanged(f"{where}: the novel text is empty; the page layout has probably changed, "
+                            "so nocpipe needs an update")
+    subtitle = _text(soup.select_one(".p-novel__title, .novel_subtitle"))
+    return EpisodePage(layout, subtitle, lines,
+                       [ln for c in pre for ln in html_lines(c)],
+                       [ln for c in after for ln in html_lines(c)])
+
+
+def html_lines(container: Tag) -> list[str]:
+    """One line per <p> (split at <br>), ruby as ｜base《reading》, other tags removed."""
+    paragraphs = container.find_all("p")
+    if not paragraphs:
+        return _split_lines(container)
+    out: list[str] = []
+    for p in paragraphs:
+        if p.find_parent("p") is not None:
+            continue
+        out.extend(_split_lines(p))
+    return out
+
+
+def _split_lines(el: Tag) -> list[str]:
+    parts: list[list[str]] = [[]]
+    _walk(el, parts)
+    lines = ["".join(p) for p in parts]
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()  # a trailing <br> ends the line, it does not start another
+    return lines
+
+
+def _walk(el: Tag, parts: list[list[str]]) -> None:
+    for node in el.children:
+        if isinstance(node, Comment):
+            continue
+        if isinstance(node, NavigableString):
+            parts[-1].append(str(node).replace("\r", "").replace("\n", ""))
+            continue
+        if not isinstance(node, Tag):
+            continue
+        name = node.name
+        if name == "br":
+            parts.append([])
+        elif name == "ruby":
+            parts[-1].append(ruby_text(node))
+        elif name in ("rt", "rp", "script", "style"):
+            continue
+        else:
+            _walk(node, parts)
+
+
+def _plain(el: Tag | NavigableString) -> str:
+    if isinstance(el, NavigableString):
+        return "" if isinstance(el, Comment) else str(el)
+    return "".join(_plain(c) for c in el.children if not (isinstance(c, Tag) and c.name in ("rt", "rp")))
+
+
+def ruby_text(ruby: Tag) -> str:
+    """<ruby>漢字<rt>かんじ</rt></ruby> (with or without rb/rp) -> ｜漢字《かんじ》."""
+    pairs: list[tuple[str, str]] = []
+    rbs = ruby.find_all("rb", recursive=False)
+    rts = ruby.find_all("rt", recursive=False)
+    if rbs and len(rbs) == len(rts):
+        pairs = [(_plain(b), _plain(t)) for b, t in zip(rbs, rts)]
+    elif rbs:
+        pairs = [("".join(_plain(b) for b in rbs), "".join(_plain(t) for t in rts))]
+    else:
+        base: list[str] = []
+        for node in ruby.children:
+            if isinstance(node, Tag) and node.name == "rt":
+                pairs.append(("".join(base), _plain(node)))
+                base = []
+            elif isinstance(node, Tag) and node.name == "rp":
+                continue
+            else:
+                base.append(_plain(node))
+        if "".join(base).strip():
+            pairs.append(("".join(base), ""))
+    out = []
+    for base_text, reading in pairs:
+        base_text = base_text.replace("\n", "").translate(_RUBY_MARKS)
+        reading = reading.replace("\n", "").strip().translate(_RUBY_MARKS)
+        if not base_text:
+            continue
+        if not reading or set(reading) <= _EMPHASIS:
+            out.append(base_text)
+        else:
+            out.append(f"｜{base_text}《{reading}》")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- the raw store
+
+def episode_file(number: int) -> str:
+    return f"{EPISODE_DIR}/{number:04d}.html"
+
+
+def stored_episodes(work_dir: Path) -> list[tuple[int, Path]]:
+    """(number, file) of a work's stored episodes in episode order: those meta.json lists,
+    or every episodes/NNNN.html when it lists none."""
+    meta_path = work_dir / META_FILE
+    listed: list[tuple[int, Path]] = []
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise StoreError(f"{meta_path}: not valid JSON ({exc}); scrape the work again") from exc
+        for ep in meta.get("episodes") or []:
+            path = work_dir / ep.get("file", episode_file(int(ep["number"])))
+            if path.is_file():
+                listed.append((int(ep["number"]), path))
+        if meta.get("episodes") is not None:
+            return sorted(listed)
+    for path in (work_dir / EPISODE_DIR).glob("*.html"):
+        if path.stem.isdigit():
+            listed.append((int(path.stem), path))
+    return sorted(listed)
+
+
+def read_work(work_dir: Path, counters: Counters) -> Iterator[Episode]:
+    """Episodes of a scraped work (raw/<nocturne|narou>/<ncode>/), body lines only."""
+    for number, path in stored_episodes(work_dir):
+        try:
+            page = parse_episode(path.read_bytes(), where=str(path))
+        except LayoutChanged as exc:
+            raise StoreError(f"{exc} (stored file; scrape the work again or update nocpipe)") from exc
+        counters.add("preface_lines", sum(1 for ln in page.preface if ln.strip()))
+        counters.add("afterword_lines", sum(1 for ln in page.afterword if ln.strip()))
+        yield Episode(number, page.body)
