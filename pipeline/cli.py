@@ -82,6 +82,8 @@ def scrape(
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds to connect / between bytes."),
     retries: int = typer.Option(5, "--retries", help="Retries of a request after 429/5xx, timeouts, "
                                 "resets, truncated bodies."),
+    backoff: float = typer.Option(2.0, "--backoff", help="Seconds before the first retry; doubles "
+                                  "on each further one (a longer Retry-After wins)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Download works of the syosetu.com family into the raw store, politely.
@@ -105,14 +107,16 @@ def scrape(
         raise NocpipeError("the URLs given belong to " + (" and ".join(sorted(implied | {site} - {None})))
                            + "; scrape one site per run")
     site = site or (implied.pop() if implied else "nocturne")
-    if not contact:
-        typer.echo("note: no --contact (or NOCPIPE_CONTACT) given; the site cannot reach you if "
-                   "something goes wrong", err=True)
+    from .ids import ncode_of
+
+    for t in targets:
+        ncode_of(t)  # a bad ncode is one Error: line before anything else
     opts = ScrapeOptions(
         raw_dir=raw_dir or config.default_raw_dir(), site=site, targets=targets, limit=limit,
         base_url=base_url, api_url=api_url, genres=tuple(genre or ()), keyword=keyword,
         min_length=min_length, kaiwaritu=kaiwaritu, finished=finished, order=order,
-        politeness=Politeness(delay=delay, contact=contact, timeout=timeout, retries=retries),
+        politeness=Politeness(delay=delay, contact=contact, timeout=timeout, retries=retries,
+                              backoff=backoff),
         show_progress=not quiet,
     )
     res = run(opts)

@@ -3,8 +3,9 @@
 Politeness is a handful of named settings (`Politeness`, scrapy's names in brackets):
 
     delay            [DOWNLOAD_DELAY] seconds between the end of one response and the
-                     next request, 1.0 by default. One clock for all hosts, which is
-                     stricter than scrapy's per-host slots: never two requests at once.
+                     next request, 1.0 by default; the first request of a session waits
+                     too, so runs started back to back keep the gap. One clock for all
+                     hosts, stricter than scrapy's per-host slots: never two requests at once.
     jitter           [RANDOMIZE_DOWNLOAD_DELAY] each wait is delay x uniform(1, 1 + jitter):
                      jitter only ever adds time, so no gap is shorter than `delay`.
     obey_robots      [ROBOTSTXT_OBEY] robots.txt is fetched once per host and obeyed;
@@ -230,8 +231,9 @@ class PoliteSession:
         self.stats = FetchStats()
         self._lock = threading.RLock()
         self._robots: dict[str, _Robots] = {}
-        self._last_end: float | None = None  # clock() when the last response ended
-        self._gap = 0.0                       # the wait drawn after the last response
+        # The first request waits too, so that runs started back to back keep the gap.
+        self._last_end: float | None = self.clock()  # when the last response ended
+        self._gap = self._draw_gap()                 # the wait drawn after it
         self._not_before = 0.0                # clock() before which no request starts (retries)
         self._consecutive_503 = 0
         self._consecutive_403 = 0

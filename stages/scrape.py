@@ -186,16 +186,25 @@ class Scraper:
 
     # ------------------------------------------------------------ pages
 
+    def _on_base(self, url: str) -> str:
+        """A link to the real site's host, met while scraping a mirror (--base-url), is
+        taken onto the mirror: nothing is fetched from a host the user did not choose."""
+        parts = urlsplit(url)
+        if parts.netloc.lower() == self.site.host and host_of(url) != host_of(self.base):
+            return urljoin(self.base, parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else ""))
+        return url
+
     def fetch_page(self, url: str) -> Response:
         """A page of the site, through the age gate: a redirect to .../ageauth/?url=X is
         taken back to X once (with the over18 cookie, which every request carries)."""
+        url = self._on_base(url)
         gates = 0
 
         def on_redirect(src: str, target: str) -> str:
             nonlocal gates
             parts = urlsplit(target)
             if "ageauth" not in parts.path:
-                return target
+                return self._on_base(target)
             gates += 1
             if gates > 1:
                 raise AgeGate(f"{src}: the site still sends us to its age check ({host_of(target)}) "
@@ -541,6 +550,9 @@ class Scraper:
 
             bar = self._bar = tqdm(desc=f"scrape {self.site.name}", unit="work", file=sys.stderr,
                                    disable=None, dynamic_ncols=True, leave=False)
+        if not self.opts.politeness.contact:
+            self.say("note: no --contact (or NOCPIPE_CONTACT) given; the site cannot reach you if "
+                     "something goes wrong")
         try:
             items, total = self.targets()
             for ncode, rec in items:

@@ -253,6 +253,7 @@ class SyosetuServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -263,7 +264,7 @@ class SyosetuServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -422,7 +423,7 @@ def sample_works() -> list[Work]:
     """Three works: a paged serial in the current layout (preface, afterword, ruby, a
     revised episode, chapters), a serial in the older layout, and a short story."""
     a = Work("n0001aa", "夜の図書館", "山田花子", [
-        Ep("はじまり", ["　図書館は静かだった。", "「こんばんは」", "「｜魔王《まおう》様、お待ちしておりました」", "",
+        Ep("はじまり", ["　図書館は静かだった。", "「こんばんは」", "「｜魔王《サタン》様、お待ちしておりました」", "",
                      "　彼女は微笑んだ。", "「本を探しに来たの」", "「どの本でしょう」"],
            preface=["「前書きの台詞です」", "「前書きの返事です」"],
            afterword=["「後書きの台詞」", "「後書きの返事」"], chapter="第一章 出会い"),
@@ -435,7 +436,7 @@ def sample_works() -> list[Work]:
            afterword=["「あとがき」", "「です」"], published="2021/04/05 12:00", chapter="第二章 雨"),
     ], layout="current")
     b = Work("n0002bb", "古い街", "佐藤次郎", [
-        Ep("一話", ["「ここはどこ」", "「｜古都《こと》だよ」"], preface=["「まえがき」", "「です」"],
+        Ep("一話", ["「ここはどこ」", "「｜古都《ふるみやこ》だよ」"], preface=["「まえがき」", "「です」"],
            chapter="序章"),
         Ep("二話", ["　歩いた。", "「疲れた」", "「休もう」"], published="2021/04/02 08:00",
            revised="2021/04/03 08:00", afterword=["「おわり」", "「はい」"]),
