@@ -18,6 +18,8 @@ def is_dialogue(line: str) -> bool:
     """「…」 whose opening bracket is closed by the final 」 and by nothing earlier."""
     if len(line) < 2 or line[0] != "「" or line[-1] != "」":
         return False
+    if line.count("「") == 1 and line.count("」") == 1:
+        return True  # the common case, without a Python loop
     depth = 0
     last = len(line) - 1
     for i, c in enumerate(line):

@@ -84,25 +84,25 @@ def clean_line(line: str, counters: Counters) -> str:
         return line
     out = []
     i = 0
-    while i < len(line):
-        gaiji = line.startswith("※［＃", i)
-        if gaiji or line.startswith("［＃", i):
-            bracket = i + 1 if gaiji else i
-            end = _find_close(line, bracket)
-            if end < 0:  # an unclosed note: keep the rest as text
-                out.append(line[i:])
-                break
-            if gaiji:
-                ch = _gaiji_char(line[bracket:end + 1])
-                if ch is None:
-                    counters.add("gaiji_dropped")
-                else:
-                    counters.add("gaiji_resolved")
-                    out.append(ch)
-            i = end + 1
-            continue
-        out.append(line[i])
-        i += 1
+    while True:
+        start = line.find("［＃", i)
+        if start < 0:
+            out.append(line[i:])
+            break
+        gaiji = start > 0 and line[start - 1] == "※"
+        out.append(line[i:start - 1 if gaiji else start])
+        end = _find_close(line, start)
+        if end < 0:  # an unclosed note: keep the rest as text
+            out.append(line[start:])
+            break
+        if gaiji:
+            ch = _gaiji_char(line[start:end + 1])
+            if ch is None:
+                counters.add("gaiji_dropped")
+            else:
+                counters.add("gaiji_resolved")
+                out.append(ch)
+        i = end + 1
     return "".join(out)
 
 

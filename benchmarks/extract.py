@@ -1,0 +1,120 @@
+"""extract-pairs on the shared Aozora corpus: wall time, characters per second and
+peak memory for both readers and 1 and 2 workers, next to the reader's own
+conversion time for the same characters. Prints figures; asserts nothing.
+
+    .venv/bin/python benchmarks/extract.py [--corpus ../shared/corpus/aozora] [--readers pykakasi,unidic]
+
+Target (issue 2): extract-pairs wall time <= 1.3 x (pure reader time / workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pipeline.kana import get_reader, strip_ruby  # noqa: E402
+from pipeline.pairs import find_candidates  # noqa: E402
+from pipeline.parsers import parser_for  # noqa: E402
+from pipeline.records import Counters  # noqa: E402
+from stages.extract_pairs import list_works  # noqa: E402
+from stages.ingest import ingest  # noqa: E402
+
+
+def peak_rss_of(cmd: list[str]) -> tuple[float, float]:
+    """Run cmd; return (wall seconds, peak RSS in MB summed over its process tree)."""
+    t0 = time.perf_counter()
+    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    done = threading.Event()
+
+    def poll() -> None:
+        nonlocal peak
+        while not done.is_set():
+            try:
+                procs = [proc] + proc.children(recursive=True)
+                peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    _, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    done.set()
+    th.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed: {' '.join(cmd)}\n{err.decode()}")
+    return wall, peak / 2**20
+
+
+def candidate_texts(raw: Path) -> tuple[list[str], int]:
+    """The sides extract-pairs reads (plain text, ruby removed), and the corpus size."""
+    texts, chars = [], 0
+    for w in list_works(raw):
+        for ep in parser_for(w.source)(w.path, Counters()):
+            chars += sum(len(ln) for ln in ep.lines)
+            seen_line = set()
+            for c in find_candidates(ep):
+                for key, text in ((c.line, c.utterance), (("r", c.line), c.reply)):
+                    if key not in seen_line:
+                        seen_line.add(key)
+                        texts.append(strip_ruby(text))
+    return texts, chars
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "corpus" / "aozora")
+    ap.add_argument("--readers", default="pykakasi,unidic")
+    ap.add_argument("--workers", default="1,2")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="nocpipe-bench-"))
+    raw = tmp / "raw"
+    t0 = time.perf_counter()
+    ingest([args.corpus], raw, show_progress=False)
+    print(f"ingest: {len(list(raw.glob('*/*')))} works in {time.perf_counter() - t0:.1f} s")
+    texts, corpus_chars = candidate_texts(raw)
+    side_chars = sum(map(len, texts))
+    print(f"corpus: {corpus_chars:,} body characters; {len(texts):,} dialogue sides to read "
+          f"({side_chars:,} characters); cores: {os.cpu_count()}")
+    print()
+    print(f"{'reader':9} {'workers':>7} {'wall s':>7} {'chars/s':>10} {'peak MB':>8} "
+          f"{'reader s':>9} {'target s':>9} {'ratio':>6}")
+    for reader in args.readers.split(","):
+        r = get_reader(reader)
+        r.read("準備")  # dictionaries loaded before timing
+        t0 = time.perf_counter()
+        for t in texts:
+            r.read(t)
+        pure = time.perf_counter() - t0
+        for workers in map(int, args.workers.split(",")):
+            out = tmp / f"pairs-{reader}-{workers}"
+            cmd = [sys.executable, "-m", "pipeline.cli", "extract-pairs", "--raw-dir", str(raw),
+                   "--out-dir", str(out), "--reader", reader, "--workers", str(workers), "-q",
+                   "--examples", "0", "--max-len", "0"]
+            wall, peak = peak_rss_of(cmd)
+            target = 1.3 * pure / workers
+            print(f"{reader:9} {workers:>7} {wall:>7.1f} {corpus_chars / wall:>10,.0f} {peak:>8.0f} "
+                  f"{pure:>9.1f} {target:>9.1f} {wall / (pure / workers):>6.2f}")
+        # A rerun with nothing new: what "no work" costs.
+        wall, peak = peak_rss_of(cmd)
+        print(f"{reader:9} {'rerun':>7} {wall:>7.1f} {'':>10} {peak:>8.0f}   (nothing new)")
+    print("\nratio = wall / (pure reader time / workers); the target is <= 1.3."
+          " Wall includes interpreter start-up, parsing, Parquet writing and dedup.")
+
+
+if __name__ == "__main__":
+    main()
