@@ -68,3 +68,21 @@ def test_split_and_strip_ruby():
 ])
 def test_numbers(text, expected):
     assert read_numbers(text) == expected
+
+
+def test_fast_pykakasi_lookup_reads_exactly_like_pykakasi():
+    """pipeline.kana replaces pykakasi's dictionary scan by key look-ups: same output."""
+    import pykakasi
+
+    from conftest import SAMPLES
+    from pipeline.kana import PykakasiReader
+
+    stock = pykakasi.kakasi()
+    ours = PykakasiReader()
+    lines = []
+    for f in sorted(SAMPLES.glob("*.txt")):
+        lines += [strip_ruby(ln) for ln in f.read_bytes().decode("cp932").splitlines() if ln.strip()][:300]
+    lines += ["一人で大丈夫", "今日は大学へ", "々", "𠮷野家", "葛\U000E0100城"]  # variation selector too
+    assert len(lines) > 800
+    for line in lines:
+        assert ours.read(line) == "".join(d["kana"] for d in stock.convert(line)), line
