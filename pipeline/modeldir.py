@@ -1,0 +1,192 @@
+"""The model folder (`data/models/<name>/`): file names, config checks, checkpoint, history, curves.
+
+    config.json      format, versions, ModelConfig ("model"), training options ("train"), data facts
+    vocab.json       pipeline.vocab.Vocab (JSON, never pickle)
+    model.keras      the best model by validation loss (float32, uncompiled: what predict loads)
+    history.csv      one row per epoch (optimizer, steps, samples/s, loss, acc, val_loss, val_acc)
+    curves.png       loss and accuracy per epoch
+    checkpoint.npz   everything --resume needs, in ONE file written atomically: model weights,
+                     optimizer variables, and the JSON state (epoch, step, data position, seed, best)
+    checkpoint.json  a readable copy of that state (never read back)
+
+No Keras here: predict and evaluate check a folder before paying for TensorFlow.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import write_json, write_text, write_with
+from .errors import ModelError
+
+MODEL_FORMAT = 1
+CONFIG_FILE = "config.json"
+VOCAB_FILE = "vocab.json"
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.csv"
+CURVES_FILE = "curves.png"
+CHECKPOINT_FILE = "checkpoint.npz"
+CHECKPOINT_STATE_FILE = "checkpoint.json"
+ALL_FILES = (CONFIG_FILE, VOCAB_FILE, MODEL_FILE, HISTORY_FILE, CURVES_FILE, CHECKPOINT_FILE, CHECKPOINT_STATE_FILE)
+
+HISTORY_COLUMNS = ["epoch", "optimizer", "learning_rate", "steps", "samples", "seconds", "samples_per_s",
+                   "loss", "acc", "val_loss", "val_acc", "resumed_at_step"]
+
+
+# ---------------------------------------------------------------- config
+
+def read_config(model_dir: Path) -> dict:
+    """config.json of a model folder, checked for presence and format (ModelError otherwise)."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelError(f"no model folder at {model_dir}: train one with `nocpipe train` (or give --model-dir)")
+    path = model_dir / CONFIG_FILE
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{model_dir} is not a model folder (no {CONFIG_FILE})") from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read {path}: {exc}") from None
+    fmt = obj.get("format") if isinstance(obj, dict) else None
+    if fmt != MODEL_FORMAT:
+        made_by = obj.get("nocpipe", "an unknown version") if isinstance(obj, dict) else "an unknown version"
+        raise ModelError(f"{model_dir} holds a model of format {fmt!r} (written by nocpipe {made_by}); "
+                         f"this nocpipe reads format {MODEL_FORMAT}: train it again")
+    if not isinstance(obj.get("model"), dict):
+        raise ModelError(f"{path} has no model section")
+    return obj
+
+
+def write_config(model_dir: Path, obj: dict) -> None:
+    write_json(Path(model_dir) / CONFIG_FILE, {"format": MODEL_FORMAT, **obj})
+
+
+def clear(model_dir: Path) -> None:
+    """Remove what a training run writes (for --force), and nothing else."""
+    for name in ALL_FILES:
+        (Path(model_dir) / name).unlink(missing_ok=True)
+
+
+def holds_training(model_dir: Path) -> bool:
+    d = Path(model_dir)
+    return any((d / n).exists() for n in (CONFIG_FILE, CHECKPOINT_FILE, MODEL_FILE))
+
+
+# ---------------------------------------------------------------- atomic .keras
+
+def save_keras(model, path: Path) -> None:
+    """model.save() to a temporary `.keras` name beside `path`, then rename (Keras wants the suffix)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        tmp_path.unlink()
+        model.save(tmp_path)
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- checkpoint
+
+def save_checkpoint(model_dir: Path, weights: list[np.ndarray], optimizer_weights: list[np.ndarray],
+                    state: dict) -> None:
+    """One .npz: model weights w0..., optimizer variables o0..., and the state as JSON bytes."""
+    arrays = {f"w{i}": np.asarray(a) for i, a in enumerate(weights)}
+    arrays.update({f"o{i}": np.asarray(a) for i, a in enumerate(optimizer_weights)})
+    arrays["state"] = np.frombuffer(json.dumps(state, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    write_with(Path(model_dir) / CHECKPOINT_FILE, write)
+    write_json(Path(model_dir) / CHECKPOINT_STATE_FILE, state)
+
+
+def load_checkpoint(model_dir: Path) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
+    path = Path(model_dir) / CHECKPOINT_FILE
+    if not path.exists():
+        raise ModelError(f"nothing to resume in {model_dir}: no {CHECKPOINT_FILE} (train without --resume first)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            state = json.loads(bytes(data["state"]).decode("utf-8"))
+            weights = [data[f"w{i}"] for i in range(sum(1 for k in data.files if k.startswith("w")))]
+            opt = [data[f"o{i}"] for i in range(sum(1 for k in data.files if k.startswith("o")))]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"cannot read the checkpoint {path}: {exc}") from None
+    if state.get("format") != MODEL_FORMAT:
+        raise ModelError(f"the checkpoint in {model_dir} is of format {state.get('format')!r}, "
+                         f"not {MODEL_FORMAT}: it cannot be resumed by this nocpipe")
+    return weights, opt, state
+
+
+# ---------------------------------------------------------------- history and curves
+
+def read_history(model_dir: Path) -> list[dict]:
+    path = Path(model_dir) / HISTORY_FILE
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_history(model_dir: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: _fmt(row.get(k)) for k in HISTORY_COLUMNS})
+    write_text(Path(model_dir) / HISTORY_FILE, buf.getvalue())
+
+
+def _fmt(v) -> str:
+    if v is None or v == "":
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _num(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def plot_curves(model_dir: Path, rows: list[dict], title: str = "") -> None:
+    """curves.png: loss and val_loss, acc and val_acc per epoch (matplotlib, Agg, no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    epochs = [int(r["epoch"]) for r in rows]
+    fig = Figure(figsize=(9, 3.6), dpi=100)
+    FigureCanvasAgg(fig)
+    for i, (metric, label) in enumerate((("loss", "loss (cross-entropy)"), ("acc", "character accuracy"))):
+        ax = fig.add_subplot(1, 2, i + 1)
+        ax.plot(epochs, [_num(r.get(metric)) for r in rows], "o-", label=f"train {metric}")
+        val = [_num(r.get(f"val_{metric}")) for r in rows]
+        if any(v == v for v in val):
+            ax.plot(epochs, val, "s--", label=f"valid {metric}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        if epochs:
+            ax.set_xticks(epochs if len(epochs) <= 12 else epochs[:: max(1, len(epochs) // 12)])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    write_with(Path(model_dir) / CURVES_FILE, lambda tmp: fig.savefig(tmp, format="png"))

@@ -1,0 +1,421 @@
+"""nocpipe train: pair shards -> a seq2seq model folder, checkpointed every epoch, resumable to the step.
+
+    scan the shards (split column only) -> train units, valid units
+    new run:   vocabulary from the train split (streamed) -> vocab.json, config.json
+    --resume:  config.json + vocab.json + checkpoint.npz (weights, optimizer, epoch, step, position)
+    per epoch: optimizer (fixed, or a seeded choice per epoch with --rotate-optimizers)
+      -> model.fit(endless PairStream from batch position, steps_per_epoch)  Keras progress bar
+      -> evaluate on the valid pairs -> one summary line
+      -> atomically: model.keras (when the validation loss is the best so far), history.csv,
+         curves.png, and last checkpoint.npz (so a crash between files resumes consistently)
+    Ctrl-C: stop after the running step, save a checkpoint at that step, exit (130).
+    NaN loss: stop, name epoch and step, keep the last good checkpoint.
+
+Exact resume: the data order is a pure function of (seed, position) (pipeline.dataset),
+the optimizer variables and its step counter are restored, and an epoch's optimizer
+choice is a function of (seed, epoch); so 2 epochs straight and 1 epoch + --resume end
+with the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from pipeline import __version__, modeldir
+from pipeline.dataset import DEFAULT_WINDOW_ROWS, PairStream, fingerprint, keras_batches, load_arrays, read_unit, scan_units
+from pipeline.errors import ModelError, UsageError
+from pipeline.shards import STATS_FILE
+from pipeline.vocab import Vocab
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@dataclass
+class TrainConfig:
+    """Training options saved in config.json["train"] (a resumed run takes them from there)."""
+
+    batch_size: int = 128
+    rotate_optimizers: bool = False
+    max_pairs: int = 0          # 0: every train pair
+    steps_per_epoch: int = 0    # 0: one pass over the train pairs
+    valid_pairs: int = -1       # -1: 10% of the train pairs (at least one batch, at most 5000); 0: none
+    seed: int = 0
+    precision: str = "auto"
+    window_rows: int = DEFAULT_WINDOW_ROWS
+
+
+MODEL_DEFAULTS = {"arch": "seed", "units": 512, "max_len": 50, "vocab_size": 128, "reverse_input": True,
+                  "optimizer": "adam", "learning_rate": None}
+TRAIN_DEFAULTS = asdict(TrainConfig())
+
+
+@dataclass
+class TrainOptions:
+    """What the command line asks for. None means "default" (new run) or "as saved" (--resume)."""
+
+    data_dir: Path
+    model_dir: Path
+    epochs: int = 10
+    resume: bool = False
+    force: bool = False
+    verbose: int = 1  # Keras progress bar: 1 bar, 2 one line per epoch, 0 none
+    arch: str | None = None
+    units: int | None = None
+    max_len: int | None = None
+    vocab_size: int | None = None
+    reverse_input: bool | None = None
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    batch_size: int | None = None
+    rotate_optimizers: bool | None = None
+    max_pairs: int | None = None
+    steps_per_epoch: int | None = None
+    valid_pairs: int | None = None
+    seed: int | None = None
+    precision: str | None = None
+    window_rows: int | None = None
+
+    def given(self, names) -> dict:
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    status: str                 # "done", "interrupted", "already-done"
+    epochs_done: int
+    step: int = 0               # steps into the next epoch (interrupted mid-epoch)
+    best_epoch: int | None = None
+    best_val_loss: float | None = None
+    history: list[dict] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- helpers
+
+class _Stop:
+    """SIGINT once: finish the running step, checkpoint, exit. SIGINT twice: abort at once."""
+
+    def __init__(self, log):
+        self.requested = False
+        self._log = log
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._log("\nCtrl-C: stopping after this step and saving a checkpoint (Ctrl-C again to abort without saving)")
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+def _watch_callback(stop: _Stop):
+    """A Keras callback: counts steps, stops on Ctrl-C, finds the first NaN loss (one step late, no sync)."""
+    import keras
+    from keras import ops
+
+    class Watch(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.steps = 0
+            self.nan_step: int | None = None
+            self._pending = None
+
+        def _check(self):
+            if self._pending is not None and self.nan_step is None:
+                step, loss = self._pending
+                if not math.isfinite(float(ops.convert_to_numpy(loss))):
+                    self.nan_step = step
+                    self.model.stop_training = True
+            self._pending = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+            self._check()  # the previous step's loss: finished by now, reading it costs no sync
+            if logs and "loss" in logs:
+                self._pending = (self.steps, logs["loss"])
+            if stop.requested:
+                self.model.stop_training = True
+
+        def on_train_end(self, logs=None):
+            self._check()
+
+    return Watch()
+
+
+def _rotation(seed: int, epoch: int) -> str:
+    from pipeline.models import OPTIMIZERS
+
+    return OPTIMIZERS[int(np.random.default_rng([seed, epoch, 7]).integers(len(OPTIMIZERS)))]
+
+
+def _valid_limit(cfg: TrainConfig, train_pairs: int) -> int:
+    if cfg.valid_pairs >= 0:
+        return cfg.valid_pairs
+    return min(5000, max(cfg.batch_size, train_pairs // 10))
+
+
+def _reader_of(data_dir: Path) -> tuple[str, str]:
+    try:
+        stats = json.loads((Path(data_dir) / STATS_FILE).read_text(encoding="utf-8"))
+        return str(stats.get("reader", "pykakasi")), str(stats.get("reader_version", ""))
+    except (OSError, ValueError):
+        return "pykakasi", ""
+
+
+def _count_chars(units, split: str) -> "Counter":
+    from collections import Counter
+
+    counter: Counter = Counter()
+    for unit in units:
+        utt, rep = read_unit(unit, split)
+        Vocab.count(utt, counter)
+        Vocab.count(rep, counter)
+    return counter
+
+
+def _optimizer_arrays(model) -> list[np.ndarray]:
+    from keras import ops
+
+    return [ops.convert_to_numpy(v) for v in model.optimizer.variables]
+
+
+def _restore_optimizer(model, arrays: list[np.ndarray]) -> None:
+    opt = model.optimizer
+    if not opt.built:
+        opt.build(model.trainable_variables)
+    variables = opt.variables
+    if len(variables) != len(arrays) or any(tuple(v.shape) != a.shape for v, a in zip(variables, arrays)):
+        raise ModelError("the checkpoint's optimizer state does not fit this model: was it changed by hand?")
+    for v, a in zip(variables, arrays):
+        v.assign(a)
+
+
+def _fmt_loss(v) -> str:
+    return "n/a" if v is None or v != v else f"{v:.4f}"
+
+
+# ---------------------------------------------------------------- the stage
+
+def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tuple = ()) -> TrainResult:
+    """Train (or resume) into opts.model_dir; see the module docstring. Extra Keras `callbacks` go to fit."""
+    if opts.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, not {opts.epochs}")
+    model_dir = Path(opts.model_dir)
+    data_dir = Path(opts.data_dir)
+
+    # ---- resolve configuration (new run or resumed)
+    from pipeline.models import ModelConfig
+
+    checkpoint = None
+    if opts.resume:
+        saved = modeldir.read_config(model_dir)
+        weights, opt_arrays, state = modeldir.load_checkpoint(model_dir)
+        checkpoint = (weights, opt_arrays, state)
+        try:
+            mcfg = ModelConfig.from_dict(saved["model"])
+            tcfg = TrainConfig(**saved["train"])
+        except (KeyError, TypeError) as exc:
+            raise ModelError(f"config.json in {model_dir} is incomplete: {exc}") from None
+        for name, value in {**opts.given(MODEL_DEFAULTS), **opts.given(TRAIN_DEFAULTS)}.items():
+            was = getattr(mcfg, name) if name in MODEL_DEFAULTS else getattr(tcfg, name)
+            if value != was:
+                raise UsageError(f"--{name.replace('_', '-')} {value} differs from the saved {was}: "
+                                 "--resume continues with the saved settings (leave the option out)")
+        vocab = Vocab.load(model_dir / modeldir.VOCAB_FILE)
+        if saved.get("data", {}).get("data_dir") and Path(saved["data"]["data_dir"]).resolve() != data_dir.resolve():
+            log(f"note: resuming on {data_dir}, trained so far on {saved['data']['data_dir']}")
+    else:
+        if modeldir.holds_training(model_dir):
+            if not opts.force:
+                raise UsageError(f"{model_dir} already holds a model: --resume to continue it, "
+                                 "--force to start over, or choose another --name/--model-dir")
+            modeldir.clear(model_dir)
+        mcfg = ModelConfig(**{**MODEL_DEFAULTS, **opts.given(MODEL_DEFAULTS)}).validate()
+        tcfg = TrainConfig(**{**TRAIN_DEFAULTS, **opts.given(TRAIN_DEFAULTS)})
+        saved = None
+        vocab = None
+    for name in ("batch_size", "window_rows"):
+        if getattr(tcfg, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(tcfg, name)}")
+    for name in ("max_pairs", "steps_per_epoch"):
+        if getattr(tcfg, name) < 0:
+            raise UsageError(f"--{name.replace('_', '-')} cannot be negative")
+
+    # ---- data
+    train_units = scan_units(data_dir, "train", tcfg.max_pairs)
+    n_train = sum(u.take for u in train_units)
+    if n_train == 0:
+        raise UsageError(f"no train pairs in {data_dir}")
+    valid_units = scan_units(data_dir, "valid", 0)
+    fp = fingerprint(train_units)
+
+    if vocab is None:
+        reader, reader_version = _reader_of(data_dir)
+        vocab = Vocab.build(_count_chars(train_units, "train"), mcfg.vocab_size, max_len=mcfg.max_len,
+                            reverse_input=mcfg.reverse_input, reader=reader, reader_version=reader_version)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        vocab.save(model_dir / modeldir.VOCAB_FILE)
+    steps = tcfg.steps_per_epoch or -(-n_train // tcfg.batch_size)
+    if checkpoint is not None:
+        state = checkpoint[2]
+        if state["steps_per_epoch"] != steps:
+            raise ModelError(f"the checkpoint counts {state['steps_per_epoch']} steps per epoch, this data gives "
+                             f"{steps}: the train split changed (use the data it was trained on)")
+        if state.get("fingerprint") != fp:
+            log("warning: the shards changed since the checkpoint; the data order will not be the one it left")
+
+    import keras
+
+    from pipeline.models import build_model, choose_precision, compile_model, cudnn_report, gpu_info, inference_copy
+
+    gpu = gpu_info()
+    policy = choose_precision(tcfg.precision, gpu)
+    old_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        keras.utils.set_random_seed(tcfg.seed)
+        model = build_model(mcfg)
+        backend = keras.backend.backend()
+        log(f"nocpipe {__version__}, keras {keras.__version__} on {backend}"
+            f"{', ' + gpu['name'] if gpu else ', CPU'}; precision {policy}")
+        log(cudnn_report(model, gpu))
+
+        x_val, y_val = load_arrays(valid_units, "valid", vocab, _valid_limit(tcfg, n_train))
+        if len(x_val) == 0:
+            log("warning: no valid pairs: the best model is chosen by training loss")
+        log(f"{mcfg.arch}: {model.count_params():,} parameters, units {mcfg.units}, vocabulary {len(vocab)} of "
+            f"{mcfg.vocab_size}, {mcfg.max_len} steps; {n_train:,} train pairs, {len(x_val):,} valid pairs; "
+            f"batch {tcfg.batch_size}, {steps} steps per epoch")
+
+        config_obj = {
+            "nocpipe": __version__, "keras": keras.__version__, "backend": backend,
+            "model": mcfg.to_dict(), "train": asdict(tcfg),
+            "data": {"data_dir": str(data_dir), "train_pairs": n_train, "valid_pairs": int(len(x_val)),
+                     "fingerprint": fp, "reader": vocab.reader, "reader_version": vocab.reader_version},
+        }
+        if saved is None:
+            modeldir.write_config(model_dir, config_obj)
+
+        # ---- state
+        if checkpoint is not None:
+            weights, opt_arrays, state = checkpoint
+            model.set_weights(weights)
+            epoch, step = int(state["epoch"]), int(state["step"])
+            best_loss = state.get("best_loss")
+            best_epoch = state.get("best_epoch")
+            history = [r for r in modeldir.read_history(model_dir) if int(r["epoch"]) <= epoch]
+            if tcfg.rotate_optimizers and step == 0:
+                current_opt = None  # a new epoch under rotation starts a fresh optimizer anyway
+            else:
+                current_opt = state["optimizer"]
+                compile_model(model, current_opt, mcfg.learning_rate)
+                _restore_optimizer(model, opt_arrays)
+            log(f"resuming at epoch {epoch + 1}, step {step} (batch {epoch * steps + step})")
+        else:
+            epoch, step, best_loss, best_epoch, history = 0, 0, None, None, []
+            current_opt = None
+
+        if epoch >= opts.epochs:
+            log(f"{model_dir} already has {epoch} epochs: raise --epochs to train more")
+            return TrainResult(model_dir, "already-done", epoch, 0, best_epoch, best_loss, history)
+
+        stream = PairStream(train_units, vocab, tcfg.batch_size, seed=tcfg.seed, window_rows=tcfg.window_rows)
+        with _Stop(log) as stop:
+            while epoch < opts.epochs:
+                kind = _rotation(tcfg.seed, epoch) if tcfg.rotate_optimizers else mcfg.optimizer
+                if current_opt is None or (tcfg.rotate_optimizers and step == 0):
+                    # Fresh optimizer state: the first epoch, or every epoch under rotation (as the original did).
+                    compile_model(model, kind, mcfg.learning_rate)
+                    current_opt = kind
+                watch = _watch_callback(stop)
+                position = epoch * steps + step
+                if opts.verbose:
+                    log(f"Epoch {epoch + 1}/{opts.epochs}" + (f" (from step {step})" if step else "")
+                        + (f" [{kind}]" if tcfg.rotate_optimizers else ""))
+                t0 = time.perf_counter()
+                hist = model.fit(keras_batches(stream, position), epochs=1, steps_per_epoch=steps - step,
+                                 verbose=opts.verbose, shuffle=False, callbacks=[watch, *callbacks])
+                seconds = time.perf_counter() - t0
+                if watch.nan_step is not None:
+                    raise ModelError(f"the loss became NaN at epoch {epoch + 1}, step {step + watch.nan_step}: "
+                                     f"training stopped; the last checkpoint (epoch {epoch}"
+                                     f"{f', step {step}' if step else ''}) is kept. Try a lower --learning-rate")
+                done = step + watch.steps
+                if done < steps:  # Ctrl-C in the middle of the epoch
+                    _save(model, model_dir, epoch, done, steps, kind, tcfg, fp, best_loss, best_epoch)
+                    log(f"interrupted at epoch {epoch + 1}, step {done}/{steps}: checkpoint saved in {model_dir}; "
+                        "run again with --resume to continue from this step")
+                    return TrainResult(model_dir, "interrupted", epoch, done, best_epoch, best_loss, history)
+
+                logs = {k: float(v[-1]) for k, v in hist.history.items()}
+                val = {}
+                if len(x_val):
+                    val = model.evaluate(x_val, y_val, batch_size=tcfg.batch_size, verbose=0, return_dict=True)
+                    val = {k: float(v) for k, v in val.items()}
+                samples = (steps - step) * tcfg.batch_size
+                row = {"epoch": epoch + 1, "optimizer": kind,
+                       "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+                       "steps": steps - step, "samples": samples, "seconds": round(seconds, 3),
+                       "samples_per_s": round(samples / seconds, 1) if seconds > 0 else None,
+                       "loss": logs.get("loss"), "acc": logs.get("acc"),
+                       "val_loss": val.get("loss"), "val_acc": val.get("acc"),
+                       "resumed_at_step": step or ""}
+                history.append(row)
+                score = val.get("loss", logs.get("loss"))
+                is_best = score is not None and math.isfinite(score) and (best_loss is None or score < best_loss)
+                if is_best:
+                    best_loss, best_epoch = score, epoch + 1
+                    modeldir.save_keras(inference_copy(model, mcfg), model_dir / modeldir.MODEL_FILE)
+                modeldir.write_history(model_dir, history)
+                modeldir.plot_curves(model_dir, history, title=f"{model_dir.name}: {mcfg.arch}, units {mcfg.units}")
+                epoch, step = epoch + 1, 0
+                _save(model, model_dir, epoch, 0, steps, kind, tcfg, fp, best_loss, best_epoch)
+                log(f"epoch {epoch}/{opts.epochs}: {samples:,} pairs in {seconds:.1f}s "
+                    f"({row['samples_per_s'] or 0:,.0f} pairs/s), loss {_fmt_loss(row['loss'])}, "
+                    f"acc {_fmt_loss(row['acc'])}, val loss {_fmt_loss(row['val_loss'])}, "
+                    f"val acc {_fmt_loss(row['val_acc'])}" + (" (best)" if is_best else ""))
+                if stop.requested:
+                    log(f"interrupted after epoch {epoch}: checkpoint saved in {model_dir}; "
+                        "run again with --resume to continue")
+                    return TrainResult(model_dir, "interrupted", epoch, 0, best_epoch, best_loss, history)
+        return TrainResult(model_dir, "done", epoch, 0, best_epoch, best_loss, history)
+    finally:
+        keras.config.set_dtype_policy(old_policy)
+
+
+def _save(model, model_dir: Path, epoch: int, step: int, steps: int, kind: str, tcfg: TrainConfig,
+          fp: str, best_loss, best_epoch) -> None:
+    from keras import ops
+
+    state = {
+        "format": modeldir.MODEL_FORMAT, "nocpipe": __version__,
+        "epoch": epoch, "step": step, "steps_per_epoch": steps,
+        "batch_position": epoch * steps + step, "batch_size": tcfg.batch_size,
+        "optimizer": kind, "optimizer_iterations": int(ops.convert_to_numpy(model.optimizer.iterations)),
+        # Every random choice is a function of the seed and the position (data order, optimizer
+        # rotation); the networks have no dropout, so this is the whole random state.
+        "seed": tcfg.seed, "rng": "counter-based: data order = f(seed, pass, window); optimizer = f(seed, epoch)",
+        "fingerprint": fp, "best_loss": best_loss, "best_epoch": best_epoch,
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    modeldir.save_checkpoint(model_dir, [ops.convert_to_numpy(w) for w in model.weights],
+                             _optimizer_arrays(model), state)
