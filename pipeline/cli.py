@@ -123,8 +123,9 @@ def scrape(
     typer.echo(f"scraped {site} into {opts.raw_dir / site}: {summary(res)}")
     if res.stopped is not None:
         raise res.stopped
-    if res.counters["episodes_failed"] or res.counters["works_failed"]:
-        raise NocpipeError(f"{res.counters['episodes_failed']} episode(s) could not be downloaded; "
+    if res.counters["works_failed"]:
+        raise NocpipeError(f"{res.counters['works_failed']} work(s) not complete "
+                           f"({res.counters['episodes_failed']} episode(s) failed); "
                            "run the same command again to retry them")
 
 

@@ -13,8 +13,8 @@
       -> meta.json (title, author, url, the API record, fetched_at, the episode list with
          dates) is written last; extract-pairs lists a work only once it exists.
 
-While a work is half done, .progress.json beside meta.json lists the episodes already
-stored, so an interrupted run (kill -9, Ctrl-C) starts again where it stopped; every
+While a work is half done, .progress.jsonl beside meta.json lists the episodes already
+stored (one JSON line appended per episode, after the episode file is in place), so an interrupted run (kill -9, Ctrl-C) starts again where it stopped; every
 file is written atomically, so nothing partial is ever visible.
 
 Faults: a work that answers 404 is "gone"; a page whose retries ran out is "failed"
@@ -28,6 +28,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -48,7 +49,7 @@ from pipeline.parsers.syosetu import (EPISODE_DIR, META_FILE, LayoutChanged, Toc
                                       parse_episode, parse_toc)
 from pipeline.records import Counters
 
-PROGRESS_FILE = ".progress.json"
+PROGRESS_FILE = ".progress.jsonl"
 API_MAX_LIM = 500          # the API's largest page
 API_MAX_ST = 2000          # the API's largest start position
 FIRST_LASTUP = 1072915200  # 2004-01-01: no work of the family is older
@@ -137,6 +138,29 @@ def _load_json(path: Path) -> dict:
         print(f"warning: {path} is unreadable; treating it as missing", file=sys.stderr)
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _load_progress(path: Path) -> dict:
+    """{"episodes": {number: info}} from .progress.jsonl; a line cut short by a kill is ignored."""
+    episodes: dict[str, dict] = {}
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return {}
+    for line in text.splitlines():
+        try:
+            info = json.loads(line)
+            episodes[str(int(info["number"]))] = info
+        except (ValueError, KeyError, TypeError):
+            continue
+    return {"episodes": episodes} if episodes else {}
+
+
+def _append_progress(path: Path, info: dict) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(info, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _root(url: str) -> str:
@@ -322,7 +346,7 @@ class Scraper:
     # ------------------------------------------------------------ one work
 
     def _stored(self, work_dir: Path, meta: dict, progress: dict) -> dict[int, dict]:
-        """Episodes on disk, by number: meta.json's list updated by .progress.json."""
+        """Episodes on disk, by number: meta.json's list updated by .progress.jsonl."""
         infos = {int(e["number"]): e for e in meta.get("episodes") or []}
         infos.update({int(k): v for k, v in (progress.get("episodes") or {}).items()})
         return {n: e for n, e in infos.items() if (work_dir / e.get("file", episode_file(n))).is_file()}
@@ -339,7 +363,7 @@ class Scraper:
         atomic.clean_temporaries(work_dir)
         atomic.clean_temporaries(work_dir / EPISODE_DIR)
         meta = _load_json(work_dir / META_FILE)
-        progress = _load_json(work_dir / PROGRESS_FILE)
+        progress = _load_progress(work_dir / PROGRESS_FILE)
         if meta.get("complete") and not progress and self._same_version(meta.get("api"), api_rec):
             self.c.add("episodes_current", len(meta.get("episodes") or []))
             return "current"
@@ -452,11 +476,9 @@ class Scraper:
         self.c.add("episodes_current", len(final))
 
         prog_path = work_dir / PROGRESS_FILE
-        prog = {"episodes": dict(progress.get("episodes") or {})}
 
-        def remember(n: int, info: dict | None) -> None:
-            prog["episodes"][str(n)] = info
-            atomic.write_json(prog_path, prog)
+        def remember(n: int, info: dict) -> None:
+            _append_progress(prog_path, info)
 
         # Renumbered episodes (the author deleted or inserted one): move, do not download.
         if moves:
@@ -561,7 +583,14 @@ class Scraper:
                     if known is not None:
                         bar.total = min(known, self.opts.limit) if self.opts.limit else known
                         bar.refresh()
-                status = self.scrape_work(ncode, rec)
+                try:
+                    status = self.scrape_work(ncode, rec)
+                except (StopCrawl, LayoutChanged):
+                    raise
+                except FetchError as exc:  # its work page or a TOC page: the next run tries again
+                    status = "failed"
+                    self.result.failures.append(str(exc))
+                    self.say(f"{ncode}: failed: {exc}")
                 self.result.works[ncode] = status
                 self.c.add(f"works_{status}")
                 if bar is not None:

@@ -122,6 +122,6 @@ def test_kill_9_leaves_no_partial_file_and_the_rerun_resumes(srv, tmp_path, cli)
     assert set(again) | stored_before == {f"/n0001aa/{i}/" for i in range(1, 6)} | {"/n0002bb/1/", "/n0002bb/2/"}
     assert len(again) == len(set(again))
     assert fetched_before - stored_before <= set(again)  # at most the one cut off by the kill
-    assert not list(raw.rglob(".*.tmp")) and not (work / ".progress.json").exists()
+    assert not list(raw.rglob(".*.tmp")) and not (work / ".progress.jsonl").exists()
     assert [parse_episode((episodes / f"{i:04d}.html").read_bytes()).body[0] for i in (1, 5)] == \
         ["　図書館は静かだった。", "「おはよう」"]

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
-from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+from lxml import etree
+from lxml import html as lxml_html
 
 from ..errors import FetchError, StoreError
 from ..records import Counters, Episode
@@ -41,8 +42,10 @@ META_FILE = "meta.json"
 EPISODE_DIR = "episodes"
 _DATE_RE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})\s*(\d{1,2}):(\d{2})")
 _EP_NUMBER_RE = re.compile(r"/(\d+)/?$")
+_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _EMPHASIS = set("・﹅﹆、゛•●○◦·．.丶ヽ ")
 _RUBY_MARKS = str.maketrans("", "", "｜|《》")
+_SKIP = ("rt", "rp", "script", "style")
 
 
 class LayoutChanged(FetchError):
@@ -84,12 +87,38 @@ class EpisodePage:
     afterword: list[str]
 
 
-def _soup(html: bytes | str) -> BeautifulSoup:
-    return BeautifulSoup(html, "lxml")
+# ---------------------------------------------------------------- lxml helpers
+
+def _doc(data: bytes | str) -> etree._Element:
+    """The document of a page: bytes are decoded by their <meta charset> (UTF-8 otherwise)."""
+    if isinstance(data, bytes):
+        m = _CHARSET_RE.search(data[:4096])
+        charset = m.group(1).decode("ascii") if m else "utf-8"
+        try:
+            data = data.decode(charset, errors="replace")
+        except LookupError:
+            data = data.decode("utf-8", errors="replace")
+    if not data.strip():
+        data = "<html></html>"
+    return lxml_html.document_fromstring(data)
 
 
-def _text(el: Tag | None) -> str:
-    return " ".join(el.get_text(" ", strip=True).split()) if el is not None else ""
+def _cls(name: str) -> str:
+    """XPath test: the element has class `name`."""
+    return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
+
+
+def _has_class(el: etree._Element, name: str) -> bool:
+    return name in (el.get("class") or "").split()
+
+
+def _first(root: etree._Element, xpath: str) -> etree._Element | None:
+    found = root.xpath(xpath)
+    return found[0] if found else None
+
+
+def _text(el: etree._Element | None) -> str:
+    return " ".join(el.text_content().split()) if el is not None else ""
 
 
 def _date(text: str) -> str | None:
@@ -100,7 +129,7 @@ def _date(text: str) -> str | None:
     return f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}"
 
 
-def _dates(update: Tag | None) -> tuple[str | None, str | None]:
+def _dates(update: etree._Element | None) -> tuple[str | None, str | None]:
     """(published, revised) from a p-eplist__update / long_update element: the first
     date in its own text, and the date in the title of its 改稿 mark."""
     if update is None:
@@ -108,24 +137,20 @@ def _dates(update: Tag | None) -> tuple[str | None, str | None]:
     revised: str | None = None
     own: list[str] = []
 
-    def walk(el: Tag) -> None:
+    def walk(el: etree._Element) -> None:
         nonlocal revised
-        for node in el.children:
-            if isinstance(node, Tag):
-                title = node.get("title") or ""
+        own.append(el.text or "")
+        for child in el:
+            if isinstance(child.tag, str):
+                title = child.get("title") or ""
                 if "改稿" in title:
                     revised = _date(title) or title.strip()
                 elif not title:
-                    walk(node)
-            elif isinstance(node, NavigableString) and not isinstance(node, Comment):
-                own.append(str(node))
+                    walk(child)
+            own.append(child.tail or "")
 
     walk(update)
     return _date(" ".join(own)), revised
-
-
-def _has_class(el: Tag, name: str) -> bool:
-    return name in (el.get("class") or [])
 
 
 # ---------------------------------------------------------------- table of contents
@@ -134,35 +159,34 @@ def parse_toc(html: bytes | str, page_url: str, chapter: str | None = None) -> T
     """The work page or one TOC page (?p=N). `chapter` is the chapter the previous TOC
     page ended in. Raises LayoutChanged when the page holds neither an episode list
     nor a short story's body."""
-    soup = _soup(html)
-    eplist = soup.select_one("div.p-eplist")
-    old_list = soup.select("dl.novel_sublist2")
+    doc = _doc(html)
+    eplist = _first(doc, f"//div[{_cls('p-eplist')}]")
     if eplist is not None:
-        page = TocPage("current", _text(soup.select_one(".p-novel__title")),
-                       _author(soup.select_one(".p-novel__author")))
-        page.entries = _entries(eplist.select("div.p-eplist__chapter-title, a.p-eplist__subtitle, "
-                                              "div.p-eplist__update"),
+        page = TocPage("current", _text(_first(doc, f"//*[{_cls('p-novel__title')}]")),
+                       _author(_first(doc, f"//*[{_cls('p-novel__author')}]")))
+        page.entries = _entries(eplist.xpath(f".//*[{_cls('p-eplist__chapter-title')} or (self::a and "
+                                             f"{_cls('p-eplist__subtitle')}) or {_cls('p-eplist__update')}]"),
                                 "p-eplist__chapter-title", "p-eplist__update", chapter, page_url)
-        nxt = soup.select_one("a.c-pager__item--next")
-        if nxt is not None and nxt.get("href"):
-            page.next_url = urljoin(page_url, nxt["href"])
-        last = soup.select_one("a.c-pager__item--last")
-        if last is not None and last.get("href"):
-            p = parse_qs(urlsplit(urljoin(page_url, last["href"])).query).get("p")
+        nxt = _first(doc, f"//a[{_cls('c-pager__item--next')}][@href]")
+        if nxt is not None:
+            page.next_url = urljoin(page_url, nxt.get("href"))
+        last = _first(doc, f"//a[{_cls('c-pager__item--last')}][@href]")
+        if last is not None:
+            p = parse_qs(urlsplit(urljoin(page_url, last.get("href"))).query).get("p")
             page.last_page = int(p[0]) if p and p[0].isdigit() else None
-    elif old_list:
-        page = TocPage("old", _text(soup.select_one(".novel_title")),
-                       _author(soup.select_one(".novel_writername")))
-        page.entries = _entries(soup.select("div.chapter_title, dl.novel_sublist2 dd.subtitle a, "
-                                            "dl.novel_sublist2 dt.long_update"),
+    elif doc.xpath(f"//dl[{_cls('novel_sublist2')}]"):
+        page = TocPage("old", _text(_first(doc, f"//*[{_cls('novel_title')}]")),
+                       _author(_first(doc, f"//*[{_cls('novel_writername')}]")))
+        page.entries = _entries(doc.xpath(f"//div[{_cls('chapter_title')}] | //dl[{_cls('novel_sublist2')}]"
+                                          f"//dd[{_cls('subtitle')}]//a | //dl[{_cls('novel_sublist2')}]"
+                                          f"//dt[{_cls('long_update')}]"),
                                 "chapter_title", "long_update", chapter, page_url)
     else:
-        current = soup.select_one("div.p-novel__body, div.js-novel-text")
-        layout = "current" if current is not None else "old"
-        page = TocPage(layout,
-                       _text(soup.select_one(".p-novel__title" if current is not None else ".novel_title")),
-                       _author(soup.select_one(".p-novel__author" if current is not None else ".novel_writername")))
-        if _body_containers(soup)[0]:
+        current = _first(doc, f"//div[{_cls('p-novel__body')} or {_cls('js-novel-text')}]") is not None
+        page = TocPage("current" if current else "old",
+                       _text(_first(doc, f"//*[{_cls('p-novel__title' if current else 'novel_title')}]")),
+                       _author(_first(doc, f"//*[{_cls('p-novel__author' if current else 'novel_writername')}]")))
+        if _body_containers(doc)[0]:
             page.short = True
             return page
         raise LayoutChanged(f"{page_url}: no episode list and no novel text found; the page layout "
@@ -177,15 +201,15 @@ def parse_toc(html: bytes | str, page_url: str, chapter: str | None = None) -> T
     return page
 
 
-def _author(el: Tag | None) -> str:
+def _author(el: etree._Element | None) -> str:
     if el is None:
         return ""
-    a = el.find("a")
+    a = _first(el, ".//a")
     text = _text(a) if a is not None else _text(el)
     return re.sub(r"^作者[:：]\s*", "", text)
 
 
-def _entries(elements: list[Tag], chapter_class: str, update_class: str, chapter: str | None,
+def _entries(elements: list, chapter_class: str, update_class: str, chapter: str | None,
              page_url: str) -> list[TocEntry]:
     """Entries from chapter titles, episode links and update dates in document order
     (an update element belongs to the link before it)."""
@@ -201,14 +225,16 @@ def _entries(elements: list[Tag], chapter_class: str, update_class: str, chapter
     return [_entry(link, update, ch, page_url) for link, update, ch in found]
 
 
-def _entry(link: Tag, update: Tag | None, chapter: str | None, page_url: str) -> TocEntry:
-    if not link.get("href"):
+def _entry(link: etree._Element, update: etree._Element | None, chapter: str | None,
+           page_url: str) -> TocEntry:
+    href = link.get("href")
+    if not href:
         raise LayoutChanged(f"{page_url}: an episode entry without a link; the page layout has "
                             "probably changed")
-    url = urljoin(page_url, link["href"])
+    url = urljoin(page_url, href)
     m = _EP_NUMBER_RE.search(urlsplit(url).path)
     if not m:
-        raise LayoutChanged(f"{page_url}: episode link {link['href']!r} has no episode number; the "
+        raise LayoutChanged(f"{page_url}: episode link {href!r} has no episode number; the "
                             "page layout has probably changed")
     published, revised = _dates(update)
     return TocEntry(int(m.group(1)), url, _text(link), chapter, published, revised)
@@ -216,49 +242,47 @@ def _entry(link: Tag, update: Tag | None, chapter: str | None, page_url: str) ->
 
 # ---------------------------------------------------------------- episode pages
 
-def _body_containers(soup: BeautifulSoup) -> tuple[list[Tag], list[Tag], list[Tag], str]:
+def _body_containers(doc: etree._Element) -> tuple[list, list, list, str]:
     """(body, preface, afterword) containers and the layout name."""
-    texts = soup.select("div.p-novel__text")
+    texts = doc.xpath(f"//div[{_cls('p-novel__text')}]")
     if texts:
         pre = [d for d in texts if _has_class(d, "p-novel__text--preface")]
         after = [d for d in texts if _has_class(d, "p-novel__text--afterword")]
         body = [d for d in texts if d not in pre and d not in after]
         return body, pre, after, "current"
-    body = soup.select("#novel_honbun")
-    return body, soup.select("#novel_p"), soup.select("#novel_a"), "old"
+    return doc.xpath("//*[@id='novel_honbun']"), doc.xpath("//*[@id='novel_p']"), \
+        doc.xpath("//*[@id='novel_a']"), "old"
 
 
 def parse_episode(html: bytes | str, where: str = "episode page") -> EpisodePage:
     """Body, preface and afterword lines of an episode page (or a short story's page)."""
-    soup = _soup(html)
-    body, pre, after, layout = _body_containers(soup)
+    doc = _doc(html)
+    body, pre, after, layout = _body_containers(doc)
     if not body:
         raise LayoutChanged(f"{where}: no novel text found (neither div.p-novel__text nor #novel_honbun); "
                             "the page layout has probably changed, so nocpipe needs an update")
     lines = [ln for c in body for ln in html_lines(c)]
-    if not any(ln.strip() for ln in lines) and not any(c.find("img") for c in body):
+    if not any(ln.strip() for ln in lines) and not any(True for c in body for _ in c.iter("img")):
         raise LayoutChanged(f"{where}: the novel text is empty; the page layout has probably changed, "
                             "so nocpipe needs an update")
-    subtitle = _text(soup.select_one(".p-novel__title, .novel_subtitle"))
+    subtitle = _text(_first(doc, f"//*[{_cls('p-novel__title')} or {_cls('novel_subtitle')}]"))
     return EpisodePage(layout, subtitle, lines,
                        [ln for c in pre for ln in html_lines(c)],
                        [ln for c in after for ln in html_lines(c)])
 
 
-def html_lines(container: Tag) -> list[str]:
+def html_lines(container: etree._Element) -> list[str]:
     """One line per <p> (split at <br>), ruby as ｜base《reading》, other tags removed."""
-    paragraphs = container.find_all("p")
+    paragraphs = container.xpath(".//p[not(ancestor::p)]")
     if not paragraphs:
         return _split_lines(container)
     out: list[str] = []
     for p in paragraphs:
-        if p.find_parent("p") is not None:
-            continue
         out.extend(_split_lines(p))
     return out
 
 
-def _split_lines(el: Tag) -> list[str]:
+def _split_lines(el: etree._Element) -> list[str]:
     parts: list[list[str]] = [[]]
     _walk(el, parts)
     lines = ["".join(p) for p in parts]
@@ -267,57 +291,56 @@ def _split_lines(el: Tag) -> list[str]:
     return lines
 
 
-def _walk(el: Tag, parts: list[list[str]]) -> None:
-    for node in el.children:
-        if isinstance(node, Comment):
-            continue
-        if isinstance(node, NavigableString):
-            parts[-1].append(str(node).replace("\r", "").replace("\n", ""))
-            continue
-        if not isinstance(node, Tag):
-            continue
-        name = node.name
-        if name == "br":
+def _clean(text: str | None) -> str:
+    return text.replace("\r", "").replace("\n", "") if text else ""
+
+
+def _walk(el: etree._Element, parts: list[list[str]]) -> None:
+    parts[-1].append(_clean(el.text))
+    for child in el:
+        tag = child.tag if isinstance(child.tag, str) else None  # None: a comment
+        if tag == "br":
             parts.append([])
-        elif name == "ruby":
-            parts[-1].append(ruby_text(node))
-        elif name in ("rt", "rp", "script", "style"):
-            continue
-        else:
-            _walk(node, parts)
+        elif tag == "ruby":
+            parts[-1].append(ruby_text(child))
+        elif tag is not None and tag not in _SKIP:
+            _walk(child, parts)
+        parts[-1].append(_clean(child.tail))
 
 
-def _plain(el: Tag | NavigableString) -> str:
-    if isinstance(el, NavigableString):
-        return "" if isinstance(el, Comment) else str(el)
-    return "".join(_plain(c) for c in el.children if not (isinstance(c, Tag) and c.name in ("rt", "rp")))
+def _plain(el: etree._Element) -> str:
+    out = [el.text or ""]
+    for child in el:
+        if isinstance(child.tag, str) and child.tag not in _SKIP:
+            out.append(_plain(child))
+        out.append(child.tail or "")
+    return "".join(out)
 
 
-def ruby_text(ruby: Tag) -> str:
+def ruby_text(ruby: etree._Element) -> str:
     """<ruby>漢字<rt>かんじ</rt></ruby> (with or without rb/rp) -> ｜漢字《かんじ》."""
+    rbs = [c for c in ruby if c.tag == "rb"]
+    rts = [c for c in ruby if c.tag == "rt"]
     pairs: list[tuple[str, str]] = []
-    rbs = ruby.find_all("rb", recursive=False)
-    rts = ruby.find_all("rt", recursive=False)
     if rbs and len(rbs) == len(rts):
         pairs = [(_plain(b), _plain(t)) for b, t in zip(rbs, rts)]
     elif rbs:
         pairs = [("".join(_plain(b) for b in rbs), "".join(_plain(t) for t in rts))]
     else:
-        base: list[str] = []
-        for node in ruby.children:
-            if isinstance(node, Tag) and node.name == "rt":
-                pairs.append(("".join(base), _plain(node)))
+        base = [ruby.text or ""]
+        for child in ruby:
+            if child.tag == "rt":
+                pairs.append(("".join(base), _plain(child)))
                 base = []
-            elif isinstance(node, Tag) and node.name == "rp":
-                continue
-            else:
-                base.append(_plain(node))
+            elif isinstance(child.tag, str) and child.tag != "rp":
+                base.append(_plain(child))
+            base.append(child.tail or "")
         if "".join(base).strip():
             pairs.append(("".join(base), ""))
     out = []
     for base_text, reading in pairs:
-        base_text = base_text.replace("\n", "").translate(_RUBY_MARKS)
-        reading = reading.replace("\n", "").strip().translate(_RUBY_MARKS)
+        base_text = _clean(base_text).translate(_RUBY_MARKS)
+        reading = _clean(reading).strip().translate(_RUBY_MARKS)
         if not base_text:
             continue
         if not reading or set(reading) <= _EMPHASIS:
