@@ -127,8 +127,10 @@ class Politeness:
             raise UsageError("--backoff must be 0 or more seconds")
         if self.breaker_503 < 1:
             raise UsageError("the 503 circuit breaker needs a threshold of 1 or more")
-        if self.contact is not None and (not self.contact.strip() or not self.contact.isprintable()):
-            raise UsageError("--contact must be printable text such as an e-mail address or a URL")
+        if self.contact is not None and (not self.contact.strip() or not self.contact.isprintable()
+                                         or not self.contact.isascii()):
+            raise UsageError("--contact must be printable ASCII, such as an e-mail address or a URL "
+                             "(it goes into an HTTP header)")
 
     @property
     def user_agent(self) -> str:

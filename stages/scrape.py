@@ -163,6 +163,14 @@ def _append_progress(path: Path, info: dict) -> None:
         os.fsync(fh.fileno())
 
 
+def _gate_or(exc: LayoutChanged, resp: Response) -> FetchError:
+    """A page that does not parse is the age check shown in place, or a layout change."""
+    if b"ageauth" in resp.content or "年齢確認".encode() in resp.content:
+        return AgeGate(f"{resp.url}: the site shows its age check instead of the page, even with "
+                       "the cookie over18=yes; stopped")
+    return exc
+
+
 def _root(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -379,10 +387,7 @@ class Scraper:
         try:
             toc = parse_toc(first.content, first.url)
         except LayoutChanged as exc:
-            if b"ageauth" in first.content or "年齢確認".encode() in first.content:
-                raise AgeGate(f"{first.url}: the site shows its age check instead of the work, even with "
-                              "the cookie over18=yes; stopped") from exc
-            raise
+            raise _gate_or(exc, first) from exc
         if toc.short:
             return self._short_work(ncode, work_dir, meta, progress, api_rec, toc, first)
         return self._serial_work(ncode, work_dir, meta, progress, api_rec, toc, first)
@@ -517,7 +522,10 @@ class Scraper:
                 self.result.failures.append(str(exc))
                 self.say(f"{ncode}: episode {e.number} failed: {exc}")
                 continue
-            parse_episode(resp.content, resp.url)  # raises LayoutChanged before anything is stored
+            try:
+                parse_episode(resp.content, resp.url)  # checked before anything is stored
+            except LayoutChanged as exc:
+                raise _gate_or(exc, resp) from exc
             atomic.write_bytes(work_dir / episode_file(e.number), resp.content)
             info = {**self._info(e), "url": resp.url, "file": episode_file(e.number),
                     "bytes": len(resp.content), "sha256": hashlib.sha256(resp.content).hexdigest(),
@@ -572,6 +580,9 @@ class Scraper:
 
             bar = self._bar = tqdm(desc=f"scrape {self.site.name}", unit="work", file=sys.stderr,
                                    disable=None, dynamic_ncols=True, leave=False)
+        if self.opts.politeness.delay < 1 and not self.opts.base_url:
+            self.say(f"note: --delay {self.opts.politeness.delay:g} is under 1 s against {self.base}; "
+                     "the default of 1 s is the polite minimum")
         if not self.opts.politeness.contact:
             self.say("note: no --contact (or NOCPIPE_CONTACT) given; the site cannot reach you if "
                      "something goes wrong")

@@ -291,4 +291,6 @@ def test_settings_are_validated():
         Politeness(delay=-1)
     with pytest.raises(UsageError, match="contact"):
         Politeness(contact="a\nb")
+    with pytest.raises(UsageError, match="ASCII"):
+        Politeness(contact="山田@example.com")
     assert "no contact" in Politeness().user_agent

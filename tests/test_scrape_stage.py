@@ -344,3 +344,11 @@ def test_progress_survives_a_line_cut_short(tmp_path):
     path.write_text('{"number": 1, "key": ["a", null, null]}\n{"number": 2, "key": ["b", nu')
     assert list(_load_progress(path)["episodes"]) == ["1"]
     assert _load_progress(tmp_path / "missing") == {}
+
+
+def test_an_age_check_page_shown_in_place_is_named_as_such(srv, tmp_path):
+    srv.overrides["/n0001aa/2/"] = (200, "<html><body><h1>年齢確認</h1><a href='https://nl.syosetu.com/"
+                                         "redirect/ageauth/?url=x'>はい</a></body></html>")
+    res = run(srv, tmp_path / "raw", targets=["n0001aa"])
+    assert isinstance(res.stopped, AgeGate) and "age check" in str(res.stopped)
+    assert not (tmp_path / "raw/nocturne/n0001aa/episodes/0002.html").exists()
