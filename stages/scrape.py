@@ -320,7 +320,14 @@ class Scraper:
         if total <= API_MAX_ST or (self.opts.limit and self.opts.limit <= API_MAX_ST):
             records = self._pages(params, lim, total, first)
         else:
-            records = self._split(params, lim, FIRST_LASTUP, int(time.time()) + 86400)
+            # An API that ignored lastup would split forever: a window before any work must be empty.
+            probe, _ = self.api_query({**params, "lastup": f"1-{FIRST_LASTUP - 1}", "lim": 1, "st": 1})
+            if probe:
+                self.say(f"warning: the API does not filter by lastup, so only the first {API_MAX_ST} "
+                         f"of {total} works can be listed")
+                records = self._pages(params, lim, total, first)
+            else:
+                records = self._split(params, lim, FIRST_LASTUP, int(time.time()) + 86400)
         for rec in records:
             if rec["ncode"] not in seen:
                 seen.add(rec["ncode"])
@@ -338,6 +345,7 @@ class Scraper:
             st += lim
 
     def _split(self, params: dict, lim: int, lo: int, hi: int) -> Iterator[dict]:
+        """Halve [lo, hi] until each window's result fits the API's reach."""
         mid = (lo + hi) // 2
         for a, b in ((mid + 1, hi), (lo, mid)):
             if a > b:

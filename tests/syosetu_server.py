@@ -201,7 +201,7 @@ class SyosetuServer:
     def __init__(self, works: list[Work], site: str = "nocturne", *, per_page: int = 100,
                  robots: str = "User-agent: *\nDisallow: /secret/\nDisallow: /n9999zz/\n",
                  robots_status: int = 200, age_gate: bool | None = None, gzip_html: bool = True,
-                 extra_api_records: list[dict] | None = None):
+                 extra_api_records: list[dict] | None = None, api_ignores_lastup: bool = False):
         self.works = {w.ncode: w for w in works}
         self.site = site
         self.per_page = per_page
@@ -210,6 +210,7 @@ class SyosetuServer:
         self.age_gate = site == "nocturne" if age_gate is None else age_gate
         self.gzip_html = gzip_html
         self.extra_api_records = extra_api_records or []
+        self.api_ignores_lastup = api_ignores_lastup
         self.log: list[Hit] = []
         self.faults: dict[str, list[str]] = {}
         self.overrides: dict[str, tuple[int, str]] = {}  # path -> (status, body): a changed layout
@@ -400,7 +401,7 @@ class SyosetuServer:
             recs = [r for r in recs if int(lo or 0) <= r["kaiwaritu"] <= int(hi or 100)]
         if one("type") == "ter":
             recs = [r for r in recs if r["end"] == 0]
-        if one("lastup"):
+        if one("lastup") and not self.api_ignores_lastup:
             lo, hi = (int(x) for x in one("lastup").split("-"))
             recs = [r for r in recs if lo <= _ts(r["general_lastup"]) <= hi]
         order = one("order", "new")

@@ -304,11 +304,24 @@ def test_discovery_limit_and_paging(srv, tmp_path):
     assert [re.search(r"st=(\d+)", h.path).group(1) for h in srv.hits("/novel18api/")] == ["1", "2", "3"]
 
 
+def synthetic_records(n):
+    return [{"title": f"作品{i}", "ncode": f"N{i:04d}XY", "writer": "w", "noveltype": 1, "end": 0,
+             "general_all_no": 1, "length": 1000, "kaiwaritu": 10, "nocgenre": 1,
+             "general_lastup": f"20{10 + i % 12:02d}-{1 + i % 12:02d}-{1 + i % 28:02d} {i % 24:02d}:00:00",
+             "novelupdated_at": "2023-01-01 00:00:00"} for i in range(n)]
+
+
+def test_discovery_when_the_api_ignores_lastup_stops_at_its_reach(tmp_path, capsys):
+    with SyosetuServer([], extra_api_records=synthetic_records(2600), api_ignores_lastup=True) as srv:
+        sc = Scraper(ScrapeOptions(raw_dir=tmp_path, base_url=srv.url, api_url=srv.api_url,
+                                   politeness=Politeness(delay=0), show_progress=False))
+        assert len(list(sc.discover())) == 2000
+        assert len(srv.hits("/novel18api/")) == 1 + 1 + 3  # first page, the empty-window probe, 3 more
+    assert "does not filter by lastup" in capsys.readouterr().err
+
+
 def test_discovery_splits_beyond_the_apis_2000_reach(tmp_path):
-    extra = [{"title": f"作品{i}", "ncode": f"N{i:04d}XY", "writer": "w", "noveltype": 1, "end": 0,
-              "general_all_no": 1, "length": 1000, "kaiwaritu": 10, "nocgenre": 1,
-              "general_lastup": f"20{10 + i % 12:02d}-{1 + i % 12:02d}-{1 + i % 28:02d} {i % 24:02d}:00:00",
-              "novelupdated_at": "2023-01-01 00:00:00"} for i in range(4500)]
+    extra = synthetic_records(4500)
     with SyosetuServer([], extra_api_records=extra) as srv:
         sc = Scraper(ScrapeOptions(raw_dir=tmp_path, base_url=srv.url, api_url=srv.api_url,
                                    politeness=Politeness(delay=0), show_progress=False))
@@ -320,6 +333,7 @@ def test_discovery_splits_beyond_the_apis_2000_reach(tmp_path):
             lim = int(re.search(r"[?&]lim=(\d+)", h.path).group(1))
             assert st <= 2000 and lim <= 500
         assert any("lastup=" in h.path for h in srv.hits("/novel18api/"))
+        assert len(srv.hits("/novel18api/")) < 40
 
 
 def test_narou_site_has_no_age_cookie(tmp_path):
