@@ -14,7 +14,8 @@
          dates) is written last; extract-pairs lists a work only once it exists.
 
 While a work is half done, .progress.jsonl beside meta.json lists the episodes already
-stored (one JSON line appended per episode, after the episode file is in place), so an interrupted run (kill -9, Ctrl-C) starts again where it stopped; every
+stored (one JSON line with the file's SHA-256 appended just before the file is renamed
+into place; a line whose file does not match is ignored), so an interrupted run (kill -9, Ctrl-C) starts again where it stopped; every
 file is written atomically, so nothing partial is ever visible.
 
 Faults: a work that answers 404 is "gone"; a page whose retries ran out is "failed"
@@ -157,6 +158,7 @@ def _load_progress(path: Path) -> dict:
 
 
 def _append_progress(path: Path, info: dict) -> None:
+    (path.parent / EPISODE_DIR).mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(info, ensure_ascii=False) + "\n")
         fh.flush()
@@ -362,10 +364,19 @@ class Scraper:
     # ------------------------------------------------------------ one work
 
     def _stored(self, work_dir: Path, meta: dict, progress: dict) -> dict[int, dict]:
-        """Episodes on disk, by number: meta.json's list updated by .progress.jsonl."""
-        infos = {int(e["number"]): e for e in meta.get("episodes") or []}
-        infos.update({int(k): v for k, v in (progress.get("episodes") or {}).items()})
-        return {n: e for n, e in infos.items() if (work_dir / e.get("file", episode_file(n))).is_file()}
+        """Episodes on disk, by number: meta.json's list, updated by the .progress.jsonl
+        lines whose file is in place (a line is written just before its file, so a kill
+        in between leaves a line whose file is missing or holds other bytes: ignored)."""
+        infos = {int(e["number"]): e for e in meta.get("episodes") or []
+                 if (work_dir / e.get("file", episode_file(int(e["number"])))).is_file()}
+        for info in (progress.get("episodes") or {}).values():
+            path = work_dir / info.get("file", episode_file(int(info["number"])))
+            try:
+                if hashlib.sha256(path.read_bytes()).hexdigest() == info.get("sha256"):
+                    infos[int(info["number"])] = info
+            except OSError:
+                continue
+        return infos
 
     @staticmethod
     def _same_version(old: dict | None, new: dict | None) -> bool:
@@ -499,10 +510,11 @@ class Scraper:
                     for src in set(moves.values())}
             entry_of = {e.number: e for e in entries}
             for dst, src in sorted(moves.items()):
-                atomic.write_bytes(work_dir / episode_file(dst), data[src])
-                info = {**stored[src], **self._info(entry_of[dst]), "file": episode_file(dst)}
-                final[dst] = info
+                info = {**stored[src], **self._info(entry_of[dst]), "file": episode_file(dst),
+                        "sha256": hashlib.sha256(data[src]).hexdigest()}
                 remember(dst, info)
+                atomic.write_bytes(work_dir / episode_file(dst), data[src])
+                final[dst] = info
                 self.c.add("episodes_renumbered")
 
         failed: list[int] = []
@@ -534,12 +546,12 @@ class Scraper:
                 parse_episode(resp.content, resp.url)  # checked before anything is stored
             except LayoutChanged as exc:
                 raise _gate_or(exc, resp) from exc
-            atomic.write_bytes(work_dir / episode_file(e.number), resp.content)
             info = {**self._info(e), "url": resp.url, "file": episode_file(e.number),
                     "bytes": len(resp.content), "sha256": hashlib.sha256(resp.content).hexdigest(),
                     "fetched_at": _now()}
+            remember(e.number, info)  # first the line, then the file: see _stored
+            atomic.write_bytes(work_dir / episode_file(e.number), resp.content)
             final[e.number] = info
-            remember(e.number, info)
             self.c.add(why)
             self.result.bytes += len(resp.content)
 

@@ -366,3 +366,23 @@ def test_an_age_check_page_shown_in_place_is_named_as_such(srv, tmp_path):
     res = run(srv, tmp_path / "raw", targets=["n0001aa"])
     assert isinstance(res.stopped, AgeGate) and "age check" in str(res.stopped)
     assert not (tmp_path / "raw/nocturne/n0001aa/episodes/0002.html").exists()
+
+
+def test_a_progress_line_whose_file_is_not_in_place_is_ignored(srv, tmp_path):
+    import hashlib
+
+    work = tmp_path / "raw/nocturne/n0001aa"
+    (work / "episodes").mkdir(parents=True)
+    pages = {n: episode_current(srv.works["n0001aa"], n).encode() for n in (1, 2, 3)}
+    keys = {1: ["はじまり", "2021-04-01 12:00", None], 2: ["二つ目の夜", "2021-04-02 12:00", "2021-04-10 09:30"],
+            3: ["三つ目の夜", "2021-04-03 12:00", None]}
+    (work / "episodes/0001.html").write_bytes(pages[1])
+    (work / "episodes/0003.html").write_bytes(b"<html>an older version</html>")  # killed before the rename
+    with open(work / PROGRESS_FILE, "w") as fh:
+        for n in (1, 2, 3):  # 2: killed after the line, before its file appeared
+            fh.write(json.dumps({"number": n, "key": keys[n], "file": f"episodes/{n:04d}.html",
+                                 "sha256": hashlib.sha256(pages[n]).hexdigest()}) + "\n")
+    res = run(srv, tmp_path / "raw", targets=["n0001aa"])
+    assert [h.path for h in srv.episode_hits()] == ["/n0001aa/2/", "/n0001aa/3/", "/n0001aa/4/", "/n0001aa/5/"]
+    assert res.works == {"n0001aa": "new"}
+    assert (work / "episodes/0003.html").read_bytes() == pages[3]
