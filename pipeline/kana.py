@@ -288,7 +288,9 @@ class UnidicReader(Reader):
                 "--reader unidic needs fugashi and unidic-lite: pip install 'nocpipe[unidic]'"
             ) from exc
         self._tagger = fugashi.Tagger()
-        self._fallback: PykakasiReader | None = None
+        # Built now, not on the first unknown word: extract-pairs builds its reader
+        # before forking workers, which then share the loaded dictionaries.
+        self._fallback = PykakasiReader()
 
     @property
     def version(self) -> str:
@@ -308,8 +310,6 @@ class UnidicReader(Reader):
             elif kana and kana != "*":
                 out.append(kana)
             else:
-                if self._fallback is None:
-                    self._fallback = PykakasiReader()
                 out.append(self._fallback.read(surface))
             # MeCab drops white space between tokens; none of it is readable anyway.
         return "".join(out)
