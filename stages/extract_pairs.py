@@ -179,6 +179,8 @@ def extract_pairs(opts: ExtractOptions) -> ExtractResult:
         raise UsageError("--workers must be 1 or more")
     out_dir = opts.out_dir
     works = list_works(opts.raw_dir)
+    if not works:
+        raise StoreError(f"the raw store {opts.raw_dir} holds no works yet; run `nocpipe ingest` or `nocpipe scrape` first")
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic.clean_temporaries(out_dir)
 

@@ -163,3 +163,9 @@ def test_cli_summary_and_errors(store, tmp_path, cli):
     assert r.code == 1 and "Error:" in r.err
     r = cli("extract-pairs", "--raw-dir", store, "--split", "80,20")
     assert r.code == 1 and "--split" in r.err
+
+
+def test_empty_raw_store_is_an_error(tmp_path, cli):
+    (tmp_path / "raw").mkdir()
+    r = cli("extract-pairs", "--raw-dir", tmp_path / "raw", "--out-dir", tmp_path / "p")
+    assert r.code == 1 and "holds no works" in r.err
