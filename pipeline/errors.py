@@ -10,6 +10,14 @@ prints its message as one `Error: ...` line and exits with status 1.
     │   └── ArchiveError        a zip without a text file, or a broken zip
     ├── StoreError          the raw store / shard folder is missing or inconsistent
     ├── FetchError          downloading failed (scrape)
+    │   ├── NotFound            a 404: the work is gone              (pipeline.http)
+    │   ├── Disallowed          robots.txt forbids the URL           (pipeline.http)
+    │   ├── RetriesExhausted    still failing after every retry      (pipeline.http)
+    │   ├── StopCrawl           the whole run must stop              (pipeline.http)
+    │   │   ├── HostBlocked         robots.txt unreachable / 5xx     (pipeline.http)
+    │   │   ├── TryLater            503 circuit breaker, long Retry-After (pipeline.http)
+    │   │   └── AgeGate             the over-18 gate would not let us in (stages.scrape)
+    │   └── LayoutChanged       a page parsed to nothing: the site changed (pipeline.parsers.syosetu)
     └── ModelError          a model folder is missing or incompatible (train, predict)
 
 `InputError`s raised for one file are counted and skipped by the stage; they
