@@ -247,13 +247,23 @@ def compile_model(model: keras.Model, optimizer: str = "adam", learning_rate: fl
     model.compile(optimizer=make_optimizer(optimizer, learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(name="loss"),
                   metrics=[MaskedAccuracy(name="acc")], jit_compile=jit_compile)
+    # Optimizer variables made now, not inside the first traced step: TensorFlow then traces
+    # the training step once instead of twice (seconds saved on every run).
+    model.optimizer.build(model.trainable_variables)
     return model
+
+
+def variable_value(v):
+    """A Keras variable's value as a numpy array (any backend)."""
+    import numpy as np
+
+    return np.asarray(v.numpy())
 
 
 def inference_copy(model: keras.Model, config: ModelConfig) -> keras.Model:
     """An uncompiled float32 twin of `model` (same weights): what model.keras holds for predict."""
     twin = build_model(config, dtype="float32")
-    twin.set_weights([ops.convert_to_numpy(w).astype("float32") for w in model.weights])
+    twin.set_weights([variable_value(w).astype("float32") for w in model.weights])
     return twin
 
 

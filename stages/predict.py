@@ -103,6 +103,7 @@ class Predictor:
     def _candidates(self, p: np.ndarray, temperature: float, num: int, rng) -> list[tuple[str, float]]:
         p = p.copy()
         p[:, UNK] = 0.0  # never answer "unknown"
+        p[0, PAD] = 0.0  # nor with nothing: a reply has at least one character
         p /= p.sum(axis=1, keepdims=True)
         logp = np.log(np.maximum(p, 1e-12))
         if temperature == 0:

@@ -161,6 +161,43 @@ def _watch_callback(stop: _Stop):
     return Watch()
 
 
+class _Plotter:
+    """Draws curves.png on a worker thread (matplotlib imported there at start), so the
+    picture costs the training loop nothing; close() waits for the last one."""
+
+    def __init__(self, model_dir: Path, title: str, log):
+        import queue
+
+        self._queue: "queue.Queue" = queue.Queue()
+        self._model_dir, self._title, self._log = model_dir, title, log
+        self._thread = threading.Thread(target=self._run, name="nocpipe-curves", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            import matplotlib.backends.backend_agg  # noqa: F401  (the import is most of the cost)
+            import matplotlib.figure  # noqa: F401
+        except ImportError:
+            pass
+        while True:
+            rows = self._queue.get()
+            if rows is None:
+                return
+            if not self._queue.empty():  # a newer history is waiting: draw that one
+                continue
+            try:
+                modeldir.plot_curves(self._model_dir, rows, title=self._title)
+            except Exception as exc:  # a picture must never stop training
+                self._log(f"warning: could not draw {modeldir.CURVES_FILE}: {exc}")
+
+    def submit(self, rows: list[dict]) -> None:
+        self._queue.put([dict(r) for r in rows])
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
 def _rotation(seed: int, epoch: int) -> str:
     from pipeline.models import OPTIMIZERS
 
@@ -193,9 +230,9 @@ def _count_chars(units, split: str) -> "Counter":
 
 
 def _optimizer_arrays(model) -> list[np.ndarray]:
-    from keras import ops
+    from pipeline.models import variable_value
 
-    return [ops.convert_to_numpy(v) for v in model.optimizer.variables]
+    return [variable_value(v) for v in model.optimizer.variables]
 
 
 def _restore_optimizer(model, arrays: list[np.ndarray]) -> None:
@@ -285,12 +322,14 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
 
     import keras
 
-    from pipeline.models import build_model, choose_precision, compile_model, cudnn_report, gpu_info, inference_copy
+    from pipeline.models import (build_model, choose_precision, compile_model, cudnn_report, gpu_info,
+                                 inference_copy, variable_value)
 
     gpu = gpu_info()
     policy = choose_precision(tcfg.precision, gpu)
     old_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
+    plotter = _Plotter(model_dir, f"{model_dir.name}: {mcfg.arch}, units {mcfg.units}", log)
     try:
         keras.utils.set_random_seed(tcfg.seed)
         model = build_model(mcfg)
@@ -299,9 +338,14 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
             f"{', ' + gpu['name'] if gpu else ', CPU'}; precision {policy}")
         log(cudnn_report(model, gpu))
 
-        x_val, y_val = load_arrays(valid_units, "valid", vocab, _valid_limit(tcfg, n_train))
+        valid_limit = _valid_limit(tcfg, n_train)
+        if valid_limit:
+            x_val, y_val = load_arrays(valid_units, "valid", vocab, valid_limit)
+        else:
+            x_val = y_val = np.zeros((0, mcfg.max_len), dtype=np.int32)
         if len(x_val) == 0:
-            log("warning: no valid pairs: the best model is chosen by training loss")
+            log("warning: no validation (" + ("--valid-pairs 0" if not valid_limit else "no valid pairs in the shards")
+                + "): the best model is chosen by training loss")
         log(f"{mcfg.arch}: {model.count_params():,} parameters, units {mcfg.units}, vocabulary {len(vocab)} of "
             f"{mcfg.vocab_size}, {mcfg.max_len} steps; {n_train:,} train pairs, {len(x_val):,} valid pairs; "
             f"batch {tcfg.batch_size}, {steps} steps per epoch")
@@ -373,7 +417,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                     val = {k: float(v) for k, v in val.items()}
                 samples = (steps - step) * tcfg.batch_size
                 row = {"epoch": epoch + 1, "optimizer": kind,
-                       "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+                       "learning_rate": float(variable_value(model.optimizer.learning_rate)),
                        "steps": steps - step, "samples": samples, "seconds": round(seconds, 3),
                        "samples_per_s": round(samples / seconds, 1) if seconds > 0 else None,
                        "loss": logs.get("loss"), "acc": logs.get("acc"),
@@ -386,7 +430,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                     best_loss, best_epoch = score, epoch + 1
                     modeldir.save_keras(inference_copy(model, mcfg), model_dir / modeldir.MODEL_FILE)
                 modeldir.write_history(model_dir, history)
-                modeldir.plot_curves(model_dir, history, title=f"{model_dir.name}: {mcfg.arch}, units {mcfg.units}")
+                plotter.submit(history)
                 epoch, step = epoch + 1, 0
                 _save(model, model_dir, epoch, 0, steps, kind, tcfg, fp, best_loss, best_epoch)
                 log(f"epoch {epoch}/{opts.epochs}: {samples:,} pairs in {seconds:.1f}s "
@@ -399,23 +443,24 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                     return TrainResult(model_dir, "interrupted", epoch, 0, best_epoch, best_loss, history)
         return TrainResult(model_dir, "done", epoch, 0, best_epoch, best_loss, history)
     finally:
+        plotter.close()
         keras.config.set_dtype_policy(old_policy)
 
 
 def _save(model, model_dir: Path, epoch: int, step: int, steps: int, kind: str, tcfg: TrainConfig,
           fp: str, best_loss, best_epoch) -> None:
-    from keras import ops
+    from pipeline.models import variable_value
 
     state = {
         "format": modeldir.MODEL_FORMAT, "nocpipe": __version__,
         "epoch": epoch, "step": step, "steps_per_epoch": steps,
         "batch_position": epoch * steps + step, "batch_size": tcfg.batch_size,
-        "optimizer": kind, "optimizer_iterations": int(ops.convert_to_numpy(model.optimizer.iterations)),
+        "optimizer": kind, "optimizer_iterations": int(variable_value(model.optimizer.iterations)),
         # Every random choice is a function of the seed and the position (data order, optimizer
         # rotation); the networks have no dropout, so this is the whole random state.
         "seed": tcfg.seed, "rng": "counter-based: data order = f(seed, pass, window); optimizer = f(seed, epoch)",
         "fingerprint": fp, "best_loss": best_loss, "best_epoch": best_epoch,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    modeldir.save_checkpoint(model_dir, [ops.convert_to_numpy(w) for w in model.weights],
+    modeldir.save_checkpoint(model_dir, [variable_value(w) for w in model.weights],
                              _optimizer_arrays(model), state)

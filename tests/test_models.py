@@ -1,0 +1,161 @@
+"""Keras builders: shapes, the seed network's structure, names, config round trip,
+save/load in safe mode, the masked accuracy, precision and cuDNN reports."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+# Keras converts its own variables with np.array(copy=False) inside save/fit: not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+from pipeline.errors import ModelError, UsageError  # noqa: E402
+from pipeline.models import (ARCHS, MaskedAccuracy, ModelConfig, OneHot, build_model, choose_precision,  # noqa: E402
+                             compile_model, cudnn_report, inference_copy, load_inference_model, make_optimizer)
+
+TINY = dict(units=8, max_len=12, vocab_size=20)
+
+
+def lstm_params(inp: int, units: int) -> int:
+    return 4 * (inp * units + units * units + units)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_each_architecture_builds_with_the_right_shapes_and_named_layers(arch):
+    cfg = ModelConfig(arch=arch, **TINY)
+    model = build_model(cfg)
+    assert model.input_shape == (None, 12)
+    assert model.output_shape == (None, 12, 20)
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names))
+    assert {"chars", "one_hot", "encoder", "repeat", "decoder", "reply"} <= set(names)
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
+    x = np.random.default_rng(0).integers(0, 20, (3, 12)).astype("int32")
+    probs = keras.ops.convert_to_numpy(model(x))
+    assert probs.shape == (3, 12, 20)
+    assert np.allclose(probs.sum(-1), 1.0, atol=1e-5)
+
+
+def test_seed_is_the_figure_3_network():
+    u, t, v = 16, 12, 20
+    model = build_model(ModelConfig(arch="seed", units=u, max_len=t, vocab_size=v))
+    by = {layer.name: layer for layer in model.layers}
+    assert isinstance(by["encoder"], keras.layers.LSTM) and by["encoder"].units == u
+    assert not by["encoder"].return_sequences
+    assert isinstance(by["flatten"], keras.layers.Flatten)
+    att = by["attention"]
+    assert isinstance(att, keras.layers.Dense) and att.units == u and att.activation is keras.activations.softmax
+    assert att.kernel.shape == (t * v, u)  # over the flattened one-hot input
+    assert isinstance(by["attend"], keras.layers.Multiply)
+    assert isinstance(by["repeat"], keras.layers.RepeatVector) and by["repeat"].n == t
+    dec = by["decoder"]
+    assert isinstance(dec, keras.layers.Bidirectional) and dec.forward_layer.units == u
+    assert dec.forward_layer.return_sequences
+    out = by["reply"]
+    assert isinstance(out, keras.layers.TimeDistributed) and out.layer.units == v
+    assert out.layer.activation is keras.activations.softmax
+    expected = (lstm_params(v, u) + (t * v * u + u) + 2 * lstm_params(u, u) + (2 * u * v + v))
+    assert model.count_params() == expected
+    # The default is the original's size: LSTM(512), 50 steps, 128 characters.
+    cfg = ModelConfig()
+    assert (cfg.arch, cfg.units, cfg.max_len, cfg.vocab_size, cfg.reverse_input) == ("seed", 512, 50, 128, True)
+
+
+def test_simple_has_no_attention_and_dense_attention_reads_the_encoding():
+    simple = build_model(ModelConfig(arch="simple", **TINY))
+    assert "attention" not in {layer.name for layer in simple.layers}
+    dense = build_model(ModelConfig(arch="dense-attention", **TINY))
+    att = dense.get_layer("attention")
+    assert att.kernel.shape == (8, 8) and att.activation is keras.activations.softmax
+
+
+def test_config_round_trip_and_validation():
+    cfg = ModelConfig(arch="dense-attention", units=24, max_len=30, vocab_size=64, reverse_input=False,
+                      optimizer="rmsprop", learning_rate=0.003)
+    assert ModelConfig.from_json(cfg.to_json()) == cfg
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ModelError, match="unknown fields"):
+        ModelConfig.from_dict({**cfg.to_dict(), "heads": 4})
+    for bad in (dict(arch="transformer"), dict(units=0), dict(max_len=0), dict(vocab_size=2),
+                dict(optimizer="adagrad"), dict(learning_rate=-1.0), dict(learning_rate=float("nan"))):
+        with pytest.raises(UsageError):
+            ModelConfig(**bad).validate()
+
+
+def test_one_hot_layer():
+    layer = OneHot(5, name="oh")
+    out = keras.ops.convert_to_numpy(layer(np.array([[0, 4, 2]], dtype="int32")))
+    assert out.shape == (1, 3, 5) and out[0, 1, 4] == 1 and out.sum() == 3
+    assert OneHot.from_config(layer.get_config()).num_classes == 5
+
+
+def test_masked_accuracy_ignores_padding():
+    m = MaskedAccuracy()
+    y_true = np.array([[3, 2, 0, 0], [1, 0, 0, 0]])
+    pred_ids = np.array([[3, 1, 0, 2], [1, 0, 0, 0]])   # 2 of 3 real characters right; pads do not count
+    y_pred = np.eye(4)[pred_ids].astype("float32")
+    m.update_state(y_true, y_pred)
+    assert float(m.result()) == pytest.approx(2 / 3)
+    m.reset_state()
+    assert float(m.result()) == 0.0
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_save_and_load_in_safe_mode(tmp_path, arch):
+    cfg = ModelConfig(arch=arch, **TINY)
+    model = compile_model(build_model(cfg), "adam")
+    x = np.random.default_rng(1).integers(0, 20, (16, 12)).astype("int32")
+    model.fit(x, x, batch_size=8, epochs=1, verbose=0)
+    twin = inference_copy(model, cfg)
+    twin.save(tmp_path / "m.keras")
+    back = load_inference_model(tmp_path / "m.keras")
+    assert np.allclose(keras.ops.convert_to_numpy(back(x)), keras.ops.convert_to_numpy(model(x)), atol=1e-6)
+    assert getattr(back, "optimizer", None) is None  # predict loads no optimizer
+
+
+def test_optimizers():
+    for kind in ("adam", "rmsprop", "sgd"):
+        opt = make_optimizer(kind, 0.5)
+        assert opt.name == kind and float(opt.learning_rate) == pytest.approx(0.5)
+    with pytest.raises(UsageError):
+        make_optimizer("adamw")
+
+
+def test_precision_and_cudnn_report_without_a_gpu():
+    assert choose_precision("auto", None) == "float32"
+    assert choose_precision("auto", {"name": "H200", "capability": (9, 0)}) == "mixed_bfloat16"
+    assert choose_precision("auto", {"name": "T4", "capability": (7, 5)}) == "mixed_float16"
+    assert choose_precision("float32", {"name": "H200", "capability": (9, 0)}) == "float32"
+    with pytest.raises(UsageError):
+        choose_precision("fp8")
+    model = build_model(ModelConfig(**TINY))
+    line = cudnn_report(model, None)
+    assert "not in use" in line and "3 LSTM layers" in line and "\n" not in line
+    gpu_line = cudnn_report(model, {"name": "H200", "capability": (9, 0)})
+    assert "in use" in gpu_line and "not in use" not in gpu_line
+
+
+def test_cudnn_report_names_what_blocks_the_fused_kernel():
+    cfg = ModelConfig(**TINY)
+    model = build_model(cfg)
+    model.get_layer("encoder").cell.recurrent_dropout = 0.1
+    line = cudnn_report(model, {"name": "H200", "capability": (9, 0)})
+    assert "not in use" in line and "encoder: recurrent dropout" in line
+
+
+def test_mixed_precision_keeps_the_softmax_in_float32():
+    cfg = ModelConfig(**TINY)
+    old = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build_model(cfg)
+    finally:
+        keras.config.set_dtype_policy(old)
+    assert model.get_layer("encoder").compute_dtype == "bfloat16"
+    assert model.get_layer("reply").compute_dtype == "float32"
+    twin = inference_copy(model, cfg)
+    assert twin.get_layer("encoder").compute_dtype == "float32"
