@@ -37,7 +37,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # drivers", cuInit failures on a machine without a GPU) are written before its logging is
 # configured, so TF_CPP_MIN_LOG_LEVEL does not hide them. They are caught at the file
 # descriptor and dropped; anything else written meanwhile is passed on.
-_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IW]0000 |E0000 .*(cuInit|cuda_platform|cuda_dnn|cuda_fft|cuda_blas)"
+_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IW]0000 "
+                    r"|E0000 .*(cuInit|cuda_platform|cuda_dnn|cuda_fft|cuda_blas|oneDNN supports)"
                     r"|To enable the following instructions|.*cpu_feature_guard|.*TF_ENABLE_ONEDNN_OPTS)")
 
 

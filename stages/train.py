@@ -19,6 +19,7 @@ with the same weights.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -323,7 +324,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
     import keras
 
     from pipeline.models import (build_model, choose_precision, compile_model, cudnn_report, gpu_info,
-                                 inference_copy, variable_value)
+                                 inference_copy, quiet_native_logs, variable_value)
 
     gpu = gpu_info()
     policy = choose_precision(tcfg.precision, gpu)
@@ -383,6 +384,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
             return TrainResult(model_dir, "already-done", epoch, 0, best_epoch, best_loss, history)
 
         stream = PairStream(train_units, vocab, tcfg.batch_size, seed=tcfg.seed, window_rows=tcfg.window_rows)
+        first = True
         with _Stop(log) as stop:
             while epoch < opts.epochs:
                 kind = _rotation(tcfg.seed, epoch) if tcfg.rotate_optimizers else mcfg.optimizer
@@ -396,8 +398,10 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                     log(f"Epoch {epoch + 1}/{opts.epochs}" + (f" (from step {step})" if step else "")
                         + (f" [{kind}]" if tcfg.rotate_optimizers else ""))
                 t0 = time.perf_counter()
-                hist = model.fit(keras_batches(stream, position), epochs=1, steps_per_epoch=steps - step,
-                                 verbose=opts.verbose, shuffle=False, callbacks=[watch, *callbacks])
+                # The first run of a traced step prints TensorFlow's native notices: filtered.
+                with quiet_native_logs() if first else contextlib.nullcontext():
+                    hist = model.fit(keras_batches(stream, position), epochs=1, steps_per_epoch=steps - step,
+                                     verbose=opts.verbose, shuffle=False, callbacks=[watch, *callbacks])
                 seconds = time.perf_counter() - t0
                 if watch.nan_step is not None:
                     raise ModelError(f"the loss became NaN at epoch {epoch + 1}, step {step + watch.nan_step}: "
@@ -413,9 +417,11 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 logs = {k: float(v[-1]) for k, v in hist.history.items()}
                 val = {}
                 if len(x_val):
-                    val = model.evaluate(x_val, y_val, batch_size=tcfg.batch_size, verbose=0, return_dict=True)
+                    with quiet_native_logs() if first else contextlib.nullcontext():
+                        val = model.evaluate(x_val, y_val, batch_size=tcfg.batch_size, verbose=0, return_dict=True)
                     val = {k: float(v) for k, v in val.items()}
                 samples = (steps - step) * tcfg.batch_size
+                first = False
                 row = {"epoch": epoch + 1, "optimizer": kind,
                        "learning_rate": float(variable_value(model.optimizer.learning_rate)),
                        "steps": steps - step, "samples": samples, "seconds": round(seconds, 3),
