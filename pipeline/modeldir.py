@@ -75,8 +75,10 @@ def clear(model_dir: Path) -> None:
 
 
 def holds_training(model_dir: Path) -> bool:
+    """True once a run has saved something worth keeping (a checkpoint or a model); a folder
+    with only config.json and vocab.json is a run that died in its first epoch."""
     d = Path(model_dir)
-    return any((d / n).exists() for n in (CONFIG_FILE, CHECKPOINT_FILE, MODEL_FILE))
+    return any((d / n).exists() for n in (CHECKPOINT_FILE, MODEL_FILE))
 
 
 # ---------------------------------------------------------------- atomic .keras

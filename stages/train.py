@@ -273,6 +273,8 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
             tcfg = TrainConfig(**saved["train"])
         except (KeyError, TypeError) as exc:
             raise ModelError(f"config.json in {model_dir} is incomplete: {exc}") from None
+        if opts.precision is not None:  # a resumed run may move to another machine
+            tcfg.precision = opts.precision
         for name, value in {**opts.given(MODEL_DEFAULTS), **opts.given(TRAIN_DEFAULTS)}.items():
             was = getattr(mcfg, name) if name in MODEL_DEFAULTS else getattr(tcfg, name)
             if value != was:
@@ -282,11 +284,9 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
         if saved.get("data", {}).get("data_dir") and Path(saved["data"]["data_dir"]).resolve() != data_dir.resolve():
             log(f"note: resuming on {data_dir}, trained so far on {saved['data']['data_dir']}")
     else:
-        if modeldir.holds_training(model_dir):
-            if not opts.force:
-                raise UsageError(f"{model_dir} already holds a model: --resume to continue it, "
-                                 "--force to start over, or choose another --name/--model-dir")
-            modeldir.clear(model_dir)
+        if modeldir.holds_training(model_dir) and not opts.force:
+            raise UsageError(f"{model_dir} already holds a model: --resume to continue it, "
+                             "--force to start over, or choose another --name/--model-dir")
         mcfg = ModelConfig(**{**MODEL_DEFAULTS, **opts.given(MODEL_DEFAULTS)}).validate()
         tcfg = TrainConfig(**{**TRAIN_DEFAULTS, **opts.given(TRAIN_DEFAULTS)})
         saved = None
@@ -307,6 +307,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
     fp = fingerprint(train_units)
 
     if vocab is None:
+        modeldir.clear(model_dir)  # --force, or the leftovers of a run that died in its first epoch
         reader, reader_version = _reader_of(data_dir)
         vocab = Vocab.build(_count_chars(train_units, "train"), mcfg.vocab_size, max_len=mcfg.max_len,
                             reverse_input=mcfg.reverse_input, reader=reader, reader_version=reader_version)

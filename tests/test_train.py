@@ -181,6 +181,8 @@ def test_errors_a_user_can_cause(pairs, straight, tmp_path):
     logs: list[str] = []
     res = train(TrainOptions(data_dir=pairs, model_dir=straight, epochs=2, resume=True), log=logs.append)
     assert res.status == "already-done" and "raise --epochs" in logs[-1]
+    # A folder with only config.json (a run killed in its first epoch) is no model: a new run may start there.
+    assert not modeldir.holds_training(tmp_path / "empty") and modeldir.holds_training(straight)
 
 
 def test_force_starts_over_and_no_validation_picks_by_training_loss(pairs, tmp_path):
