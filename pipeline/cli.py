@@ -285,11 +285,12 @@ def train(
 ) -> None:
     """Train a seq2seq model on the pair shards, checkpointing every epoch.
 
-    Streams the train split in a seeded order (memory does not grow with the corpus),
-    validates on the valid split, and writes into the model folder: model.keras (best
-    by validation loss), vocab.json, config.json, history.csv, curves.png and
-    checkpoint.npz. Ctrl-C saves a checkpoint at the current step; --resume continues
-    from it exactly. With --resume, the saved settings are used (give only --epochs).
+    Streams the train split in a seeded order (memory does not grow with
+    the corpus), validates on the valid split, and writes into the model
+    folder: model.keras (best by validation loss), vocab.json, config.json,
+    history.csv, curves.png and checkpoint.npz. Ctrl-C saves a checkpoint
+    at the current step; --resume continues from it exactly, with the
+    saved settings (give only --epochs).
 
     Example:  nocpipe train --units 32 --epochs 2 --max-pairs 2000 --name small
     """
@@ -329,9 +330,10 @@ def predict(
 ) -> None:
     """Reply to each text with the model's katakana, in 「」.
 
-    Each text is read into katakana with the reader the training data used, cut to
-    the model's length (with a warning), reversed and encoded as in training. With no
-    TEXT: an interactive prompt on a terminal, else one reply per stdin line.
+    Each text is read into katakana with the reader the training data
+    used, cut to the model's length (with a warning), reversed and encoded
+    as in training. With no TEXT: an interactive prompt on a terminal,
+    else one reply per stdin line.
 
     Example:  echo 'こんな忘れ物、ある?' | nocpipe predict --name small
     """

@@ -233,3 +233,22 @@ def test_real_commands_train_resume_and_predict(tmp_path):
     for line in lines:
         assert_reply_line(line)
     assert "I0000" not in r.stderr and "oneDNN" not in r.stderr  # TensorFlow's start-up chatter is hidden
+
+
+@pytest.mark.slow
+def test_bundled_sample_end_to_end(cli, data_dir):
+    """ingest + extract-pairs on data/samples/aozora, train 2 epochs, predict real Japanese."""
+    from conftest import SAMPLES
+
+    assert cli("ingest", "-q", SAMPLES).code == 0
+    assert cli("extract-pairs", "-q", "--examples", "0").code == 0
+    res = cli("train", "--name", "s", "--units", "32", "--epochs", "2", "--batch-size", "16", "--quiet")
+    assert res.code == 0, res.err
+    assert "epoch 2/2:" in res.out
+    assert (data_dir / "models" / "s" / "curves.png").exists()
+    res = cli("predict", "--name", "s", "メロスは激怒した。", "「走れ！」", "--show-kana")
+    assert res.code == 0, res.err
+    lines = replies_of(res.out)
+    assert lines[0].startswith("「メロスハゲキドシタ。」 -> 「") and len(lines) == 2
+    for line in lines:
+        assert_reply_line(line.split(" -> ")[1])
