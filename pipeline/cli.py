@@ -281,6 +281,9 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", help="Makes a run repeatable [default: 0]."),
     precision: Optional[str] = typer.Option(None, "--precision",
                                             help="auto (mixed on a GPU, float32 on CPU), float32, mixed_float16, mixed_bfloat16."),
+    pad_loss: Optional[str] = typer.Option(None, "--pad-loss",
+                                           help="all (default): every position counts, as the original; "
+                                                "end: padding after a reply's end adds no loss."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (the per-epoch lines stay)."),
 ) -> None:
     """Train a seq2seq model on the pair shards, checkpointing every epoch.
@@ -302,8 +305,10 @@ def train(
         arch=arch, units=units, max_len=max_len, vocab_size=vocab_size, reverse_input=reverse_input,
         optimizer=optimizer, learning_rate=learning_rate, batch_size=batch_size,
         rotate_optimizers=rotate_optimizers, max_pairs=max_pairs, steps_per_epoch=steps_per_epoch,
-        valid_pairs=valid_pairs, seed=seed, precision=precision,
+        valid_pairs=valid_pairs, seed=seed, precision=precision, pad_loss=pad_loss,
     )
+    if pad_loss not in (None, "end", "all"):
+        raise NocpipeError(f"--pad-loss takes end or all, not {pad_loss!r}")
     res = run(opts, log=lambda s: typer.echo(s))
     if res.status == "interrupted":
         raise typer.Exit(130)

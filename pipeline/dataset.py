@@ -221,8 +221,20 @@ class PairStream:
         return -(-self.n_rows // self.batch_size)
 
 
-def keras_batches(stream: PairStream, start: int = 0):
-    """An endless keras.utils.PyDataset whose item i is stream.batch(start + i)."""
+def end_weights(y: np.ndarray) -> np.ndarray:
+    """Per-character loss weights: every reply character and the first padding (the end
+    of the reply) count 1, the padding after it 0. Without this, padding is most of the
+    targets of short replies and an early model learns to answer with padding."""
+    w = (y != 0).astype(np.float32)
+    lengths = w.sum(axis=1).astype(np.int64)
+    rows = np.nonzero(lengths < y.shape[1])[0]
+    w[rows, lengths[rows]] = 1.0
+    return w
+
+
+def keras_batches(stream: PairStream, start: int = 0, weighted: bool = False):
+    """An endless keras.utils.PyDataset whose item i is stream.batch(start + i),
+    with end_weights() as sample weights when `weighted`."""
     import keras
 
     class StreamBatches(keras.utils.PyDataset):
@@ -236,6 +248,7 @@ def keras_batches(stream: PairStream, start: int = 0):
             return None  # endless: fit(steps_per_epoch=...) decides where an epoch ends
 
         def __getitem__(self, index):
-            return stream.batch(self.start + index)
+            x, y = stream.batch(self.start + index)
+            return (x, y, end_weights(y)) if weighted else (x, y)
 
     return StreamBatches()

@@ -33,7 +33,8 @@ from typing import Callable
 import numpy as np
 
 from pipeline import __version__, modeldir
-from pipeline.dataset import DEFAULT_WINDOW_ROWS, PairStream, fingerprint, keras_batches, load_arrays, read_unit, scan_units
+from pipeline.dataset import (DEFAULT_WINDOW_ROWS, PairStream, end_weights, fingerprint, keras_batches, load_arrays,
+                              read_unit, scan_units)
 from pipeline.errors import ModelError, UsageError
 from pipeline.shards import STATS_FILE
 from pipeline.vocab import Vocab
@@ -53,6 +54,7 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"
     window_rows: int = DEFAULT_WINDOW_ROWS
+    pad_loss: str = "all"       # "all": every position counts (the original); "end": padding after the end adds no loss
 
 
 MODEL_DEFAULTS = {"arch": "seed", "units": 512, "max_len": 50, "vocab_size": 128, "reverse_input": True,
@@ -85,6 +87,7 @@ class TrainOptions:
     seed: int | None = None
     precision: str | None = None
     window_rows: int | None = None
+    pad_loss: str | None = None
 
     def given(self, names) -> dict:
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
@@ -401,7 +404,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 t0 = time.perf_counter()
                 # The first run of a traced step prints TensorFlow's native notices: filtered.
                 with quiet_native_logs() if first else contextlib.nullcontext():
-                    hist = model.fit(keras_batches(stream, position), epochs=1, steps_per_epoch=steps - step,
+                    hist = model.fit(keras_batches(stream, position, weighted=tcfg.pad_loss == "end"), epochs=1, steps_per_epoch=steps - step,
                                      verbose=opts.verbose, shuffle=False, callbacks=[watch, *callbacks])
                 seconds = time.perf_counter() - t0
                 if watch.nan_step is not None:
@@ -419,7 +422,8 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 val = {}
                 if len(x_val):
                     with quiet_native_logs() if first else contextlib.nullcontext():
-                        val = model.evaluate(x_val, y_val, batch_size=tcfg.batch_size, verbose=0, return_dict=True)
+                        val = model.evaluate(x_val, y_val, batch_size=tcfg.batch_size, verbose=0, return_dict=True,
+                                             sample_weight=end_weights(y_val) if tcfg.pad_loss == "end" else None)
                     val = {k: float(v) for k, v in val.items()}
                 samples = (steps - step) * tcfg.batch_size
                 first = False

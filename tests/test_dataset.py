@@ -174,3 +174,10 @@ def test_keras_py_dataset_is_endless_and_offset(pairs, vocab):
 def test_empty_stream_is_refused(vocab):
     with pytest.raises(StoreError):
         PairStream([], vocab, batch_size=4)
+
+
+def test_end_weights_count_characters_and_the_end_only():
+    from pipeline.dataset import end_weights
+
+    y = np.array([[5, 6, 0, 0], [7, 0, 0, 0], [1, 2, 3, 4]], dtype=np.int32)
+    assert end_weights(y).tolist() == [[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1]]

@@ -198,3 +198,13 @@ def test_force_starts_over_and_no_validation_picks_by_training_loss(pairs, tmp_p
     assert weights(d)[2]["epoch"] == 1
     assert (d / "notes.txt").read_text(encoding="utf-8") == "mine"  # only training files are replaced
     assert any("no validation (--valid-pairs 0)" in line for line in logs)
+
+
+def test_pad_loss_end_trains_with_end_weights_and_is_saved(pairs, tmp_path):
+    import json
+
+    d = tmp_path / "end"
+    res = run(pairs, d, 1, pad_loss="end")
+    assert res.status == "done"
+    assert json.loads((d / "config.json").read_text())["train"]["pad_loss"] == "end"
+    assert res.history and res.history[-1]["loss"] > 0
