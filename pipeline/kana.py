@@ -190,8 +190,9 @@ class Reader:
 
     name = "reader"
 
-    @property
-    def version(self) -> str:
+    @staticmethod
+    def version() -> str:
+        """Reader and dictionary versions, read from package metadata (nothing loaded)."""
         raise NotImplementedError
 
     def read(self, text: str) -> str:
@@ -263,8 +264,8 @@ class PykakasiReader(Reader):
         self._kks = pykakasi.Kakasi()
         _kana_only(self._kks)
 
-    @property
-    def version(self) -> str:
+    @staticmethod
+    def version() -> str:
         return "pykakasi " + metadata.version("pykakasi")
 
     def read(self, text: str) -> str:
@@ -292,8 +293,8 @@ class UnidicReader(Reader):
         # before forking workers, which then share the loaded dictionaries.
         self._fallback = PykakasiReader()
 
-    @property
-    def version(self) -> str:
+    @staticmethod
+    def version() -> str:
         return f"fugashi {metadata.version('fugashi')} + unidic-lite {metadata.version('unidic-lite')}"
 
     def read(self, text: str) -> str:
@@ -370,6 +371,6 @@ def reader_version(name: str) -> str:
     if name not in _READER_CLASSES:
         raise UsageError(f"unknown reader {name!r}: use pykakasi or unidic")
     try:
-        return _READER_CLASSES[name].version.fget(None)
+        return _READER_CLASSES[name].version()
     except metadata.PackageNotFoundError as exc:
         raise UsageError(f"--reader {name} is not installed: pip install 'nocpipe[unidic]'") from exc

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline import __version__, atomic
-from pipeline.errors import ArchiveError, InputError, NocpipeError
+from pipeline.errors import ArchiveError, EmptyInputError, InputError, NocpipeError
 from pipeline.ids import work_id_from_stem
 from pipeline.parsers import aozora
 from pipeline.progress import progress
@@ -91,8 +91,6 @@ def ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> str:
     else:
         source, title, author, body = "text", src.stem, "", lines
     if not any(ln.strip() for ln in body):
-        from pipeline.errors import EmptyInputError
-
         raise EmptyInputError(f"{src.origin}: the text has no body lines")
     digest = hashlib.sha256(decoded.text.encode("utf-8")).hexdigest()
     work_dir = raw_dir / source / work_id
