@@ -1,8 +1,8 @@
-"""Readings of the words authors annotated with ruby, on the shared Aozora corpus:
+"""Readings of the words authors annotated with ruby, on the bundled Aozora corpus (data/aozora, 61 works):
 with the ruby in the input (must read as annotated), and with it removed (nocpipe's
 readers against pykakasi and fugashi alone). Prints figures; asserts nothing.
 
-    .venv/bin/python benchmarks/kana_accuracy.py [--corpus ../shared/corpus/aozora] [--sample 3000]
+    .venv/bin/python benchmarks/kana_accuracy.py [--corpus data/aozora] [--sample 3000]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pipeline.textfile import decode_bytes  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "corpus" / "aozora")
+    ap.add_argument("--corpus", type=Path, default=REPO / "data" / "aozora")
     ap.add_argument("--sample", type=int, default=3000)
     args = ap.parse_args()
     items = []

@@ -1,7 +1,7 @@
 """nocpipe train on this CPU: samples/s and peak memory per architecture and batch size,
 next to the original's approach (one-hot float32 arrays of every pair in memory,
 `model.fit`) on the same pairs and network, and peak memory at 20k against 400k pairs
-(the shared corpus's pairs replicated) to show memory does not grow with the corpus.
+(the bundled corpus's pairs replicated) to show memory does not grow with the corpus.
 Also the input pipeline alone (batches straight from the shards), which must outrun
 the H200's ~61-67k samples/s. Prints figures; asserts nothing.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-CORPUS = REPO.parent / "shared" / "corpus" / "aozora"
+CORPUS = REPO / "data" / "aozora"
 PY = sys.executable
 
 
@@ -193,7 +193,7 @@ def pipeline_speed(pairs: Path, batch: int, seconds: float = 3.0) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=Path, help="pair shards (default: built from the shared corpus in --work)")
+    ap.add_argument("--pairs", type=Path, help="pair shards (default: built from the bundled corpus in --work)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/nocpipe-bench-train"))
     ap.add_argument("--units", type=int, default=64, help="units for the per-architecture throughput runs")
     ap.add_argument("--batches", default="64,256")

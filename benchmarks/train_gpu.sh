@@ -9,7 +9,7 @@
 # Two modes:
 #   benchmarks/train_gpu.sh prepare   HERE: download the wheels into .whl/ (keras and the two pure
 #                                      dependencies the GPU image lacks) and real pair shards into
-#                                      .bench/pairs (ingest + extract-pairs of the shared corpus)
+#                                      .bench/pairs (ingest + extract-pairs of the bundled corpus)
 #   benchmarks/train_gpu.sh           THERE: install .whl/*.whl into /tmp/site and measure
 # The device call (carry both ignored folders; the whole run takes about 3-5 minutes):
 #   run(command="bash benchmarks/train_gpu.sh", carry=[".whl", ".bench"], timeout_s=420)
@@ -31,7 +31,7 @@ if [[ "${1:-}" == "prepare" ]]; then
     if ! ls .bench/pairs/pairs-*.parquet >/dev/null 2>&1; then
         PYBIN=${PYBIN:-.venv/bin/python}
         rm -rf .bench/data
-        NOCPIPE_DATA=.bench/data "$PYBIN" -m pipeline.cli ingest -q ../shared/corpus/aozora
+        NOCPIPE_DATA=.bench/data "$PYBIN" -m pipeline.cli ingest -q data/aozora
         NOCPIPE_DATA=.bench/data "$PYBIN" -m pipeline.cli extract-pairs -q --examples 0
         mkdir -p .bench
         rm -rf .bench/pairs

@@ -103,7 +103,7 @@ _PUNCT_TABLE = str.maketrans({
     "｛": None, "｝": None, "{": None, "}": None, "≪": None, "≫": None, "«": None, "»": None,
     " ": None, "\u3000": None, "\t": None,
     "♡": None, "♥": None, "❤": None, "♪": None, "♫": None, "☆": None, "★": None,
-    "\u200b": None, "\ufeff": None, "'": None, "`": None, "‘": None, "’": None, "〔": None, "〕": None,
+    "\u200b": None, "\ufeff": None, "'": None, "`": None, "‘": None, "’": None,
 })
 _MULTI = [("‼", "！！"), ("⁉", "！？"), ("⁈", "？！"), ("⁇", "？？"), ("...", "…")]
 _DASH_RE = re.compile(r"[―—–‐‑‒─━－\-]+")
@@ -210,7 +210,7 @@ def _kana_only(kks: object) -> None:
         return
 
     class _KanaOnly:
-        @lru_cache(maxsize=4096)
+        @lru_cache(maxsize=4096)  # noqa: B019 (one instance for the process)
         def convert(self, otext: str, hira: str) -> dict[str, str]:
             return {"orig": otext, "kana": h2k(hira)}
 

@@ -26,7 +26,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -222,7 +222,7 @@ def _reader_of(data_dir: Path) -> tuple[str, str]:
         return "pykakasi", ""
 
 
-def _count_chars(units, split: str) -> "Counter":
+def _count_chars(units, split: str) -> dict[str, int]:
     from collections import Counter
 
     counter: Counter = Counter()

@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated data folder, a CLI runner, the shared corpus."""
+"""Shared fixtures: an isolated data folder, a CLI runner, the bundled corpus."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_CORPUS = REPO.parent / "shared" / "corpus" / "aozora"
+# The 61 public-domain Aozora works bundled with the project (data/aozora, manifest included).
+SHARED_CORPUS = REPO / "data" / "aozora"
 SAMPLES = REPO / "data" / "samples" / "aozora"
 
 
@@ -61,8 +62,8 @@ def write_aozora(path: Path, body: str, encoding: str = "cp932", newline: str = 
 
 @pytest.fixture
 def shared_corpus() -> Path:
-    if not SHARED_CORPUS.is_dir():  # CI has ../shared beside the clone; a missing one is a setup error
-        pytest.fail(f"shared corpus not found at {SHARED_CORPUS}")
+    if not SHARED_CORPUS.is_dir():  # part of the repository: a missing one is a broken checkout
+        pytest.fail(f"bundled corpus not found at {SHARED_CORPUS}")
     return SHARED_CORPUS
 
 

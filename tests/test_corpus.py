@@ -1,4 +1,4 @@
-"""The shared Aozora corpus end to end, checked against an independent reading of
+"""The bundled Aozora corpus (data/aozora) end to end, checked against an independent reading of
 the DESIGN.md pair rule, and a kill -9 in the middle of a run."""
 
 import os
@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest

@@ -9,7 +9,7 @@ import pytest
 from pipeline.http import HostBlocked, Politeness, TryLater
 from pipeline.parsers.syosetu import LayoutChanged, parse_episode
 from stages.scrape import PROGRESS_FILE, AgeGate, Scraper, ScrapeOptions, _load_progress, scrape, summary
-from syosetu_server import Ep, SyosetuServer, Work, episode_current, sample_works
+from syosetu_server import Ep, SyosetuServer, episode_current, sample_works
 
 ALL = ["n0001aa", "N0002BB", "https://novel18.syosetu.com/n0003cc/"]
 CONTACT = "tester@example.com"

@@ -1,0 +1,123 @@
+"""`nocpipe ingest`, `extract-pairs` and `kana`: the raw store and the corpus."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .. import config
+from . import app, ReaderOpt, _check_reader
+
+
+# ---------------------------------------------------------------- ingest
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files or folders: Aozora .txt/.zip, plain .txt."),
+    raw_dir: Path = typer.Option(None, "--raw-dir", help="Raw store (default: data/raw)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Bring local texts into the raw store.
+
+    Aozora Bunko files (Shift_JIS or UTF-8, or the .zip Aozora distributes) are
+    read with their notation (header, footer, notes, ruby, gaiji); any other text
+    file counts every line as body. Re-ingesting an unchanged file does nothing.
+
+    Example:  nocpipe ingest data/samples/aozora/ ~/books/kokoro.zip
+    """
+    from stages.ingest import ingest as run
+
+    raw = raw_dir or config.default_raw_dir()
+    res = run(paths, raw, show_progress=not quiet)
+    c = res.counters
+    failed = {k[len("failed_"):]: v for k, v in c.values.items() if k.startswith("failed_")}
+    typer.echo(f"ingested into {raw}: {c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged"
+               + (f", {sum(failed.values())} skipped ({', '.join(f'{k} {v}' for k, v in failed.items())})"
+                  if failed else "")
+               + (f"; gaiji: {c['gaiji_resolved']} resolved, {c['gaiji_dropped']} dropped"
+                  if c['gaiji_resolved'] or c['gaiji_dropped'] else ""))
+
+
+# ---------------------------------------------------------------- extract-pairs
+
+@app.command("extract-pairs")
+def extract_pairs(
+    raw_dir: Path = typer.Option(None, "--raw-dir", help="Raw store (default: data/raw)."),
+    out_dir: Path = typer.Option(None, "--out-dir", help="Shard folder (default: data/processed/pairs)."),
+    max_len: int = typer.Option(config.DEFAULT_MAX_LEN, "--max-len",
+                                help="Longest side kept, in katakana characters; 0 = no limit."),
+    reader: str = ReaderOpt,
+    workers: int = typer.Option(0, "--workers", help="Processes; 0 = all cores."),
+    split: str = typer.Option("80,10,10", "--split", help="train,valid,test shares of works."),
+    shard_size: int = typer.Option(config.SHARD_TARGET_PAIRS, "--shard-size",
+                                   help="Pairs per shard; smaller shards resume with less redone work."),
+    examples: int = typer.Option(3, "--examples", help="Example pairs to print at the end."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Turn the raw store into katakana dialogue pairs (Parquet shards).
+
+    Consecutive 「」 lines become (utterance, reply) pairs, read into katakana
+    (the author's ruby first), and are written as zstd Parquet shards with
+    stats.json. A rerun skips finished works; an interrupted run resumes.
+
+    Example:  nocpipe extract-pairs --reader unidic --max-len 50 --workers 2
+    """
+    from stages.extract_pairs import ExtractOptions, extract_pairs as run
+
+    opts = ExtractOptions(
+        raw_dir=raw_dir or config.default_raw_dir(),
+        out_dir=out_dir or config.default_pairs_dir(),
+        max_len=max_len, reader=_check_reader(reader), workers=workers,
+        split=config.SplitConfig.parse(split), show_progress=not quiet,
+        shard_target=max(1, shard_size),
+    )
+    res = run(opts)
+    t = res.totals
+    if res.processed == 0:
+        typer.echo(f"nothing new: {res.skipped} works already extracted into {opts.out_dir}")
+    else:
+        typer.echo(f"extracted {res.processed} works ({res.skipped} already done) -> "
+                   f"{res.shards_written} new shard(s) in {opts.out_dir}")
+    typer.echo(f"totals: {t['works']} works, {t['lines']} lines, {t['dialogue_lines']} dialogue lines, "
+               f"{t['candidate_pairs']} candidate pairs, {t['pairs_kept']} kept "
+               f"({', '.join(f'{k} {v}' for k, v in t['pairs_by_split'].items())})")
+    if t["dropped"]:
+        typer.echo("dropped: " + ", ".join(f"{k.removeprefix('dropped_')} {v}" for k, v in t["dropped"].items()))
+    if examples > 0 and t["pairs_kept"]:
+        from ..shards import list_shards
+        import pyarrow.parquet as pq
+
+        shards = list_shards(opts.out_dir)
+        rows = pq.read_table(shards[0]).slice(0, examples).to_pylist()
+        for row in rows:
+            typer.echo(f"  「{row['utterance']}」 -> 「{row['reply']}」")
+            typer.echo(f"  「{row['utterance_kana']}」 -> 「{row['reply_kana']}」")
+
+
+# ---------------------------------------------------------------- kana
+
+@app.command()
+def kana(
+    text: Optional[list[str]] = typer.Argument(None, help="Text to read; stdin when omitted."),
+    reader: str = ReaderOpt,
+) -> None:
+    """Print the katakana reading extract-pairs would store, one line per input line.
+
+    Ruby in the input (｜漢字《かんじ》 or 漢字《かんじ》) is used and not printed.
+
+    Example:  nocpipe kana '邪智暴虐《じゃちぼうぎゃく》の王だ。3回目だぞ!'
+    """
+    from ..kana import to_katakana
+
+    _check_reader(reader)
+    if text:
+        lines = "\n".join(text).split("\n")
+    else:
+        if sys.stdin.isatty():
+            typer.echo("reading lines from stdin (Ctrl-D to end)", err=True)
+        lines = (ln.rstrip("\n") for ln in sys.stdin)
+    for line in lines:
+        typer.echo(to_katakana(line.strip(), reader))

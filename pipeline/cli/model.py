@@ -1,0 +1,199 @@
+"""`nocpipe train` and `predict`: models on the corpus."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .. import config
+from ..errors import NocpipeError
+from . import app
+
+
+# ---------------------------------------------------------------- train
+
+def _model_dir(model_dir: Optional[Path], name: str) -> Path:
+    if model_dir is not None:
+        return model_dir
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise NocpipeError(f"--name must be a plain folder name, not {name!r}")
+    return config.default_models_dir() / name
+
+
+NameOpt = typer.Option("default", "--name", help="Model name: the folder data/models/NAME (when no --model-dir).")
+
+
+@app.command()
+def train(
+    data_dir: Path = typer.Option(None, "--data-dir", help="Pair shards, extract-pairs' --out-dir (default: data/processed/pairs)."),
+    model_dir: Path = typer.Option(None, "--model-dir", help="Model folder (default: data/models/NAME)."),
+    name: str = NameOpt,
+    arch: Optional[str] = typer.Option(None, "--arch", help="seed (default: the 2017 network), simple, dense-attention."),
+    epochs: int = typer.Option(10, "--epochs", help="Epochs in all; a resumed run counts the ones already done."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Pairs per step [default: 128]."),
+    units: Optional[int] = typer.Option(None, "--units", help="LSTM and attention width [default: 512]."),
+    max_len: Optional[int] = typer.Option(None, "--max-len", help="Time steps: characters per side [default: 50]."),
+    vocab_size: Optional[int] = typer.Option(None, "--vocab-size",
+                                             help="Characters incl. padding and unknown [default: 128]."),
+    reverse_input: Optional[bool] = typer.Option(None, "--reverse-input/--no-reverse-input",
+                                                 help="Feed the utterance reversed, as the original [default: on]."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam (default), rmsprop or sgd."),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="[default: the optimizer's own]."),
+    rotate_optimizers: Optional[bool] = typer.Option(None, "--rotate-optimizers/--no-rotate-optimizers",
+                                                     help="A seeded choice of optimizer every epoch, as the original."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the model folder's last checkpoint exactly."),
+    force: bool = typer.Option(False, "--force", help="Start over in a model folder that holds a model."),
+    max_pairs: Optional[int] = typer.Option(None, "--max-pairs", help="Use the first N train pairs [default: 0 = all]."),
+    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch",
+                                                  help="Steps per epoch [default: 0 = one pass over the pairs]."),
+    valid_pairs: Optional[int] = typer.Option(None, "--valid-pairs",
+                                              help="Validation pairs [default: 10% of the train pairs, ≤5000; 0 = none]."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Makes a run repeatable [default: 0]."),
+    precision: Optional[str] = typer.Option(None, "--precision",
+                                            help="auto (mixed on a GPU, float32 on CPU), float32, mixed_float16, mixed_bfloat16."),
+    pad_loss: Optional[str] = typer.Option(None, "--pad-loss",
+                                           help="all (default): every position counts, as the original; "
+                                                "end: padding after a reply's end adds no loss."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (the per-epoch lines stay)."),
+) -> None:
+    """Train a seq2seq model on the pair shards, checkpointing every epoch.
+
+    Streams the train split in a seeded order (memory does not grow with
+    the corpus), validates on the valid split, and writes into the model
+    folder: model.keras (best by validation loss), vocab.json, config.json,
+    history.csv, curves.png and checkpoint.npz. Ctrl-C saves a checkpoint
+    at the current step; --resume continues from it exactly, with the
+    saved settings (give only --epochs).
+
+    Example:  nocpipe train --units 32 --epochs 2 --max-pairs 2000 --name small
+    """
+    from stages.train import TrainOptions, train as run
+
+    opts = TrainOptions(
+        data_dir=data_dir or config.default_pairs_dir(), model_dir=_model_dir(model_dir, name),
+        epochs=epochs, resume=resume, force=force, verbose=0 if quiet else 1 if sys.stdout.isatty() else 2,
+        arch=arch, units=units, max_len=max_len, vocab_size=vocab_size, reverse_input=reverse_input,
+        optimizer=optimizer, learning_rate=learning_rate, batch_size=batch_size,
+        rotate_optimizers=rotate_optimizers, max_pairs=max_pairs, steps_per_epoch=steps_per_epoch,
+        valid_pairs=valid_pairs, seed=seed, precision=precision, pad_loss=pad_loss,
+    )
+    if pad_loss not in (None, "end", "all"):
+        raise NocpipeError(f"--pad-loss takes end or all, not {pad_loss!r}")
+    res = run(opts, log=lambda s: typer.echo(s))
+    if res.status == "interrupted":
+        raise typer.Exit(130)
+    if res.best_epoch is not None:
+        typer.echo(f"model in {res.model_dir}: {res.epochs_done} epochs; best loss {res.best_val_loss:.4f} "
+                   f"at epoch {res.best_epoch} -> {res.model_dir}/model.keras")
+
+
+# ---------------------------------------------------------------- predict
+
+@app.command()
+def predict(
+    text: Optional[list[str]] = typer.Argument(None, help="Texts to answer (any Japanese); stdin when omitted."),
+    model_dir: Path = typer.Option(None, "--model-dir", help="Model folder (default: data/models/NAME)."),
+    name: str = NameOpt,
+    input_file: Path = typer.Option(None, "--input", "-i",
+                                    help="Text file (one utterance a line) or Parquet with an `utterance` column."),
+    output_file: Path = typer.Option(None, "--output", "-o", help="Write replies to a .csv or .parquet file."),
+    temperature: float = typer.Option(0.0, "--temperature", "-t",
+                                      help="0 = greedy (default); above 0 samples (1.0 when --num > 1)."),
+    num: int = typer.Option(1, "--num", "-n", help="Candidates per text, best first."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling."),
+    show_kana: bool = typer.Option(False, "--show-kana", "-k", help="Print the katakana reading before the reply."),
+) -> None:
+    """Reply to each text with the model's katakana, in 「」.
+
+    Each text is read into katakana with the reader the training data
+    used, cut to the model's length (with a warning), reversed and encoded
+    as in training. With no TEXT: an interactive prompt on a terminal,
+    else one reply per stdin line.
+
+    Example:  echo 'こんな忘れ物、ある?' | nocpipe predict --name small
+    """
+    from pipeline import modeldir
+    from pipeline.errors import InputError
+    from stages.predict import batched, read_input_file, strip_quotes, write_output_file
+
+    mdir = _model_dir(model_dir, name)
+    modeldir.read_config(mdir)  # a missing or foreign folder fails here, before TensorFlow loads
+    if text is not None and any(not strip_quotes(t) for t in text):
+        raise InputError("empty input: give some text to reply to")
+    if input_file is not None and text:
+        raise NocpipeError("give TEXT or --input, not both")
+    if num < 1:
+        raise NocpipeError(f"--num must be at least 1, not {num}")
+
+    from stages.predict import Predictor
+
+    pred = Predictor(mdir)
+    collected = []
+    counter = {"n": 0}
+
+    def show(replies) -> None:
+        for r in replies:
+            counter["n"] += 1
+            if r.truncated:
+                typer.echo(f"warning: input {counter['n']} reads as {len(pred.to_kana(r.text))} katakana; "
+                           f"the model takes {pred.vocab.max_len}: cut to 「{r.kana}」", err=True)
+            if output_file is not None:
+                collected.append(r)
+                continue
+            head = f"「{r.kana}」 -> " if show_kana else ""
+            if num == 1:
+                typer.echo(f"{head}「{r.replies[0]}」")
+            else:
+                if show_kana:
+                    typer.echo(f"「{r.kana}」")
+                for j, (rep, sc) in enumerate(zip(r.replies, r.scores), start=1):
+                    typer.echo(f"  {j}. 「{rep}」  {sc:.3f}")
+
+    def answer(texts: list[str]) -> None:
+        keep = []
+        for t in texts:
+            if pred.to_kana(t):
+                keep.append(t)
+            else:
+                typer.echo(f"warning: skipped {t!r}: nothing in it reads as katakana", err=True)
+        if keep:
+            show(pred.reply(keep, temperature=temperature, num=num, seed=seed))
+
+    if text:
+        if any(not pred.to_kana(t) for t in text):
+            raise InputError(f"empty input: {next(t for t in text if not pred.to_kana(t))!r} has nothing to read")
+        show(pred.reply(list(text), temperature=temperature, num=num, seed=seed))
+    elif input_file is not None:
+        lines = read_input_file(input_file)
+        if not lines:
+            raise InputError(f"empty input: {input_file} holds no text")
+        for chunk in batched(lines, 256):
+            answer(chunk)
+    elif sys.stdin.isatty():
+        typer.echo(f"nocpipe predict ({mdir}): type a line and Enter; Ctrl-D to end", err=True)
+        while True:
+            try:
+                line = input("> ")
+            except EOFError:
+                typer.echo("", err=True)
+                break
+            if strip_quotes(line):
+                answer([line])
+    else:
+        blank = 0
+        for line in sys.stdin:
+            if strip_quotes(line):
+                answer([line.rstrip("\n")])
+                sys.stdout.flush()
+            else:
+                blank += 1
+        if counter["n"] == 0:
+            raise InputError("empty input: stdin held no text")
+        if blank:
+            typer.echo(f"warning: skipped {blank} blank line(s)", err=True)
+    if output_file is not None:
+        rows = write_output_file(output_file, collected)
+        typer.echo(f"{rows} replies to {counter['n']} texts -> {output_file}")
