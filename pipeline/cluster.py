@@ -22,6 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -150,6 +151,7 @@ class DaskExecutor(Executor):
 
     def __init__(self, scheduler: Scheduler, retries: int = 1, log: Callable[[str], None] | None = None):
         require_dask()
+        import dask
         from dask.distributed import Client, LocalCluster
 
         self.scheduler = scheduler
@@ -158,8 +160,9 @@ class DaskExecutor(Executor):
         # The tasks are CPU-bound Python: one thread per worker process, or they share one GIL.
         try:
             if scheduler.local:
-                self._cluster = LocalCluster(n_workers=scheduler.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=None, silence_logs=40)
+                with dask.config.set({"distributed.worker.multiprocessing-method": _start_method()}):
+                    self._cluster = LocalCluster(n_workers=scheduler.workers, threads_per_worker=1,
+                                                 processes=True, dashboard_address=None, silence_logs=40)
                 self.client = Client(self._cluster)
             else:
                 self.client = Client(scheduler.address, timeout="20s")
@@ -202,6 +205,15 @@ class DaskExecutor(Executor):
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+
+
+def _start_method() -> str:
+    """How a LocalCluster starts its workers. Forked from this process, they share what the
+    driver has loaded (a reader's dictionaries: seconds per worker otherwise) and skip the
+    imports; but a process that has started TensorFlow's or JAX's thread pools must not
+    fork, so those get fresh interpreters."""
+    heavy = {"tensorflow", "jax", "torch"} & set(sys.modules)
+    return "spawn" if heavy or sys.platform != "linux" else "fork"
 
 
 def open_executor(scheduler: str | None, workers: int = 0,
