@@ -69,6 +69,35 @@ class Plan:
         lo = self.process_id * n
         return tuple(a[lo:lo + n] for a in arrays)
 
+    def local_batches(self, dataset):
+        """A PyDataset of global batches -> one of this process's rows (itself on one host)."""
+        if self.processes == 1:
+            return dataset
+        import keras
+
+        plan = self
+
+        class LocalRows(keras.utils.PyDataset):
+            def __init__(self):
+                super().__init__(workers=1, use_multiprocessing=False)
+
+            @property
+            def num_batches(self):
+                return dataset.num_batches
+
+            def __getitem__(self, index):
+                return plan.local_rows(dataset[index])
+
+        return LocalRows()
+
+    def whole_batches(self, *arrays):
+        """Arrays cut to a multiple of the device count: a last evaluation batch must split
+        evenly too (at most devices - 1 rows are left out)."""
+        if self.devices <= 1:
+            return arrays
+        n = len(arrays[0]) // self.devices * self.devices
+        return tuple(a[:n] for a in arrays)
+
     def describe(self) -> str:
         if not self.enabled:
             return "one device"
