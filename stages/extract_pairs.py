@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import atomic, card, neardup
+from pipeline import atomic, card, neardup, rawstore
 from pipeline.config import SHARD_TARGET_PAIRS, NearDupConfig, SplitConfig
 from pipeline.errors import StoreError, UsageError
 from pipeline.kana import KANJI_RE, get_reader, is_kana_text, reader_version as get_reader_version, to_katakana
@@ -45,7 +45,6 @@ from pipeline.records import Counters, WorkRef
 from pipeline.shards import (COLUMNS, SCHEMA, SPLITS, STATE_FILE, STATS_FILE, WORKS_DIR, list_shards, pairs_dir,
                              read_metadata, shard_metadata, shard_name, split_of, to_table, write_table)
 
-META_FILE = "meta.json"
 STATE_VERSION = 2
 #: The per-work file's columns (source, work_id and split are added in phase 2).
 WORK_COLUMNS = ["episode", "line", "utterance", "reply", "utterance_kana", "reply_kana"]
@@ -90,32 +89,12 @@ class ExtractResult:
 # ---------------------------------------------------------------- the raw store
 
 def list_works(raw_dir: Path) -> list[WorkRef]:
-    """Finished works (those with meta.json) of every source we can parse, sorted."""
-    if not raw_dir.is_dir():
-        raise StoreError(f"raw store {raw_dir} does not exist; run `nocpipe ingest` or `nocpipe scrape` first")
-    works = []
-    for source_dir in sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if parser_for(source_dir.name) is None:
-            print(f"warning: {source_dir} is not a source nocpipe can parse; skipped", file=sys.stderr)
-            continue
-        for work_dir in sorted(p for p in source_dir.iterdir() if p.is_dir()):
-            if (work_dir / META_FILE).is_file():
-                works.append(WorkRef(source_dir.name, work_dir.name, work_dir))
-    return works
+    """Finished works of every source we can parse, sorted."""
+    return [w for w in rawstore.list_works(raw_dir) if parser_for(w.source) is not None]
 
 
 def fingerprint(work_dir: Path) -> str:
-    """Cheap identity of a work's files (names, sizes, mtimes): changes when it is re-fetched."""
-    h = hashlib.sha1()
-    for root, dirs, files in os.walk(work_dir):
-        dirs.sort()
-        for name in sorted(files):
-            if name.startswith("."):
-                continue
-            st = os.stat(os.path.join(root, name))
-            rel = os.path.relpath(os.path.join(root, name), work_dir)
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+    return rawstore.fingerprint(work_dir)
 
 
 # ---------------------------------------------------------------- one work (in a worker)
@@ -412,13 +391,7 @@ def _table_digest(table: pa.Table, meta: dict[str, str]) -> str:
 
 
 def _work_metas(works: list[WorkRef]) -> dict[str, dict]:
-    metas = {}
-    for w in works:
-        try:
-            metas[w.key] = json.loads((w.path / META_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            metas[w.key] = {}
-    return metas
+    return {w.key: rawstore.read_meta_or_empty(w.path) for w in works}
 
 
 def _write_stats(out_dir: Path, opts: ExtractOptions, reader_version: str, works: list[WorkRef],
