@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline import __version__, atomic, config
-from pipeline.errors import ArchiveError, EmptyInputError, InputError, NocpipeError, StoreError
+from pipeline.errors import ArchiveError, EmptyInputError, InputError, NocpipeError, StoreError, describe_os_error
 from pipeline.ids import work_id_for
 from pipeline.parsers import aozora
 from pipeline.progress import progress
@@ -247,11 +247,10 @@ def assign_work_id(src: SourceText, raw_dir: Path) -> str:
 
 
 def _store_error(exc: OSError, raw_dir: Path) -> StoreError:
-    where = exc.filename or raw_dir
-    hint = ("the disk is full: free some space and run the same command again"
-            if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-            else "check that the raw store (--raw-dir) is writable")
-    return StoreError(f"cannot write to the raw store at {where}: {exc.strerror or exc}; {hint}")
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return StoreError(f"cannot write to the raw store: {describe_os_error(exc, str(raw_dir))}")
+    return StoreError(f"cannot write to the raw store: {describe_os_error(exc, str(raw_dir))} "
+                      "(--raw-dir must be a writable folder)")
 
 
 def ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> str:
