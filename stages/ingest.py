@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
-import json
 import os
 import stat
 import sys
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline import __version__, atomic, config
+from pipeline import __version__, config, rawstore
 from pipeline.errors import ArchiveError, EmptyInputError, InputError, NocpipeError, StoreError, describe_os_error
 from pipeline.ids import work_id_for
 from pipeline.parsers import aozora
@@ -30,7 +29,6 @@ from pipeline.textfile import decode_bytes
 
 TEXT_SUFFIXES = {".txt"}
 ZIP_SUFFIXES = {".zip"}
-META_FILE = "meta.json"
 SOURCES = ("aozora", "text")
 _MB = 1024 * 1024
 
@@ -220,12 +218,11 @@ def _same_origin(stored: object, src: SourceText) -> bool:
         return True
 
 
-def _read_meta(path: Path) -> dict:
+def _read_meta(work: Path) -> dict:
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return rawstore.read_meta(work)
+    except StoreError:
         return {}
-    return meta if isinstance(meta, dict) else {}
 
 
 def assign_work_id(src: SourceText, raw_dir: Path) -> str:
@@ -239,8 +236,8 @@ def assign_work_id(src: SourceText, raw_dir: Path) -> str:
     candidates = dict.fromkeys([work_id_for(src.stem, relpath), work_id_for(src.stem, relpath, taken=True),
                                 work_id_for(src.stem, absolute, taken=True)])
     for wid in candidates:
-        holders = [_read_meta(raw_dir / source / wid / META_FILE) for source in SOURCES
-                   if (raw_dir / source / wid / META_FILE).exists()]
+        holders = [_read_meta(raw_dir / source / wid) for source in SOURCES
+                   if (raw_dir / source / wid / rawstore.META_FILE).exists()]
         if all(_same_origin(m.get("origin"), src) for m in holders):
             return wid
     return wid
@@ -273,26 +270,22 @@ def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str
     del lines
     if not has_body:
         raise EmptyInputError(f"{src.origin}: the text has no body lines")
-    encoded = text.encode("utf-8")
-    digest = hashlib.sha256(encoded).hexdigest()
-    n_chars = len(text)
-    del text
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     work_id = assign_work_id(src, raw_dir)
-    work_dir = raw_dir / source / work_id
-    meta_path = work_dir / META_FILE
+    work_dir = rawstore.work_dir(raw_dir, source, work_id)
     status = "new"
-    if meta_path.exists():
-        old = _read_meta(meta_path)
-        if old.get("sha256") == digest and (work_dir / aozora.TEXT_FILE).exists():
+    if (work_dir / rawstore.META_FILE).exists():
+        old = rawstore.read_meta_or_empty(work_dir)
+        if old.get("sha256") == digest and (work_dir / rawstore.TEXT_FILE).exists():
             return "unchanged", work_id
         status = "updated"
     try:
         # The other source's folder for this id would be a stale duplicate.
         for other in SOURCES:
-            if other != source and (raw_dir / other / work_id / META_FILE).exists():
-                (raw_dir / other / work_id / META_FILE).unlink()
-        atomic.write_bytes(work_dir / aozora.TEXT_FILE, encoded)
-        atomic.write_json(meta_path, {
+            if other != source:
+                rawstore.forget(rawstore.work_dir(raw_dir, other, work_id))
+        rawstore.write_text(work_dir, text)
+        rawstore.write_meta(work_dir, {
             "source": source,
             "work_id": work_id,
             "title": title,
@@ -301,7 +294,7 @@ def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str
             "origin": src.origin,
             "encoding": decoded.encoding,
             "sha256": digest,
-            "chars": n_chars,
+            "chars": len(text),
             "episodes": 1,
             "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "nocpipe_version": __version__,
