@@ -18,7 +18,8 @@ prints its message as one `Error: ...` line and exits with status 1.
     │   │   ├── TryLater            503 circuit breaker, long Retry-After (pipeline.http)
     │   │   └── AgeGate             the over-18 gate would not let us in (stages.scrape)
     │   └── LayoutChanged       a page parsed to nothing: the site changed (pipeline.parsers.syosetu)
-    └── ModelError          a model folder is missing or incompatible (train, predict)
+    ├── ModelError          a model folder is missing or incompatible (train, predict)
+    └── ClusterError        a Dask cluster cannot be used: not installed, or unreachable (pipeline.cluster)
 
 `InputError`s raised for one file are counted and skipped by the stage; they
 never stop the other files. An `OSError` that reaches the CLI (a full disk, a
@@ -72,6 +73,10 @@ class FetchError(NocpipeError):
 
 class ModelError(NocpipeError):
     """A model folder is missing, incomplete or from another version."""
+
+
+class ClusterError(NocpipeError):
+    """A Dask cluster cannot be used: dask.distributed is missing, or the scheduler is unreachable."""
 
 
 def describe_os_error(exc: OSError, what: str = "") -> str:
