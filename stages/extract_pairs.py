@@ -228,7 +228,7 @@ def extract_pairs(opts: ExtractOptions) -> ExtractResult:
     works = list_works(opts.raw_dir)
     if not works:
         raise StoreError(f"the raw store {opts.raw_dir} holds no works yet; run `nocpipe ingest` or `nocpipe scrape` first")
-    with folder_lock(opts.out_dir, "extract-pairs"):
+    with folder_lock(opts.out_dir, "extract-pairs", "corpus folder"):
         atomic.clean_temporaries(opts.out_dir, recursive=True)
         return _extract(opts, works, workers)
 

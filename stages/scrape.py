@@ -45,6 +45,7 @@ from pipeline.errors import FetchError, UsageError
 from pipeline.http import (Disallowed, NotFound, Politeness, PoliteSession, Response, StopCrawl,
                            host_of)
 from pipeline.ids import NCODE_RE, ncode_of
+from pipeline.locks import locked
 from pipeline.parsers.syosetu import LayoutChanged, TocEntry, parse_episode, parse_toc
 from pipeline.records import Counters
 
@@ -579,6 +580,7 @@ class Scraper:
         return self.result
 
 
+@locked("scrape", lambda a: a["opts"].raw_dir, "raw store", recursive=True)
 def scrape(opts: ScrapeOptions, session: PoliteSession | None = None) -> ScrapeResult:
     """Run the scrape; the result says what happened, `stopped` why it ended early."""
     scraper = Scraper(opts, session)

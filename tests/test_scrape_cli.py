@@ -71,7 +71,7 @@ def test_scrape_then_extract_pairs_exactly(cli, srv, tmp_path):
     assert "3 new" in r.out and "8 downloaded" in r.out
     r = cli("extract-pairs", "--raw-dir", raw, "--out-dir", out, "--workers", "1", "-q", "--examples", "0")
     assert r.code == 0, r.err
-    rows = pq.read_table(sorted(out.glob("*.parquet"))).to_pylist()
+    rows = pq.read_table(sorted(out.glob("pairs/*.parquet"))).to_pylist()
     got = sorted((r["source"], r["work_id"], r["episode"], r["line"], r["utterance"], r["reply"]) for r in rows)
     expected = sorted([
         ("nocturne", "n0001aa", 1, 1, "こんばんは", "魔王様、お待ちしておりました"),
