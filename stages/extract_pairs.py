@@ -269,6 +269,7 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
     result.skipped = len(works) - len(tasks)
     if tasks:
         get_reader(opts.reader)  # built once here, before the workers fork
+        neardup.preload()
         for key, info in progress(_run(tasks, min(workers, len(tasks))), desc="extract-pairs", unit="work",
                                   enabled=opts.show_progress, total=len(tasks)):
             infos[key] = info
