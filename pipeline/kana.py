@@ -236,17 +236,26 @@ class _FastJConv:
         self.isRegion = jconv.isRegion
 
     def convert(self, itext: str, btext: str) -> tuple[str, int]:
-        text = self._itaiji.convert(itext)
-        if len(text) != len(itext):  # variation selectors: keep pykakasi's own handling
-            return self._orig.convert(itext, btext)
-        table = self._kanwa.load(text[0])
+        # Only the first `longest` characters can match, so only they are translated:
+        # translating the whole rest of the line for every kanji made a line's
+        # reading quadratic in its length.
+        first = self._itaiji.convert(itext[0])
+        if len(first) != 1:
+            return self._orig.convert(itext[:64], btext)
+        table = self._kanwa.load(first)
         if table is None:
             return "", 0
-        key = ord(text[0])
+        key = ord(first)
         longest = self._maxlen.get(key)
         if longest is None:
             longest = self._maxlen[key] = max(map(len, table))
-        for length in range(min(longest, len(text)), 0, -1):
+        head = itext[:longest]
+        text = self._itaiji.convert(head)
+        if len(text) != len(head):
+            # Variation selectors: pykakasi's own handling, on a window wide enough
+            # for the longest word plus one selector per character.
+            return self._orig.convert(itext[:2 * longest + 1], btext)
+        for length in range(len(text), 0, -1):
             entries = table.get(text[:length])
             if entries:
                 for yomi, con in entries:
@@ -272,7 +281,24 @@ class PykakasiReader(Reader):
         return "".join(item["kana"] for item in self._kks.convert(text))
 
 
-_KANA_OR_PUNCT_RE = re.compile(r"[\u3041-\u30FF\uFF01-\uFF5E\u3000-\u303F…‥―ー\s!-~]+")
+
+# MeCab writes each token as \f surface \t kana \n (\v for the kana of an unknown
+# word), so that the per-token work happens in C; one regex pass then picks, per
+# token, the surface (kana and symbols are read as written), the kana field, or the
+# fallback reader (unknown words, words without a kana field).
+_MECABRC = (
+    "output-format-type = nocpipe\n"
+    "node-format-nocpipe = \\f%m\\t%f[17]\\n\n"
+    "unk-format-nocpipe = \\f%m\\t\\v\\n\n"
+    "bos-format-nocpipe =\n"
+    "eos-format-nocpipe = #\n"
+)
+_AS_WRITTEN = r"\u3041-\u30FF\uFF01-\uFF5E\u3000-\u303F…‥―ー!-~"
+# Group 1: a surface read as written; 2: a kana field; 3: a surface for the fallback.
+_TOKEN_RE = re.compile(f"\f(?:([{_AS_WRITTEN}]*+)\t[^\n]*+|[^\t]*+\t([^\n\v*][^\n]*+)|([^\t]*+)\t[\v*]?+)\n")
+# White space and control characters: MeCab skips the one and would misread the
+# other, and they are the format's delimiters. None of them is readable.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class UnidicReader(Reader):
@@ -283,12 +309,23 @@ class UnidicReader(Reader):
     def __init__(self) -> None:
         try:
             import fugashi
-            import unidic_lite  # noqa: F401  (the dictionary fugashi finds)
+            import unidic_lite
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise UsageError(
-                "--reader unidic needs fugashi and unidic-lite: pip install 'nocpipe[unidic]'"
+                "--reader unidic needs fugashi and unidic-lite: pip install fugashi unidic-lite"
             ) from exc
-        self._tagger = fugashi.Tagger()
+        import os
+        import tempfile
+
+        # The output format is chosen by a resource file: unidic-lite's own dicrc
+        # fixes the format type, and MeCab lets an -r file's keys win over it.
+        fd, rc = tempfile.mkstemp(suffix=".mecabrc", prefix="nocpipe-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(_MECABRC)
+            self._tagger = fugashi.GenericTagger(f'-r "{rc}" -d "{unidic_lite.DICDIR}"')
+        finally:
+            os.unlink(rc)
         # Built now, not on the first unknown word: extract-pairs builds its reader
         # before forking workers, which then share the loaded dictionaries.
         self._fallback = PykakasiReader()
@@ -298,22 +335,17 @@ class UnidicReader(Reader):
         return f"fugashi {metadata.version('fugashi')} + unidic-lite {metadata.version('unidic-lite')}"
 
     def read(self, text: str) -> str:
-        out = []
-        for word in self._tagger(text):
-            surface = word.surface
-            kana = None
-            if not word.is_unk:
-                # feature_raw split is 3x faster than building the feature namedtuple.
-                parts = word.feature_raw.split(",")
-                kana = parts[17] if len(parts) == 26 else getattr(word.feature, "kana", None)
-            if _KANA_OR_PUNCT_RE.fullmatch(surface):
-                out.append(surface)  # kana and symbols read as written
-            elif kana and kana != "*":
-                out.append(kana)
-            else:
-                out.append(self._fallback.read(surface))
-            # MeCab drops white space between tokens; none of it is readable anyway.
-        return "".join(out)
+        text = _CONTROL_RE.sub("", text)
+        if not text:
+            return ""
+        # The end-of-sentence mark # keeps fugashi's trimming of white space off
+        # the last token's delimiters.
+        return _TOKEN_RE.sub(self._token, self._tagger.parse(text)[:-1])
+
+    def _token(self, m: re.Match) -> str:
+        # A callback is cheaper than a template replacement in CPython.
+        i = m.lastindex
+        return m[i] if i != 3 else self._fallback.read(m[3])
 
 
 _READERS: dict[str, Reader] = {}
