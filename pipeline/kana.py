@@ -2,11 +2,13 @@
 
     text (may carry ruby: ｜漢字《かんじ》 or 漢字《かんじ》)
       -> ruby segments read as the author wrote them
-      -> other segments: widened kana, numbers read out (pipeline.numbers), then the reader
+      -> other segments: the work's ruby memory (pipeline.rubymemory) for words the
+         author annotated elsewhere, widened kana, numbers read out (pipeline.numbers),
+         then the reader
       -> hiragana to katakana, punctuation mapped onto the alphabet of DESIGN.md
 
-Readers: `pykakasi` (default, pure Python) and `unidic` (fugashi + unidic-lite, the
-`kana` field; unknown words fall back to pykakasi). A reader is built once per
+Readers: `unidic` (the default: fugashi + unidic-lite, the `kana` field; unknown
+words fall back to pykakasi) and `pykakasi` (pure Python). A reader is built once per
 process and its results are cached per segment, because dialogue repeats itself.
 
 What normalisation does with characters outside the alphabet (also in the README):
@@ -32,11 +34,14 @@ from functools import lru_cache
 from importlib import metadata
 
 from .errors import UsageError
-from .numbers import read_numbers
+from .numbers import NUMBER_RE, read_numbers
 
+#: The reader extract-pairs, `nocpipe kana` and new corpora use unless told otherwise.
+DEFAULT_READER = "unidic"
 ALPHABET_PUNCT = "、。！？…・「」『』～"
 ALPHABET_RE = re.compile(r"[\u30A1-\u30FAー" + ALPHABET_PUNCT + r"]*")
 _KANJI = r"\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\U00020000-\U0003134F々〆ヶ〇"
+KANJI_CHARS = _KANJI
 KANJI_RE = re.compile(f"[{_KANJI}]")
 # ｜base《reading》 or kanji-run《reading》 (Aozora's two ruby forms).
 # Also tolerated without ｜: an accent group 〔Bohe`me〕 or a Latin word before 《》.
@@ -352,7 +357,7 @@ _READERS: dict[str, Reader] = {}
 _LOCK = threading.Lock()
 
 
-def get_reader(name: str = "pykakasi") -> Reader:
+def get_reader(name: str = DEFAULT_READER) -> Reader:
     """The process-wide reader of that name (built on first use)."""
     with _LOCK:
         if name not in _READERS:
@@ -361,16 +366,29 @@ def get_reader(name: str = "pykakasi") -> Reader:
             elif name == "unidic":
                 _READERS[name] = UnidicReader()
             else:
-                raise UsageError(f"unknown reader {name!r}: use pykakasi or unidic")
+                raise UsageError(f"unknown reader {name!r}: use unidic or pykakasi")
         return _READERS[name]
 
 
 @lru_cache(maxsize=200_000)
 def _read_plain(reader_name: str, text: str) -> str:
+    return _read_plain_counted(reader_name, text)[0]
+
+
+# What the reader is left with, counted as runs: kanji runs and Latin words.
+_READER_RUN_RE = re.compile(f"[{_KANJI}]+|[A-Za-z]+")
+
+
+@lru_cache(maxsize=200_000)
+def _read_plain_counted(reader_name: str, text: str) -> tuple[str, int, int]:
+    """(reading, numbers read out, runs left to the reader) of text without ruby."""
+    narrowed = text.translate(_WIDE_TABLE)
+    numbers = len(NUMBER_RE.findall(narrowed)) if _DIGIT_RE.search(narrowed) else 0
     text = prenormalise(text)
     # Pure kana needs no reader (and no dictionary look-up).
     if not _NEEDS_READER_RE.search(text):
-        return text
+        return text, numbers, 0
+    runs = len(_READER_RUN_RE.findall(text))
     out = get_reader(reader_name).read(text)
     if "々" in out:
         # The reader did not know the word with its repeat mark (吾々, 馬鹿々々):
@@ -378,21 +396,47 @@ def _read_plain(reader_name: str, text: str) -> str:
         text = re.sub(r"(..)々々", r"\1\1", text)
         text = re.sub(r"(.)々", r"\1\1", text)
         out = get_reader(reader_name).read(text)
-    return out
+    return out, numbers, runs
+
+
+#: Where a side's readings come from, in the order they are tried.
+READING_SOURCES = ("ruby", "memory", "numbers", "reader")
+
+
+def read_side(text: str, reader: str = DEFAULT_READER, memory: object | None = None,
+              counts: dict[str, int] | None = None) -> str:
+    """The katakana reading of `text`: the author's ruby on the line first, then the
+    work's ruby memory (a pipeline.rubymemory.RubyMemory) for the bare words, then
+    numbers, then the reader. When `counts` is given, adds how many words each
+    source read (READING_SOURCES) to it."""
+    parts = []
+    ruby = mem = numbers = runs = 0
+    for base, reading in split_ruby(text):
+        if reading is None:
+            if memory is not None and len(memory):
+                base, n = memory.apply(base)
+                mem += n
+            kana, n_num, n_runs = _read_plain_counted(reader, base)
+            parts.append(kana)
+            numbers += n_num
+            runs += n_runs
+        else:
+            ruby += 1
+            if KANJI_RE.search(reading):  # a reading that is itself kanji still needs reading
+                parts.append(_read_plain(reader, reading))
+            else:
+                parts.append(prenormalise(reading))
+    if counts is not None:
+        for name, n in zip(READING_SOURCES, (ruby, mem, numbers, runs)):
+            if n:
+                counts[name] = counts.get(name, 0) + n
+    return postnormalise("".join(parts))
 
 
 @lru_cache(maxsize=200_000)
-def to_katakana(text: str, reader: str = "pykakasi") -> str:
+def to_katakana(text: str, reader: str = DEFAULT_READER) -> str:
     """The katakana reading extract-pairs stores for `text` (ruby used when present)."""
-    parts = []
-    for base, reading in split_ruby(text):
-        if reading is None:
-            parts.append(_read_plain(reader, base))
-        elif KANJI_RE.search(reading):  # a reading that is itself kanji still needs reading
-            parts.append(_read_plain(reader, reading))
-        else:
-            parts.append(prenormalise(reading))
-    return postnormalise("".join(parts))
+    return read_side(text, reader)
 
 
 _READER_CLASSES = {"pykakasi": PykakasiReader, "unidic": UnidicReader}
@@ -401,7 +445,7 @@ _READER_CLASSES = {"pykakasi": PykakasiReader, "unidic": UnidicReader}
 def reader_version(name: str) -> str:
     """The reader's version without loading its dictionaries (for resume checks)."""
     if name not in _READER_CLASSES:
-        raise UsageError(f"unknown reader {name!r}: use pykakasi or unidic")
+        raise UsageError(f"unknown reader {name!r}: use unidic or pykakasi")
     try:
         return _READER_CLASSES[name].version()
     except metadata.PackageNotFoundError as exc:
