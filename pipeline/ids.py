@@ -8,7 +8,8 @@ import unicodedata
 from .errors import UsageError
 
 _UNSAFE_RE = re.compile(r"[^\w.-]+")
-NCODE_RE = re.compile(r"n\d{4}[a-z]{1,3}")
+#: ASCII only: str patterns would take any Unicode digit (n١٢٣٤ab, n０００１aa) as \d.
+NCODE_RE = re.compile(r"n[0-9]{4}[a-z]{1,3}")
 
 
 def work_id_from_stem(stem: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline import __version__, atomic
+from pipeline import __version__, rawstore
 from pipeline.errors import ArchiveError, EmptyInputError, InputError, NocpipeError
 from pipeline.ids import work_id_from_stem
 from pipeline.parsers import aozora
@@ -27,7 +26,6 @@ from pipeline.textfile import decode_bytes
 
 TEXT_SUFFIXES = {".txt"}
 ZIP_SUFFIXES = {".zip"}
-META_FILE = "meta.json"
 
 
 @dataclass
@@ -93,23 +91,19 @@ def ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> str:
     if not any(ln.strip() for ln in body):
         raise EmptyInputError(f"{src.origin}: the text has no body lines")
     digest = hashlib.sha256(decoded.text.encode("utf-8")).hexdigest()
-    work_dir = raw_dir / source / work_id
-    meta_path = work_dir / META_FILE
+    work_dir = rawstore.work_dir(raw_dir, source, work_id)
     status = "new"
-    if meta_path.exists():
-        try:
-            old = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            old = {}
-        if old.get("sha256") == digest and (work_dir / aozora.TEXT_FILE).exists():
+    if (work_dir / rawstore.META_FILE).exists():
+        old = rawstore.read_meta_or_empty(work_dir)
+        if old.get("sha256") == digest and (work_dir / rawstore.TEXT_FILE).exists():
             return "unchanged"
         status = "updated"
     # The other source's folder for this id would be a stale duplicate.
     for other in ("aozora", "text"):
-        if other != source and (raw_dir / other / work_id / META_FILE).exists():
-            (raw_dir / other / work_id / META_FILE).unlink()
-    atomic.write_text(work_dir / aozora.TEXT_FILE, decoded.text)
-    atomic.write_json(meta_path, {
+        if other != source:
+            rawstore.forget(rawstore.work_dir(raw_dir, other, work_id))
+    rawstore.write_text(work_dir, decoded.text)
+    rawstore.write_meta(work_dir, {
         "source": source,
         "work_id": work_id,
         "title": title,
