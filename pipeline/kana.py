@@ -399,6 +399,8 @@ def _read_plain_counted(reader_name: str, text: str) -> tuple[str, int, int]:
     return out, numbers, runs
 
 
+#: Changes whenever the same text and reader may read differently (corpora re-extract).
+READINGS_VERSION = 2
 #: Where a side's readings come from, in the order they are tried.
 READING_SOURCES = ("ruby", "memory", "numbers", "reader")
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 from .kana import KANJI_CHARS, RUBY_RE, _hira_to_kata
 
@@ -115,3 +116,20 @@ class RubyMemory:
             text, k = self._mixed_re.subn(lambda m: self._mixed[m.group()], text)
             n += k
         return text, n
+
+
+def memory_of_file(path: Path) -> RubyMemory:
+    """The ruby memory of one local file (plain text or Aozora notation), the way
+    extract-pairs builds it for an ingested work."""
+    from .errors import UsageError
+    from .parsers import aozora
+    from .textfile import decode_bytes
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"--context {path}: {exc.strerror or exc}") from exc
+    lines = decode_bytes(data, str(path)).text.split("\n")
+    if aozora.looks_like_aozora(lines):
+        lines = aozora.parse("\n".join(lines)).body
+    return RubyMemory.from_lines(lines)

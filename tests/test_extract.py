@@ -61,7 +61,7 @@ def test_pairs_schema_and_stats(store, tmp_path):
         "dropped_too_long": 1,
     }
     assert stats["pairs_kept"] == len(got) == res.totals["pairs_kept"]
-    assert stats["works"] == 4 and stats["reader"] == "pykakasi" and stats["max_len"] == 20
+    assert stats["works"] == 4 and stats["reader"] == "unidic" and stats["max_len"] == 20
     assert sum(stats["pairs_by_split"].values()) == len(got)
 
 
