@@ -245,6 +245,8 @@ class _FastJConv:
         # translating the whole rest of the line for every kanji made a line's
         # reading quadratic in its length.
         first = self._itaiji.convert(itext[0])
+        if not first:
+            return "", 0  # a lone variation selector: nothing to read (pykakasi itself fails here)
         if len(first) != 1:
             return self._orig.convert(itext[:64], btext)
         table = self._kanwa.load(first)
