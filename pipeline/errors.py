@@ -17,7 +17,7 @@ prints its message as one `Error: ...` line and exits with status 1.
     │   │   ├── HostBlocked         robots.txt unreachable / 5xx     (pipeline.http)
     │   │   ├── TryLater            503 circuit breaker, long Retry-After (pipeline.http)
     │   │   └── AgeGate             the over-18 gate would not let us in (stages.scrape)
-    │   └── LayoutChanged       a page parsed to nothing: the site changed (pipeline.parsers.syosetu)
+    │   └── LayoutChanged       a page parsed to nothing: the site changed (pipeline.syosetu)
     └── ModelError          a model folder is missing or incompatible (train, predict)
 
 `InputError`s raised for one file are counted and skipped by the stage; they

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.kana import to_katakana
-from pipeline.parsers.syosetu import parse_episode
+from pipeline.syosetu import parse_episode
 from syosetu_server import SyosetuServer, episode_current, sample_works
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,6 +46,21 @@ def test_help_has_an_example_and_the_options(cli):
     (["scrape", "--order", "random"], "--order"),
     (["scrape", "--delay", "-1", "n1234ab"], "--delay"),
     (["scrape", "--base-url", "ftp://x/", "n1234ab"], "not an http"),
+    (["scrape", "--base-url", "http://x:port/", "n1234ab"], "--base-url"),
+    (["scrape", "--base-url", "http:///novels", "n1234ab"], "--base-url"),
+    (["scrape", "--api-url", "http://a b/", "n1234ab"], "--api-url"),
+    (["scrape", "--delay", "nan", "n1234ab"], "--delay"),
+    (["scrape", "--delay", "inf", "n1234ab"], "--delay"),
+    (["scrape", "--backoff", "nan", "n1234ab"], "--backoff"),
+    (["scrape", "--backoff", "-inf", "n1234ab"], "--backoff"),
+    (["scrape", "--timeout", "nan", "n1234ab"], "--timeout"),
+    (["scrape", "--timeout", "inf", "n1234ab"], "--timeout"),
+    (["scrape", "--timeout", "-3", "n1234ab"], "--timeout"),
+    (["scrape", "n１２３４ab"], "not an ncode"),
+    (["scrape", "n١٢٣٤ab"], "not an ncode"),
+    (["scrape"], "--all"),
+    (["scrape", "--site", "narou", "--order", "hyoka"], "choose the works"),
+    (["list", "--site", "kakuyomu"], "unknown --site"),
 ])
 def test_user_errors_are_one_line(cli, data_dir, args, needle):
     r = cli(*args)
