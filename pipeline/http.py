@@ -89,7 +89,7 @@ class OffSite(FetchError):
     def __init__(self, message: str, url: str):
         super().__init__(message)
         self.url = url
-        self.host = urlsplit(url).hostname or url
+        self.host = urlsplit(url).netloc.rpartition("@")[2].lower() or url
 
 
 class RetriesExhausted(FetchError):
@@ -271,6 +271,8 @@ class PoliteSession:
                  http: requests.Session | None = None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, wall: Callable[[], float] = time.time,
                  rng: random.Random | None = None, on_wait: Callable[[float, str], None] | None = None):
+        """`on_wait(seconds, why)` hears of every wait before it starts; `why` is a sentence
+        such as "HTTP 429 from example.com; waiting 120 s as Retry-After asks, then retry 1 of 5"."""
         self.settings = settings or Politeness()
         self.cookies = dict(cookies or {})
         self.origins = None if origins is None else {origin_of(u) for u in origins} - {None}
@@ -332,7 +334,7 @@ class PoliteSession:
 
     def check_origin(self, url: str, what: str = "") -> None:
         if not self.on_site(url):
-            host = urlsplit(url).hostname or url
+            host = urlsplit(url).netloc.rpartition("@")[2].lower() or url
             raise OffSite(f"{what + ' ' if what else ''}{url}: {host} is not a host of this run; not fetched",
                           url)
 
@@ -360,7 +362,8 @@ class PoliteSession:
         target = robots_url
         for attempt in range(self.settings.robots_retries + 1):
             if attempt:
-                self._defer(min(self.settings.backoff * 2 ** (attempt - 1), self.settings.backoff_max), target)
+                self._defer(min(self.settings.backoff * 2 ** (attempt - 1), self.settings.backoff_max),
+                            f"{robots_url} {why}; waiting {{wait}} before asking again")
             try:
                 resp = self._send(target)
                 hops = 0
@@ -445,7 +448,9 @@ class PoliteSession:
             backoff = min(s.backoff * 2 ** (attempt - 1), s.backoff_max)
             wait = max(backoff, retry_after or 0.0)
             self.stats.retries += 1
-            self._defer(wait, f"retry {attempt}/{s.retries} after {reason}")
+            how = "as Retry-After asks" if retry_after is not None and retry_after >= backoff else "(backoff)"
+            self._defer(wait, f"{reason} from {urlsplit(url).hostname}; waiting {{wait}} {how}, "
+                              f"then retry {attempt} of {s.retries}")
 
     def _wall_dt(self, seconds: float) -> datetime:
         return datetime.fromtimestamp(self.wall() + seconds, tz=timezone.utc).astimezone()
@@ -468,7 +473,13 @@ class PoliteSession:
         wait = target - now
         if wait > 0:
             if self.on_wait:
-                self.on_wait(wait, self._defer_reason if self._not_before > now else "delay")
+                if self._not_before > now and self._defer_reason:
+                    why = self._defer_reason
+                elif extra_delay > self._gap:
+                    why = "robots.txt asks for a Crawl-delay; waiting {wait}"
+                else:
+                    why = "--delay between requests; waiting {wait}"
+                self.on_wait(wait, why.replace("{wait}", f"{wait:.0f} s"))
             self.sleep(wait)
             self.stats.waited += wait
 
@@ -481,8 +492,8 @@ class PoliteSession:
     def _send(self, url: str, extra_delay: float = 0.0) -> Response:
         """One GET after our turn has come; raises _Transient for retryable faults."""
         s = self.settings
-        self._wait_turn(extra_delay)
         self.check_origin(url)  # the last line of defence: nothing leaves for a host not chosen
+        self._wait_turn(extra_delay)
         headers = {}
         if self.cookies and (self.cookie_origins is None or origin_of(url) in self.cookie_origins):
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())

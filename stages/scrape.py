@@ -170,7 +170,7 @@ class Scraper:
 
     def _announce_wait(self, seconds: float, why: str) -> None:
         if seconds > ANNOUNCE_WAIT:
-            self.say(f"{why}: waiting {seconds:.0f} s")
+            self.say(why)
 
     def _status_line(self) -> str:
         st = self.session.stats
@@ -255,7 +255,9 @@ class Scraper:
         rawstore.clean(work_dir)
         meta = rawstore.read_meta_or_empty(work_dir)
         progress = rawstore.has_progress(work_dir)
-        if meta.get("complete") and not progress and not meta.get("gone") and same_version(meta.get("api"), api_rec):
+        if (meta.get("complete") and not progress and not meta.get("gone")
+                and same_version(meta.get("api"), api_rec)
+                and len(rawstore.stored_episodes(work_dir, meta)) == len(meta.get("episodes") or [])):
             self.c.add("episodes_current", len(meta.get("episodes") or []))
             return "current"
         work_url = urljoin(self.base, ncode + "/")
