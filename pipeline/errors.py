@@ -9,6 +9,7 @@ prints its message as one `Error: ...` line and exits with status 1.
     │   ├── DecodeError         no encoding we know decodes it
     │   └── ArchiveError        a zip without a text file, or a broken zip
     ├── StoreError          the raw store / shard folder is missing or inconsistent
+    ├── BusyError           another run holds the folder's lock (pipeline.locks)
     ├── FetchError          downloading failed (scrape)
     │   ├── NotFound            a 404: the work is gone              (pipeline.http)
     │   ├── Disallowed          robots.txt forbids the URL           (pipeline.http)
@@ -65,6 +66,10 @@ class ArchiveError(InputError):
 
 class StoreError(NocpipeError):
     """The raw store or the shard folder is missing or inconsistent."""
+
+
+class BusyError(NocpipeError):
+    """Another nocpipe run is working in the same folder (its lock is held)."""
 
 
 class FetchError(NocpipeError):

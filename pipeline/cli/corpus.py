@@ -51,7 +51,9 @@ def ingest(
 @app.command("extract-pairs")
 def extract_pairs(
     raw_dir: Path = typer.Option(None, "--raw-dir", help="Raw store (default: data/raw)."),
-    out_dir: Path = typer.Option(None, "--out-dir", help="Shard folder (default: data/processed/pairs)."),
+    out_dir: Path = typer.Option(None, "--out-dir",
+                                 help="The corpus folder: pairs/ shards, README.md card, stats.json "
+                                      "(default: data/processed)."),
     max_len: int = typer.Option(config.DEFAULT_MAX_LEN, "--max-len",
                                 help="Longest side kept, in katakana characters; 0 = no limit."),
     reader: str = ReaderOpt,
@@ -65,8 +67,10 @@ def extract_pairs(
     """Turn the raw store into katakana dialogue pairs (Parquet shards).
 
     Consecutive 「」 lines become (utterance, reply) pairs, read into katakana
-    (the author's ruby first), and are written as zstd Parquet shards with
-    stats.json. A rerun skips finished works; an interrupted run resumes.
+    (the author's ruby first), deduplicated (exact and near duplicates), and
+    written to OUT/pairs/{train,validation,test}-NNNNN.parquet with a dataset
+    card (OUT/README.md) and stats.json. Near-copy works share one split. A
+    rerun reads again only works that changed; an interrupted run resumes.
 
     Example:  nocpipe extract-pairs --reader unidic --max-len 50 --workers 2
     """
@@ -74,23 +78,27 @@ def extract_pairs(
 
     opts = ExtractOptions(
         raw_dir=raw_dir or config.default_raw_dir(),
-        out_dir=out_dir or config.default_pairs_dir(),
+        out_dir=out_dir or config.default_processed_dir(),
         max_len=max_len, reader=_check_reader(reader), workers=workers,
         split=config.SplitConfig.parse(split), show_progress=not quiet,
         shard_target=max(1, shard_size),
     )
     res = run(opts)
     t = res.totals
-    if res.processed == 0:
+    if res.processed == 0 and res.shards_written == 0 and res.removed == 0:
         typer.echo(f"nothing new: {res.skipped} works already extracted into {opts.out_dir}")
     else:
-        typer.echo(f"extracted {res.processed} works ({res.skipped} already done) -> "
-                   f"{res.shards_written} new shard(s) in {opts.out_dir}")
+        typer.echo(f"extracted {res.processed} works ({res.skipped} already done"
+                   + (f", {res.removed} removed" if res.removed else "") + f") -> "
+                   f"{res.shards_written} shard(s) written in {opts.out_dir / 'pairs'}")
     typer.echo(f"totals: {t['works']} works, {t['lines']} lines, {t['dialogue_lines']} dialogue lines, "
                f"{t['candidate_pairs']} candidate pairs, {t['pairs_kept']} kept "
                f"({', '.join(f'{k} {v}' for k, v in t['pairs_by_split'].items())})")
     if t["dropped"]:
         typer.echo("dropped: " + ", ".join(f"{k.removeprefix('dropped_')} {v}" for k, v in t["dropped"].items()))
+    if t.get("near_copy_groups"):
+        typer.echo(f"near-copy works: {len(t['near_copy_groups'])} group(s), "
+                   f"{sum(len(g) for g in t['near_copy_groups'])} works (each group shares one split)")
     if examples > 0 and t["pairs_kept"]:
         from ..shards import list_shards
         import pyarrow.parquet as pq
