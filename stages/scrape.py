@@ -42,6 +42,7 @@ from pipeline.errors import FetchError, UsageError
 from pipeline.http import (Disallowed, NotFound, OffSite, Politeness, PoliteSession, Response, StopCrawl,
                            host_of, origin_of)
 from pipeline.ids import ncode_of
+from pipeline.locks import folder_lock
 from pipeline.records import Counters
 from pipeline.syosetu import SITES, LayoutChanged, TocEntry, TocPage, parse_episode, parse_toc
 from pipeline.syosetu.api import Api, Filters, same_version
@@ -579,7 +580,10 @@ def scrape(opts: ScrapeOptions, session: PoliteSession | None = None) -> ScrapeR
     """Run the scrape; the result says what happened, `stopped` why it ended early."""
     scraper = Scraper(opts, session)
     try:
-        return scraper.run()
+        # One run at a time on a site's part of the store: a second one would fetch the same
+        # pages and interleave progress lines.
+        with folder_lock(scraper.store, "scrape"):
+            return scraper.run()
     finally:
         if session is None:
             scraper.session.close()

@@ -3,7 +3,7 @@
 import json
 
 from pipeline import rawstore
-from pipeline.shards import COLUMNS, shard_name, write_shard
+from pipeline.shards import COLUMNS, pairs_dir, shard_name, write_shard
 from stages.list import list_store, render_table
 
 
@@ -49,7 +49,7 @@ def test_pairs_come_from_the_corpus_when_there_is_one(tmp_path):
     for source, wid in rows:
         for c, v in zip(COLUMNS, (source, wid, 1, 0, "あ", "い", "ア", "イ", "train")):
             cols[c].append(v)
-    write_shard(out / shard_name(0), cols)
+    write_shard(pairs_dir(out) / shard_name(0), cols)
     got = {r["work_id"]: r["pairs"] for r in list_store(raw, out_dir=out)}
     assert got == {"n0001aa": 2, "n0002bb": 0, "n0003cc": 0, "n0004dd": 0, "story": 1}
     table = render_table(list_store(raw, out_dir=out))

@@ -147,3 +147,14 @@ def test_a_meta_file_entry_outside_the_work_is_never_read(tmp_path):
     # Episode 1 counts as not stored, so it is fetched again into its own folder.
     assert [h.path for h in srv.episode_hits()] == ["/n0002bb/1/"] and res.works == {"n0002bb": "updated"}
     assert rawstore.read_meta(work)["episodes"][0]["file"] == "episodes/0001.html"
+
+
+def test_a_second_run_on_the_same_site_folder_is_refused(tmp_path):
+    from pipeline.errors import BusyError
+    from pipeline.locks import folder_lock
+
+    with SyosetuServer(sample_works(), per_page=2) as srv:
+        with folder_lock(tmp_path / "raw/nocturne", "scrape"):
+            with pytest.raises(BusyError, match="already working"):
+                run(srv, tmp_path / "raw")
+        assert not srv.log
