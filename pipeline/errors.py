@@ -18,7 +18,8 @@ prints its message as one `Error: ...` line and exits with status 1.
     │   │   ├── HostBlocked         robots.txt unreachable / 5xx     (pipeline.http)
     │   │   ├── TryLater            503 circuit breaker, long Retry-After (pipeline.http)
     │   │   └── AgeGate             the over-18 gate would not let us in (stages.scrape)
-    │   └── LayoutChanged       a page parsed to nothing: the site changed (pipeline.parsers.syosetu)
+    │   ├── OffSite             a URL or redirect on a host not chosen; not requested (pipeline.http)
+    │   └── LayoutChanged       a page parsed to nothing: the site changed (pipeline.syosetu)
     ├── ModelError          a model folder is missing or incompatible (train, predict)
     └── ClusterError        a Dask cluster cannot be used: not installed, or unreachable (pipeline.cluster)
 

@@ -36,8 +36,10 @@ import pyarrow.parquet as pq
 from pipeline import atomic, card, neardup, rawstore
 from pipeline.config import SHARD_TARGET_PAIRS, NearDupConfig, SplitConfig
 from pipeline.errors import StoreError, UsageError
-from pipeline.kana import KANJI_RE, get_reader, is_kana_text, reader_version as get_reader_version, to_katakana
+from pipeline.kana import (DEFAULT_READER, KANJI_RE, READING_SOURCES, READINGS_VERSION, get_reader, is_kana_text,
+                           read_side, reader_version as get_reader_version)
 from pipeline.locks import folder_lock
+from pipeline.rubymemory import RubyMemory
 from pipeline.pairs import find_candidates
 from pipeline.parsers import parser_for
 from pipeline.progress import progress
@@ -57,7 +59,7 @@ class ExtractOptions:
     raw_dir: Path
     out_dir: Path
     max_len: int = 50
-    reader: str = "pykakasi"
+    reader: str = DEFAULT_READER
     workers: int = 0  # 0 = all cores
     split: SplitConfig = SplitConfig()
     show_progress: bool = True
@@ -114,20 +116,26 @@ def process_work(ref: WorkRef, reader: str, max_len: int) -> WorkOutput:
     out = WorkOutput(ref.key, ref.source, ref.work_id)
     c = out.counters
     parse = parser_for(ref.source)
-    for episode in parse(ref.path, c):
+    # The whole work first: its ruby, from every episode, reads the bare words.
+    episodes = list(parse(ref.path, c))
+    memory = RubyMemory.from_lines(line for episode in episodes for line in episode.lines)
+    readings: dict[str, int] = {}
+    for episode in episodes:
         c.add("episodes")
         for cand in find_candidates(episode, c):
             c.add("candidate_pairs")
             if not cand.utterance.strip() or not cand.reply.strip():
                 c.add("dropped_empty")
                 continue
-            u = to_katakana(cand.utterance_ruby, reader)
-            r = to_katakana(cand.reply_ruby, reader)
+            u = read_side(cand.utterance_ruby, reader, memory, readings)
+            r = read_side(cand.reply_ruby, reader, memory, readings)
             reason = _check_side(u, max_len) or _check_side(r, max_len)
             if reason:
                 c.add(reason)
                 continue
             out.rows.append((cand.episode, cand.line, cand.utterance, cand.reply, u, r))
+    for source, n in readings.items():
+        c.add(f"reading_{source}", n)
     c.add("works")
     return out
 
@@ -141,7 +149,8 @@ def _work_task(args: tuple[WorkRef, str, int]) -> WorkOutput:
 def _phase1_options(opts: ExtractOptions, reader_version: str) -> dict:
     """Everything a work's phase-1 file depends on besides the work's own files."""
     nd = opts.neardup
-    return {"reader": opts.reader, "reader_version": reader_version, "max_len": opts.max_len,
+    return {"reader": opts.reader, "reader_version": reader_version, "readings": READINGS_VERSION,
+            "max_len": opts.max_len,
             "shingle": nd.shingle, "num_perm": nd.num_perm, "min_shingles": nd.min_shingles,
             "seed": nd.seed, "minhash": neardup.engine_version(), "state_version": STATE_VERSION}
 
@@ -414,8 +423,7 @@ def _write_stats(out_dir: Path, opts: ExtractOptions, reader_version: str, works
         "dropped": drops,
         "gaiji_resolved": totals["gaiji_resolved"],
         "gaiji_dropped": totals["gaiji_dropped"],
-        "readings": {k.removeprefix("reading_"): v for k, v in sorted(totals.values.items())
-                     if k.startswith("reading_")},
+        "readings": {s: totals[f"reading_{s}"] for s in READING_SOURCES},
         "pairs_by_split": dict(sorted(by_split.values.items())),
         "near_copy_groups": [[{"work": k, "split": per_work[k]["split"],
                                "pairs_kept": per_work[k]["counters"].get("pairs_kept", 0)} for k in g]

@@ -116,16 +116,24 @@ def extract_pairs(
 def kana(
     text: Optional[list[str]] = typer.Argument(None, help="Text to read; stdin when omitted."),
     reader: str = ReaderOpt,
+    context: Optional[Path] = typer.Option(
+        None, "--context", help="A raw text or Aozora file whose ruby primes the work's ruby memory, "
+                                "as extract-pairs does for the lines of that work."),
 ) -> None:
     """Print the katakana reading extract-pairs would store, one line per input line.
 
     Ruby in the input (｜漢字《かんじ》 or 漢字《かんじ》) is used and not printed.
+    With --context, words that file annotates one way are read that way where
+    they stand bare.
 
     Example:  nocpipe kana '邪智暴虐《じゃちぼうぎゃく》の王だ。3回目だぞ!'
+              nocpipe kana --context hashire_merosu.txt 'メロスは激怒した。'
     """
-    from ..kana import to_katakana
+    from ..kana import read_side
+    from ..rubymemory import memory_of_file
 
     _check_reader(reader)
+    memory = memory_of_file(context) if context is not None else None
     if text:
         lines = "\n".join(text).split("\n")
     else:
@@ -133,4 +141,4 @@ def kana(
             typer.echo("reading lines from stdin (Ctrl-D to end)", err=True)
         lines = (ln.rstrip("\n") for ln in sys.stdin)
     for line in lines:
-        typer.echo(to_katakana(line.strip(), reader))
+        typer.echo(read_side(line.strip(), reader, memory))
