@@ -57,7 +57,7 @@ def test_every_writing_stage_stops_on_a_held_folder(tmp_path, cli):
     assert cli("ingest", "-q", "--raw-dir", raw, src).code == 0
     cases = [
         (raw, False, ["ingest", "-q", "--raw-dir", raw, src]),
-        (raw, False, ["scrape", "--raw-dir", raw, "n0001aa"]),
+        (raw / "nocturne", False, ["scrape", "--raw-dir", raw, "n0001aa"]),     # scrape: per site
         (tmp_path / "corpus", False, ["extract-pairs", "-q", "--raw-dir", raw, "--out-dir", tmp_path / "corpus"]),
         (tmp_path / "model", True, ["train", "--data-dir", tmp_path / "corpus", "--model-dir", tmp_path / "model"]),
     ]
