@@ -160,7 +160,13 @@ def _setup_jax(global_batch: int) -> Plan:
 
 
 def _setup_tf(global_batch: int) -> Plan:
+    import keras
     import tensorflow as tf
+
+    version = tuple(int(p) for p in keras.__version__.split(".")[:2] if p.isdigit())
+    if (3, 7) <= version < (3, 10):
+        raise UsageError(f"--distribute on TensorFlow needs Keras 3.10 or later (Keras {keras.__version__} gives NaN "
+                         "losses under MirroredStrategy): pip install -U keras, or use KERAS_BACKEND=jax")
 
     if _env_hosts() and int(os.environ["KERAS_DISTRIBUTION_NUM_PROCESSES"]) > 1:
         raise UsageError("--distribute on several hosts needs KERAS_BACKEND=jax: Keras 3 does not support "
