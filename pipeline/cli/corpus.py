@@ -50,8 +50,9 @@ def ingest(
 
 @app.command("extract-pairs")
 def extract_pairs(
-    raw_dir: str = typer.Option(None, "--raw-dir", help="Raw store, a path or a file:// URL (default: data/raw)."),
-    out_dir: str = typer.Option(None, "--out-dir",
+    raw_dir: str = typer.Option(None, "--raw-dir", metavar="PATH|URL",
+                                help="Raw store, a path or a file:// URL (default: data/raw)."),
+    out_dir: str = typer.Option(None, "--out-dir", metavar="PATH|URL",
                                 help="The corpus folder, a path or a file:// URL: pairs/ shards, README.md card, "
                                      "stats.json (default: data/processed)."),
     max_len: int = typer.Option(config.DEFAULT_MAX_LEN, "--max-len",
@@ -61,7 +62,8 @@ def extract_pairs(
     scheduler: Optional[str] = typer.Option(
         None, "--scheduler", metavar="ADDRESS|local:N",
         help="Run the per-work step on a Dask cluster: a scheduler's address (tcp://10.0.0.5:8786), or local:N "
-             "for a local cluster of N worker processes. Needs the dask extra: pip install 'nocpipe[dask]'."),
+             "for a local cluster of N worker processes (default: none, --workers local processes). "
+             "Needs the dask extra: pip install 'nocpipe[dask]'."),
     split: str = typer.Option("80,10,10", "--split", help="train,valid,test shares of works."),
     shard_size: int = typer.Option(config.SHARD_TARGET_PAIRS, "--shard-size",
                                    help="Pairs per shard; smaller shards resume with less redone work."),
