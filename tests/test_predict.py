@@ -141,7 +141,7 @@ def test_cli_input_and_output_files(cli, model_dir, tmp_path):
     assert all(is_kana_text(r["reply"]) and r["reply"] for r in rows)
     assert [r["truncated"] for r in rows] == ["false", "false", "true"]
 
-    shard = next((model_dir.parent / "pairs").glob("pairs-*.parquet"))  # a pair shard has `utterance`
+    shard = next((model_dir.parent / "pairs").glob("*.parquet"))  # a pair shard has `utterance`
     res = cli("predict", "--model-dir", model_dir, "-i", shard, "-o", tmp_path / "out.parquet", "-n", "2")
     assert res.code == 0, res.err
     table = pq.read_table(tmp_path / "out.parquet")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__, config
-from ..errors import NocpipeError
+from ..errors import NocpipeError, describe_os_error
 
 # Typer vendors Click in newer releases and uses Click itself in older ones; its
 # exported BadParameter derives from ClickException either way.
@@ -49,13 +49,13 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
     pass
 
 
-ReaderOpt = typer.Option("pykakasi", "--reader",
-                         help="Katakana reader: pykakasi (default) or unidic (fugashi + unidic-lite).")
+ReaderOpt = typer.Option(config.READERS[0], "--reader",
+                         help="Katakana reader: unidic (fugashi + unidic-lite) or pykakasi.")
 
 
 def _check_reader(reader: str) -> str:
     if reader not in config.READERS:
-        raise NocpipeError(f"unknown reader {reader!r}: use pykakasi or unidic")
+        raise NocpipeError(f"unknown reader {reader!r}: use unidic or pykakasi")
     return reader
 
 
@@ -87,5 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a full disk, a read-only folder: the user's to fix, not a bug
+        typer.echo(f"Error: {describe_os_error(exc)}", err=True)
+        return 1
     return code if isinstance(code, int) else 0
 
