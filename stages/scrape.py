@@ -343,7 +343,7 @@ class Scraper:
                                   "has probably changed", layout=True) from exc
             except OffSite as exc:
                 raise _WorkFailed(self._offsite(ncode, "table of contents", exc,
-                                                redirect=origin_of(nxt) == origin_of(self.base))) from exc
+                                                redirect=origin_of(self._on_base(nxt)) == origin_of(self.base))) from exc
             try:
                 page = parse_toc(resp.content, resp.url, chapter=entries[-1].chapter if entries else None,
                                  header_charset=_charset(resp))
