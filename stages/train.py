@@ -35,6 +35,7 @@ from pipeline import __version__, modeldir
 from pipeline.dataset import (DEFAULT_WINDOW_ROWS, PairStream, end_weights, fingerprint, keras_batches, load_arrays,
                               read_unit, scan_units, count_too_long)
 from pipeline.errors import ModelError, UsageError
+from pipeline.locks import locked
 from pipeline.shards import corpus_metadata
 from pipeline.vocab import Vocab
 
@@ -258,6 +259,7 @@ def _fmt_loss(v) -> str:
 
 # ---------------------------------------------------------------- the stage
 
+@locked("train", lambda a: a["opts"].model_dir, "model folder", beside=True, temporaries=(".*.tmp", ".*.keras"))
 def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tuple = ()) -> TrainResult:
     """Train (or resume) into opts.model_dir; see the module docstring. Extra Keras `callbacks` go to fit."""
     if opts.epochs < 1:

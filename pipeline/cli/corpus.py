@@ -96,6 +96,8 @@ def extract_pairs(
                f"({', '.join(f'{k} {v}' for k, v in t['pairs_by_split'].items())})")
     if t["dropped"]:
         typer.echo("dropped: " + ", ".join(f"{k.removeprefix('dropped_')} {v}" for k, v in t["dropped"].items()))
+    if res.failed:
+        typer.echo(f"works skipped: {len(res.failed)} could not be read (named above); fix them and run again")
     if t.get("near_copy_groups"):
         typer.echo(f"near-copy works: {len(t['near_copy_groups'])} group(s), "
                    f"{sum(len(g) for g in t['near_copy_groups'])} works (each group shares one split)")
@@ -116,16 +118,24 @@ def extract_pairs(
 def kana(
     text: Optional[list[str]] = typer.Argument(None, help="Text to read; stdin when omitted."),
     reader: str = ReaderOpt,
+    context: Optional[Path] = typer.Option(
+        None, "--context", help="A raw text or Aozora file whose ruby primes the work's ruby memory, "
+                                "as extract-pairs does for the lines of that work."),
 ) -> None:
     """Print the katakana reading extract-pairs would store, one line per input line.
 
     Ruby in the input (｜漢字《かんじ》 or 漢字《かんじ》) is used and not printed.
+    With --context, words that file annotates one way are read that way where
+    they stand bare.
 
     Example:  nocpipe kana '邪智暴虐《じゃちぼうぎゃく》の王だ。3回目だぞ!'
+              nocpipe kana --context hashire_merosu.txt 'メロスは激怒した。'
     """
-    from ..kana import to_katakana
+    from ..kana import read_side
+    from ..rubymemory import memory_of_file
 
     _check_reader(reader)
+    memory = memory_of_file(context) if context is not None else None
     if text:
         lines = "\n".join(text).split("\n")
     else:
@@ -133,4 +143,4 @@ def kana(
             typer.echo("reading lines from stdin (Ctrl-D to end)", err=True)
         lines = (ln.rstrip("\n") for ln in sys.stdin)
     for line in lines:
-        typer.echo(to_katakana(line.strip(), reader))
+        typer.echo(read_side(line.strip(), reader, memory))
