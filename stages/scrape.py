@@ -582,7 +582,7 @@ def scrape(opts: ScrapeOptions, session: PoliteSession | None = None) -> ScrapeR
     try:
         # One run at a time on a site's part of the store: a second one would fetch the same
         # pages and interleave progress lines.
-        with folder_lock(scraper.store, "scrape"):
+        with folder_lock(scraper.store, "scrape", "raw store"):
             return scraper.run()
     finally:
         if session is None:
