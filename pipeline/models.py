@@ -77,10 +77,6 @@ from .errors import ModelError, UsageError  # noqa: E402
 PARALLEL_ARCHS = ("seed", "simple", "dense-attention")
 AUTOREGRESSIVE_ARCHS = ("attention", "transformer")
 ARCHS = PARALLEL_ARCHS + AUTOREGRESSIVE_ARCHS
-#: `--arch` when none is given: the best validation bits/char at equal time and width (docs/models.md).
-DEFAULT_ARCH = "transformer"
-#: `--units` when none is given (the width of every architecture).
-DEFAULT_UNITS = 128
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 PACKAGE = "nocpipe"
 
