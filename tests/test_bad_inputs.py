@@ -54,6 +54,7 @@ def world(tmp_path_factory) -> World:
 
 
 Case = tuple[str, Callable[[World], list[object]], str]
+LOCAL = ["--base-url", "http://127.0.0.1:9", "--api-url", "http://127.0.0.1:9/api"]
 
 # (id, arguments, a fragment the Error line must hold)
 CASES: list[Case] = [
@@ -101,6 +102,23 @@ CASES: list[Case] = [
     ("predict-negative-temperature", lambda w: ["predict", "--model-dir", w.model, "--temperature", "-1", "あ"],
      "--temperature"),
     ("predict-name-with-slash", lambda w: ["predict", "--name", "a/b", "あ"], "--name"),
+    ("predict-input-is-a-folder", lambda w: ["predict", "--model-dir", w.model, "-i", w.folder], "folder"),
+    ("predict-long-name", lambda w: ["predict", "--name", "x" * 300, "あ"], "x" * 50),
+    ("train-long-name", lambda w: ["train", "--data-dir", w.corpus, "--name", "x" * 300], "x" * 50),
+    # scrape and list: every case stops before any request (and could reach only a closed local port)
+    ("scrape-nothing-chosen", lambda w: ["scrape", *LOCAL], "choose the works"),
+    ("scrape-nan-delay", lambda w: ["scrape", *LOCAL, "--delay", "nan", "n1234ab"], "--delay"),
+    ("scrape-inf-delay", lambda w: ["scrape", *LOCAL, "--delay", "inf", "n1234ab"], "--delay"),
+    ("scrape-nan-timeout", lambda w: ["scrape", *LOCAL, "--timeout", "nan", "n1234ab"], "--timeout"),
+    ("scrape-nan-backoff", lambda w: ["scrape", *LOCAL, "--backoff", "nan", "n1234ab"], "--backoff"),
+    ("scrape-bad-base-url", lambda w: ["scrape", "--api-url", "http://127.0.0.1:9/api", "--base-url", "ht!tp://x",
+                                       "n1234ab"], "--base-url"),
+    ("scrape-unknown-site", lambda w: ["scrape", *LOCAL, "--site", "zz", "n1234ab"], "zz"),
+    ("scrape-arabic-digits", lambda w: ["scrape", *LOCAL, "n\u0661\u0662\u0663\u0664ab"], "ncode"),
+    ("scrape-fullwidth-digits", lambda w: ["scrape", *LOCAL, "n\uff10\uff10\uff10\uff11aa"], "ncode"),
+    ("scrape-negative-limit", lambda w: ["scrape", *LOCAL, "--limit", "-1", "--all"], "--limit"),
+    ("list-unknown-site", lambda w: ["list", "--raw-dir", w.raw, "--site", "zz"], "zz"),
+    ("list-raw-dir-missing", lambda w: ["list", "--raw-dir", w.root / "nope"], "nope"),
     # kana and the command line itself
     ("kana-bad-reader", lambda w: ["kana", "--reader", "zz", "あ"], "reader"),
     ("unknown-command", lambda w: ["nosuch"], "No such command"),
