@@ -53,7 +53,7 @@ HISTORY_COLUMNS = ["epoch", "optimizer", "learning_rate", "steps", "samples", "s
 
 def damaged(path: Path, problem: str, fix: str | None = None) -> ModelError:
     """The error for a file of the model folder that is not what nocpipe wrote."""
-    return ModelError(f"{path} is damaged ({problem}); {fix or f'delete it and train with --force to start over, or restore it'}")
+    return ModelError(f"{path} is damaged ({problem}); {fix or 'delete it and train with --force to start over, or restore it'}")
 
 
 def _type_name(t: object) -> str:
