@@ -60,3 +60,26 @@ class SplitConfig:
 
     def as_list(self) -> list[float]:
         return [round(self.train, 6), round(self.valid, 6), round(self.test, 6)]
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What `nocpipe serve` accepts in one request, and how it batches model calls."""
+
+    #: Characters of input text (the model reads at most max_len katakana of it anyway).
+    max_text: int = 200
+    #: Bytes of a request body: anything longer is refused before it is parsed.
+    max_body: int = 8192
+    max_num: int = 10
+    max_beam: int = 16
+    max_temperature: float = 5.0
+    #: Replies answered by one model call at most.
+    max_batch: int = 32
+    #: How long the first request of a batch waits for others arriving with it (seconds).
+    batch_window: float = 0.002
+    #: Requests waiting for the model before new ones are turned away with 503.
+    max_pending: int = 256
+
+
+SERVE_HOST = "127.0.0.1"
+SERVE_PORT = 8000
