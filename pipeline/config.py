@@ -75,7 +75,7 @@ class ServeLimits:
     max_temperature: float = 5.0
     #: Replies answered by one model call at most.
     max_batch: int = 32
-    #: How long the first request of a batch waits for others arriving with it (seconds).
+    #: After a batch of several, how long the next waits for the rest of its round (seconds).
     batch_window: float = 0.002
     #: Requests waiting for the model before new ones are turned away with 503.
     max_pending: int = 256

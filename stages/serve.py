@@ -9,10 +9,11 @@
                        415 not application/json, 422 a field is wrong, 503 queue full, 500 model failed
 
 Batching: every request waits in one queue. One model thread takes whatever is waiting
-(at most max_batch, after a window of a few milliseconds that lets requests arriving
-together meet) and answers each group of equal options with one `reply` call. Requests
-that arrive while the model is busy wait for the next call, so ten people typing at once
-share a call instead of queueing for ten.
+(at most max_batch) and answers each group of equal options with one `reply` call.
+Requests that arrive while the model is busy wait for the next call, so ten people typing
+at once share a call instead of queueing for ten. After a batch of several, the next one
+waits a few milliseconds (batch_window) for the stragglers of the same round; a lone client
+never waits.
 
 The model is a parameter (anything with `to_kana` and a batched `reply`, as
 pipeline.inference.Chatbot), so the server runs in tests without TensorFlow.
@@ -152,9 +153,12 @@ class Batcher:
 
     async def _run(self) -> None:
         queue = self._queue
+        last = 0
         while True:
             batch = [await queue.get()]
-            if self.limits.batch_window > 0:
+            # Wait a moment for company only when requests have been coming together: a lone
+            # client never pays for the window, ten clients typing at once meet in one call.
+            if last > 1 and self.limits.max_batch > 1 and self.limits.batch_window > 0:
                 await asyncio.sleep(self.limits.batch_window)
             while len(batch) < self.limits.max_batch and not queue.empty():
                 batch.append(queue.get_nowait())
@@ -165,6 +169,7 @@ class Batcher:
                 items = [it for it in items if not it[2].done()]  # a cancelled request needs no reply
                 if items:
                     await self._answer(items, opts)
+            last = len(batch)
 
     async def _answer(self, items: list, opts: DecodeOptions) -> None:
         kanas = [kana for kana, _, _ in items]
@@ -415,14 +420,12 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def warm_up(replier: Replier, limits: ServeLimits) -> None:
-    """Trace the model's functions before the first user waits for them."""
-    replier.reply(["ア"])
-    sizes = [1]
-    while sizes[-1] < limits.max_batch:
-        sizes.append(min(sizes[-1] * 2, limits.max_batch))
-    for n in sizes[1:]:
-        replier.reply(["アイウ"] * n)
+def warm_up(replier: Replier) -> None:
+    """Run the model once before the first user waits for it (tracing, allocation)."""
+    if callable(getattr(replier, "warm_up", None)):
+        replier.warm_up()
+    else:
+        replier.reply(["ア"])
 
 
 def _raise_interrupt(signum, frame):
@@ -444,7 +447,7 @@ def serve(opts: ServeOptions, log: Callable[[str], None] = print) -> ServeResult
         try:
             bot = Chatbot.load(opts.model_dir)
             log(f"model {bot.name} ({bot.arch}) from {opts.model_dir}; warming up")
-            warm_up(bot, opts.limits)
+            warm_up(bot)
         except KeyboardInterrupt:
             return ServeResult("interrupted", url, seconds=time.monotonic() - t0)
         if opts.host not in ("127.0.0.1", "localhost", "::1"):

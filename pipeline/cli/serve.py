@@ -20,6 +20,8 @@ def serve(
     host: str = typer.Option(config.SERVE_HOST, "--host",
                              help="Address to listen on; keep localhost unless a reverse proxy is in front."),
     port: int = typer.Option(config.SERVE_PORT, "--port", help="Port to listen on (0: any free port)."),
+    max_batch: int = typer.Option(config.ServeLimits.max_batch, "--max-batch",
+                                  help="Most requests answered by one model call; 1 = no batching."),
 ) -> None:
     """Chat with a model in the browser, and answer over HTTP.
 
@@ -37,6 +39,8 @@ def serve(
         raise NocpipeError(f"serve needs {' and '.join(missing)}: pip install 'nocpipe[serve]'")
     if not 0 <= port <= 65535:
         raise NocpipeError(f"--port must be between 0 and 65535, not {port}")
+    if max_batch < 1:
+        raise NocpipeError(f"--max-batch must be at least 1, not {max_batch}")
     from pipeline import modeldir
 
     mdir = _model_dir(model_dir, name)
@@ -44,7 +48,8 @@ def serve(
 
     from stages.serve import ServeOptions, serve as run
 
-    res = run(ServeOptions(model_dir=mdir, host=host, port=port), log=lambda s: typer.echo(s))
+    limits = config.ServeLimits(max_batch=max_batch)
+    res = run(ServeOptions(model_dir=mdir, host=host, port=port, limits=limits), log=lambda s: typer.echo(s))
     if res.status == "interrupted":
         raise typer.Exit(130)
     st = res.stats
