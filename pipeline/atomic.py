@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,3 +56,28 @@ def clean_temporaries(folder: Path) -> int:
             p.unlink(missing_ok=True)
             n += 1
     return n
+
+
+def write_output(path: Path, writer: Callable[[Path], None]) -> None:
+    """Write a file the user named (predict -o), as `sort -o` and `cp` do: through a
+    symbolic link (its target is replaced atomically, the link stays), straight into
+    anything that is not a regular file (/dev/null, a FIFO, a terminal), and
+    atomically onto a regular file or a new name. A folder is a UsageError."""
+    from .errors import UsageError
+
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if st is None:
+        write_with(target, writer)
+    elif stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{path} is a folder; name a file to write")
+    elif stat.S_ISREG(st.st_mode):
+        write_with(target, writer)
+    else:
+        writer(target)

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import atomic
+from pipeline import atomic, rawstore
 from pipeline.config import SHARD_TARGET_PAIRS, SplitConfig
 from pipeline.errors import StoreError, UsageError
 from pipeline.kana import KANJI_RE, get_reader, is_kana_text, reader_version as get_reader_version, to_katakana
@@ -35,7 +35,6 @@ from pipeline.records import Counters, WorkRef
 from pipeline.shards import (COLUMNS, STATE_FILE, STATS_FILE, list_shards, read_columns, shard_name,
                              split_of, write_shard)
 
-META_FILE = "meta.json"
 STATE_VERSION = 1
 FLUSH_SECONDS = 60.0
 
@@ -75,32 +74,8 @@ class ExtractResult:
 # ---------------------------------------------------------------- the raw store
 
 def list_works(raw_dir: Path) -> list[WorkRef]:
-    """Finished works (those with meta.json) of every source we can parse, sorted."""
-    if not raw_dir.is_dir():
-        raise StoreError(f"raw store {raw_dir} does not exist; run `nocpipe ingest` or `nocpipe scrape` first")
-    works = []
-    for source_dir in sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if parser_for(source_dir.name) is None:
-            print(f"warning: {source_dir} is not a source nocpipe can parse; skipped", file=sys.stderr)
-            continue
-        for work_dir in sorted(p for p in source_dir.iterdir() if p.is_dir()):
-            if (work_dir / META_FILE).is_file():
-                works.append(WorkRef(source_dir.name, work_dir.name, work_dir))
-    return works
-
-
-def fingerprint(work_dir: Path) -> str:
-    """Cheap identity of a work's files (names, sizes, mtimes): changes when it is re-fetched."""
-    h = hashlib.sha1()
-    for root, dirs, files in os.walk(work_dir):
-        dirs.sort()
-        for name in sorted(files):
-            if name.startswith("."):
-                continue
-            st = os.stat(os.path.join(root, name))
-            rel = os.path.relpath(os.path.join(root, name), work_dir)
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+    """Finished works of every source we can parse, sorted."""
+    return [w for w in rawstore.list_works(raw_dir) if parser_for(w.source) is not None]
 
 
 # ---------------------------------------------------------------- one work (in a worker)
@@ -202,7 +177,7 @@ def extract_pairs(opts: ExtractOptions) -> ExtractResult:
 
     # Which works are finished: same fingerprint, and their shard is still on disk.
     current = {w.key: w for w in works}
-    prints = {w.key: fingerprint(w.path) for w in works}
+    prints = {w.key: rawstore.fingerprint(w.path) for w in works}
     on_disk = {p.name for p in list_shards(out_dir)}
     bad_shards = set()
     for key, info in state["works"].items():

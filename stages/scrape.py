@@ -29,7 +29,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import re
 import sys
 import time
@@ -41,16 +40,14 @@ from itertools import islice
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
-from pipeline import __version__, atomic
+from pipeline import __version__, rawstore
 from pipeline.errors import FetchError, UsageError
 from pipeline.http import (Disallowed, NotFound, Politeness, PoliteSession, Response, StopCrawl,
                            host_of)
 from pipeline.ids import NCODE_RE, ncode_of
-from pipeline.parsers.syosetu import (EPISODE_DIR, META_FILE, LayoutChanged, TocEntry, episode_file,
-                                      parse_episode, parse_toc)
+from pipeline.parsers.syosetu import LayoutChanged, TocEntry, parse_episode, parse_toc
 from pipeline.records import Counters
 
-PROGRESS_FILE = ".progress.jsonl"
 API_MAX_LIM = 500          # the API's largest page
 API_MAX_ST = 2000          # the API's largest start position
 FIRST_LASTUP = 1072915200  # 2004-01-01: no work of the family is older
@@ -128,41 +125,6 @@ def site_of_target(target: str) -> str | None:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _load_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        print(f"warning: {path} is unreadable; treating it as missing", file=sys.stderr)
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _load_progress(path: Path) -> dict:
-    """{"episodes": {number: info}} from .progress.jsonl; a line cut short by a kill is ignored."""
-    episodes: dict[str, dict] = {}
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return {}
-    for line in text.splitlines():
-        try:
-            info = json.loads(line)
-            episodes[str(int(info["number"]))] = info
-        except (ValueError, KeyError, TypeError):
-            continue
-    return {"episodes": episodes} if episodes else {}
-
-
-def _append_progress(path: Path, info: dict) -> None:
-    (path.parent / EPISODE_DIR).mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(info, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _gate_or(exc: LayoutChanged, resp: Response) -> FetchError:
@@ -363,21 +325,6 @@ class Scraper:
 
     # ------------------------------------------------------------ one work
 
-    def _stored(self, work_dir: Path, meta: dict, progress: dict) -> dict[int, dict]:
-        """Episodes on disk, by number: meta.json's list, updated by the .progress.jsonl
-        lines whose file is in place (a line is written just before its file, so a kill
-        in between leaves a line whose file is missing or holds other bytes: ignored)."""
-        infos = {int(e["number"]): e for e in meta.get("episodes") or []
-                 if (work_dir / e.get("file", episode_file(int(e["number"])))).is_file()}
-        for info in (progress.get("episodes") or {}).values():
-            path = work_dir / info.get("file", episode_file(int(info["number"])))
-            try:
-                if hashlib.sha256(path.read_bytes()).hexdigest() == info.get("sha256"):
-                    infos[int(info["number"])] = info
-            except OSError:
-                continue
-        return infos
-
     @staticmethod
     def _same_version(old: dict | None, new: dict | None) -> bool:
         if not old or not new:
@@ -386,11 +333,10 @@ class Scraper:
         return bool(keys) and all(old.get(k) == new.get(k) for k in keys)
 
     def scrape_work(self, ncode: str, api_rec: dict | None) -> str:
-        work_dir = self.store / ncode
-        atomic.clean_temporaries(work_dir)
-        atomic.clean_temporaries(work_dir / EPISODE_DIR)
-        meta = _load_json(work_dir / META_FILE)
-        progress = _load_progress(work_dir / PROGRESS_FILE)
+        work_dir = rawstore.work_dir(self.opts.raw_dir, self.site.name, ncode)
+        rawstore.clean(work_dir)
+        meta = rawstore.read_meta_or_empty(work_dir)
+        progress = rawstore.has_progress(work_dir)
         if meta.get("complete") and not progress and self._same_version(meta.get("api"), api_rec):
             self.c.add("episodes_current", len(meta.get("episodes") or []))
             return "current"
@@ -432,26 +378,25 @@ class Scraper:
             "nocpipe_version": __version__,
         }
 
-    def _short_work(self, ncode: str, work_dir: Path, meta: dict, progress: dict, api_rec: dict | None,
+    def _short_work(self, ncode: str, work_dir: Path, meta: dict, progress: bool, api_rec: dict | None,
                     toc, first: Response) -> str:
         page = parse_episode(first.content, first.url)
         digest = hashlib.sha256(json.dumps(page.body, ensure_ascii=False).encode()).hexdigest()
-        old = self._stored(work_dir, meta, progress).get(1)
+        old = rawstore.stored_episodes(work_dir, meta, with_progress=True).get(1)
         if old and old.get("body_sha256") == digest:
             self.c.add("episodes_current")
             if not self._same_version(meta.get("api"), api_rec) and api_rec:
-                atomic.write_json(work_dir / META_FILE, {**meta, "api": api_rec, "fetched_at": _now()})
+                rawstore.write_meta(work_dir, {**meta, "api": api_rec, "fetched_at": _now()})
             return "current"
-        atomic.write_bytes(work_dir / episode_file(1), first.content)
+        rawstore.write_episode(work_dir, 1, first.content)
         info = {"number": 1, "subtitle": toc.title, "chapter": None, "published": None, "revised": None,
-                "url": first.url, "file": episode_file(1), "bytes": len(first.content),
+                "url": first.url, "file": rawstore.episode_file(1), "bytes": len(first.content),
                 "sha256": hashlib.sha256(first.content).hexdigest(), "body_sha256": digest,
                 "fetched_at": _now()}
         self.c.add("episodes_revised" if old else "episodes_downloaded")
         self.result.bytes += len(first.content)
-        atomic.write_json(work_dir / META_FILE,
-                          self._meta(ncode, meta, api_rec, toc, True, [info], True, [], []))
-        (work_dir / PROGRESS_FILE).unlink(missing_ok=True)
+        rawstore.write_meta(work_dir, self._meta(ncode, meta, api_rec, toc, True, [info], True, [], []))
+        rawstore.drop_progress(work_dir)
         return "updated" if meta else "new"
 
     def _toc_entries(self, toc, first: Response) -> list[TocEntry]:
@@ -474,10 +419,10 @@ class Scraper:
                                 "probably changed")
         return sorted(entries, key=lambda e: e.number)
 
-    def _serial_work(self, ncode: str, work_dir: Path, meta: dict, progress: dict, api_rec: dict | None,
+    def _serial_work(self, ncode: str, work_dir: Path, meta: dict, progress: bool, api_rec: dict | None,
                      toc, first: Response) -> str:
         entries = self._toc_entries(toc, first)
-        stored = self._stored(work_dir, meta, progress)
+        stored = rawstore.stored_episodes(work_dir, meta, with_progress=True)
         by_key: dict[str, list[int]] = {}
         for n, info in stored.items():
             by_key.setdefault(json.dumps(info.get("key")), []).append(n)
@@ -499,21 +444,16 @@ class Scraper:
         stale = [n for n in stored if n not in listed]
         self.c.add("episodes_current", len(final))
 
-        prog_path = work_dir / PROGRESS_FILE
-
-        def remember(n: int, info: dict) -> None:
-            _append_progress(prog_path, info)
-
         # Renumbered episodes (the author deleted or inserted one): move, do not download.
         if moves:
-            data = {src: (work_dir / stored[src].get("file", episode_file(src))).read_bytes()
+            data = {src: rawstore.episode_path(work_dir, stored[src]).read_bytes()
                     for src in set(moves.values())}
             entry_of = {e.number: e for e in entries}
             for dst, src in sorted(moves.items()):
-                info = {**stored[src], **self._info(entry_of[dst]), "file": episode_file(dst),
+                info = {**stored[src], **self._info(entry_of[dst]), "file": rawstore.episode_file(dst),
                         "sha256": hashlib.sha256(data[src]).hexdigest()}
-                remember(dst, info)
-                atomic.write_bytes(work_dir / episode_file(dst), data[src])
+                rawstore.append_progress(work_dir, info)
+                rawstore.write_episode(work_dir, dst, data[src])
                 final[dst] = info
                 self.c.add("episodes_renumbered")
 
@@ -546,11 +486,12 @@ class Scraper:
                 parse_episode(resp.content, resp.url)  # checked before anything is stored
             except LayoutChanged as exc:
                 raise _gate_or(exc, resp) from exc
-            info = {**self._info(e), "url": resp.url, "file": episode_file(e.number),
+            info = {**self._info(e), "url": resp.url, "file": rawstore.episode_file(e.number),
                     "bytes": len(resp.content), "sha256": hashlib.sha256(resp.content).hexdigest(),
                     "fetched_at": _now()}
-            remember(e.number, info)  # first the line, then the file: see _stored
-            atomic.write_bytes(work_dir / episode_file(e.number), resp.content)
+            # First the line, then the file: see rawstore.stored_episodes.
+            rawstore.append_progress(work_dir, info)
+            rawstore.write_episode(work_dir, e.number, resp.content)
             final[e.number] = info
             self.c.add(why)
             self.result.bytes += len(resp.content)
@@ -562,13 +503,12 @@ class Scraper:
                    or sorted(failed) != meta.get("missing_episodes")
                    or sorted(gone) != meta.get("gone_episodes"))
         if episodes and changed:
-            atomic.write_json(work_dir / META_FILE,
-                              self._meta(ncode, meta, api_rec, toc, False, episodes,
-                                         not failed, sorted(failed), sorted(gone)))
+            rawstore.write_meta(work_dir, self._meta(ncode, meta, api_rec, toc, False, episodes,
+                                                     not failed, sorted(failed), sorted(gone)))
         for n in stale:
-            (work_dir / episode_file(n)).unlink(missing_ok=True)
+            (work_dir / rawstore.episode_file(n)).unlink(missing_ok=True)
             self.c.add("episodes_dropped")
-        prog_path.unlink(missing_ok=True)
+        rawstore.drop_progress(work_dir)
         if failed:
             return "failed"
         if not meta:

@@ -8,7 +8,8 @@ import pytest
 
 from pipeline.http import HostBlocked, Politeness, TryLater
 from pipeline.parsers.syosetu import LayoutChanged, parse_episode
-from stages.scrape import PROGRESS_FILE, AgeGate, Scraper, ScrapeOptions, _load_progress, scrape, summary
+from pipeline.rawstore import PROGRESS_FILE
+from stages.scrape import AgeGate, Scraper, ScrapeOptions, scrape, summary
 from syosetu_server import Ep, SyosetuServer, episode_current, sample_works
 
 ALL = ["n0001aa", "N0002BB", "https://novel18.syosetu.com/n0003cc/"]
@@ -351,13 +352,6 @@ def test_a_work_whose_pages_keep_failing_does_not_stop_the_others(srv, tmp_path)
     res = run(srv, tmp_path / "raw", targets=["n0001aa", "n0002bb"], retries=1)
     assert res.works == {"n0001aa": "failed", "n0002bb": "new"} and res.stopped is None
     assert "1 failed" in summary(res)
-
-
-def test_progress_survives_a_line_cut_short(tmp_path):
-    path = tmp_path / PROGRESS_FILE
-    path.write_text('{"number": 1, "key": ["a", null, null]}\n{"number": 2, "key": ["b", nu')
-    assert list(_load_progress(path)["episodes"]) == ["1"]
-    assert _load_progress(tmp_path / "missing") == {}
 
 
 def test_an_age_check_page_shown_in_place_is_named_as_such(srv, tmp_path):

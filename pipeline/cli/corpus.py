@@ -18,6 +18,8 @@ from . import app, ReaderOpt, _check_reader
 def ingest(
     paths: list[Path] = typer.Argument(..., help="Files or folders: Aozora .txt/.zip, plain .txt."),
     raw_dir: Path = typer.Option(None, "--raw-dir", help="Raw store (default: data/raw)."),
+    max_size: int = typer.Option(config.MAX_INPUT_MB, "--max-size", min=1,
+                                 help="Largest file read, in MB; bigger ones are skipped."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Bring local texts into the raw store.
@@ -25,13 +27,16 @@ def ingest(
     Aozora Bunko files (Shift_JIS or UTF-8, or the .zip Aozora distributes) are
     read with their notation (header, footer, notes, ruby, gaiji); any other text
     file counts every line as body. Re-ingesting an unchanged file does nothing.
+    A file's work id is its name when that is safe (letters, digits, '.', '-', '_'),
+    else its name made safe plus a hash of its path. FIFOs, devices, link loops and
+    unreadable folders are skipped with a `skipped:` line and counted.
 
     Example:  nocpipe ingest data/samples/aozora/ ~/books/kokoro.zip
     """
     from stages.ingest import ingest as run
 
     raw = raw_dir or config.default_raw_dir()
-    res = run(paths, raw, show_progress=not quiet)
+    res = run(paths, raw, show_progress=not quiet, max_bytes=max_size * 1024 * 1024)
     c = res.counters
     failed = {k[len("failed_"):]: v for k, v in c.values.items() if k.startswith("failed_")}
     typer.echo(f"ingested into {raw}: {c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged"

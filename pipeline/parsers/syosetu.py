@@ -25,7 +25,6 @@ layout change: `LayoutChanged` says so instead of yielding nothing.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,11 +34,10 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 from lxml import etree
 from lxml import html as lxml_html
 
+from .. import rawstore
 from ..errors import FetchError, StoreError
 from ..records import Counters, Episode
 
-META_FILE = "meta.json"
-EPISODE_DIR = "episodes"
 _DATE_RE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})\s*(\d{1,2}):(\d{2})")
 _EP_NUMBER_RE = re.compile(r"/(\d+)/?$")
 _CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
@@ -352,35 +350,9 @@ def ruby_text(ruby: etree._Element) -> str:
 
 # ---------------------------------------------------------------- the raw store
 
-def episode_file(number: int) -> str:
-    return f"{EPISODE_DIR}/{number:04d}.html"
-
-
-def stored_episodes(work_dir: Path) -> list[tuple[int, Path]]:
-    """(number, file) of a work's stored episodes in episode order: those meta.json lists,
-    or every episodes/NNNN.html when it lists none."""
-    meta_path = work_dir / META_FILE
-    listed: list[tuple[int, Path]] = []
-    if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise StoreError(f"{meta_path}: not valid JSON ({exc}); scrape the work again") from exc
-        for ep in meta.get("episodes") or []:
-            path = work_dir / ep.get("file", episode_file(int(ep["number"])))
-            if path.is_file():
-                listed.append((int(ep["number"]), path))
-        if meta.get("episodes") is not None:
-            return sorted(listed)
-    for path in (work_dir / EPISODE_DIR).glob("*.html"):
-        if path.stem.isdigit():
-            listed.append((int(path.stem), path))
-    return sorted(listed)
-
-
 def read_work(work_dir: Path, counters: Counters) -> Iterator[Episode]:
     """Episodes of a scraped work (raw/<nocturne|narou>/<ncode>/), body lines only."""
-    for number, path in stored_episodes(work_dir):
+    for number, path in rawstore.episode_files(work_dir):
         try:
             page = parse_episode(path.read_bytes(), where=str(path))
         except LayoutChanged as exc:
