@@ -9,6 +9,7 @@ prints its message as one `Error: ...` line and exits with status 1.
     │   ├── DecodeError         no encoding we know decodes it
     │   └── ArchiveError        a zip without a text file, or a broken zip
     ├── StoreError          the raw store / shard folder is missing or inconsistent
+    ├── BusyError           another run holds the folder's lock (pipeline.locks)
     ├── FetchError          downloading failed (scrape)
     │   ├── NotFound            a 404: the work is gone              (pipeline.http)
     │   ├── Disallowed          robots.txt forbids the URL           (pipeline.http)
@@ -17,7 +18,8 @@ prints its message as one `Error: ...` line and exits with status 1.
     │   │   ├── HostBlocked         robots.txt unreachable / 5xx     (pipeline.http)
     │   │   ├── TryLater            503 circuit breaker, long Retry-After (pipeline.http)
     │   │   └── AgeGate             the over-18 gate would not let us in (stages.scrape)
-    │   └── LayoutChanged       a page parsed to nothing: the site changed (pipeline.parsers.syosetu)
+    │   ├── OffSite             a URL or redirect on a host not chosen; not requested (pipeline.http)
+    │   └── LayoutChanged       a page parsed to nothing: the site changed (pipeline.syosetu)
     ├── ModelError          a model folder is missing or incompatible (train, predict)
     └── ClusterError        a Dask cluster cannot be used: not installed, or unreachable (pipeline.cluster)
 
@@ -65,6 +67,10 @@ class ArchiveError(InputError):
 
 class StoreError(NocpipeError):
     """The raw store or the shard folder is missing or inconsistent."""
+
+
+class BusyError(NocpipeError):
+    """Another nocpipe run is working in the same folder (its lock is held)."""
 
 
 class FetchError(NocpipeError):

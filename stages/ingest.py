@@ -22,6 +22,7 @@ from pathlib import Path
 from pipeline import __version__, config, rawstore
 from pipeline.errors import ArchiveError, EmptyInputError, InputError, NocpipeError, StoreError, describe_os_error
 from pipeline.ids import work_id_for
+from pipeline.locks import locked
 from pipeline.parsers import aozora
 from pipeline.progress import progress
 from pipeline.records import Counters
@@ -259,7 +260,9 @@ def ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> str:
 def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str, str]:
     decoded = decode_bytes(src.data, src.origin)
     text = decoded.text
-    lines = text.split("\n")
+    # Only the first 60 and last 200 lines decide the format: a list of every line of a
+    # large text would cost twice the text itself.
+    lines = text[:200_000].split("\n")[:60] + text[-200_000:].split("\n")[-200:]
     if aozora.looks_like_aozora(lines):
         source = "aozora"
         parsed = aozora.parse(text, counters)
@@ -270,7 +273,10 @@ def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str
     del lines
     if not has_body:
         raise EmptyInputError(f"{src.origin}: the text has no body lines")
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    sha = hashlib.sha256()
+    for i in range(0, len(text), 1 << 20):  # no second full copy of the text as bytes
+        sha.update(text[i:i + (1 << 20)].encode("utf-8", "surrogatepass"))
+    digest = sha.hexdigest()
     work_id = assign_work_id(src, raw_dir)
     work_dir = rawstore.work_dir(raw_dir, source, work_id)
     status = "new"
@@ -304,6 +310,7 @@ def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str
     return status, work_id
 
 
+@locked("ingest", lambda a: a["raw_dir"], "raw store", recursive=True)
 def ingest(paths: list[Path], raw_dir: Path, show_progress: bool = True,
            max_bytes: int = config.MAX_INPUT_MB * _MB) -> IngestResult:
     result = IngestResult()
