@@ -2,7 +2,7 @@
 clients, with batching (the default) and without (--max-batch 1), on a demo-sized model.
 Prints figures; asserts nothing.
 
-    .venv/bin/python benchmarks/serve.py [--model-dir DIR] [--requests N] [--work DIR] [--json FILE]
+    .venv/bin/python benchmarks/serve.py [--model-dir DIR | --arch ARCH] [--requests N] [--work DIR] [--json FILE]
 
 The server is the real `nocpipe serve` process on a free port. Each client is a thread with
 one keep-alive connection that sends a line, waits for the reply and sends the next (a
@@ -40,15 +40,16 @@ def nocpipe(*args: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def demo_model(work: Path) -> Path:
-    model = work / "models" / "demo"
+def demo_model(work: Path, arch: str | None) -> Path:
+    model = work / "models" / f"demo-{arch or 'default'}"
     if (model / "model.keras").exists():
         return model
     print(f"training a demo-sized model into {model} ...", flush=True)
-    nocpipe("ingest", str(SAMPLES), "--raw-dir", str(work / "raw"), "-q")
-    nocpipe("extract-pairs", "--raw-dir", str(work / "raw"), "--out-dir", str(work / "pairs"), "-q")
+    if not (work / "pairs").is_dir():
+        nocpipe("ingest", str(SAMPLES), "--raw-dir", str(work / "raw"), "-q")
+        nocpipe("extract-pairs", "--raw-dir", str(work / "raw"), "--out-dir", str(work / "pairs"), "-q")
     nocpipe("train", "--data-dir", str(work / "pairs"), "--model-dir", str(model), "--units", "64",
-            "--batch-size", "16", "--epochs", "1", "--force", "-q")
+            "--batch-size", "16", "--epochs", "1", "--force", "-q", *(["--arch", arch] if arch else []))
     return model
 
 
@@ -127,13 +128,14 @@ def load(server: Server, clients: int, per_client: int, options: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model-dir", type=Path, help="a trained model folder (default: train a demo-sized one)")
+    ap.add_argument("--arch", help="architecture of the demo-sized model (default: train's default)")
     ap.add_argument("--work", type=Path, default=REPO / "demo" / "bench-serve",
                     help="where the demo-sized model is trained and kept")
     ap.add_argument("--requests", type=int, default=200, help="replies per run (split among the clients)")
     ap.add_argument("--json", type=Path, help="write the figures here too")
     args = ap.parse_args()
 
-    model = args.model_dir or demo_model(args.work)
+    model = args.model_dir or demo_model(args.work, args.arch)
     cfg = json.loads((model / "config.json").read_text())["model"]
     print(f"model: {model} ({cfg.get('arch')}, {cfg.get('units')} units); {os.cpu_count()} CPUs; "
           f"{args.requests} replies per run, greedy")
