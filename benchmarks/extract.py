@@ -182,7 +182,10 @@ def incremental_section(raw: Path, tmp: Path, reader: str = "pykakasi") -> None:
     clean, _ = peak_rss_of(base + ["--out-dir", str(out), "-q"])
     work = sorted(p for p in (raw / "aozora").iterdir() if p.is_dir())[len(list((raw / "aozora").iterdir())) // 2]
     text = work / "text.txt"
-    text.write_text(text.read_text(encoding="utf-8").replace("「", "「ええ、", 1), encoding="utf-8")
+    lines = text.read_text(encoding="utf-8").split("\n")
+    quoted = [i for i, ln in enumerate(lines) if ln.startswith("「") and len(ln) < 20]   # kept by --max-len
+    lines[quoted[len(quoted) // 2]] = "「ええ、" + lines[quoted[len(quoted) // 2]][1:]   # one reply revised
+    text.write_text("\n".join(lines), encoding="utf-8")
     t0 = time.perf_counter()
     proc = subprocess.run(base + ["--out-dir", str(out)], capture_output=True, text=True)
     rerun = time.perf_counter() - t0
