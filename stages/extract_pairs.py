@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from pipeline import atomic, card, neardup, rawstore
 from pipeline.config import SHARD_TARGET_PAIRS, NearDupConfig, SplitConfig
-from pipeline.errors import StoreError, UsageError
+from pipeline.errors import NocpipeError, StoreError, UsageError, describe_os_error
 from pipeline.kana import (DEFAULT_READER, KANJI_RE, READING_SOURCES, READINGS_VERSION, get_reader, is_kana_text,
                            read_side, reader_version as get_reader_version)
 from pipeline.locks import folder_lock
@@ -84,6 +84,7 @@ class ExtractResult:
     skipped: int = 0
     shards_written: int = 0
     removed: int = 0
+    failed: list[str] = field(default_factory=list)  # works that could not be read, one line each
     counters: Counters = field(default_factory=Counters)  # this run
     totals: dict = field(default_factory=dict)            # stats.json
 
@@ -185,8 +186,22 @@ class WorkTask:
     neardup: NearDupConfig
 
 
+def _work_failure(ref: WorkRef, exc: Exception) -> str:
+    """One line naming a work that cannot be read, and what to do."""
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"{ref.path}: a file is not valid UTF-8 (cut short or damaged at byte {exc.start}); "
+                "ingest or scrape the work again")
+    if isinstance(exc, OSError):
+        return f"{ref.path}: {describe_os_error(exc)}; ingest or scrape the work again"
+    return f"{ref.path}: {exc}"
+
+
 def run_work(task: WorkTask) -> tuple[str, dict]:
-    out = process_work(task.ref, task.reader, task.max_len)
+    try:
+        out = process_work(task.ref, task.reader, task.max_len)
+    except (OSError, ValueError, NocpipeError) as exc:
+        # One damaged work is skipped and named; it never stops the others.
+        return task.ref.key, {"failed": _work_failure(task.ref, exc)}
     cols = list(zip(*out.rows)) if out.rows else [[] for _ in WORK_COLUMNS]
     sides = dict.fromkeys(side for row in out.rows for side in (row[4], row[5]))
     sig = neardup.signature(sides, task.neardup)
@@ -218,14 +233,37 @@ def _work_order(ref: WorkRef) -> tuple[str, str]:
 
 
 def _load_state(path: Path) -> dict:
+    """_state.json, checked: {} (everything is rebuilt) when it is missing or damaged."""
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        state = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
+        state = None
+    if not (isinstance(state, dict) and isinstance(state.get("phase1", {}), dict)
+            and isinstance(state.get("inputs", ""), str) and isinstance(state.get("shards", []), list)
+            and all(isinstance(n, str) for n in state.get("shards", []))):
         # Only ever written atomically, so this is a hand edit: rebuild rather than guess.
-        print(f"warning: {path} is unreadable; rebuilding the shards", file=sys.stderr)
+        print(f"warning: {path} is damaged; rebuilding the shards (delete it to silence this)", file=sys.stderr)
         return {}
+    return state
+
+
+def _intact(path: Path) -> bool:
+    """Whether a finished Parquet file is still whole (its footer reads)."""
+    try:
+        pq.read_metadata(path)
+        return True
+    except (OSError, pa.ArrowException):
+        return False
+
+
+def _read_stats(path: Path) -> dict | None:
+    try:
+        stats = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return stats if isinstance(stats, dict) else None
 
 
 def extract_pairs(opts: ExtractOptions) -> ExtractResult:
@@ -248,7 +286,13 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
     reader_version = get_reader_version(opts.reader)
     p1 = _phase1_options(opts, reader_version)
     p1_digest = _digest(p1)
-    prints = {w.key: fingerprint(w.path) for w in works}
+    failed: dict[str, str] = {}
+    prints = {}
+    for w in works:
+        try:
+            prints[w.key] = fingerprint(w.path)
+        except OSError as exc:
+            failed[w.key] = _work_failure(w, exc)
     inputs = _digest({"phase1": p1, "split": opts.split.as_list(), "threshold": opts.neardup.threshold,
                       "shard_target": opts.shard_target, "works": [[w.key, prints[w.key]] for w in works]})
     state_path = out_dir / STATE_FILE
@@ -259,34 +303,46 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
     if old and old != p1:
         changed = ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in p1.items() if old.get(k) != v)
         print(f"options changed since the last run ({changed}): extracting everything again", file=sys.stderr)
-    if state.get("inputs") == inputs and all((out_dir / n).is_file() for n in state.get("shards", [])) \
-            and (out_dir / STATS_FILE).is_file():
+    stats = _read_stats(out_dir / STATS_FILE) if state.get("inputs") == inputs and not failed else None
+    if stats is not None and all(_intact(out_dir / n) for n in state.get("shards", [])):
         result.skipped = len(works)
-        result.totals = json.loads((out_dir / STATS_FILE).read_text(encoding="utf-8"))
+        result.totals = stats
         return result
 
     # ---- phase 1: works whose file is missing or stale
     infos: dict[str, dict] = {}
     tasks = []
     for w in works:
+        if w.key in failed:
+            continue
         path = work_file(out_dir, w)
         info = read_work_info(path)
         if info and info.get("fingerprint") == prints[w.key] and info.get("options") == p1_digest:
             infos[w.key] = info
         else:
             tasks.append(WorkTask(w, opts.reader, opts.max_len, prints[w.key], p1_digest, path, opts.neardup))
-    result.skipped = len(works) - len(tasks)
+    result.skipped = len(works) - len(tasks) - len(failed)
     if tasks:
         get_reader(opts.reader)  # built once here, before the workers fork
         for key, info in progress(_run(tasks, min(workers, len(tasks))), desc="extract-pairs", unit="work",
                                   enabled=opts.show_progress, total=len(tasks)):
+            if "failed" in info:
+                failed[key] = info["failed"]
+                continue
             infos[key] = info
             result.processed += 1
             result.counters.merge(info["counters"])
+    for key in sorted(failed):
+        print(f"skipped: {failed[key]}", file=sys.stderr)
+    result.failed = [failed[k] for k in sorted(failed)]
+    works = [w for w in works if w.key not in failed]
+    if not works:
+        raise StoreError(f"none of the {len(failed)} works in {opts.raw_dir} could be read (reasons above)")
     result.removed = _remove_stale_work_files(out_dir, works)
 
     # ---- phase 2: the corpus from the per-work files
-    state = {"phase1": p1, "inputs": inputs}
+    # With a work skipped, the next run must try it again (and name it again).
+    state = {"phase1": p1, "inputs": "" if failed else inputs}
     written, groups, per_work = _build_shards(opts, works, infos, reader_version, result)
     state["shards"] = written
     result.totals = _write_stats(out_dir, opts, reader_version, works, per_work, groups, written)

@@ -96,6 +96,8 @@ def extract_pairs(
                f"({', '.join(f'{k} {v}' for k, v in t['pairs_by_split'].items())})")
     if t["dropped"]:
         typer.echo("dropped: " + ", ".join(f"{k.removeprefix('dropped_')} {v}" for k, v in t["dropped"].items()))
+    if res.failed:
+        typer.echo(f"works skipped: {len(res.failed)} could not be read (named above); fix them and run again")
     if t.get("near_copy_groups"):
         typer.echo(f"near-copy works: {len(t['near_copy_groups'])} group(s), "
                    f"{sum(len(g) for g in t['near_copy_groups'])} works (each group shares one split)")
