@@ -25,13 +25,18 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from .kana import KANJI_CHARS, RUBY_RE, _hira_to_kata
+from .kana import KANJI_CHARS, _hira_to_kata
 
 _KANJI_RUN_RE = re.compile(f"[{KANJI_CHARS}]+")
-_KANJI_CHAR_RE = re.compile(f"[{KANJI_CHARS}]")
+# pipeline.kana's RUBY_RE, kept inside one line, and written backwards: searched over
+# the reversed text of a whole work, the pattern starts with the literal 》 that the
+# regex engine finds fast, instead of trying every kanji run. Groups (reversed):
+# reading, then the explicit base (｜base) or the implicit one (kanji run, 〔…〕, Latin).
+_RUBY_REVERSED_RE = re.compile(f"》([^《》\n]*)《(?:([^｜|《》\n]+)[｜|]|([{KANJI_CHARS}]+|〕[^〔〕《》\n]*〔"
+                               f"|[A-Za-zＡ-Ｚａ-ｚ]+))")
+_KANA_READING_RE = re.compile(r"[ぁ-ゖァ-ヺー]+")
 # Scripts in which words run together without a break, besides kanji.
 _RUN_ON = (re.compile(r"[ァ-ヺー]"), re.compile(r"[A-Za-zＡ-Ｚａ-ｚ0-9０-９]"))
-_KANA_READING_RE = re.compile(r"[ぁ-ゖァ-ヺー]+")
 MIN_BASE = 2
 
 
@@ -51,17 +56,17 @@ class RubyMemory:
     @classmethod
     def from_lines(cls, lines: Iterable[str]) -> "RubyMemory":
         memory = cls()
-        for line in lines:
-            memory.observe(line)
+        memory.observe("\n".join(lines))
         return memory
 
-    def observe(self, line: str) -> None:
-        """Remember the ruby of one body line (ruby kept as ｜base《reading》 or kanji《reading》)."""
-        if "《" not in line:
+    def observe(self, text: str) -> None:
+        """Remember the ruby of body lines (ruby kept as ｜base《reading》 or kanji《reading》)."""
+        if "《" not in text:
             return
-        for m in RUBY_RE.finditer(line):
-            base, reading = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
-            self.add(base, reading)
+        # One search over all the lines, and each distinct annotation added once.
+        found = _RUBY_REVERSED_RE.findall(text[::-1])
+        for reading, explicit, implicit in dict.fromkeys(reversed(found)):
+            self.add((explicit or implicit)[::-1], reading[::-1])
 
     def add(self, base: str, reading: str) -> None:
         base = base.strip()
