@@ -98,6 +98,7 @@ class NgramLM:
         self.order = int(order)
         self.orders = orders  # orders[k - 1] is order k
         self.pairs = int(pairs)
+        self.source: dict = {}  # what it was fitted on (fingerprint of the train shards), saved with it
         self.size = len(self.tokens)  # V: the symbols predicted (end, unknown, characters)
         self.base = self.size + 1     # the begin marker is id V
         self._vocab: Vocab | None = None
@@ -213,7 +214,7 @@ class NgramLM:
             arrays[f"keys{k}"] = o.keys
             arrays[f"counts{k}"] = o.counts.astype(np.float32 if o.counts.max(initial=0) < 2**24 else np.float64)
         meta = {"format": NGRAM_FORMAT, "order": self.order, "max_len": self.max_len, "pairs": self.pairs,
-                "tokens": self.tokens, "smoothing": "interpolated modified Kneser-Ney"}
+                "tokens": self.tokens, "source": self.source, "smoothing": "interpolated modified Kneser-Ney"}
         arrays["meta"] = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
 
         def write(tmp: Path) -> None:
@@ -239,5 +240,24 @@ class NgramLM:
             raise ModelError(f"no n-gram model at {path}: `nocpipe evaluate` fits one") from None
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"cannot read the n-gram model {path}: {exc}") from None
-        return cls(meta["tokens"], meta["max_len"], meta["order"], orders, meta.get("pairs", 0))
+        lm = cls(meta["tokens"], meta["max_len"], meta["order"], orders, meta.get("pairs", 0))
+        lm.source = dict(meta.get("source") or {})
+        return lm
+
+
+def mmi_rerank(lm: NgramLM, weight: float):
+    """A rerank for N-best lists: log p(reply | utterance) − weight · log p_LM(reply), best first
+    (Li et al. 2016's anti-language model). Candidates come back with that score; each needs
+    `.text` and `.score` (the model's natural-log probability of the reply and its end)."""
+    import dataclasses
+
+    def rerank(utterance: str, candidates: list) -> list:
+        if not candidates:
+            return []
+        lm_scores = lm.score([c.text for c in candidates])
+        rescored = [dataclasses.replace(c, score=float(c.score - weight * s))
+                    for c, s in zip(candidates, lm_scores)]
+        return sorted(rescored, key=lambda c: -c.score)
+
+    return rerank
 

@@ -103,3 +103,22 @@ def test_errors_are_model_errors(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ModelError, match="cannot read"):
         NgramLM.load(tmp_path / "bad.npz")
+
+
+def test_mmi_rerank_demotes_the_reply_the_language_model_expects():
+    from dataclasses import dataclass
+
+    from pipeline.ngram import mmi_rerank
+
+    @dataclass(frozen=True)
+    class Cand:
+        text: str
+        score: float
+
+    replies = ["ハイ"] * 30 + ["ソウデスカ", "イエ"]
+    lm = NgramLM.fit(vocab_of(replies, size=20, max_len=20), [replies])
+    cands = [Cand("ハイ", -1.0), Cand("ソウデスカ", -1.5)]
+    assert [c.text for c in mmi_rerank(lm, 0.0)(None, cands)] == ["ハイ", "ソウデスカ"]
+    ranked = mmi_rerank(lm, 0.5)(None, cands)
+    assert [c.text for c in ranked] == ["ソウデスカ", "ハイ"]
+    assert ranked[1].score == pytest.approx(-1.0 - 0.5 * lm.score(["ハイ"])[0])
