@@ -5,15 +5,41 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 
+def current_umask() -> int:
+    """The process umask (Linux reads it without changing it; elsewhere set and restore)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode(path: Path) -> int:
+    """The mode a file written at `path` gets: the mode of the file it replaces, else what
+    open() would give a new file under the umask (0644 under umask 022), as other tools do.
+    mkstemp's own 0600 would make a shared corpus or model unreadable to a teammate."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is renamed onto `path`."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -22,6 +48,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, file_mode(path))
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -47,11 +74,41 @@ def write_with(path: Path, writer: Callable[[Path], None]) -> None:
         writer(tmp)
 
 
-def clean_temporaries(folder: Path) -> int:
-    """Remove leftovers of interrupted atomic writes (.NAME.XXXX.tmp) in `folder`."""
+def clean_temporaries(folder: Path, recursive: bool = False, patterns: tuple[str, ...] = (".*.tmp",)) -> int:
+    """Remove leftovers of interrupted atomic writes (.NAME.XXXX.tmp) in `folder` (and its
+    subfolders when `recursive`). Call it holding the folder's lock (pipeline.locks), so that
+    no other run's temporaries are taken for leftovers."""
     n = 0
+    folder = Path(folder)
     if folder.is_dir():
-        for p in folder.glob(".*.tmp"):
-            p.unlink(missing_ok=True)
-            n += 1
+        for pattern in patterns:
+            for p in (folder.rglob(pattern) if recursive else folder.glob(pattern)):
+                if p.is_file():
+                    p.unlink(missing_ok=True)
+                    n += 1
     return n
+
+
+def write_output(path: Path, writer: Callable[[Path], None]) -> None:
+    """Write a file the user named (predict -o), as `sort -o` and `cp` do: through a
+    symbolic link (its target is replaced atomically, the link stays), straight into
+    anything that is not a regular file (/dev/null, a FIFO, a terminal), and
+    atomically onto a regular file or a new name. A folder is a UsageError."""
+    from .errors import UsageError
+
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if st is None:
+        write_with(target, writer)
+    elif stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{path} is a folder; name a file to write")
+    elif stat.S_ISREG(st.st_mode):
+        write_with(target, writer)
+    else:
+        writer(target)

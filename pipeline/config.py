@@ -14,6 +14,8 @@ DEFAULT_SPLIT = (0.8, 0.1, 0.1)
 #: Pairs per Parquet shard before a new shard is started.
 SHARD_TARGET_PAIRS = 50_000
 READERS = ("pykakasi", "unidic")
+#: Largest input file ingest reads (MB): a bigger one is skipped, so memory stays bounded.
+MAX_INPUT_MB = 64
 SOURCES = ("nocturne", "narou", "aozora", "text")
 
 
@@ -60,3 +62,20 @@ class SplitConfig:
 
     def as_list(self) -> list[float]:
         return [round(self.train, 6), round(self.valid, 6), round(self.test, 6)]
+
+
+@dataclass(frozen=True)
+class NearDupConfig:
+    """Near-copy works: MinHash over character shingles of a work's katakana dialogue.
+
+    Chosen on the bundled 61 Aozora works (benchmarks/extract.py --neardup prints the figures,
+    docs/corpus.md records them): a copy with every 10th line edited and every 20th line
+    removed scores about 0.8 against its original; the most similar pair of unrelated works
+    scores below 0.1. A threshold of 0.5 sits far from both.
+    """
+
+    shingle: int = 5          # characters per shingle
+    num_perm: int = 128       # MinHash permutations (signature length)
+    threshold: float = 0.5    # estimated Jaccard similarity that makes two works near-copies
+    min_shingles: int = 50    # works with fewer shingles are never grouped (too little text)
+    seed: int = 1

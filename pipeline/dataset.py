@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import StoreError
-from .shards import list_shards
+from .shards import find_shards
 from .vocab import Vocab
 
 TEXT_COLUMNS = ["utterance_kana", "reply_kana"]
@@ -53,11 +53,10 @@ class Unit:
 def scan_units(folder: Path, split: str, max_pairs: int = 0) -> list[Unit]:
     """Units of `split` in shard order, capped at `max_pairs` rows in all (0 = no cap).
 
-    Reads only the `split` column, one row group at a time.
+    `folder` is a corpus root (extract-pairs' --out-dir), a folder of Parquet files or one
+    Parquet file with the pair columns. Reads only the `split` column, one row group at a time.
     """
-    shards = list_shards(folder)
-    if not shards:
-        raise StoreError(f"no pair shards (pairs-*.parquet) in {folder}: run `nocpipe extract-pairs` first")
+    shards = find_shards(folder)
     units: list[Unit] = []
     total = 0
     for path in shards:
@@ -76,6 +75,21 @@ def scan_units(folder: Path, split: str, max_pairs: int = 0) -> list[Unit]:
         except (OSError, pa.ArrowException, KeyError) as exc:
             raise StoreError(f"cannot read shard {path}: {exc}") from None
     return units
+
+
+def count_too_long(units: list[Unit], split: str, max_len: int) -> tuple[int, int]:
+    """(sides longer than max_len, sides) among `units`: what a model of that length cuts."""
+    cut = total = 0
+    for unit in units:
+        try:
+            table = pq.ParquetFile(unit.path).read_row_group(unit.row_group, columns=TEXT_COLUMNS + ["split"])
+        except (OSError, pa.ArrowException) as exc:
+            raise StoreError(f"cannot read shard {unit.path}: {exc}") from None
+        table = table.filter(pc.equal(table.column("split"), split)).slice(0, unit.take)
+        for name in TEXT_COLUMNS:
+            cut += int(pc.sum(pc.greater(pc.utf8_length(table.column(name)), max_len)).as_py() or 0)
+            total += table.num_rows
+    return cut, total
 
 
 def read_unit(unit: Unit, split: str) -> tuple[list[str], list[str]]:

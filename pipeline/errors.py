@@ -9,6 +9,7 @@ prints its message as one `Error: ...` line and exits with status 1.
     │   ├── DecodeError         no encoding we know decodes it
     │   └── ArchiveError        a zip without a text file, or a broken zip
     ├── StoreError          the raw store / shard folder is missing or inconsistent
+    ├── BusyError           another run holds the folder's lock (pipeline.locks)
     ├── FetchError          downloading failed (scrape)
     │   ├── NotFound            a 404: the work is gone              (pipeline.http)
     │   ├── Disallowed          robots.txt forbids the URL           (pipeline.http)
@@ -17,11 +18,14 @@ prints its message as one `Error: ...` line and exits with status 1.
     │   │   ├── HostBlocked         robots.txt unreachable / 5xx     (pipeline.http)
     │   │   ├── TryLater            503 circuit breaker, long Retry-After (pipeline.http)
     │   │   └── AgeGate             the over-18 gate would not let us in (stages.scrape)
-    │   └── LayoutChanged       a page parsed to nothing: the site changed (pipeline.parsers.syosetu)
-    └── ModelError          a model folder is missing or incompatible (train, predict)
+    │   ├── OffSite             a URL or redirect on a host not chosen; not requested (pipeline.http)
+    │   └── LayoutChanged       a page parsed to nothing: the site changed (pipeline.syosetu)
+    ├── ModelError          a model folder is missing or incompatible (train, predict)
+    └── ClusterError        a Dask cluster cannot be used: not installed, or unreachable (pipeline.cluster)
 
 `InputError`s raised for one file are counted and skipped by the stage; they
-never stop the other files.
+never stop the other files. An `OSError` that reaches the CLI (a full disk, a
+read-only folder) is reported the same way, through `describe_os_error`.
 """
 
 from __future__ import annotations
@@ -65,9 +69,36 @@ class StoreError(NocpipeError):
     """The raw store or the shard folder is missing or inconsistent."""
 
 
+class BusyError(NocpipeError):
+    """Another nocpipe run is working in the same folder (its lock is held)."""
+
+
 class FetchError(NocpipeError):
     """Downloading failed in a way a retry will not fix now."""
 
 
 class ModelError(NocpipeError):
     """A model folder is missing, incomplete or from another version."""
+
+
+class ClusterError(NocpipeError):
+    """A Dask cluster cannot be used: dask.distributed is missing, or the scheduler is unreachable."""
+
+
+def describe_os_error(exc: OSError, what: str = "") -> str:
+    """One line for an operating-system error (full disk, no permission, a file where a
+    folder belongs...) with what to do; the CLI's last word for any OSError a stage
+    did not turn into a NocpipeError itself."""
+    import errno
+
+    where = exc.filename if exc.filename is not None else what
+    text = f"{where}: {exc.strerror or exc}" if where else str(exc.strerror or exc)
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return f"{text}: the disk is full; free some space and run the same command again (finished work is kept)"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{text}: check the permissions of that file or folder"
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        return f"{text}: a file stands where a folder belongs (or the other way round)"
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"{text}: choose a shorter name"
+    return text

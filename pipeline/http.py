@@ -25,14 +25,23 @@ Politeness is a handful of named settings (`Politeness`, scrapy's names in brack
                      breaker) with a message that says when to try again.
 
 A body shorter than its Content-Length is treated as a fault and retried: it is never
-returned, so it can never be stored. Redirects are followed by hand (each hop is a
-request like any other: robots.txt, delay), with an optional hook that may rewrite them.
+returned, so it can never be stored. A whole response may take at most `max_duration`
+seconds: the deadline is checked after every read from the socket, and each read may wait
+only until the deadline, so a server dripping one byte every few seconds is cut off on time.
+Redirects are followed by hand (each hop is a request like any other: robots.txt, delay),
+with an optional hook that may rewrite them.
+
+Origins: a session made with `origins` talks to those origins only (scheme, host and port:
+two test servers on 127.0.0.1 are two origins). A URL elsewhere, a redirect hop elsewhere
+(checked before it is followed) and a robots.txt that redirects elsewhere are never
+requested. Cookies go only to `cookie_origins` when it is given.
 
 Exceptions (every one a FetchError, which the CLI prints as one `Error:` line):
 
     FetchError
     ├── NotFound            404 or 410: the page or the work is gone (the scraper skips it)
     ├── Disallowed          robots.txt forbids the URL; it was not requested
+    ├── OffSite             the URL or a redirect hop is on an origin not chosen; not requested
     ├── RetriesExhausted    a retryable fault persisted through every retry
     └── StopCrawl           the run must stop now
         ├── HostBlocked     robots.txt is 5xx or unreachable, or the host answered 403
@@ -45,10 +54,12 @@ Clock, sleep and randomness are injectable, so tests can check every wait withou
 from __future__ import annotations
 
 import email.utils
+import math
 import random
+import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -70,6 +81,15 @@ class NotFound(FetchError):
 
 class Disallowed(FetchError):
     """robots.txt forbids this URL; it was not requested."""
+
+
+class OffSite(FetchError):
+    """A URL (or a redirect hop) on an origin the session may not talk to; not requested."""
+
+    def __init__(self, message: str, url: str):
+        super().__init__(message)
+        self.url = url
+        self.host = urlsplit(url).netloc.rpartition("@")[2].lower() or url
 
 
 class RetriesExhausted(FetchError):
@@ -115,6 +135,14 @@ class Politeness:
     def __post_init__(self) -> None:
         from .errors import UsageError
 
+        for name, flag in (("delay", "--delay"), ("jitter", "jitter"), ("timeout", "--timeout"),
+                           ("backoff", "--backoff"), ("max_duration", "max_duration"),
+                           ("backoff_max", "backoff_max"), ("max_retry_after", "max_retry_after"),
+                           ("breaker_cooldown", "breaker_cooldown")):
+            value = getattr(self, name)
+            # nan passes every comparison and inf never ends a wait: both would turn politeness off.
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise UsageError(f"{flag} must be a finite number of seconds, not {value!r}")
         if self.delay < 0:
             raise UsageError("--delay must be 0 or more seconds")
         if self.jitter < 0:
@@ -209,6 +237,26 @@ def host_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """scheme://host:port of an http(s) URL (the port written out), or None when the URL
+    has no such origin (another scheme, no host, a port that is not a number)."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        host = parts.hostname
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return None
+    if scheme not in DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
 def with_params(url: str, params: Mapping[str, object] | None) -> str:
     if not params:
         return url
@@ -219,11 +267,16 @@ class PoliteSession:
     """GET with every politeness setting applied. Thread-safe: one request at a time."""
 
     def __init__(self, settings: Politeness | None = None, *, cookies: Mapping[str, str] | None = None,
+                 origins: Iterable[str] | None = None, cookie_origins: Iterable[str] | None = None,
                  http: requests.Session | None = None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, wall: Callable[[], float] = time.time,
                  rng: random.Random | None = None, on_wait: Callable[[float, str], None] | None = None):
+        """`on_wait(seconds, why)` hears of every wait before it starts; `why` is a sentence
+        such as "HTTP 429 from example.com; waiting 120 s as Retry-After asks, then retry 1 of 5"."""
         self.settings = settings or Politeness()
         self.cookies = dict(cookies or {})
+        self.origins = None if origins is None else {origin_of(u) for u in origins} - {None}
+        self.cookie_origins = None if cookie_origins is None else {origin_of(u) for u in cookie_origins} - {None}
         self.http = http or requests.Session()
         self.http.headers.update({"User-Agent": self.settings.user_agent,
                                   "Accept-Encoding": "gzip, deflate"})
@@ -262,14 +315,28 @@ class PoliteSession:
         `on_redirect(from_url, location)` may rewrite a redirect target or raise."""
         url = with_params(url, params)
         with self._lock:
+            self.check_origin(url)
             for _ in range(max_redirects + 1):
                 resp = self._get_with_retries(url)
                 if resp.status in REDIRECT_CODES and resp.headers.get("Location"):
                     target = urljoin(url, resp.headers["Location"])
-                    url = on_redirect(url, target) if on_redirect else target
+                    target = on_redirect(url, target) if on_redirect else target
+                    self.check_origin(target, f"{url} redirects to")  # before the hop is followed
+                    url = target
                     continue
                 return resp
             raise FetchError(f"{url}: more than {max_redirects} redirects")
+
+    def on_site(self, url: str) -> bool:
+        """Whether `url` is on an origin this session may talk to."""
+        origin = origin_of(url)
+        return origin is not None and (self.origins is None or origin in self.origins)
+
+    def check_origin(self, url: str, what: str = "") -> None:
+        if not self.on_site(url):
+            host = urlsplit(url).netloc.rpartition("@")[2].lower() or url
+            raise OffSite(f"{what + ' ' if what else ''}{url}: {host} is not a host of this run; not fetched",
+                          url)
 
     def allowed(self, url: str) -> bool:
         """Whether robots.txt lets us fetch `url` (fetching robots.txt if needed)."""
@@ -295,12 +362,15 @@ class PoliteSession:
         target = robots_url
         for attempt in range(self.settings.robots_retries + 1):
             if attempt:
-                self._defer(min(self.settings.backoff * 2 ** (attempt - 1), self.settings.backoff_max), target)
+                self._defer(min(self.settings.backoff * 2 ** (attempt - 1), self.settings.backoff_max),
+                            f"{robots_url} {why}; waiting {{wait}} before asking again")
             try:
                 resp = self._send(target)
                 hops = 0
                 while resp.status in REDIRECT_CODES and resp.headers.get("Location") and hops < 5:
                     target = urljoin(target, resp.headers["Location"])
+                    if not self.on_site(target):
+                        break  # a robots.txt elsewhere is not ours to read: no rules (below)
                     resp = self._send(target)
                     hops += 1
             except _Transient as exc:
@@ -316,8 +386,8 @@ class PoliteSession:
                     delay = max(delay, rate.seconds / rate.requests)
                 robots = _Robots(parser, float(delay))
                 break
-            if 400 <= resp.status < 500 and resp.status != 429:
-                robots = _Robots(None)  # no robots.txt: no rules
+            if (400 <= resp.status < 500 and resp.status != 429) or resp.status in REDIRECT_CODES:
+                robots = _Robots(None)  # no robots.txt (or one on another host): no rules
                 break
             why = f"answered HTTP {resp.status}"
         else:
@@ -378,7 +448,9 @@ class PoliteSession:
             backoff = min(s.backoff * 2 ** (attempt - 1), s.backoff_max)
             wait = max(backoff, retry_after or 0.0)
             self.stats.retries += 1
-            self._defer(wait, f"retry {attempt}/{s.retries} after {reason}")
+            how = "as Retry-After asks" if retry_after is not None and retry_after >= backoff else "(backoff)"
+            self._defer(wait, f"{reason} from {urlsplit(url).hostname}; waiting {{wait}} {how}, "
+                              f"then retry {attempt} of {s.retries}")
 
     def _wall_dt(self, seconds: float) -> datetime:
         return datetime.fromtimestamp(self.wall() + seconds, tz=timezone.utc).astimezone()
@@ -401,7 +473,13 @@ class PoliteSession:
         wait = target - now
         if wait > 0:
             if self.on_wait:
-                self.on_wait(wait, self._defer_reason if self._not_before > now else "delay")
+                if self._not_before > now and self._defer_reason:
+                    why = self._defer_reason
+                elif extra_delay > self._gap:
+                    why = "robots.txt asks for a Crawl-delay; waiting {wait}"
+                else:
+                    why = "--delay between requests; waiting {wait}"
+                self.on_wait(wait, why.replace("{wait}", f"{wait:.0f} s"))
             self.sleep(wait)
             self.stats.waited += wait
 
@@ -414,24 +492,17 @@ class PoliteSession:
     def _send(self, url: str, extra_delay: float = 0.0) -> Response:
         """One GET after our turn has come; raises _Transient for retryable faults."""
         s = self.settings
+        self.check_origin(url)  # the last line of defence: nothing leaves for a host not chosen
         self._wait_turn(extra_delay)
         headers = {}
-        if self.cookies:
+        if self.cookies and (self.cookie_origins is None or origin_of(url) in self.cookie_origins):
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         start = self.clock()
         self.stats.requests += 1
         try:
             with self.http.get(url, headers=headers, stream=True, allow_redirects=False,
                                timeout=(s.timeout, s.timeout)) as r:
-                chunks = []
-                size = 0
-                for chunk in r.iter_content(65536):
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > s.max_bytes:
-                        raise FetchError(f"{url}: response larger than {s.max_bytes} bytes")
-                    if self.clock() - start > s.max_duration:
-                        raise _Transient(f"response took longer than {s.max_duration:.0f} s")
+                chunks = self._read_body(r, url, start)
                 wire = r.raw.tell()
                 length = r.headers.get("Content-Length", "")
                 if length.isdigit() and wire < int(length):
@@ -439,7 +510,7 @@ class PoliteSession:
                 self.stats.bytes += wire
                 self.stats.by_status[r.status_code] = self.stats.by_status.get(r.status_code, 0) + 1
                 return Response(url=url, status=r.status_code, headers=r.headers,
-                                content=b"".join(chunks), elapsed=self.clock() - start)
+                                content=chunks, elapsed=self.clock() - start)
         except requests.Timeout as exc:
             raise _Transient(f"timeout after {s.timeout:g} s") from exc
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
@@ -452,3 +523,43 @@ class PoliteSession:
         finally:
             self._last_end = self.clock()
             self._gap = self._draw_gap()
+
+    def _read_body(self, r: requests.Response, url: str, start: float) -> bytes:
+        """The decoded body, read as it arrives (read1: one socket read at a time), with
+        the whole-response deadline checked after every read and each read allowed to
+        wait only until that deadline."""
+        s = self.settings
+        deadline = start + s.max_duration
+        sock = _socket_of(r.raw)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            left = deadline - self.clock()
+            if left <= 0:
+                raise _Transient(f"response took longer than {s.max_duration:.0f} s")
+            if sock is not None:
+                sock.settimeout(max(0.001, min(s.timeout, left)))
+            try:
+                chunk = r.raw.read1(65536, decode_content=True)
+            except (urllib3.exceptions.ReadTimeoutError, socket.timeout) as exc:
+                if self.clock() >= deadline:
+                    raise _Transient(f"response took longer than {s.max_duration:.0f} s") from exc
+                raise _Transient(f"timeout after {s.timeout:g} s") from exc
+            except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as exc:
+                raise _Transient(f"truncated or broken body ({type(exc).__name__})") from exc
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > s.max_bytes:
+                raise FetchError(f"{url}: response larger than {s.max_bytes} bytes")
+
+
+def _socket_of(raw: object) -> socket.socket | None:
+    """The socket under a urllib3 response, to shorten its read timeout near the deadline
+    (None if this urllib3 hides it; the deadline is then checked after each read only)."""
+    sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    if sock is None:
+        fp = getattr(getattr(raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None

@@ -2,18 +2,53 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
 from .errors import UsageError
 
 _UNSAFE_RE = re.compile(r"[^\w.-]+")
-NCODE_RE = re.compile(r"n\d{4}[a-z]{1,3}")
+#: ASCII only: str patterns would take any Unicode digit (n١٢٣٤ab, n０００１aa) as \d.
+NCODE_RE = re.compile(r"n[0-9]{4}[a-z]{1,3}")
+MAX_ID_CHARS = 100
+HASH_CHARS = 8
+
+
+def sanitise(name: str) -> str:
+    """`name` reduced to word characters, '.', '-' and '_' (NFC, at most 100 characters)."""
+    return _UNSAFE_RE.sub("_", unicodedata.normalize("NFC", name)).strip("._-")[:MAX_ID_CHARS]
+
+
+def is_safe(name: str) -> bool:
+    """True when `name` is its own work id (sanitising leaves it as it is)."""
+    return bool(name) and sanitise(name) == name
+
+
+def path_hash(relpath: str) -> str:
+    """A short, stable hash of a file's original relative path (as given, not normalised)."""
+    return hashlib.sha256(relpath.encode("utf-8", "surrogateescape")).hexdigest()[:HASH_CHARS]
+
+
+def work_id_for(name: str, relpath: str, taken: bool = False) -> str:
+    """The work id of a file called `name` (its stem) found at `relpath` (its path
+    relative to the folder given to ingest, or its file name when given directly).
+
+    A name that is already safe is its own id, as it always was, so existing stores do
+    not move. A name that sanitising would change (spaces, a leading dot, NFD, more
+    than 100 characters...), or a safe one whose id is `taken` by another file, gets
+    '-' and a hash of `relpath` appended: two different files never share an id, and
+    the same file gets the same id on every run.
+    """
+    base = sanitise(name)
+    if base and base == name and not taken:
+        return base
+    return f"{(base or 'work')[:MAX_ID_CHARS - HASH_CHARS - 1]}-{path_hash(relpath)}"
 
 
 def work_id_from_stem(stem: str) -> str:
     """A folder-safe work id from a file stem: word characters, '.', '-' and '_' only."""
-    wid = _UNSAFE_RE.sub("_", unicodedata.normalize("NFC", stem)).strip("._-")[:100]
+    wid = sanitise(stem)
     if not wid:
         raise UsageError(f"cannot make a work id from the file name {stem!r}; rename the file")
     return wid

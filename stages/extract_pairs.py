@@ -1,16 +1,22 @@
 """nocpipe extract-pairs: raw store -> dialogue pairs -> katakana -> Parquet shards.
 
-    list works (raw/<source>/<work_id>/meta.json) and fingerprint their files
-      -> skip works whose fingerprint is in _state.json with a finished shard
-      -> workers: parse episodes, find candidates (pipeline.pairs), read both sides
-         (pipeline.kana), drop empty / unreadable / too long sides, counting reasons
-      -> parent, in work order: drop duplicate pairs, buffer rows, and write a shard
-         plus the state naming its works (each atomically) every SHARD_TARGET_PAIRS
-         rows or FLUSH_SECONDS
-A kill at any moment loses at most the unflushed buffer, whose works are redone.
-A work that changed (re-ingested, re-scraped) invalidates the shard holding it: that
-shard is deleted and its works are extracted again.
+Two phases, so that a rerun after any change equals a clean run by construction:
+
+    phase 1, per work (in worker processes; only works whose files or options changed):
+      parse episodes, find candidates (pipeline.pairs), read both sides (pipeline.kana),
+      drop empty / unreadable / too long sides, counting reasons; write the work's rows,
+      counters and MinHash signature to <out>/.works/<source>/<work_id>.parquet
+    phase 2, over all works in work_id order (in this process, from those files):
+      group near-copy works (a group takes the split of its member whose work_id sorts
+      first), drop exact and near-duplicate pairs (the first occurrence is kept), and
+      write the split shards <out>/pairs/{train,validation,test}-NNNNN.parquet (a shard
+      whose content did not change is left as it is), stats.json, the dataset card
+      (README.md) and _state.json
+
+A kill in phase 1 loses only the works in flight; phase 2 is rebuilt from the per-work
+files each time anything changed, so no dedup decision outlives the works it depended on.
 """
+
 
 from __future__ import annotations
 
@@ -19,25 +25,31 @@ import json
 import multiprocessing
 import os
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import atomic
-from pipeline.config import SHARD_TARGET_PAIRS, SplitConfig
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import atomic, card, neardup, rawstore
+from pipeline.config import SHARD_TARGET_PAIRS, NearDupConfig, SplitConfig
 from pipeline.errors import StoreError, UsageError
 from pipeline.kana import KANJI_RE, get_reader, is_kana_text, reader_version as get_reader_version, to_katakana
+from pipeline.locks import folder_lock
 from pipeline.pairs import find_candidates
 from pipeline.parsers import parser_for
 from pipeline.progress import progress
 from pipeline.records import Counters, WorkRef
-from pipeline.shards import (COLUMNS, STATE_FILE, STATS_FILE, list_shards, read_columns, shard_name,
-                             split_of, write_shard)
+from pipeline.shards import (COLUMNS, SCHEMA, SPLITS, STATE_FILE, STATS_FILE, WORKS_DIR, list_shards, pairs_dir,
+                             read_metadata, shard_metadata, shard_name, split_of, to_table, write_table)
 
-META_FILE = "meta.json"
-STATE_VERSION = 1
-FLUSH_SECONDS = 60.0
+STATE_VERSION = 2
+#: The per-work file's columns (source, work_id and split are added in phase 2).
+WORK_COLUMNS = ["episode", "line", "utterance", "reply", "utterance_kana", "reply_kana"]
+WORK_SCHEMA = pa.schema([SCHEMA.field(c) for c in WORK_COLUMNS])
+WORK_META_KEY = b"nocpipe.work"
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,7 @@ class ExtractOptions:
     split: SplitConfig = SplitConfig()
     show_progress: bool = True
     shard_target: int = SHARD_TARGET_PAIRS
+    neardup: NearDupConfig = NearDupConfig()
 
 
 @dataclass
@@ -68,6 +81,7 @@ class ExtractResult:
     processed: int = 0
     skipped: int = 0
     shards_written: int = 0
+    removed: int = 0
     counters: Counters = field(default_factory=Counters)  # this run
     totals: dict = field(default_factory=dict)            # stats.json
 
@@ -75,32 +89,12 @@ class ExtractResult:
 # ---------------------------------------------------------------- the raw store
 
 def list_works(raw_dir: Path) -> list[WorkRef]:
-    """Finished works (those with meta.json) of every source we can parse, sorted."""
-    if not raw_dir.is_dir():
-        raise StoreError(f"raw store {raw_dir} does not exist; run `nocpipe ingest` or `nocpipe scrape` first")
-    works = []
-    for source_dir in sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if parser_for(source_dir.name) is None:
-            print(f"warning: {source_dir} is not a source nocpipe can parse; skipped", file=sys.stderr)
-            continue
-        for work_dir in sorted(p for p in source_dir.iterdir() if p.is_dir()):
-            if (work_dir / META_FILE).is_file():
-                works.append(WorkRef(source_dir.name, work_dir.name, work_dir))
-    return works
+    """Finished works of every source we can parse, sorted."""
+    return [w for w in rawstore.list_works(raw_dir) if parser_for(w.source) is not None]
 
 
 def fingerprint(work_dir: Path) -> str:
-    """Cheap identity of a work's files (names, sizes, mtimes): changes when it is re-fetched."""
-    h = hashlib.sha1()
-    for root, dirs, files in os.walk(work_dir):
-        dirs.sort()
-        for name in sorted(files):
-            if name.startswith("."):
-                continue
-            st = os.stat(os.path.join(root, name))
-            rel = os.path.relpath(os.path.join(root, name), work_dir)
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+    return rawstore.fingerprint(work_dir)
 
 
 # ---------------------------------------------------------------- one work (in a worker)
@@ -142,11 +136,76 @@ def _work_task(args: tuple[WorkRef, str, int]) -> WorkOutput:
     return process_work(*args)
 
 
-# ---------------------------------------------------------------- state
+# ---------------------------------------------------------------- phase 1: one work
 
-def _options_key(opts: ExtractOptions, reader_version: str) -> dict:
-    return {"max_len": opts.max_len, "reader": opts.reader, "reader_version": reader_version,
-            "split": opts.split.as_list(), "columns": COLUMNS, "state_version": STATE_VERSION}
+def _phase1_options(opts: ExtractOptions, reader_version: str) -> dict:
+    """Everything a work's phase-1 file depends on besides the work's own files."""
+    nd = opts.neardup
+    return {"reader": opts.reader, "reader_version": reader_version, "max_len": opts.max_len,
+            "shingle": nd.shingle, "num_perm": nd.num_perm, "min_shingles": nd.min_shingles,
+            "seed": nd.seed, "minhash": neardup.engine_version(), "state_version": STATE_VERSION}
+
+
+def _digest(obj: object) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def work_file(out_dir: Path, ref: WorkRef) -> Path:
+    return out_dir / WORKS_DIR / ref.source / f"{ref.work_id}.parquet"
+
+
+def read_work_info(path: Path) -> dict | None:
+    """A phase-1 file's header: fingerprint, options digest, counters, signature (None: no file)."""
+    try:
+        meta = pq.read_schema(path).metadata or {}
+        return json.loads(meta[WORK_META_KEY])
+    except (OSError, pa.ArrowException, KeyError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class WorkTask:
+    """Phase 1 of one work: a pure function of the work's files and the options; writes one file."""
+
+    ref: WorkRef
+    reader: str
+    max_len: int
+    fingerprint: str
+    options_digest: str
+    path: Path
+    neardup: NearDupConfig
+
+
+def run_work(task: WorkTask) -> tuple[str, dict]:
+    out = process_work(task.ref, task.reader, task.max_len)
+    cols = list(zip(*out.rows)) if out.rows else [[] for _ in WORK_COLUMNS]
+    sides = dict.fromkeys(side for row in out.rows for side in (row[4], row[5]))
+    sig = neardup.signature(sides, task.neardup)
+    info = {"fingerprint": task.fingerprint, "options": task.options_digest,
+            "counters": out.counters.values, "rows": len(out.rows),
+            "signature": None if sig is None else [int(v) for v in sig]}
+    table = pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in zip(cols, WORK_SCHEMA)],
+                                 schema=WORK_SCHEMA.with_metadata({WORK_META_KEY: json.dumps(info)}))
+    write_table(task.path, table)
+    return task.ref.key, info
+
+
+def _run(tasks: list[WorkTask], workers: int) -> Iterator[tuple[str, dict]]:
+    """Phase 1 of `tasks` in `workers` processes; results as they finish."""
+    if workers <= 1:
+        for t in tasks:
+            yield run_work(t)
+        return
+    # fork: the reader built in this process (dictionaries loaded) is shared copy-on-write.
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers) as pool:
+        yield from pool.imap_unordered(run_work, tasks, chunksize=1)
+
+
+# ---------------------------------------------------------------- the stage
+
+def _work_order(ref: WorkRef) -> tuple[str, str]:
+    return (ref.work_id, ref.source)
 
 
 def _load_state(path: Path) -> dict:
@@ -155,21 +214,10 @@ def _load_state(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
-        # Only ever written atomically, so this is a hand edit: start again rather than guess.
-        print(f"warning: {path} is unreadable; extracting everything again", file=sys.stderr)
+        # Only ever written atomically, so this is a hand edit: rebuild rather than guess.
+        print(f"warning: {path} is unreadable; rebuilding the shards", file=sys.stderr)
         return {}
 
-
-def _empty_state(options: dict) -> dict:
-    return {"options": options, "works": {}, "shards": {}, "next_shard": 0}
-
-
-def _pair_key(u: str, r: str) -> bytes:
-    # 16 bytes per pair instead of two strings: the seen-set stays small for big corpora.
-    return hashlib.blake2b(f"{u}\t{r}".encode(), digest_size=16).digest()
-
-
-# ---------------------------------------------------------------- the stage
 
 def extract_pairs(opts: ExtractOptions) -> ExtractResult:
     if opts.max_len < 0:
@@ -177,138 +225,186 @@ def extract_pairs(opts: ExtractOptions) -> ExtractResult:
     workers = opts.workers or os.cpu_count() or 1
     if workers < 1:
         raise UsageError("--workers must be 1 or more")
-    out_dir = opts.out_dir
     works = list_works(opts.raw_dir)
     if not works:
         raise StoreError(f"the raw store {opts.raw_dir} holds no works yet; run `nocpipe ingest` or `nocpipe scrape` first")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic.clean_temporaries(out_dir)
+    with folder_lock(opts.out_dir, "extract-pairs"):
+        atomic.clean_temporaries(opts.out_dir, recursive=True)
+        return _extract(opts, works, workers)
 
+
+def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> ExtractResult:
+    out_dir = opts.out_dir
+    works = sorted(works, key=_work_order)
     reader_version = get_reader_version(opts.reader)
-    options = _options_key(opts, reader_version)
+    p1 = _phase1_options(opts, reader_version)
+    p1_digest = _digest(p1)
+    prints = {w.key: fingerprint(w.path) for w in works}
+    inputs = _digest({"phase1": p1, "split": opts.split.as_list(), "threshold": opts.neardup.threshold,
+                      "shard_target": opts.shard_target, "works": [[w.key, prints[w.key]] for w in works]})
     state_path = out_dir / STATE_FILE
     state = _load_state(state_path)
     result = ExtractResult()
 
-    if state and state.get("options") != options:
-        old = state.get("options", {})
-        changed = ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in options.items() if old.get(k) != v)
+    old = state.get("phase1") or {}
+    if old and old != p1:
+        changed = ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in p1.items() if old.get(k) != v)
         print(f"options changed since the last run ({changed}): extracting everything again", file=sys.stderr)
-        state = {}
-    if not state:
-        for p in list_shards(out_dir):
-            p.unlink()
-        state = _empty_state(options)
-
-    # Which works are finished: same fingerprint, and their shard is still on disk.
-    current = {w.key: w for w in works}
-    prints = {w.key: fingerprint(w.path) for w in works}
-    on_disk = {p.name for p in list_shards(out_dir)}
-    bad_shards = set()
-    for key, info in state["works"].items():
-        shard = info.get("shard")
-        if key not in current or info.get("fingerprint") != prints[key] or (shard and shard not in on_disk):
-            if shard:
-                bad_shards.add(shard)
-    for shard in bad_shards:
-        for key in state["shards"].pop(shard, []):
-            state["works"].pop(key, None)
-        (out_dir / shard).unlink(missing_ok=True)
-    for key in [k for k in state["works"] if k not in current]:
-        state["works"].pop(key)
-    # Shards on disk that the state does not name are leftovers of a crash between
-    # shard and state: their works are redone, so the shard must go.
-    for name in on_disk - set(state["shards"]):
-        (out_dir / name).unlink(missing_ok=True)
-
-    pending = [w for w in works if w.key not in state["works"]]
-    result.skipped = len(works) - len(pending)
-    if not pending:
-        result.totals = _write_stats(out_dir, state, opts, reader_version)
+    if state.get("inputs") == inputs and all((out_dir / n).is_file() for n in state.get("shards", [])) \
+            and (out_dir / STATS_FILE).is_file():
+        result.skipped = len(works)
+        result.totals = json.loads((out_dir / STATS_FILE).read_text(encoding="utf-8"))
         return result
 
-    seen: set[bytes] = set()
-    shards = list_shards(out_dir)
-    if shards:
-        table = read_columns(shards, ["utterance_kana", "reply_kana"])
-        seen.update(_pair_key(u, r) for u, r in zip(table.column(0).to_pylist(), table.column(1).to_pylist()))
-
-    buffer: dict[str, list] = {c: [] for c in COLUMNS}
-    buffered_works: list[tuple[str, dict]] = []
-    last_flush = time.monotonic()
-
-    def flush() -> None:
-        nonlocal last_flush
-        if not buffered_works:
-            return
-        name = None
-        if buffer["source"]:
-            name = shard_name(state["next_shard"])
-            state["next_shard"] += 1
-            write_shard(out_dir / name, buffer)
-            state["shards"][name] = [k for k, _ in buffered_works]
-            result.shards_written += 1
-        for key, info in buffered_works:
-            info["shard"] = name
-            state["works"][key] = info
-        atomic.write_json(state_path, state)
-        for col in buffer.values():
-            col.clear()
-        buffered_works.clear()
-        last_flush = time.monotonic()
-
-    get_reader(opts.reader)  # built once here, before the workers fork
-    tasks = [(w, opts.reader, opts.max_len) for w in pending]
-    try:
-        for out in progress(_run(tasks, min(workers, len(tasks))), desc="extract-pairs", unit="work",
-                            enabled=opts.show_progress, total=len(tasks)):
-            split = split_of(out.work_id, opts.split)
-            kept = 0
-            for ep, line, utt, rep, uk, rk in out.rows:
-                key = _pair_key(uk, rk)
-                if key in seen:
-                    out.counters.add("dropped_duplicate")
-                    continue
-                seen.add(key)
-                kept += 1
-                for col, val in zip(COLUMNS, (out.source, out.work_id, ep, line, utt, rep, uk, rk, split)):
-                    buffer[col].append(val)
-            out.counters.add("pairs_kept", kept)
-            result.counters.merge(out.counters)
+    # ---- phase 1: works whose file is missing or stale
+    infos: dict[str, dict] = {}
+    tasks = []
+    for w in works:
+        path = work_file(out_dir, w)
+        info = read_work_info(path)
+        if info and info.get("fingerprint") == prints[w.key] and info.get("options") == p1_digest:
+            infos[w.key] = info
+        else:
+            tasks.append(WorkTask(w, opts.reader, opts.max_len, prints[w.key], p1_digest, path, opts.neardup))
+    result.skipped = len(works) - len(tasks)
+    if tasks:
+        get_reader(opts.reader)  # built once here, before the workers fork
+        for key, info in progress(_run(tasks, min(workers, len(tasks))), desc="extract-pairs", unit="work",
+                                  enabled=opts.show_progress, total=len(tasks)):
+            infos[key] = info
             result.processed += 1
-            buffered_works.append((out.key, {"fingerprint": prints[out.key], "split": split,
-                                             "counters": out.counters.values}))
-            if len(buffer["source"]) >= opts.shard_target or time.monotonic() - last_flush > FLUSH_SECONDS:
-                flush()
-        flush()
-    finally:
-        # On Ctrl-C the finished shards and the state naming them are kept; the rest is redone.
-        result.totals = _write_stats(out_dir, state, opts, reader_version)
+            result.counters.merge(info["counters"])
+    result.removed = _remove_stale_work_files(out_dir, works)
+
+    # ---- phase 2: the corpus from the per-work files
+    state = {"phase1": p1, "inputs": inputs}
+    written, groups, per_work = _build_shards(opts, works, infos, reader_version, result)
+    state["shards"] = written
+    result.totals = _write_stats(out_dir, opts, reader_version, works, per_work, groups, written)
+    card.write_card(out_dir, result.totals, per_work, _work_metas(works))
+    atomic.write_json(state_path, state)
     return result
 
 
-def _run(tasks: list[tuple], workers: int) -> Iterator[WorkOutput]:
-    """Results in task order (so dedup is repeatable), from `workers` processes."""
-    if workers <= 1:
-        for t in tasks:
-            yield _work_task(t)
-        return
-    # fork: the reader built in this process (dictionaries loaded) is shared copy-on-write.
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        yield from pool.imap(_work_task, tasks, chunksize=1)
+def _remove_stale_work_files(out_dir: Path, works: list[WorkRef]) -> int:
+    """Per-work files of works no longer in the raw store."""
+    keep = {work_file(out_dir, w) for w in works}
+    n = 0
+    for p in (out_dir / WORKS_DIR).glob("*/*.parquet"):
+        if p not in keep:
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
 
 
-def _write_stats(out_dir: Path, state: dict, opts: ExtractOptions, reader_version: str) -> dict:
+def _split_plan(works: list[WorkRef], infos: dict[str, dict], opts: ExtractOptions
+                ) -> tuple[dict[str, str], list[list[str]]]:
+    """The split of every work, and the near-copy groups (keys in work order)."""
+    sigs = {w.key: (None if infos[w.key]["signature"] is None
+                    else np.array(infos[w.key]["signature"], dtype=np.uint64)) for w in works}
+    order = {w.key: _work_order(w) for w in works}
+    ids = {w.key: w.work_id for w in works}
+    groups = [sorted(g, key=order.__getitem__) for g in neardup.group_works(sigs, opts.neardup)]
+    groups.sort(key=lambda g: order[g[0]])
+    splits = {w.key: split_of(w.work_id, opts.split) for w in works}
+    for g in groups:
+        for k in g:
+            splits[k] = split_of(ids[g[0]], opts.split)
+    return splits, groups
+
+
+def _build_shards(opts: ExtractOptions, works: list[WorkRef], infos: dict[str, dict], reader_version: str,
+                  result: ExtractResult) -> tuple[list[str], list[list[str]], dict[str, dict]]:
+    """Phase 2: dedup in work order, rows into split shards. Returns the shard names (relative
+    to the root), the near-copy groups, and per-work figures."""
+    out_dir = opts.out_dir
+    splits, groups = _split_plan(works, infos, opts)
+    group_of = {k: g[0] for g in groups for k in g}
+    meta = shard_metadata(opts.reader, reader_version, opts.max_len)
+    seen: set[bytes] = set()
+    seen_near: set[bytes] = set()
+    buffers: dict[str, dict[str, list]] = {s: {c: [] for c in COLUMNS} for s in SPLITS}
+    next_index = dict.fromkeys(SPLITS, 0)
+    written: list[str] = []
+    per_work: dict[str, dict] = {}
+
+    def flush(split: str) -> None:
+        buf = buffers[split]
+        if not buf["source"]:
+            return
+        name = shard_name(next_index[split], split)
+        next_index[split] += 1
+        path = pairs_dir(out_dir) / name
+        table = to_table(buf)
+        content = _table_digest(table, meta)
+        if read_metadata(path).get("content") != content:
+            write_table(path, table.replace_schema_metadata({**meta, "nocpipe.content": content}))
+            result.shards_written += 1
+        written.append(f"{pairs_dir(out_dir).name}/{name}")
+        for col in buf.values():
+            col.clear()
+
+    for w in works:
+        counters = Counters(dict(infos[w.key]["counters"]))
+        split = splits[w.key]
+        buf = buffers[split]
+        kept = 0
+        table = pq.read_table(work_file(out_dir, w))
+        if table.num_rows:
+            cols = [table.column(c).to_pylist() for c in WORK_COLUMNS]
+            for ep, line, utt, rep, uk, rk in zip(*cols):
+                key = neardup.exact_key(uk, rk)
+                if key in seen:
+                    counters.add("dropped_duplicate")
+                    continue
+                seen.add(key)
+                nkey = neardup.near_key(uk, rk)
+                if nkey in seen_near:
+                    counters.add("dropped_near_duplicate")
+                    continue
+                seen_near.add(nkey)
+                kept += 1
+                for col, val in zip(COLUMNS, (w.source, w.work_id, ep, line, utt, rep, uk, rk, split)):
+                    buf[col].append(val)
+        counters.add("pairs_kept", kept)
+        per_work[w.key] = {"source": w.source, "work_id": w.work_id, "split": split,
+                           "group": group_of.get(w.key), "counters": counters.values}
+        if len(buf["source"]) >= opts.shard_target:
+            flush(split)
+    for s in SPLITS:
+        flush(s)
+    keep = {out_dir / n for n in written}
+    for p in list_shards(pairs_dir(out_dir)):
+        if p not in keep:  # shards of an earlier, larger corpus; old layouts
+            p.unlink(missing_ok=True)
+    return written, groups, per_work
+
+
+def _table_digest(table: pa.Table, meta: dict[str, str]) -> str:
+    """What a shard holds, to leave an unchanged shard untouched (its mtime too)."""
+    h = hashlib.blake2b(json.dumps(meta, sort_keys=True).encode(), digest_size=16)
+    for name in table.column_names:
+        values = table.column(name).to_pylist()
+        h.update(name.encode())
+        h.update("\x1f".join(map(str, values)).encode())
+    return h.hexdigest()
+
+
+def _work_metas(works: list[WorkRef]) -> dict[str, dict]:
+    return {w.key: rawstore.read_meta_or_empty(w.path) for w in works}
+
+
+def _write_stats(out_dir: Path, opts: ExtractOptions, reader_version: str, works: list[WorkRef],
+                 per_work: dict[str, dict], groups: list[list[str]], shards: list[str]) -> dict:
     totals = Counters()
     by_split = Counters()
-    for info in state["works"].values():
-        totals.merge(info.get("counters", {}))
-        by_split.add(info.get("split", "train"), info.get("counters", {}).get("pairs_kept", 0))
+    for info in per_work.values():
+        totals.merge(info["counters"])
+        by_split.add(info["split"], info["counters"].get("pairs_kept", 0))
     drops = {k: v for k, v in sorted(totals.values.items()) if k.startswith("dropped_")}
     stats = {
-        "works": len(state["works"]),
-        "shards": len(state["shards"]),
+        "works": len(works),
+        "shards": len(shards),
         "episodes": totals["episodes"],
         "lines": totals["lines"],
         "dialogue_lines": totals["dialogue_lines"],
@@ -317,11 +413,17 @@ def _write_stats(out_dir: Path, state: dict, opts: ExtractOptions, reader_versio
         "dropped": drops,
         "gaiji_resolved": totals["gaiji_resolved"],
         "gaiji_dropped": totals["gaiji_dropped"],
+        "readings": {k.removeprefix("reading_"): v for k, v in sorted(totals.values.items())
+                     if k.startswith("reading_")},
         "pairs_by_split": dict(sorted(by_split.values.items())),
+        "near_copy_groups": [[{"work": k, "split": per_work[k]["split"],
+                               "pairs_kept": per_work[k]["counters"].get("pairs_kept", 0)} for k in g]
+                             for g in groups],
         "reader": opts.reader,
         "reader_version": reader_version,
         "max_len": opts.max_len,
         "split": opts.split.as_list(),
+        "near_duplicate_threshold": opts.neardup.threshold,
     }
     atomic.write_json(out_dir / STATS_FILE, stats)
     return stats

@@ -165,7 +165,7 @@ def write_output_file(path: Path, replies: list[Reply]) -> int:
     """CSV (UTF-8) or Parquet by suffix: utterance, utterance_kana, candidate, reply, score, truncated."""
     import pyarrow as pa
 
-    from pipeline.atomic import write_with
+    from pipeline.atomic import write_output as write_with
 
     rows: dict[str, list] = {"utterance": [], "utterance_kana": [], "candidate": [], "reply": [],
                              "score": [], "truncated": []}

@@ -1,90 +1,66 @@
 """nocpipe scrape: works of the syosetu.com family into the raw store, politely.
 
-    targets: the ncodes / URLs given, or discovery through the official API (filters,
-             lim/st paging, and lastup windows beyond the API's 2000-result reach)
+    targets: the ncodes / URLs given, the works already stored (--update), or discovery
+             through the official API (filters; pipeline.syosetu.api)
       -> API records say which stored works may have changed (novelupdated_at,
          general_lastup, general_all_no): an unchanged complete work costs no request
       -> per work: the work page; a short story is its own text, a serial has TOC pages
-         (?p=N) in the current or the older layout
+         (?p=N) in the current or the older layout (pipeline.syosetu.pages)
       -> compare the TOC with meta.json: fetch new episodes and those whose subtitle,
          date or 改稿 date changed; move renumbered ones; forget ones no longer listed
       -> every page is checked before it is stored (it must parse to a body), and stored
-         as received: raw/<site>/<ncode>/episodes/NNNN.html
-      -> meta.json (title, author, url, the API record, fetched_at, the episode list with
-         dates) is written last; extract-pairs lists a work only once it exists.
+         as received through pipeline.rawstore (episodes/NNNN.html, meta.json last)
 
-While a work is half done, .progress.jsonl beside meta.json lists the episodes already
-stored (one JSON line with the file's SHA-256 appended just before the file is renamed
-into place; a line whose file does not match is ignored), so an interrupted run (kill -9, Ctrl-C) starts again where it stopped; every
-file is written atomically, so nothing partial is ever visible.
+Only the site's origin (--site or --base-url) and the API's origin are ever requested:
+a link or a redirect elsewhere is not fetched, is reported and counted, and leaves its
+episode missing (the work is "failed"). The over18 cookie goes to the site's origin only.
 
-Faults: a work that answers 404 is "gone"; a page whose retries ran out is "failed"
-(the rest of the work goes on, a rerun fetches it); robots.txt trouble, the 503 circuit
-breaker, a long Retry-After, an age gate that will not open and a changed page layout
-stop the run, with what was finished kept.
+While a work is half done the raw store's progress log lists the episodes already stored,
+so an interrupted run (kill -9, Ctrl-C) starts again where it stopped.
+
+Faults: a work that answers 404 is "gone" (its meta.json says so); a page whose retries ran
+out, or that does not parse, makes its work "failed" (the run goes on; a rerun tries again).
+robots.txt trouble, the 503 circuit breaker, a long Retry-After and an age gate that will
+not open stop the run, with what was finished kept; so do the first works all failing to
+parse in the same way (the site's layout has changed: every further request is wasted).
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
-import os
-import re
 import sys
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import islice
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
-from pipeline import __version__, atomic
+from pipeline import __version__, rawstore
 from pipeline.errors import FetchError, UsageError
-from pipeline.http import (Disallowed, NotFound, Politeness, PoliteSession, Response, StopCrawl,
-                           host_of)
-from pipeline.ids import NCODE_RE, ncode_of
-from pipeline.parsers.syosetu import (EPISODE_DIR, META_FILE, LayoutChanged, TocEntry, episode_file,
-                                      parse_episode, parse_toc)
+from pipeline.http import (Disallowed, NotFound, OffSite, Politeness, PoliteSession, Response, StopCrawl,
+                           host_of, origin_of)
+from pipeline.ids import ncode_of
+from pipeline.locks import folder_lock
 from pipeline.records import Counters
+from pipeline.syosetu import SITES, LayoutChanged, TocEntry, TocPage, parse_episode, parse_toc
+from pipeline.syosetu.api import Api, Filters, same_version
 
-PROGRESS_FILE = ".progress.jsonl"
-API_MAX_LIM = 500          # the API's largest page
-API_MAX_ST = 2000          # the API's largest start position
-FIRST_LASTUP = 1072915200  # 2004-01-01: no work of the family is older
-NCODES_PER_LOOKUP = 100
-ORDERS = ("new", "favnovelcnt", "reviewcnt", "hyoka", "hyokaasc", "dailypoint", "weeklypoint",
-          "monthlypoint", "quarterpoint", "yearlypoint", "impressioncnt", "hyokacnt", "hyokacntasc",
-          "weekly", "lengthdesc", "lengthasc", "ncodedesc", "ncodeasc", "old")
-#: API fields that change when a work or one of its episodes changes.
-VERSION_FIELDS = ("novelupdated_at", "general_lastup", "general_all_no")
-_RANGE_RE = re.compile(r"\d+-\d*|-\d+|\d+")
-
-
-@dataclass(frozen=True)
-class Site:
-    name: str
-    base_url: str
-    api_url: str
-    host: str
-    genre_param: str
-    fields: str
-    cookies: dict[str, str] = field(default_factory=dict)
-
-
-_FIELDS = "t-n-u-w-s-k-nt-e-ga-l-ka-gf-gl-nu-ua"
-SITES = {
-    "nocturne": Site("nocturne", "https://novel18.syosetu.com/", "https://api.syosetu.com/novel18api/api/",
-                     "novel18.syosetu.com", "nocgenre", _FIELDS + "-ng", {"over18": "yes"}),
-    "narou": Site("narou", "https://ncode.syosetu.com/", "https://api.syosetu.com/novelapi/api/",
-                  "ncode.syosetu.com", "genre", _FIELDS + "-bg-g"),
-}
+#: Stop early when this many works in a row, from the start, fail to parse the same way.
+LAYOUT_STOP_AFTER = 3
+#: Without a terminal: a progress line at least this often (seconds), besides one per work.
+LOG_EVERY = 30.0
+#: Waits longer than this are announced, with their reason.
+ANNOUNCE_WAIT = 5.0
 
 
 class AgeGate(StopCrawl):
     """The site keeps sending us to its age check even with the over18 cookie."""
+
+
+class LayoutStop(StopCrawl):
+    """The first works all failed to parse the same way: the site's layout has changed."""
 
 
 @dataclass
@@ -95,14 +71,11 @@ class ScrapeOptions:
     limit: int = 0
     base_url: str | None = None
     api_url: str | None = None
-    genres: tuple[int, ...] = ()
-    keyword: str | None = None
-    min_length: int | None = None
-    kaiwaritu: str | None = None
-    finished: bool = False
-    order: str = "new"
+    filters: Filters = field(default_factory=Filters)
+    update: bool = False          # re-check stored works (all of the site's, or `targets`)
+    all: bool = False             # discovery without a filter: everything the API lists
     politeness: Politeness = field(default_factory=Politeness)
-    show_progress: bool = True
+    show_progress: bool = True    # bars on a terminal, lines otherwise; False: only notes
 
 
 @dataclass
@@ -110,59 +83,38 @@ class ScrapeResult:
     counters: Counters = field(default_factory=Counters)
     works: dict[str, str] = field(default_factory=dict)  # ncode -> new/updated/current/gone/failed/...
     failures: list[str] = field(default_factory=list)
+    offsite: list[str] = field(default_factory=list)     # links and redirects not followed
     stopped: FetchError | None = None
     discovered: int | None = None                        # the API's allcount, when discovering
     requests: int = 0
+    retries: int = 0
     bytes: int = 0
     waited: float = 0.0
     seconds: float = 0.0
 
 
-def site_of_target(target: str) -> str | None:
-    low = target.lower()
-    for site in SITES.values():
-        if site.host in low:
-            return site.name
-    return None
+class _WorkFailed(FetchError):
+    """One work cannot go on (its work page or a TOC page); `layout` when it did not parse."""
+
+    def __init__(self, message: str, layout: bool = False):
+        super().__init__(message)
+        self.layout = layout
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _load_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        print(f"warning: {path} is unreadable; treating it as missing", file=sys.stderr)
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _load_progress(path: Path) -> dict:
-    """{"episodes": {number: info}} from .progress.jsonl; a line cut short by a kill is ignored."""
-    episodes: dict[str, dict] = {}
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return {}
-    for line in text.splitlines():
-        try:
-            info = json.loads(line)
-            episodes[str(int(info["number"]))] = info
-        except (ValueError, KeyError, TypeError):
-            continue
-    return {"episodes": episodes} if episodes else {}
-
-
-def _append_progress(path: Path, info: dict) -> None:
-    (path.parent / EPISODE_DIR).mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(info, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+def check_root(url: str, flag: str) -> str:
+    """A site or API root given by the user, checked (one line when it cannot be used)."""
+    if not isinstance(url, str) or not url.isascii() or not url.isprintable() or any(c.isspace() for c in url):
+        raise UsageError(f"{flag} {url!r} is not a URL (printable ASCII, no spaces)")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or origin_of(url) is None:
+        raise UsageError(f"{flag} {url!r} is not an http(s) URL with a host (and a numeric port, if any)")
+    if parts.username or parts.password or parts.fragment:
+        raise UsageError(f"{flag} {url!r}: no user name, password or #fragment, please")
+    return url if url.endswith("/") else url + "/"
 
 
 def _gate_or(exc: LayoutChanged, resp: Response) -> FetchError:
@@ -173,11 +125,12 @@ def _gate_or(exc: LayoutChanged, resp: Response) -> FetchError:
     return exc
 
 
-def _root(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(f"{url!r} is not an http(s) URL")
-    return url if url.endswith("/") else url + "/"
+def _charset(resp: Response) -> str | None:
+    for part in resp.headers.get("Content-Type", "").split(";")[1:]:
+        k, _, v = part.strip().partition("=")
+        if k.lower() == "charset" and v:
+            return v.strip('"')
+    return None
 
 
 class Scraper:
@@ -186,22 +139,27 @@ class Scraper:
             raise UsageError(f"unknown site {opts.site!r}: use nocturne or narou")
         if opts.limit < 0:
             raise UsageError("--limit must be 0 (no limit) or more")
-        if opts.order not in ORDERS:
-            raise UsageError(f"unknown --order {opts.order!r}: use one of {', '.join(ORDERS)}")
-        if opts.kaiwaritu is not None and not _RANGE_RE.fullmatch(opts.kaiwaritu):
-            raise UsageError(f"--kaiwaritu takes a percentage range like 30-70, not {opts.kaiwaritu!r}")
-        if opts.min_length is not None and opts.min_length < 0:
-            raise UsageError("--min-length must be 0 or more characters")
         self.opts = opts
         self.ncodes = list(dict.fromkeys(ncode_of(t) for t in opts.targets))
+        if not (self.ncodes or opts.update or opts.filters.any or opts.all or opts.limit):
+            raise UsageError("choose the works to download: ncodes or URLs, a filter (--genre, --keyword, "
+                             "--min-length, --kaiwaritu, --finished), --limit N, --update for the works "
+                             "already stored, or --all to mean everything the API lists")
         self.site = SITES[opts.site]
-        self.base = _root(opts.base_url or self.site.base_url)
-        self.api = _root(opts.api_url or self.site.api_url)
-        self.store = opts.raw_dir / self.site.name
-        self.session = session or PoliteSession(opts.politeness, cookies=self.site.cookies)
+        self.base = check_root(opts.base_url or self.site.base_url, "--base-url")
+        self.api_root = check_root(opts.api_url or self.site.api_url, "--api-url")
+        self.store = Path(opts.raw_dir) / self.site.name
+        self.session = session or PoliteSession(opts.politeness, cookies=self.site.cookies,
+                                                origins=[self.base, self.api_root], cookie_origins=[self.base])
+        self.session.on_wait = self._announce_wait
+        self.api = Api(self.session, self.site, self.api_root, self.say)
         self.result = ScrapeResult()
         self.c = self.result.counters
         self._bar = None
+        self._lines = False
+        self._last_line = time.monotonic()
+        self._done = 0
+        self._total: int | None = None
 
     # ------------------------------------------------------------ output
 
@@ -209,14 +167,37 @@ class Scraper:
         if self._bar is not None:
             self._bar.write(msg, file=sys.stderr)
         else:
-            print(msg, file=sys.stderr)
+            print(msg, file=sys.stderr, flush=True)
+
+    def _announce_wait(self, seconds: float, why: str) -> None:
+        if seconds > ANNOUNCE_WAIT:
+            self.say(why)
+
+    def _status_line(self) -> str:
+        st = self.session.stats
+        of = f"/{self._total}" if self._total is not None else ""
+        return (f"{self._done}{of} works, {self.c['episodes_downloaded'] + self.c['episodes_revised']} episodes "
+                f"stored, {st.requests} requests, {st.retries} retries, {st.bytes / 1e6:.1f} MB, "
+                f"waited {st.waited:.0f} s")
 
     def _tick(self) -> None:
         if self._bar is not None:
             st = self.session.stats
             self._bar.set_postfix_str(f"{self.c['episodes_downloaded'] + self.c['episodes_revised']} ep, "
-                                      f"{st.requests} req, {st.bytes / 1e6:.1f} MB, waited {st.waited:.0f} s",
-                                      refresh=True)
+                                      f"{st.requests} req, {st.retries} retries, {st.bytes / 1e6:.1f} MB, "
+                                      f"waited {st.waited:.0f} s", refresh=True)
+        elif self._lines and time.monotonic() - self._last_line >= LOG_EVERY:
+            self._last_line = time.monotonic()
+            self.say(f"scrape {self.site.name}: {self._status_line()}")
+
+    def _work_done(self, ncode: str, status: str) -> None:
+        self._done += 1
+        if self._bar is not None:
+            self._bar.update(1)
+        elif self._lines:
+            self._last_line = time.monotonic()
+            self.say(f"scrape {self.site.name}: {ncode} {status}; {self._status_line()}")
+        self._tick()
 
     # ------------------------------------------------------------ pages
 
@@ -224,13 +205,14 @@ class Scraper:
         """A link to the real site's host, met while scraping a mirror (--base-url), is
         taken onto the mirror: nothing is fetched from a host the user did not choose."""
         parts = urlsplit(url)
-        if parts.netloc.lower() == self.site.host and host_of(url) != host_of(self.base):
+        if (parts.hostname or "").lower() == self.site.host and host_of(url) != host_of(self.base):
             return urljoin(self.base, parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else ""))
         return url
 
     def fetch_page(self, url: str) -> Response:
         """A page of the site, through the age gate: a redirect to .../ageauth/?url=X is
-        taken back to X once (with the over18 cookie, which every request carries)."""
+        taken back to X once (with the over18 cookie). OffSite when the URL or a redirect
+        hop leaves the site's origin: nothing is requested there."""
         url = self._on_base(url)
         gates = 0
 
@@ -251,147 +233,32 @@ class Scraper:
             return back
 
         try:
-            return self.session.get(url, on_redirect=on_redirect)
+            if origin_of(url) != origin_of(self.base):
+                raise OffSite(f"{url}: not on {host_of(self.base)}; not fetched", url)
+            resp = self.session.get(url, on_redirect=on_redirect)
+            if origin_of(resp.url) != origin_of(self.base):
+                raise OffSite(f"{resp.url}: not on {host_of(self.base)}; not fetched", resp.url)
+            return resp
         finally:
             self._tick()
 
-    # ------------------------------------------------------------ the API
-
-    def api_query(self, params: dict) -> tuple[int, list[dict]]:
-        """One API request: (allcount, records with lower-case ncodes)."""
-        resp = self.session.get(self.api, params={"out": "json", "gzip": 5, "of": self.site.fields, **params})
-        data = resp.content
-        try:
-            if data[:2] == b"\x1f\x8b":
-                data = gzip.decompress(data)
-            arr = json.loads(data.decode("utf-8"))
-        except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as exc:
-            raise FetchError(f"{resp.url}: the API answered something that is not its gzip JSON ({exc})") from exc
-        if isinstance(arr, dict) and arr.get("error"):
-            raise FetchError(f"{resp.url}: the API answered an error: {arr.get('error')}")
-        if not isinstance(arr, list) or not arr or not isinstance(arr[0], dict) or "allcount" not in arr[0]:
-            raise FetchError(f"{resp.url}: the API answer has no allcount; has the API changed?")
-        records = []
-        for rec in arr[1:]:
-            if isinstance(rec, dict) and isinstance(rec.get("ncode"), str) \
-                    and NCODE_RE.fullmatch(rec["ncode"].lower()):
-                records.append({**rec, "ncode": rec["ncode"].lower()})
-        self.c.add("api_requests")
-        return int(arr[0]["allcount"]), records
-
-    def lookup(self, ncodes: list[str]) -> dict[str, dict]:
-        """API records of the given works; {} (the TOCs decide) when the API cannot help."""
-        if self.opts.base_url and not self.opts.api_url:
-            self.say("note: --base-url without --api-url: the official API describes the real site, "
-                     "so tables of contents decide what changed")
-            return {}
-        found: dict[str, dict] = {}
-        for i in range(0, len(ncodes), NCODES_PER_LOOKUP):
-            batch = ncodes[i:i + NCODES_PER_LOOKUP]
-            try:
-                _, records = self.api_query({"ncode": "-".join(batch), "lim": API_MAX_LIM})
-            except FetchError as exc:
-                self.say(f"warning: API lookup failed ({exc}); tables of contents decide what changed")
-                return {}
-            found.update((r["ncode"], r) for r in records)
-        return found
-
-    def filter_params(self) -> dict:
-        o = self.opts
-        params: dict[str, object] = {"order": o.order}
-        if o.genres:
-            params[self.site.genre_param] = "-".join(str(g) for g in o.genres)
-        if o.keyword:
-            params["word"] = o.keyword
-        if o.min_length:
-            params["minlen"] = o.min_length
-        if o.kaiwaritu:
-            params["kaiwaritu"] = o.kaiwaritu
-        if o.finished:
-            params["type"] = "ter"  # short stories and finished serials
-        return params
-
-    def discover(self) -> Iterator[dict]:
-        """API records matching the filters, each work once. The API stops at st=2000:
-        a larger result is split into lastup windows (each <= 2000), newest first."""
-        params = self.filter_params()
-        lim = min(API_MAX_LIM, self.opts.limit) if self.opts.limit else API_MAX_LIM
-        total, first = self.api_query({**params, "lim": lim, "st": 1})
-        self.result.discovered = total
-        seen: set[str] = set()
-        if total <= API_MAX_ST or (self.opts.limit and self.opts.limit <= API_MAX_ST):
-            records = self._pages(params, lim, total, first)
-        else:
-            # An API that ignored lastup would split forever: a window before any work must be empty.
-            probe, _ = self.api_query({**params, "lastup": f"1-{FIRST_LASTUP - 1}", "lim": 1, "st": 1})
-            if probe:
-                self.say(f"warning: the API does not filter by lastup, so only the first {API_MAX_ST} "
-                         f"of {total} works can be listed")
-                records = self._pages(params, lim, total, first)
-            else:
-                records = self._split(params, lim, FIRST_LASTUP, int(time.time()) + 86400)
-        for rec in records:
-            if rec["ncode"] not in seen:
-                seen.add(rec["ncode"])
-                yield rec
-
-    def _pages(self, params: dict, lim: int, total: int, first: list[dict]) -> Iterator[dict]:
-        yield from first
-        got, st = len(first), 1 + lim
-        while got < total and st <= API_MAX_ST and first:
-            _, records = self.api_query({**params, "lim": lim, "st": st})
-            if not records:
-                break
-            yield from records
-            got += len(records)
-            st += lim
-
-    def _split(self, params: dict, lim: int, lo: int, hi: int) -> Iterator[dict]:
-        """Halve [lo, hi] until each window's result fits the API's reach."""
-        mid = (lo + hi) // 2
-        for a, b in ((mid + 1, hi), (lo, mid)):
-            if a > b:
-                continue
-            window = {**params, "lastup": f"{a}-{b}"}
-            total, first = self.api_query({**window, "lim": lim, "st": 1})
-            if total <= API_MAX_ST or a == b:
-                if total > API_MAX_ST:
-                    self.say(f"warning: {total} works last updated in one second; only {API_MAX_ST} reachable")
-                yield from self._pages(window, lim, total, first)
-            else:
-                yield from self._split(params, lim, a, b)
+    def _offsite(self, ncode: str, what: str, exc: OffSite, redirect: bool) -> str:
+        msg = f"{ncode} {what} {'redirects' if redirect else 'links'} to {exc.host}: not fetched"
+        self.c.add("offsite_not_fetched")
+        self.result.offsite.append(msg)
+        self.say(msg)
+        return msg
 
     # ------------------------------------------------------------ one work
 
-    def _stored(self, work_dir: Path, meta: dict, progress: dict) -> dict[int, dict]:
-        """Episodes on disk, by number: meta.json's list, updated by the .progress.jsonl
-        lines whose file is in place (a line is written just before its file, so a kill
-        in between leaves a line whose file is missing or holds other bytes: ignored)."""
-        infos = {int(e["number"]): e for e in meta.get("episodes") or []
-                 if (work_dir / e.get("file", episode_file(int(e["number"])))).is_file()}
-        for info in (progress.get("episodes") or {}).values():
-            path = work_dir / info.get("file", episode_file(int(info["number"])))
-            try:
-                if hashlib.sha256(path.read_bytes()).hexdigest() == info.get("sha256"):
-                    infos[int(info["number"])] = info
-            except OSError:
-                continue
-        return infos
-
-    @staticmethod
-    def _same_version(old: dict | None, new: dict | None) -> bool:
-        if not old or not new:
-            return False
-        keys = [k for k in VERSION_FIELDS if k in new]
-        return bool(keys) and all(old.get(k) == new.get(k) for k in keys)
-
     def scrape_work(self, ncode: str, api_rec: dict | None) -> str:
-        work_dir = self.store / ncode
-        atomic.clean_temporaries(work_dir)
-        atomic.clean_temporaries(work_dir / EPISODE_DIR)
-        meta = _load_json(work_dir / META_FILE)
-        progress = _load_progress(work_dir / PROGRESS_FILE)
-        if meta.get("complete") and not progress and self._same_version(meta.get("api"), api_rec):
+        work_dir = rawstore.work_dir(self.opts.raw_dir, self.site.name, ncode)
+        rawstore.clean(work_dir)
+        meta = rawstore.read_meta_or_empty(work_dir)
+        progress = rawstore.has_progress(work_dir)
+        if (meta.get("complete") and not progress and not meta.get("gone")
+                and same_version(meta.get("api"), api_rec)
+                and len(rawstore.stored_episodes(work_dir, meta)) == len(meta.get("episodes") or [])):
             self.c.add("episodes_current", len(meta.get("episodes") or []))
             return "current"
         work_url = urljoin(self.base, ncode + "/")
@@ -399,19 +266,26 @@ class Scraper:
             first = self.fetch_page(work_url)
         except NotFound:
             self.say(f"{ncode}: gone (the work answers 404); skipped")
+            if meta and not meta.get("gone"):
+                rawstore.write_meta(work_dir, {**meta, "gone": True, "gone_at": _now()})
             return "gone"
         except Disallowed:
             self.say(f"{ncode}: robots.txt disallows {work_url}; skipped")
             return "disallowed"
+        except OffSite as exc:
+            raise _WorkFailed(self._offsite(ncode, "work page", exc, redirect=True)) from exc
         try:
-            toc = parse_toc(first.content, first.url)
+            toc = parse_toc(first.content, first.url, header_charset=_charset(first))
         except LayoutChanged as exc:
-            raise _gate_or(exc, first) from exc
+            gated = _gate_or(exc, first)
+            if isinstance(gated, AgeGate):
+                raise gated from exc
+            raise _WorkFailed(str(exc), layout=True) from exc
         if toc.short:
             return self._short_work(ncode, work_dir, meta, progress, api_rec, toc, first)
-        return self._serial_work(ncode, work_dir, meta, progress, api_rec, toc, first)
+        return self._serial_work(ncode, work_dir, meta, api_rec, toc, first)
 
-    def _meta(self, ncode: str, meta: dict, api_rec: dict | None, toc, short: bool,
+    def _meta(self, ncode: str, meta: dict, api_rec: dict | None, toc: TocPage, short: bool,
               episodes: list[dict], complete: bool, missing: list[int], gone: list[int]) -> dict:
         api = api_rec or meta.get("api")
         return {
@@ -432,29 +306,31 @@ class Scraper:
             "nocpipe_version": __version__,
         }
 
-    def _short_work(self, ncode: str, work_dir: Path, meta: dict, progress: dict, api_rec: dict | None,
-                    toc, first: Response) -> str:
-        page = parse_episode(first.content, first.url)
+    def _short_work(self, ncode: str, work_dir: Path, meta: dict, progress: bool, api_rec: dict | None,
+                    toc: TocPage, first: Response) -> str:
+        try:
+            page = parse_episode(first.content, first.url, header_charset=_charset(first))
+        except LayoutChanged as exc:
+            raise _WorkFailed(str(exc), layout=True) from exc
         digest = hashlib.sha256(json.dumps(page.body, ensure_ascii=False).encode()).hexdigest()
-        old = self._stored(work_dir, meta, progress).get(1)
-        if old and old.get("body_sha256") == digest:
+        old = rawstore.stored_episodes(work_dir, meta, with_progress=True).get(1)
+        if old and old.get("body_sha256") == digest and not meta.get("gone"):
             self.c.add("episodes_current")
-            if not self._same_version(meta.get("api"), api_rec) and api_rec:
-                atomic.write_json(work_dir / META_FILE, {**meta, "api": api_rec, "fetched_at": _now()})
+            if not same_version(meta.get("api"), api_rec) and api_rec:
+                rawstore.write_meta(work_dir, {**meta, "api": api_rec, "fetched_at": _now()})
             return "current"
-        atomic.write_bytes(work_dir / episode_file(1), first.content)
+        name = rawstore.write_episode(work_dir, 1, first.content)
         info = {"number": 1, "subtitle": toc.title, "chapter": None, "published": None, "revised": None,
-                "url": first.url, "file": episode_file(1), "bytes": len(first.content),
+                "url": first.url, "file": name, "bytes": len(first.content),
                 "sha256": hashlib.sha256(first.content).hexdigest(), "body_sha256": digest,
                 "fetched_at": _now()}
         self.c.add("episodes_revised" if old else "episodes_downloaded")
         self.result.bytes += len(first.content)
-        atomic.write_json(work_dir / META_FILE,
-                          self._meta(ncode, meta, api_rec, toc, True, [info], True, [], []))
-        (work_dir / PROGRESS_FILE).unlink(missing_ok=True)
+        rawstore.write_meta(work_dir, self._meta(ncode, meta, api_rec, toc, True, [info], True, [], []))
+        rawstore.drop_progress(work_dir)
         return "updated" if meta else "new"
 
-    def _toc_entries(self, toc, first: Response) -> list[TocEntry]:
+    def _toc_entries(self, ncode: str, toc: TocPage, first: Response) -> list[TocEntry]:
         entries = list(toc.entries)
         seen = {first.url}
         nxt = toc.next_url
@@ -463,21 +339,28 @@ class Scraper:
             try:
                 resp = self.fetch_page(nxt)
             except NotFound as exc:
-                raise LayoutChanged(f"{nxt}: a TOC page the pager links to answers 404; the page layout "
-                                    "has probably changed") from exc
-            page = parse_toc(resp.content, resp.url, chapter=entries[-1].chapter if entries else None)
+                raise _WorkFailed(f"{nxt}: a TOC page the pager links to answers 404; the page layout "
+                                  "has probably changed", layout=True) from exc
+            except OffSite as exc:
+                raise _WorkFailed(self._offsite(ncode, "table of contents", exc,
+                                                redirect=origin_of(nxt) == origin_of(self.base))) from exc
+            try:
+                page = parse_toc(resp.content, resp.url, chapter=entries[-1].chapter if entries else None,
+                                 header_charset=_charset(resp))
+            except LayoutChanged as exc:
+                raise _WorkFailed(str(exc), layout=True) from exc
             entries.extend(page.entries)
             nxt = page.next_url
         numbers = [e.number for e in entries]
         if len(set(numbers)) != len(numbers):
-            raise LayoutChanged(f"{first.url}: the TOC pages list an episode twice; the page layout has "
-                                "probably changed")
+            raise _WorkFailed(f"{first.url}: the TOC pages list an episode twice; the page layout has "
+                              "probably changed", layout=True)
         return sorted(entries, key=lambda e: e.number)
 
-    def _serial_work(self, ncode: str, work_dir: Path, meta: dict, progress: dict, api_rec: dict | None,
-                     toc, first: Response) -> str:
-        entries = self._toc_entries(toc, first)
-        stored = self._stored(work_dir, meta, progress)
+    def _serial_work(self, ncode: str, work_dir: Path, meta: dict, api_rec: dict | None,
+                     toc: TocPage, first: Response) -> str:
+        entries = self._toc_entries(ncode, toc, first)
+        stored = rawstore.stored_episodes(work_dir, meta, with_progress=True)
         by_key: dict[str, list[int]] = {}
         for n, info in stored.items():
             by_key.setdefault(json.dumps(info.get("key")), []).append(n)
@@ -499,26 +382,29 @@ class Scraper:
         stale = [n for n in stored if n not in listed]
         self.c.add("episodes_current", len(final))
 
-        prog_path = work_dir / PROGRESS_FILE
-
-        def remember(n: int, info: dict) -> None:
-            _append_progress(prog_path, info)
-
         # Renumbered episodes (the author deleted or inserted one): move, do not download.
         if moves:
-            data = {src: (work_dir / stored[src].get("file", episode_file(src))).read_bytes()
-                    for src in set(moves.values())}
+            data = {src: rawstore.episode_path(work_dir, stored[src]).read_bytes() for src in set(moves.values())}
             entry_of = {e.number: e for e in entries}
             for dst, src in sorted(moves.items()):
-                info = {**stored[src], **self._info(entry_of[dst]), "file": episode_file(dst),
+                info = {**stored[src], **self._info(entry_of[dst]), "file": rawstore.episode_file(dst),
                         "sha256": hashlib.sha256(data[src]).hexdigest()}
-                remember(dst, info)
-                atomic.write_bytes(work_dir / episode_file(dst), data[src])
+                rawstore.append_progress(work_dir, info)
+                rawstore.write_episode(work_dir, dst, data[src])
                 final[dst] = info
                 self.c.add("episodes_renumbered")
 
         failed: list[int] = []
         gone: list[int] = []
+        layout_failures = 0
+
+        def fail(e: TocEntry, msg: str, counter: str = "episodes_failed") -> None:
+            if e.number in stored:  # keep the version we have until a rerun gets the new one
+                final[e.number] = stored[e.number]
+            failed.append(e.number)
+            self.c.add(counter)
+            self.result.failures.append(msg)
+
         for e, why in todo:
             try:
                 resp = self.fetch_page(e.url)
@@ -532,25 +418,32 @@ class Scraper:
                 self.c.add("episodes_disallowed")
                 self.say(f"{ncode}: robots.txt disallows episode {e.number}; skipped")
                 continue
-            except (StopCrawl, LayoutChanged):
+            except OffSite as exc:
+                on_site = origin_of(self._on_base(e.url)) == origin_of(self.base)
+                fail(e, self._offsite(ncode, f"episode {e.number}", exc, redirect=on_site), "episodes_offsite")
+                continue
+            except StopCrawl:
                 raise
             except FetchError as exc:
-                if e.number in stored:  # keep the version we have until a rerun gets the new one
-                    final[e.number] = stored[e.number]
-                failed.append(e.number)
-                self.c.add("episodes_failed")
-                self.result.failures.append(str(exc))
+                fail(e, f"{ncode} episode {e.number}: {exc}")
                 self.say(f"{ncode}: episode {e.number} failed: {exc}")
                 continue
             try:
-                parse_episode(resp.content, resp.url)  # checked before anything is stored
+                parse_episode(resp.content, resp.url, header_charset=_charset(resp))  # checked before stored
             except LayoutChanged as exc:
-                raise _gate_or(exc, resp) from exc
-            info = {**self._info(e), "url": resp.url, "file": episode_file(e.number),
+                gated = _gate_or(exc, resp)
+                if isinstance(gated, AgeGate):
+                    raise gated from exc
+                layout_failures += 1
+                fail(e, f"{ncode} episode {e.number}: {exc}")
+                self.say(f"{ncode}: episode {e.number} failed: {exc}")
+                continue
+            info = {**self._info(e), "url": resp.url, "file": rawstore.episode_file(e.number),
                     "bytes": len(resp.content), "sha256": hashlib.sha256(resp.content).hexdigest(),
                     "fetched_at": _now()}
-            remember(e.number, info)  # first the line, then the file: see _stored
-            atomic.write_bytes(work_dir / episode_file(e.number), resp.content)
+            # First the line, then the file: see rawstore.stored_episodes.
+            rawstore.append_progress(work_dir, info)
+            rawstore.write_episode(work_dir, e.number, resp.content)
             final[e.number] = info
             self.c.add(why)
             self.result.bytes += len(resp.content)
@@ -558,18 +451,19 @@ class Scraper:
         episodes = [final[n] for n in sorted(final)]
         changed = (not meta or moves or stale or len(todo) > len(failed) + len(gone)
                    or (api_rec is not None and api_rec != meta.get("api"))
-                   or meta.get("episodes") != episodes
+                   or meta.get("episodes") != episodes or meta.get("gone")
                    or sorted(failed) != meta.get("missing_episodes")
                    or sorted(gone) != meta.get("gone_episodes"))
         if episodes and changed:
-            atomic.write_json(work_dir / META_FILE,
-                              self._meta(ncode, meta, api_rec, toc, False, episodes,
-                                         not failed, sorted(failed), sorted(gone)))
+            rawstore.write_meta(work_dir, self._meta(ncode, meta, api_rec, toc, False, episodes,
+                                                     not failed, sorted(failed), sorted(gone)))
         for n in stale:
-            (work_dir / episode_file(n)).unlink(missing_ok=True)
+            (work_dir / rawstore.episode_file(n)).unlink(missing_ok=True)
             self.c.add("episodes_dropped")
-        prog_path.unlink(missing_ok=True)
+        rawstore.drop_progress(work_dir)
         if failed:
+            if layout_failures and layout_failures == len(todo) and not final:
+                raise _WorkFailed(f"{ncode}: no episode page parsed ({self.result.failures[-1]})", layout=True)
             return "failed"
         if not meta:
             return "new" if episodes else "failed"
@@ -582,59 +476,102 @@ class Scraper:
 
     # ------------------------------------------------------------ the run
 
+    def stored_ncodes(self) -> list[str]:
+        """The works of this site in the raw store, finished or half done."""
+        if not self.store.is_dir():
+            return []
+        return [w.work_id for w in rawstore.work_dirs(self.opts.raw_dir, [self.site.name], finished_only=False)]
+
+    def discover(self) -> Iterator[dict]:
+        def on_total(total: int) -> None:
+            self.result.discovered = total
+
+        return self.api.discover(self.opts.filters, self.opts.limit, on_total)
+
+    def lookup(self, ncodes: list[str]) -> dict[str, dict]:
+        if self.opts.base_url and not self.opts.api_url:
+            self.say("note: --base-url without --api-url: the official API describes the real site, "
+                     "so tables of contents decide what changed")
+            return {}
+        return self.api.lookup(ncodes)
+
     def targets(self) -> tuple[Iterator[tuple[str, dict | None]], int | None]:
-        if self.ncodes:
-            records = self.lookup(self.ncodes)
-            return iter([(n, records.get(n)) for n in self.ncodes]), len(self.ncodes)
-        found = ((r["ncode"], r) for r in self.discover())
-        if self.opts.limit:
-            found = islice(found, self.opts.limit)
-        return found, None
+        ncodes = self.ncodes
+        if self.opts.update:
+            stored = self.stored_ncodes()
+            if ncodes:
+                missing = [n for n in ncodes if n not in stored]
+                if missing:
+                    raise UsageError(f"{', '.join(missing)} not in {self.store}; scrape new works "
+                                     "without --update")
+            else:
+                ncodes = stored
+                if not ncodes:
+                    self.say(f"note: {self.store} holds no works yet; nothing to update")
+        if ncodes or self.opts.update:
+            records = self.lookup(ncodes) if ncodes else {}
+            return iter([(n, records.get(n)) for n in ncodes]), len(ncodes)
+        return ((r["ncode"], r) for r in self.discover()), None
 
     def run(self) -> ScrapeResult:
         start = time.monotonic()
-        self.store.mkdir(parents=True, exist_ok=True)
-        bar = None
         if self.opts.show_progress:
-            from tqdm import tqdm
+            if sys.stderr.isatty():
+                from tqdm import tqdm
 
-            bar = self._bar = tqdm(desc=f"scrape {self.site.name}", unit="work", file=sys.stderr,
-                                   disable=None, dynamic_ncols=True, leave=False)
+                self._bar = tqdm(desc=f"scrape {self.site.name}", unit="work", file=sys.stderr,
+                                 dynamic_ncols=True, leave=False)
+            else:
+                self._lines = True
         if self.opts.politeness.delay < 1 and not self.opts.base_url:
             self.say(f"note: --delay {self.opts.politeness.delay:g} is under 1 s against {self.base}; "
                      "the default of 1 s is the polite minimum")
         if not self.opts.politeness.contact:
             self.say("note: no --contact (or NOCPIPE_CONTACT) given; the site cannot reach you if "
                      "something goes wrong")
+        layout_run: list[str] = []  # the first works' layout failures, while nothing else happened
         try:
             items, total = self.targets()
             for ncode, rec in items:
-                if bar is not None and bar.total is None:
+                if self._total is None:
                     known = total if total is not None else self.result.discovered
                     if known is not None:
-                        bar.total = min(known, self.opts.limit) if self.opts.limit else known
-                        bar.refresh()
+                        self._total = min(known, self.opts.limit) if self.opts.limit else known
+                        if self._bar is not None:
+                            self._bar.total = self._total
+                            self._bar.refresh()
                 try:
                     status = self.scrape_work(ncode, rec)
-                except (StopCrawl, LayoutChanged):
+                except StopCrawl:
                     raise
                 except FetchError as exc:  # its work page or a TOC page: the next run tries again
                     status = "failed"
                     self.result.failures.append(str(exc))
                     self.say(f"{ncode}: failed: {exc}")
+                    if isinstance(exc, _WorkFailed) and exc.layout and layout_run is not None:
+                        layout_run.append(str(exc))
+                        if len(layout_run) >= LAYOUT_STOP_AFTER:
+                            self.result.works[ncode] = status
+                            self.c.add("works_failed")
+                            raise LayoutStop(f"the first {len(layout_run)} works all failed the same way (the "
+                                             f"page layout has probably changed, so nocpipe needs an update); "
+                                             f"stopped early. Last: {layout_run[-1]}") from exc
+                    else:
+                        layout_run = None
+                else:
+                    if status not in ("gone", "disallowed"):
+                        layout_run = None
                 self.result.works[ncode] = status
                 self.c.add(f"works_{status}")
-                if bar is not None:
-                    bar.update(1)
-                self._tick()
-        except (StopCrawl, LayoutChanged) as exc:
+                self._work_done(ncode, status)
+        except StopCrawl as exc:
             self.result.stopped = exc
         finally:
-            if bar is not None:
-                bar.close()
+            if self._bar is not None:
+                self._bar.close()
             self._bar = None
             st = self.session.stats
-            self.result.requests, self.result.waited = st.requests, st.waited
+            self.result.requests, self.result.waited, self.result.retries = st.requests, st.waited, st.retries
             self.result.seconds = time.monotonic() - start
         return self.result
 
@@ -643,7 +580,10 @@ def scrape(opts: ScrapeOptions, session: PoliteSession | None = None) -> ScrapeR
     """Run the scrape; the result says what happened, `stopped` why it ended early."""
     scraper = Scraper(opts, session)
     try:
-        return scraper.run()
+        # One run at a time on a site's part of the store: a second one would fetch the same
+        # pages and interleave progress lines.
+        with folder_lock(scraper.store, "scrape"):
+            return scraper.run()
     finally:
         if session is None:
             scraper.session.close()
@@ -657,7 +597,9 @@ def summary(result: ScrapeResult) -> str:
             + (f", {c['works_disallowed']} disallowed by robots.txt" if c["works_disallowed"] else "")
             + f"; episodes: {c['episodes_downloaded']} downloaded, {c['episodes_revised']} revised, "
               f"{c['episodes_current']} skipped as current, {c['episodes_gone']} gone, "
-              f"{c['episodes_failed']} failed"
+              f"{c['episodes_failed'] + c['episodes_offsite']} failed"
             + (f", {c['episodes_renumbered']} renumbered" if c["episodes_renumbered"] else "")
-            + f"; {result.requests} requests, {result.bytes / 1e6:.2f} MB stored, "
+            + (f"; {c['offsite_not_fetched']} links/redirects to other hosts not fetched"
+               if c["offsite_not_fetched"] else "")
+            + f"; {result.requests} requests, {result.retries} retries, {result.bytes / 1e6:.2f} MB stored, "
               f"waited {result.waited:.1f} s, {result.seconds:.1f} s in all")

@@ -20,7 +20,6 @@ with the same weights.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import signal
@@ -34,9 +33,9 @@ import numpy as np
 
 from pipeline import __version__, modeldir
 from pipeline.dataset import (DEFAULT_WINDOW_ROWS, PairStream, end_weights, fingerprint, keras_batches, load_arrays,
-                              read_unit, scan_units)
+                              read_unit, scan_units, count_too_long)
 from pipeline.errors import ModelError, UsageError
-from pipeline.shards import STATS_FILE
+from pipeline.shards import corpus_metadata
 from pipeline.vocab import Vocab
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -215,11 +214,14 @@ def _valid_limit(cfg: TrainConfig, train_pairs: int) -> int:
 
 
 def _reader_of(data_dir: Path) -> tuple[str, str]:
-    try:
-        stats = json.loads((Path(data_dir) / STATS_FILE).read_text(encoding="utf-8"))
-        return str(stats.get("reader", "pykakasi")), str(stats.get("reader_version", ""))
-    except (OSError, ValueError):
-        return "pykakasi", ""
+    """The reader the corpus was read with (shard metadata, else stats.json): predict must read
+    input the same way. A corpus that does not say is an error, not a guess."""
+    meta = corpus_metadata(data_dir)
+    if not meta.get("reader"):
+        raise UsageError(f"{data_dir} does not say which reader made its katakana (no nocpipe metadata "
+                         "in its Parquet files, no stats.json): train on extract-pairs' output, or copy "
+                         "the metadata when filtering (e.g. pyarrow: keep schema.metadata)")
+    return meta["reader"], meta.get("reader_version", "")
 
 
 def _count_chars(units, split: str) -> dict[str, int]:
@@ -312,6 +314,9 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
     if vocab is None:
         modeldir.clear(model_dir)  # --force, or the leftovers of a run that died in its first epoch
         reader, reader_version = _reader_of(data_dir)
+        cut, sides = count_too_long(train_units, "train", mcfg.max_len)
+        if cut:
+            log(f"warning: --max-len {mcfg.max_len} cuts {cut:,} of {sides:,} train sides ({cut / sides:.1%})")
         vocab = Vocab.build(_count_chars(train_units, "train"), mcfg.vocab_size, max_len=mcfg.max_len,
                             reverse_input=mcfg.reverse_input, reader=reader, reader_version=reader_version)
         model_dir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,12 @@ was asked for and when.
         srv.url, srv.api_url
         srv.fault("/n0001aa/2/", "429:1", "truncate")   # the next requests of that path
         srv.log                                        # [Hit(t, path, headers), ...]
+
+Pages can be served as older sites and mirrors do: XHTML with an XML declaration
+(`xhtml=True`), in Shift_JIS (`encoding="cp932"`), with a BOM, or with a Content-Type
+charset that lies (`charset_header`). A work's TOC can link an episode to another host
+(`Work.links`), and any path can redirect anywhere (fault "redirect:URL"). Two servers
+side by side are two origins on 127.0.0.1: the second one's log shows what reached it.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ class Work:
     length: int = 10000
     kaiwaritu: int = 40
     end: int = 0
+    links: dict[int, str] = field(default_factory=dict)  # episode number -> the TOC's href instead
 
     def api_record(self, site: str) -> dict:
         rec = {"title": self.title, "ncode": self.ncode.upper(), "writer": self.author,
@@ -105,6 +112,21 @@ def _page(title: str, body: str) -> str:
             '<footer class="l-footer"><a href="/info/">案内</a></footer>\n</body>\n</html>\n')
 
 
+def _href(w: Work, n: int) -> str:
+    return html.escape(w.links.get(n, f"/{w.ncode}/{n}/"))
+
+
+def as_xhtml(page: str, charset: str = "UTF-8") -> str:
+    """The same page as XHTML 1.1 with an XML declaration, as older pages and mirrors serve it."""
+    head = '<!DOCTYPE html>\n<html lang="ja">\n<head>\n<meta charset="UTF-8">'
+    assert page.startswith(head)
+    return (f'<?xml version="1.0" encoding="{charset}"?>\n'
+            '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">\n'
+            '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="ja">\n<head>\n'
+            f'<meta http-equiv="Content-Type" content="application/xhtml+xml; charset={charset}" />'
+            + page[len(head):].replace("<br>", "<br />"))
+
+
 def _update_html(ep: Ep) -> str:
     mark = f'<span title="{ep.revised} 改稿">（<u>改</u>）</span>' if ep.revised else ""
     return f"\n{ep.published}\n{mark}\n"
@@ -120,7 +142,7 @@ def toc_current(w: Work, page: int, per_page: int) -> str:
         if ep.chapter and ep.chapter != chapter:
             items.append(f'<div class="p-eplist__chapter-title">{html.escape(ep.chapter)}</div>')
         chapter = ep.chapter
-        items.append(f'<div class="p-eplist__sublist">\n<a href="/{w.ncode}/{i}/" class="p-eplist__subtitle">\n'
+        items.append(f'<div class="p-eplist__sublist">\n<a href="{_href(w, i)}" class="p-eplist__subtitle">\n'
                      f'{html.escape(ep.subtitle)}\n</a>\n<div class="p-eplist__update">{_update_html(ep)}</div>\n</div>')
     pager = ""
     if last > 1:
@@ -168,7 +190,7 @@ def toc_old(w: Work) -> str:
         if ep.chapter and ep.chapter != chapter:
             items.append(f'<div class="chapter_title">{html.escape(ep.chapter)}</div>')
         chapter = ep.chapter
-        items.append(f'<dl class="novel_sublist2">\n<dd class="subtitle">\n<a href="/{w.ncode}/{i}/">'
+        items.append(f'<dl class="novel_sublist2">\n<dd class="subtitle">\n<a href="{_href(w, i)}">'
                      f'{html.escape(ep.subtitle)}</a>\n</dd>\n<dt class="long_update">{_update_html(ep)}</dt>\n</dl>')
     body = (f'<div id="novel_contents"><div id="novel_color">\n<p class="novel_title">{html.escape(w.title)}</p>\n'
             f'<div class="novel_writername">作者：<a href="https://mypage.example/2/">{html.escape(w.author)}</a></div>\n'
@@ -201,7 +223,8 @@ class SyosetuServer:
     def __init__(self, works: list[Work], site: str = "nocturne", *, per_page: int = 100,
                  robots: str = "User-agent: *\nDisallow: /secret/\nDisallow: /n9999zz/\n",
                  robots_status: int = 200, age_gate: bool | None = None, gzip_html: bool = True,
-                 extra_api_records: list[dict] | None = None, api_ignores_lastup: bool = False):
+                 extra_api_records: list[dict] | None = None, api_ignores_lastup: bool = False,
+                 xhtml: bool = False, encoding: str = "utf-8", bom: bool = False, charset_header: str | None = None):
         self.works = {w.ncode: w for w in works}
         self.site = site
         self.per_page = per_page
@@ -211,6 +234,7 @@ class SyosetuServer:
         self.gzip_html = gzip_html
         self.extra_api_records = extra_api_records or []
         self.api_ignores_lastup = api_ignores_lastup
+        self.xhtml, self.encoding, self.bom, self.charset_header = xhtml, encoding, bom, charset_header
         self.log: list[Hit] = []
         self.faults: dict[str, list[str]] = {}
         self.overrides: dict[str, tuple[int, str]] = {}  # path -> (status, body): a changed layout
@@ -234,7 +258,8 @@ class SyosetuServer:
     def fault(self, path: str, *actions: str) -> None:
         """The next len(actions) requests of `path` (with its query) get these faults:
         "429:S" (Retry-After S s), "429date:S", "503", "503:S", "500", "502", "504",
-        "truncate", "slow:S", "reset", "ageauth", "ok"."""
+        "truncate", "slow:S", "reset", "ageauth", "redirect:URL" (a 302 there), "drip:S" (the
+        page one byte every S seconds), "ok"."""
         with self._lock:
             self.faults.setdefault(path, []).extend(actions)
 
@@ -305,11 +330,31 @@ class SyosetuServer:
             self._send(h, int(name[:3]), "text/html; charset=utf-8",
                        f"<html><body>error {name[:3]}</body></html>".encode(), headers)
             return
+        elif name == "redirect":
+            self._redirect(h, arg)
+            return
+        elif name == "drip":
+            self._drip(h, float(arg))
+            return
         elif name == "ageauth":
             self._redirect(h, "https://nl.syosetu.com/redirect/ageauth/?url=" + quote(self.url[:-1] + h.path, safe=""))
             return
         status, ctype, body, headers = self._route(h)
         self._send(h, status, ctype, body, headers, truncate=(name == "truncate"))
+
+    def _drip(self, h: BaseHTTPRequestHandler, every: float) -> None:
+        body = self._route(h)[2]
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html; charset=utf-8")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        try:
+            for i in range(len(body)):
+                h.wfile.write(body[i:i + 1])
+                h.wfile.flush()
+                time.sleep(every)
+        except OSError:
+            pass  # the client gave up: that is the point
 
     def _redirect(self, h: BaseHTTPRequestHandler, location: str) -> None:
         self._send(h, 302, "text/html", b"", {"Location": location})
@@ -370,12 +415,26 @@ class SyosetuServer:
             page = episode_current(w, n) if w.layout == "current" else episode_old(w, n)
         else:
             return 404, html_type, b"<html><body>404</body></html>", {}
-        return 200, html_type, page.encode("utf-8"), {}
+        return 200, self._content_type(), self._encode(page), {}
+
+    def _content_type(self) -> str:
+        charset = self.charset_header or ("Shift_JIS" if self.encoding == "cp932" else self.encoding)
+        return f"text/html; charset={charset}"
+
+    def _encode(self, page: str) -> bytes:
+        declared = {"cp932": "Shift_JIS"}.get(self.encoding, self.encoding.upper())
+        if self.xhtml:
+            page = as_xhtml(page, declared)
+        else:
+            page = page.replace('<meta charset="UTF-8">', f'<meta charset="{declared}">')
+        data = page.encode(self.encoding)
+        return (b"\xef\xbb\xbf" + data) if self.bom and self.encoding == "utf-8" else data
 
     # -------------------------------------------------------- the API
 
     def api_records(self) -> list[dict]:
-        return [w.api_record(self.site) for w in self.works.values()] + self.extra_api_records
+        # A deleted work leaves the API too.
+        return [w.api_record(self.site) for w in self.works.values() if not w.gone] + self.extra_api_records
 
     def _api(self, q: dict[str, list[str]]) -> tuple[int, str, bytes, dict]:
         def one(k: str, default: str | None = None) -> str | None:

@@ -61,13 +61,13 @@ def extracted(tmp_path_factory):
         pytest.fail(f"shared corpus not found at {SHARED_CORPUS}")
     root = tmp_path_factory.mktemp("corpus")
     ingest([SHARED_CORPUS], root / "raw", show_progress=False)
-    extract_pairs(ExtractOptions(raw_dir=root / "raw", out_dir=root / "pairs", max_len=0, workers=2,
+    extract_pairs(ExtractOptions(raw_dir=root / "raw", out_dir=root / "corpus", max_len=0, workers=2,
                                  show_progress=False))
     return root
 
 
 def test_pairs_match_an_independent_implementation(extracted):
-    table = pq.read_table(list_shards(extracted / "pairs"))
+    table = pq.read_table(list_shards(extracted / "corpus"))
     got = Counter()
     want = Counter()
     for d in sorted((extracted / "raw" / "aozora").iterdir()):
@@ -83,7 +83,7 @@ def test_pairs_match_an_independent_implementation(extracted):
 
 
 def test_corpus_invariants(extracted):
-    table = pq.read_table(list_shards(extracted / "pairs")).to_pylist()
+    table = pq.read_table(list_shards(extracted / "corpus")).to_pylist()
     assert len(table) > 20000
     assert all(is_kana_text(r["utterance_kana"]) and is_kana_text(r["reply_kana"]) for r in table)
     assert all(r["utterance_kana"] and r["reply_kana"] for r in table)
@@ -107,9 +107,10 @@ def test_kill_9_then_rerun_finishes_the_same(tmp_path, shared_corpus):
     args = ["extract-pairs", "-q", "--workers", "1", "--shard-size", "200", "--examples", "0"]
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    pairs_dir = tmp_path / "data" / "processed" / "pairs"
+    root = tmp_path / "data" / "processed"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(list_shards(pairs_dir)) < 2 and proc.poll() is None:
+    while time.monotonic() < deadline and len(list((root / ".works").glob("*/*.parquet"))) < 2 \
+            and proc.poll() is None:
         time.sleep(0.05)
     killed = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
@@ -118,11 +119,11 @@ def test_kill_9_then_rerun_finishes_the_same(tmp_path, shared_corpus):
     r = nocpipe(*args, env=env)
     assert r.returncode == 0, r.stderr
     assert "already done" in r.stdout
-    assert not list(pairs_dir.glob(".*.tmp"))
-    resumed = sorted(tuple(d.values()) for d in pq.read_table(list_shards(pairs_dir)).to_pylist())
+    assert not list(root.rglob(".*.tmp"))
+    resumed = sorted(tuple(d.values()) for d in pq.read_table(list_shards(root)).to_pylist())
     env2 = {**env, "NOCPIPE_DATA": str(tmp_path / "data2")}
     assert nocpipe("ingest", "-q", src, env=env2).returncode == 0
     assert nocpipe(*args, env=env2).returncode == 0
-    fresh_dir = tmp_path / "data2" / "processed" / "pairs"
+    fresh_dir = tmp_path / "data2" / "processed"
     fresh = sorted(tuple(d.values()) for d in pq.read_table(list_shards(fresh_dir)).to_pylist())
     assert resumed == fresh

@@ -51,7 +51,7 @@ def write_pairs(folder: Path, n_train: int = 300, n_valid: int = 40, shards: int
 
 
 def all_train_pairs(folder: Path) -> list[tuple[str, str]]:
-    t = pa.concat_tables([pq.read_table(p) for p in sorted(folder.glob("pairs-*.parquet"))])
+    t = pa.concat_tables([pq.read_table(p) for p in sorted(folder.glob("*.parquet"))])
     return [(r["utterance_kana"], r["reply_kana"]) for r in t.to_pylist() if r["split"] == "train"]
 
 
@@ -181,3 +181,24 @@ def test_end_weights_count_characters_and_the_end_only():
 
     y = np.array([[5, 6, 0, 0], [7, 0, 0, 0], [1, 2, 3, 4]], dtype=np.int32)
     assert end_weights(y).tolist() == [[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1]]
+
+
+def test_scan_accepts_a_root_a_folder_or_one_file(pairs, tmp_path):
+    root = tmp_path / "root"
+    (root / "pairs").mkdir(parents=True)
+    for p in pairs.glob("*.parquet"):
+        (root / "pairs" / p.name).write_bytes(p.read_bytes())
+    want = sum(u.take for u in scan_units(pairs, "train"))
+    assert sum(u.take for u in scan_units(root, "train")) == want == 300
+    one = tmp_path / "filtered.parquet"
+    pq.write_table(pq.read_table(sorted(pairs.glob("*.parquet"))[0]), one)
+    assert sum(u.take for u in scan_units(one, "valid")) == 40
+
+
+def test_missing_columns_are_named(tmp_path):
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"utterance_kana": ["ア"], "split": ["train"]}), bad)
+    with pytest.raises(StoreError, match="reply_kana"):
+        scan_units(bad, "train")
+    with pytest.raises(StoreError, match="no pair shards"):
+        scan_units(tmp_path / "nowhere", "train")

@@ -99,23 +99,21 @@ def test_interrupted_run_resumes_and_matches_a_clean_run(store, tmp_path, monkey
     run(store, clean)
     out = tmp_path / "p"
     real = ep.process_work
-    calls = []
 
     def flaky(ref, reader, max_len):
-        calls.append(ref.work_id)
         if ref.work_id == "w3":
             raise KeyboardInterrupt
         return real(ref, reader, max_len)
     monkeypatch.setattr(ep, "process_work", flaky)
     with pytest.raises(KeyboardInterrupt):
         run(store, out, shard_target=1)
-    assert not list(out.glob(".*.tmp"))          # nothing half-written left visible
-    done = json.loads((out / "_state.json").read_text())["works"]
-    assert "aozora/w1" in done and "aozora/w3" not in done   # w1 was flushed before the crash
-    assert len(list_shards(out)) == 1
+    assert not list(out.rglob(".*.tmp"))          # nothing half-written left visible
+    done = sorted(p.stem for p in (out / ".works" / "aozora").glob("*.parquet"))
+    assert done == ["w1", "w2"]                   # works finished before the crash are kept
+    assert not list_shards(out)                   # no corpus from half the works
     monkeypatch.setattr(ep, "process_work", real)
     res = run(store, out, shard_target=1)
-    assert res.processed == 4 - len(done) and res.skipped == len(done)
+    assert res.processed == 2 and res.skipped == 2
     assert rows(out) == rows(clean)
     resumed, fresh = (json.loads((d / "stats.json").read_text()) for d in (out, clean))
     resumed.pop("shards"), fresh.pop("shards")  # shard boundaries differ (shard_target=1)
@@ -143,7 +141,7 @@ def test_changed_work_is_extracted_again(store, tmp_path):
     text = store / "aozora" / "w4" / "text.txt"
     text.write_text(text.read_text(encoding="utf-8").replace("「お」", "「お」\n「か」"), encoding="utf-8")
     res = run(store, out, shard_target=1)
-    assert res.processed == 1
+    assert res.processed == 1 and res.skipped == 3
     assert ("w4", 3, "お", "か") in [(r["work_id"], r["line"], r["utterance"], r["reply"]) for r in rows(out)]
 
 
@@ -169,3 +167,107 @@ def test_empty_raw_store_is_an_error(tmp_path, cli):
     (tmp_path / "raw").mkdir()
     r = cli("extract-pairs", "--raw-dir", tmp_path / "raw", "--out-dir", tmp_path / "p")
     assert r.code == 1 and "holds no works" in r.err
+
+
+def _plain(folder, texts):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, body in texts.items():
+        (folder / f"{name}.txt").write_text(body, encoding="utf-8")
+
+
+def _snapshot(out):
+    stats = json.loads((out / "stats.json").read_text())
+    stats.pop("shards")
+    return sorted(tuple(r.values()) for r in pq.read_table(list_shards(out)).to_pylist()), stats
+
+
+def test_incremental_run_equals_a_clean_run_after_changes(tmp_path):
+    """The first occurrence of a pair moves when the work holding it changes: the copy in an
+    untouched work must come back, and the stats must say so."""
+    src = tmp_path / "src"
+    _plain(src, {"a": "「おはよう」\n「やあ」\n", "b": "「いい天気」\n「そうね」\n",
+                 "c": "「おはよう」\n「やあ」\n「元気？」\n"})
+    raw = tmp_path / "raw"
+    ingest([src], raw, show_progress=False)
+    out = tmp_path / "inc"
+    run(raw, out, shard_target=2)
+    steps = [
+        {"a": "「こんばんは」\n「どうも」\n"},                       # a loses the pair c repeats
+        {"d": "「いい天気」\n「そうね」\n「散歩しよう」\n"},           # a work added
+        {"b": None},                                               # a work removed
+        {"c": "「おはよう」\n「やあ。」\n「元気？」\n"},               # near-duplicate of a's old pair
+    ]
+    for n, change in enumerate(steps):
+        for name, body in change.items():
+            if body is None:
+                (src / f"{name}.txt").unlink()
+                import shutil
+                shutil.rmtree(raw / "text" / name)
+            else:
+                (src / f"{name}.txt").write_text(body, encoding="utf-8")
+        ingest([src], raw, show_progress=False)
+        run(raw, out, shard_target=2)
+        clean = tmp_path / f"clean{n}"
+        run(raw, clean, shard_target=2)
+        assert _snapshot(out) == _snapshot(clean), f"after change {n}: {change}"
+    pairs, stats = _snapshot(out)
+    assert [p[4:6] for p in pairs if p[1] == "c"] == [("おはよう", "やあ。"), ("やあ。", "元気？")]
+
+
+def test_near_duplicate_pairs_are_dropped_first_kept(tmp_path):
+    src = tmp_path / "src"
+    _plain(src, {"a": "「おはよう、ございます」\n「はーい」\n", "b": "「おはようございます！」\n「はい」\n"})
+    raw = tmp_path / "raw"
+    ingest([src], raw, show_progress=False)
+    run(raw, tmp_path / "p")
+    got = rows(tmp_path / "p")
+    assert [(r["work_id"], r["utterance"]) for r in got] == [("a", "おはよう、ございます")]
+    assert json.loads((tmp_path / "p" / "stats.json").read_text())["dropped"]["dropped_near_duplicate"] == 1
+
+
+def test_layout_metadata_and_card(store, tmp_path):
+    out = tmp_path / "corpus"
+    run(store, out, max_len=20)
+    names = sorted(p.name for p in (out / "pairs").iterdir())
+    assert names and all(n.endswith(".parquet") and n.split("-")[0] in ("train", "validation", "test")
+                         for n in names)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "README.md", "_state.json", "pairs", "stats.json"]
+    from pipeline.shards import read_metadata
+    meta = read_metadata(out / "pairs" / names[0])
+    assert meta["reader"] == "pykakasi" and meta["max_len"] == "20" and meta["schema_version"]
+    assert meta["nocpipe_version"] and meta["reader_version"]
+    for name in names:
+        split = pq.read_table(out / "pairs" / name).column("split").to_pylist()
+        assert set(split) == {{"validation": "valid"}.get(name.split("-")[0], name.split("-")[0])}
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "configs:" in card and "- ja" in card and "pykakasi" in card
+
+
+def test_files_follow_the_umask(store, tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "p"
+        run(store, out)
+        files = [p for p in out.rglob("*") if p.is_file() and p.name != ".lock"]
+        assert files and all(p.stat().st_mode & 0o777 == 0o644 for p in files), \
+            {p.name: oct(p.stat().st_mode & 0o777) for p in files}
+        card = out / "README.md"
+        card.chmod(0o664)
+        (store / "aozora" / "w1" / "meta.json").touch()
+        os.utime(store / "aozora" / "w1" / "meta.json", (1, 1))
+        run(store, out)
+        assert card.stat().st_mode & 0o777 == 0o664     # a replaced file keeps its mode
+    finally:
+        os.umask(old)
+
+
+def test_second_run_on_the_same_folder_stops(store, tmp_path, cli):
+    from pipeline.locks import folder_lock
+    out = tmp_path / "p"
+    with folder_lock(out, "extract-pairs"):
+        r = cli("extract-pairs", "--raw-dir", store, "--out-dir", out, "-q", "--workers", "1")
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1
+    assert "pid" in r.err and "since" in r.err and "extract-pairs" in r.err
+    assert not (out / "pairs").exists()

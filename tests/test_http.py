@@ -37,6 +37,8 @@ def session(**kw):
     cookies = kw.pop("cookies", None)
     clock = kw.pop("clock", None)
     extra = {"clock": clock, "sleep": clock.sleep} if clock else {}
+    if "origins" in kw:
+        extra["origins"] = kw.pop("origins")
     settings = {"delay": 0.0, "backoff": 0.05, "contact": "ops@example.com", **kw}
     return PoliteSession(Politeness(**settings), cookies=cookies, **extra)
 
@@ -294,3 +296,60 @@ def test_settings_are_validated():
     with pytest.raises(UsageError, match="ASCII"):
         Politeness(contact="山田@example.com")
     assert "no contact" in Politeness().user_agent
+
+
+@pytest.mark.parametrize("name", ["delay", "backoff", "timeout"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_settings_are_refused(name, value):
+    from pipeline.errors import UsageError
+
+    with pytest.raises(UsageError, match=f"--{name} must be a finite number"):
+        Politeness(**{name: value})
+
+
+def test_a_session_talks_to_its_origins_only():
+    from pipeline.http import OffSite
+
+    with SyosetuServer(sample_works(), age_gate=False) as srv, \
+            SyosetuServer(sample_works(), age_gate=False) as other:
+        with session(origins=[srv.url]) as s:
+            assert s.get(srv.url + "n0001aa/1/").status == 200
+            with pytest.raises(OffSite, match="not fetched"):
+                s.get(other.url + "n0001aa/1/")
+            srv.fault("/n0001aa/2/", "redirect:" + other.url + "n0001aa/2/")
+            with pytest.raises(OffSite, match="redirects to") as exc:
+                s.get(srv.url + "n0001aa/2/")
+            assert exc.value.host == other.url.split("/")[2]
+            with pytest.raises(OffSite):
+                s.get("file:///etc/passwd")
+        assert not other.log
+
+
+def test_the_cookie_goes_to_its_origin_only():
+    with SyosetuServer(sample_works(), age_gate=False) as srv, \
+            SyosetuServer(sample_works(), age_gate=False) as api:
+        with PoliteSession(Politeness(delay=0), cookies={"over18": "yes"}, origins=[srv.url, api.url],
+                           cookie_origins=[srv.url]) as s:
+            s.get(srv.url + "n0001aa/1/")
+            s.get(api.api_url, params={"out": "json"})
+        assert srv.log[-1].headers.get("Cookie") == "over18=yes"
+        assert all("Cookie" not in h.headers for h in api.log)
+
+
+def test_a_server_dripping_bytes_is_cut_off_at_the_deadline(server):
+    # One byte every 50 ms never trips the 0.3 s read timeout; the 0.5 s deadline for the
+    # whole response must still end it (checked while reading, not between 64 KB chunks).
+    server.fault("/n0001aa/1/", "drip:0.05")
+    with session(timeout=0.3, max_duration=0.5, retries=0) as s:
+        with pytest.raises(RetriesExhausted, match="took longer than"):
+            s.get(server.url + "n0001aa/1/")
+
+
+def test_long_waits_say_why(server):
+    clock = FakeClock()
+    heard = []
+    server.fault("/n0001aa/1/", "429:120")
+    with session(clock=clock, max_retry_after=900) as s:
+        s.on_wait = lambda seconds, why: heard.append(why)
+        s.get(server.url + "n0001aa/1/")
+    assert "HTTP 429 from 127.0.0.1; waiting 120 s as Retry-After asks, then retry 1 of 5" in heard

@@ -93,3 +93,164 @@ def test_raw_dir_option(tmp_path, cli):
     p = write_aozora(tmp_path / "a.txt", BODY)
     assert cli("ingest", "--raw-dir", tmp_path / "store", p).code == 0
     assert (tmp_path / "store" / "aozora" / "a" / "meta.json").exists()
+
+
+# ---------------------------------------------------------------- work ids
+
+def _work_ids(data_dir):
+    return sorted(f"{p.parent.parent.name}/{p.parent.name}" for p in (data_dir / "raw").glob("*/*/meta.json"))
+
+
+def test_files_whose_names_clash_never_share_a_work_id_and_keep_it_on_reruns(tmp_path, data_dir, cli):
+    d = tmp_path / "in"
+    for i, rel in enumerate(["a b.txt", "a_b.txt", "d1/story.txt", "d2/story.txt", ".hidden.txt", "hidden.txt"]):
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_text(f"「{i}番目の話です」\n「そうですか」\n", encoding="utf-8")
+    r = cli("ingest", d)
+    assert r.code == 0, r.err
+    assert "6 new, 0 updated, 0 unchanged" in r.out
+    ids = _work_ids(data_dir)
+    assert len(ids) == 6
+    # Safe names keep their plain id (existing stores do not move); the others get a hash.
+    assert {"text/a_b", "text/story", "text/hidden"} <= set(ids)
+    origins = {meta(data_dir, *i.split("/"))["origin"] for i in ids}
+    assert len(origins) == 6
+    for _ in range(2):
+        r = cli("ingest", d)
+        assert "0 new, 0 updated, 6 unchanged" in r.out, r.out
+        assert _work_ids(data_dir) == ids
+
+
+def test_work_ids_do_not_depend_on_the_order_folders_are_given(tmp_path, data_dir, cli):
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "a b.txt").write_text(f"「{sub}の話」\n「うん」\n", encoding="utf-8")
+    assert "2 new" in cli("ingest", tmp_path / "x", tmp_path / "y").out
+    ids = _work_ids(data_dir)
+    assert len(ids) == 2
+    assert "2 unchanged" in cli("ingest", tmp_path / "y", tmp_path / "x").out
+    assert _work_ids(data_dir) == ids
+
+
+def test_a_safe_name_keeps_todays_id(tmp_path, data_dir, cli):
+    p = tmp_path / "走れメロス_1567.txt"
+    p.write_text("「メロスは激怒した」\n「そうか」\n", encoding="utf-8")
+    assert cli("ingest", p).code == 0
+    assert _work_ids(data_dir) == ["text/走れメロス_1567"]
+
+
+def test_ids_module_hashes_only_unsafe_or_taken_names():
+    from pipeline.ids import is_safe, work_id_for
+
+    assert work_id_for("story", "d1/story.txt") == "story"
+    taken = work_id_for("story", "d2/story.txt", taken=True)
+    assert taken.startswith("story-") and taken != work_id_for("story", "d1/story.txt", taken=True)
+    assert work_id_for("a b", "a b.txt") != work_id_for("a_b", "a_b.txt")
+    assert work_id_for("…", "….txt").startswith("work-")
+    assert len(work_id_for("あ" * 300, "x.txt")) <= 100
+    assert is_safe("abc-1.2") and not is_safe(".hidden") and not is_safe("a b")
+
+
+# ---------------------------------------------------------------- what is not a file
+
+def test_fifos_devices_loops_and_unreadable_folders_are_skipped_with_a_line(tmp_path, data_dir, cli):
+    import os
+
+    from harness import remove_tree, run_nocpipe, shared_tmp
+
+    root = shared_tmp()
+    try:
+        d = root / "in"
+        d.mkdir()
+        write_aozora(d / "good.txt", BODY)
+        os.mkfifo(d / "pipe.txt")
+        (d / "loop.txt").symlink_to("loop.txt")
+        (d / "zero.txt").symlink_to("/dev/zero")
+        (d / "dangling.txt").symlink_to(d / "gone.txt")
+        (d / "locked").mkdir()
+        (d / "locked" / "inside.txt").write_text("「中」\n", encoding="utf-8")
+        (d / "locked").chmod(0)
+        r = run_nocpipe("ingest", "-q", "--raw-dir", root / "raw", d, as_nobody=True, timeout=120)
+        assert r.code == 0, r.err
+        skipped = [ln for ln in r.err.splitlines() if ln.startswith("skipped:")]
+        assert len(skipped) == 5, r.err
+        for name, why in (("pipe.txt", "FIFO"), ("loop.txt", "loop"), ("zero.txt", "device"),
+                          ("dangling.txt", "dangling"), ("locked", "unreadable folder")):
+            assert any(name in ln and why in ln for ln in skipped), (name, r.err)
+        assert "1 new" in r.out and "5 skipped" in r.out
+        assert "Traceback" not in r.err
+    finally:
+        remove_tree(root)
+
+
+def test_a_fifo_or_device_named_directly_does_not_hang(tmp_path, data_dir):
+    import os
+
+    from harness import assert_one_error, run_nocpipe
+
+    os.mkfifo(tmp_path / "p.txt")
+    for target in (tmp_path / "p.txt", "/dev/zero"):
+        r = run_nocpipe("ingest", "-q", target, env={"NOCPIPE_DATA": str(data_dir)}, timeout=60)
+        assert_one_error(r, "could be ingested")
+        assert "skipped:" in r.err and "not a file" in r.err
+
+
+def test_a_file_over_the_size_limit_is_skipped(tmp_path, data_dir, cli):
+    write_aozora(tmp_path / "in" / "small.txt", BODY)
+    (tmp_path / "in" / "big.txt").write_text("「長い」\n" * 200_000, encoding="utf-8")
+    r = cli("ingest", "--max-size", "1", tmp_path / "in")
+    assert r.code == 0
+    assert "1 new" in r.out and "too_large 1" in r.out
+    assert "big.txt: too large" in r.err and "--max-size" in r.err
+
+
+def test_a_zip_member_over_the_size_limit_is_skipped(tmp_path, data_dir, cli):
+    z = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.txt", "あ" * 1_000_000)
+    write_aozora(tmp_path / "ok.txt", BODY)
+    r = cli("ingest", "--max-size", "1", z, tmp_path / "ok.txt")
+    assert r.code == 0
+    assert "too large" in r.err and "1 new" in r.out
+
+
+# ---------------------------------------------------------------- a store we cannot write
+
+def test_a_read_only_raw_store_is_one_error_line(tmp_path):
+    from harness import assert_one_error, remove_tree, run_nocpipe, shared_tmp
+
+    root = shared_tmp()
+    try:
+        src = write_aozora(root / "a.txt", BODY)
+        (root / "raw").mkdir()
+        (root / "raw").chmod(0o555)
+        r = run_nocpipe("ingest", "-q", "--raw-dir", root / "raw", src, as_nobody=True)
+        assert_one_error(r, "raw store", "writable")
+        assert "unreadable" not in r.err
+    finally:
+        remove_tree(root)
+
+
+def test_ingest_on_a_full_disk_is_one_line_and_a_rerun_finishes_like_a_clean_run(tmp_path):
+    from harness import assert_one_error, run_nocpipe, temporaries, tree_files
+
+    d = tmp_path / "in"
+    for i in range(3):
+        write_aozora(d / f"w{i}.txt", BODY + "\n" + "「台詞です」\n" * (200 * (i + 1)))
+    full, clean = tmp_path / "full", tmp_path / "clean"
+    r = run_nocpipe("ingest", "-q", "--raw-dir", full, d, fsize=8_000)
+    assert_one_error(r, "disk is full")
+    assert "unreadable" not in r.err
+    assert temporaries(full) == []
+    # Every work folder is complete or has no meta.json (and is redone).
+    for meta_path in full.glob("*/*/meta.json"):
+        assert (meta_path.parent / "text.txt").exists()
+    assert run_nocpipe("ingest", "-q", "--raw-dir", full, d).code == 0
+    assert run_nocpipe("ingest", "-q", "--raw-dir", clean, d).code == 0
+
+    def strip_times(files):
+        import re
+
+        return {k: re.sub(rb'"fetched_at": "[^"]*"', b"", v) for k, v in files.items()}
+
+    assert strip_times(tree_files(full)) == strip_times(tree_files(clean))

@@ -1,6 +1,7 @@
 """`nocpipe scrape` on the command line: help, one-line errors, kill -9, and the whole way
 from the local stand-in through extract-pairs to the exact pairs."""
 
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.kana import to_katakana
-from pipeline.parsers.syosetu import parse_episode
+from pipeline.shards import list_shards
+from pipeline.syosetu import parse_episode
 from syosetu_server import SyosetuServer, episode_current, sample_works
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,6 +48,21 @@ def test_help_has_an_example_and_the_options(cli):
     (["scrape", "--order", "random"], "--order"),
     (["scrape", "--delay", "-1", "n1234ab"], "--delay"),
     (["scrape", "--base-url", "ftp://x/", "n1234ab"], "not an http"),
+    (["scrape", "--base-url", "http://x:port/", "n1234ab"], "--base-url"),
+    (["scrape", "--base-url", "http:///novels", "n1234ab"], "--base-url"),
+    (["scrape", "--api-url", "http://a b/", "n1234ab"], "--api-url"),
+    (["scrape", "--delay", "nan", "n1234ab"], "--delay"),
+    (["scrape", "--delay", "inf", "n1234ab"], "--delay"),
+    (["scrape", "--backoff", "nan", "n1234ab"], "--backoff"),
+    (["scrape", "--backoff", "-inf", "n1234ab"], "--backoff"),
+    (["scrape", "--timeout", "nan", "n1234ab"], "--timeout"),
+    (["scrape", "--timeout", "inf", "n1234ab"], "--timeout"),
+    (["scrape", "--timeout", "-3", "n1234ab"], "--timeout"),
+    (["scrape", "n１２３４ab"], "not an ncode"),
+    (["scrape", "n١٢٣٤ab"], "not an ncode"),
+    (["scrape"], "--all"),
+    (["scrape", "--site", "narou", "--order", "hyoka"], "choose the works"),
+    (["list", "--site", "kakuyomu"], "unknown --site"),
 ])
 def test_user_errors_are_one_line(cli, data_dir, args, needle):
     r = cli(*args)
@@ -71,7 +88,7 @@ def test_scrape_then_extract_pairs_exactly(cli, srv, tmp_path):
     assert "3 new" in r.out and "8 downloaded" in r.out
     r = cli("extract-pairs", "--raw-dir", raw, "--out-dir", out, "--workers", "1", "-q", "--examples", "0")
     assert r.code == 0, r.err
-    rows = pq.read_table(sorted(out.glob("*.parquet"))).to_pylist()
+    rows = pq.read_table(list_shards(out)).to_pylist()
     got = sorted((r["source"], r["work_id"], r["episode"], r["line"], r["utterance"], r["reply"]) for r in rows)
     expected = sorted([
         ("nocturne", "n0001aa", 1, 1, "こんばんは", "魔王様、お待ちしておりました"),
@@ -88,6 +105,10 @@ def test_scrape_then_extract_pairs_exactly(cli, srv, tmp_path):
         ("nocturne", "n0003cc", 1, 3, "終わり", "はい"),
     ])
     assert got == expected  # nothing from prefaces or afterwords
+    r = cli("list", "--raw-dir", raw, "--out-dir", out, "--json")
+    listed = {row["work_id"]: (row["episodes"], row["status"], row["pairs"])
+              for row in map(json.loads, r.out.splitlines())}
+    assert listed == {"n0001aa": (5, "current", 7), "n0002bb": (2, "current", 2), "n0003cc": (1, "current", 3)}
     kana = {(r["work_id"], r["episode"], r["line"]): (r["utterance_kana"], r["reply_kana"]) for r in rows}
     assert kana[("n0001aa", 1, 1)] == ("コンバンハ", "サタンサマ、オマチシテオリマシタ")  # the author's ruby
     assert kana[("n0002bb", 1, 0)][1] == "フルミヤコダヨ"

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from pipeline.http import HostBlocked, Politeness, TryLater
-from pipeline.parsers.syosetu import LayoutChanged, parse_episode
-from stages.scrape import PROGRESS_FILE, AgeGate, Scraper, ScrapeOptions, _load_progress, scrape, summary
-from syosetu_server import Ep, SyosetuServer, episode_current, sample_works
+from pipeline.syosetu import parse_episode
+from pipeline.rawstore import PROGRESS_FILE
+from pipeline.syosetu.api import Filters
+from stages.scrape import AgeGate, LayoutStop, Scraper, ScrapeOptions, scrape, summary
+from syosetu_server import Ep, SyosetuServer, Work, episode_current, sample_works
 
 ALL = ["n0001aa", "N0002BB", "https://novel18.syosetu.com/n0003cc/"]
 CONTACT = "tester@example.com"
@@ -23,6 +25,9 @@ def srv():
 
 def run(srv, raw, targets=ALL, delay=0.05, api=True, **kw):
     pol = {k: kw.pop(k) for k in list(kw) if k in Politeness.__dataclass_fields__}
+    filters = {k: kw.pop(k) for k in list(kw) if k in Filters.__dataclass_fields__}
+    if filters:
+        kw["filters"] = Filters(**filters)
     opts = ScrapeOptions(raw_dir=raw, site=srv.site, targets=list(targets), base_url=srv.url,
                          api_url=srv.api_url if api else None, show_progress=False,
                          politeness=Politeness(**{"delay": delay, "contact": CONTACT, "backoff": 0.05, **pol}),
@@ -35,7 +40,8 @@ def gaps(hits):
 
 
 def visible_files(root: Path):
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    """Files a reader sees: dot files (the run's lock, temporaries) are not among them."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
 def stored_lines(raw, ncode, n, site="nocturne"):
@@ -82,12 +88,12 @@ def test_first_run_stores_every_episode_politely(srv, tmp_path):
 def test_second_run_requests_nothing_but_the_api(srv, tmp_path):
     raw = tmp_path / "raw"
     run(srv, raw, delay=0.1)
-    before = {p: p.stat().st_mtime_ns for p in (raw / "nocturne").rglob("*")}
+    before = {p: p.stat().st_mtime_ns for p in (raw / "nocturne").rglob("*") if p.name != ".lock"}
     first = len(srv.log)
     res = run(srv, raw, delay=0.1)
     assert res.counters["works_current"] == 3 and res.counters["episodes_downloaded"] == 0
     assert [h.plain_path for h in srv.log[first:]] == ["/robots.txt", "/novel18api/api/"]
-    assert {p: p.stat().st_mtime_ns for p in (raw / "nocturne").rglob("*")} == before
+    assert {p: p.stat().st_mtime_ns for p in (raw / "nocturne").rglob("*") if p.name != ".lock"} == before
     assert min(gaps(srv.log)) >= 0.9 * 0.1  # runs back to back keep the gap too
 
 
@@ -253,22 +259,35 @@ def test_a_failed_episode_is_kept_missing_and_fetched_next_time(srv, tmp_path):
     assert json.loads((raw / "nocturne/n0001aa/meta.json").read_text())["complete"] is True
 
 
-def test_layout_change_stops_with_a_message(srv, tmp_path):
+def test_a_page_that_does_not_parse_fails_its_work_and_the_run_goes_on(srv, tmp_path):
     raw = tmp_path / "raw"
     srv.overrides["/n0001aa/"] = (200, "<html><body><div class='novel-index'><a href='/n0001aa/1/'>一</a>"
                                        "</div></body></html>")
     res = run(srv, raw, targets=["n0001aa", "n0002bb"])
-    assert isinstance(res.stopped, LayoutChanged) and "layout" in str(res.stopped)
-    assert not (raw / "nocturne/n0001aa").exists() and not srv.hits("/n0002bb")
+    assert res.stopped is None and res.works == {"n0001aa": "failed", "n0002bb": "new"}
+    assert any(f.startswith(srv.url + "n0001aa/") and "layout" in f for f in res.failures)
+    assert not (raw / "nocturne/n0001aa/meta.json").exists()
+
+
+def test_the_first_works_all_failing_the_same_way_stop_the_run(tmp_path):
+    works = sample_works() + [Work("n0004dd", "四", "著者", [Ep("一", ["「あ」", "「い」"])])]
+    with SyosetuServer(works, per_page=2) as srv:
+        for n in ("n0001aa", "n0002bb", "n0003cc"):
+            srv.overrides[f"/{n}/"] = (200, "<html><body><div class='novel-index'></div></body></html>")
+        res = run(srv, tmp_path / "raw", targets=["n0001aa", "n0002bb", "n0003cc", "n0004dd"])
+        assert isinstance(res.stopped, LayoutStop) and "same way" in str(res.stopped)
+        assert not srv.hits("/n0004dd")
 
 
 def test_episode_page_with_an_empty_body_is_not_stored(srv, tmp_path):
     raw = tmp_path / "raw"
     srv.overrides["/n0002bb/2/"] = (200, "<html><body><div id='novel_honbun'></div></body></html>")
-    res = run(srv, raw, targets=["n0002bb"])
-    assert isinstance(res.stopped, LayoutChanged) and "empty" in str(res.stopped)
+    res = run(srv, raw, targets=["n0002bb", "n0001aa"])
+    assert res.stopped is None and res.works == {"n0002bb": "failed", "n0001aa": "new"}
+    assert any("/n0002bb/2/" in f and "empty" in f for f in res.failures)
     assert (raw / "nocturne/n0002bb/episodes/0001.html").exists()
     assert not (raw / "nocturne/n0002bb/episodes/0002.html").exists()
+    assert json.loads((raw / "nocturne/n0002bb/meta.json").read_text())["missing_episodes"] == [2]
 
 
 def test_discovery_sends_the_filters(srv, tmp_path):
@@ -292,9 +311,9 @@ def test_discovery_limit_and_paging(srv, tmp_path):
     assert not srv.hits("/n0003cc")
     srv.clear_log()
     sc = Scraper(ScrapeOptions(raw_dir=tmp_path, base_url=srv.url, api_url=srv.api_url,
-                               politeness=Politeness(delay=0), show_progress=False))
+                               politeness=Politeness(delay=0), show_progress=False, all=True))
     sc.opts.limit = 0
-    import stages.scrape as mod
+    import pipeline.syosetu.api as mod
 
     mod_lim, mod.API_MAX_LIM = mod.API_MAX_LIM, 1  # one work per API page
     try:
@@ -314,7 +333,7 @@ def synthetic_records(n):
 def test_discovery_when_the_api_ignores_lastup_stops_at_its_reach(tmp_path, capsys):
     with SyosetuServer([], extra_api_records=synthetic_records(2600), api_ignores_lastup=True) as srv:
         sc = Scraper(ScrapeOptions(raw_dir=tmp_path, base_url=srv.url, api_url=srv.api_url,
-                                   politeness=Politeness(delay=0), show_progress=False))
+                                   politeness=Politeness(delay=0), show_progress=False, all=True))
         assert len(list(sc.discover())) == 2000
         assert len(srv.hits("/novel18api/")) == 1 + 1 + 3  # first page, the empty-window probe, 3 more
     assert "does not filter by lastup" in capsys.readouterr().err
@@ -324,7 +343,7 @@ def test_discovery_splits_beyond_the_apis_2000_reach(tmp_path):
     extra = synthetic_records(4500)
     with SyosetuServer([], extra_api_records=extra) as srv:
         sc = Scraper(ScrapeOptions(raw_dir=tmp_path, base_url=srv.url, api_url=srv.api_url,
-                                   politeness=Politeness(delay=0), show_progress=False))
+                                   politeness=Politeness(delay=0), show_progress=False, all=True))
         found = [r["ncode"] for r in sc.discover()]
         assert sc.result.discovered == 4500
         assert len(found) == 4500 and set(found) == {r["ncode"].lower() for r in extra}
@@ -351,13 +370,6 @@ def test_a_work_whose_pages_keep_failing_does_not_stop_the_others(srv, tmp_path)
     res = run(srv, tmp_path / "raw", targets=["n0001aa", "n0002bb"], retries=1)
     assert res.works == {"n0001aa": "failed", "n0002bb": "new"} and res.stopped is None
     assert "1 failed" in summary(res)
-
-
-def test_progress_survives_a_line_cut_short(tmp_path):
-    path = tmp_path / PROGRESS_FILE
-    path.write_text('{"number": 1, "key": ["a", null, null]}\n{"number": 2, "key": ["b", nu')
-    assert list(_load_progress(path)["episodes"]) == ["1"]
-    assert _load_progress(tmp_path / "missing") == {}
 
 
 def test_an_age_check_page_shown_in_place_is_named_as_such(srv, tmp_path):

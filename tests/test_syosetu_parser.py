@@ -1,10 +1,10 @@
-"""pipeline.parsers.syosetu: TOC and episode pages of both layouts, ruby, the raw store."""
+"""pipeline.syosetu: TOC and episode pages of both layouts, ruby, the raw store."""
 
 import json
 
 import pytest
 
-from pipeline.parsers.syosetu import LayoutChanged, parse_episode, parse_toc, read_work, ruby_text
+from pipeline.syosetu import LayoutChanged, parse_episode, parse_toc, read_work, ruby_text
 from pipeline.errors import StoreError
 from pipeline.records import Counters
 from syosetu_server import Ep, Work, episode_current, episode_old, toc_current, toc_old
@@ -70,9 +70,9 @@ def test_old_episode_body_without_preface_and_afterword():
     ("<ruby><rb>本《気》</rb><rt>マ｜ジ</rt></ruby>", "｜本気《マジ》"),
 ])
 def test_ruby_forms(markup, expected):
-    from lxml import html
+    from bs4 import BeautifulSoup
 
-    assert ruby_text(html.fragment_fromstring(markup)) == expected
+    assert ruby_text(BeautifulSoup(markup, "lxml").ruby) == expected
 
 
 def test_current_toc_with_chapters_revisions_and_pager():

@@ -18,7 +18,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__, config
-from ..errors import NocpipeError
+from ..errors import NocpipeError, describe_os_error
 
 # Typer vendors Click in newer releases and uses Click itself in older ones; its
 # exported BadParameter derives from ClickException either way.
@@ -89,5 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a full disk, a read-only folder: the user's to fix, not a bug
+        typer.echo(f"Error: {describe_os_error(exc)}", err=True)
+        return 1
     return code if isinstance(code, int) else 0
 

@@ -18,6 +18,8 @@ from . import app, ReaderOpt, _check_reader
 def ingest(
     paths: list[Path] = typer.Argument(..., help="Files or folders: Aozora .txt/.zip, plain .txt."),
     raw_dir: Path = typer.Option(None, "--raw-dir", help="Raw store (default: data/raw)."),
+    max_size: int = typer.Option(config.MAX_INPUT_MB, "--max-size", min=1,
+                                 help="Largest file read, in MB; bigger ones are skipped."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Bring local texts into the raw store.
@@ -25,13 +27,16 @@ def ingest(
     Aozora Bunko files (Shift_JIS or UTF-8, or the .zip Aozora distributes) are
     read with their notation (header, footer, notes, ruby, gaiji); any other text
     file counts every line as body. Re-ingesting an unchanged file does nothing.
+    A file's work id is its name when that is safe (letters, digits, '.', '-', '_'),
+    else its name made safe plus a hash of its path. FIFOs, devices, link loops and
+    unreadable folders are skipped with a `skipped:` line and counted.
 
     Example:  nocpipe ingest data/samples/aozora/ ~/books/kokoro.zip
     """
     from stages.ingest import ingest as run
 
     raw = raw_dir or config.default_raw_dir()
-    res = run(paths, raw, show_progress=not quiet)
+    res = run(paths, raw, show_progress=not quiet, max_bytes=max_size * 1024 * 1024)
     c = res.counters
     failed = {k[len("failed_"):]: v for k, v in c.values.items() if k.startswith("failed_")}
     typer.echo(f"ingested into {raw}: {c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged"
@@ -46,7 +51,9 @@ def ingest(
 @app.command("extract-pairs")
 def extract_pairs(
     raw_dir: Path = typer.Option(None, "--raw-dir", help="Raw store (default: data/raw)."),
-    out_dir: Path = typer.Option(None, "--out-dir", help="Shard folder (default: data/processed/pairs)."),
+    out_dir: Path = typer.Option(None, "--out-dir",
+                                 help="The corpus folder: pairs/ shards, README.md card, stats.json "
+                                      "(default: data/processed)."),
     max_len: int = typer.Option(config.DEFAULT_MAX_LEN, "--max-len",
                                 help="Longest side kept, in katakana characters; 0 = no limit."),
     reader: str = ReaderOpt,
@@ -60,8 +67,10 @@ def extract_pairs(
     """Turn the raw store into katakana dialogue pairs (Parquet shards).
 
     Consecutive 「」 lines become (utterance, reply) pairs, read into katakana
-    (the author's ruby first), and are written as zstd Parquet shards with
-    stats.json. A rerun skips finished works; an interrupted run resumes.
+    (the author's ruby first), deduplicated (exact and near duplicates), and
+    written to OUT/pairs/{train,validation,test}-NNNNN.parquet with a dataset
+    card (OUT/README.md) and stats.json. Near-copy works share one split. A
+    rerun reads again only works that changed; an interrupted run resumes.
 
     Example:  nocpipe extract-pairs --reader unidic --max-len 50 --workers 2
     """
@@ -69,23 +78,27 @@ def extract_pairs(
 
     opts = ExtractOptions(
         raw_dir=raw_dir or config.default_raw_dir(),
-        out_dir=out_dir or config.default_pairs_dir(),
+        out_dir=out_dir or config.default_processed_dir(),
         max_len=max_len, reader=_check_reader(reader), workers=workers,
         split=config.SplitConfig.parse(split), show_progress=not quiet,
         shard_target=max(1, shard_size),
     )
     res = run(opts)
     t = res.totals
-    if res.processed == 0:
+    if res.processed == 0 and res.shards_written == 0 and res.removed == 0:
         typer.echo(f"nothing new: {res.skipped} works already extracted into {opts.out_dir}")
     else:
-        typer.echo(f"extracted {res.processed} works ({res.skipped} already done) -> "
-                   f"{res.shards_written} new shard(s) in {opts.out_dir}")
+        typer.echo(f"extracted {res.processed} works ({res.skipped} already done"
+                   + (f", {res.removed} removed" if res.removed else "") + f") -> "
+                   f"{res.shards_written} shard(s) written in {opts.out_dir / 'pairs'}")
     typer.echo(f"totals: {t['works']} works, {t['lines']} lines, {t['dialogue_lines']} dialogue lines, "
                f"{t['candidate_pairs']} candidate pairs, {t['pairs_kept']} kept "
                f"({', '.join(f'{k} {v}' for k, v in t['pairs_by_split'].items())})")
     if t["dropped"]:
         typer.echo("dropped: " + ", ".join(f"{k.removeprefix('dropped_')} {v}" for k, v in t["dropped"].items()))
+    if t.get("near_copy_groups"):
+        typer.echo(f"near-copy works: {len(t['near_copy_groups'])} group(s), "
+                   f"{sum(len(g) for g in t['near_copy_groups'])} works (each group shares one split)")
     if examples > 0 and t["pairs_kept"]:
         from ..shards import list_shards
         import pyarrow.parquet as pq

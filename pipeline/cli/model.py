@@ -28,7 +28,7 @@ NameOpt = typer.Option("default", "--name", help="Model name: the folder data/mo
 
 @app.command()
 def train(
-    data_dir: Path = typer.Option(None, "--data-dir", help="Pair shards, extract-pairs' --out-dir (default: data/processed/pairs)."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="The corpus: extract-pairs' --out-dir, a folder of Parquet or one Parquet file (default: data/processed)."),
     model_dir: Path = typer.Option(None, "--model-dir", help="Model folder (default: data/models/NAME)."),
     name: str = NameOpt,
     arch: Optional[str] = typer.Option(None, "--arch", help="seed (default: the 2017 network), simple, dense-attention."),
@@ -73,7 +73,7 @@ def train(
     from stages.train import TrainOptions, train as run
 
     opts = TrainOptions(
-        data_dir=data_dir or config.default_pairs_dir(), model_dir=_model_dir(model_dir, name),
+        data_dir=data_dir or config.default_processed_dir(), model_dir=_model_dir(model_dir, name),
         epochs=epochs, resume=resume, force=force, verbose=0 if quiet else 1 if sys.stdout.isatty() else 2,
         arch=arch, units=units, max_len=max_len, vocab_size=vocab_size, reverse_input=reverse_input,
         optimizer=optimizer, learning_rate=learning_rate, batch_size=batch_size,

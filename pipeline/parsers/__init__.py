@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..records import Counters, Episode
-from . import aozora, syosetu, text
+from .. import syosetu
+from . import aozora, text
 
 ReadWork = Callable[[Path, Counters], Iterator[Episode]]
 

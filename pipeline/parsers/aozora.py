@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..rawstore import TEXT_FILE
 from ..records import Counters, Episode
 
-TEXT_FILE = "text.txt"
 _DASHES_RE = re.compile(r"^-{10,}\s*$")
 _UCODE_RE = re.compile(r"U\+([0-9A-Fa-f]{4,6})")
 _JIS_RE = re.compile(r"(?:第[34]水準)?([12])-(\d{1,2})-(\d{1,2})")

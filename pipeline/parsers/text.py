@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..rawstore import TEXT_FILE
 from ..records import Counters, Episode
 
-TEXT_FILE = "text.txt"
 
 
 def read_work(work_dir: Path, counters: Counters) -> Iterator[Episode]:

@@ -1,0 +1,108 @@
+"""extract-pairs on local processes and on a Dask cluster: speed-up and overhead per task.
+
+    .venv/bin/python benchmarks/scale.py [--works 30] [--reader pykakasi] [--repeat 2]
+
+Ingests the first --works works of the bundled corpus (data/aozora) once, then runs the
+whole command `nocpipe extract-pairs` from scratch (a fresh output folder, a fresh
+interpreter) with
+
+    --workers 1, --workers 2              the local executor (forked processes)
+    --scheduler local:1, local:2          a Dask LocalCluster, its start-up included
+
+and prints, for each, the best wall time of --repeat runs, the speed-up of two against
+one, and the Dask overhead per task against the local executor at the same count
+((dask - local) / works). Every run's rows (order aside) and stats.json (timings aside)
+must equal the first run's; a difference stops the benchmark. Figures only, no
+assertion on time. The machine's load average is printed beside them: on a shared
+machine two workers cannot be faster than the free cores allow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pairs_files(out_dir: Path) -> list[Path]:
+    """The corpus's shards: every Parquet file outside hidden folders (the per-work cache)."""
+    return sorted(p for p in out_dir.rglob("*.parquet")
+                  if not any(part.startswith(".") for part in p.relative_to(out_dir).parts))
+
+
+def run(cmd: list[str], env: dict) -> float:
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+    return wall
+
+
+def digest(out_dir: Path) -> tuple[str, dict]:
+    """(hash of the sorted rows, stats.json without timings): what two runs must share."""
+    import pyarrow.parquet as pq
+
+    rows = []
+    for f in pairs_files(out_dir):
+        rows.extend(json.dumps(r, ensure_ascii=False, sort_keys=True) for r in pq.read_table(f).to_pylist())
+    h = hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()[:16]
+    stats = json.loads((out_dir / "stats.json").read_text(encoding="utf-8"))
+    return f"{h} ({len(rows)} rows)", {k: v for k, v in stats.items() if "time" not in k and "second" not in k}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, default=REPO / "data" / "aozora")
+    ap.add_argument("--works", type=int, default=30)
+    ap.add_argument("--reader", default="pykakasi")
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args()
+
+    py = sys.executable
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    files = sorted(p for p in args.corpus.iterdir() if p.suffix in (".txt", ".zip"))[: args.works]
+    with tempfile.TemporaryDirectory(prefix="nocpipe-scale-") as tmp:
+        tmp = Path(tmp)
+        raw = tmp / "raw"
+        run([py, "-m", "pipeline.cli", "ingest", "-q", "--raw-dir", str(raw), *map(str, files)], env)
+        print(f"extract-pairs on {len(files)} works of {args.corpus} (reader {args.reader}), "
+              f"best of {args.repeat}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+        configs = [("local", 1, ["--workers", "1"]), ("local", 2, ["--workers", "2"]),
+                   ("dask", 1, ["--scheduler", "local:1"]), ("dask", 2, ["--scheduler", "local:2"])]
+        times: dict[tuple[str, int], float] = {}
+        reference = None
+        for rep in range(args.repeat):
+            for kind, n, opt in configs:
+                out = tmp / f"out-{kind}-{n}-{rep}"
+                wall = run([py, "-m", "pipeline.cli", "extract-pairs", "-q", "--examples", "0", "--raw-dir", str(raw),
+                            "--out-dir", str(out), "--reader", args.reader, *opt], env)
+                got = digest(out)
+                if reference is None:
+                    reference = got
+                elif got != reference:
+                    raise SystemExit(f"{kind} x{n} wrote other rows or stats than the first run:\n{got}\n{reference}")
+                times[(kind, n)] = min(wall, times.get((kind, n), float("inf")))
+                print(f"  run {rep + 1}: {kind:5s} x{n}  {wall:6.2f}s", flush=True)
+        print(f"\nrows and stats.json identical in every run: {reference[0]}")
+        print(f"{'executor':8s} {'1 worker':>9s} {'2 workers':>10s} {'2 vs 1':>7s}")
+        for kind in ("local", "dask"):
+            t1, t2 = times[(kind, 1)], times[(kind, 2)]
+            print(f"{kind:8s} {t1:8.2f}s {t2:9.2f}s {t2 / t1:6.2f}x")
+        for n in (1, 2):
+            over = (times[("dask", n)] - times[("local", n)]) / len(files)
+            print(f"dask overhead per task at {n} worker(s): {over * 1000:+.0f} ms "
+                  f"({times[('dask', n)] - times[('local', n)]:+.2f}s over {len(files)} works, cluster start-up included)")
+        print(f"load average now {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

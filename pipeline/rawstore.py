@@ -1,0 +1,277 @@
+"""The raw store (`data/raw/`): the one module that knows its names and files.
+
+    <raw>/<source>/<work_id>/          source: nocturne, narou, aozora, text
+        meta.json                      written last: a folder without it is unfinished
+        text.txt                       an ingested text (UTF-8, notation kept)
+        episodes/NNNN.html             a scraped episode, as received
+        .progress.jsonl                scrape's log of episodes stored while a work is half
+                                       done (one JSON line each, with the file's SHA-256)
+
+Folder names come from validated ids only: an ncode (n + 4 ASCII digits + letters) for
+the syosetu sources, a file stem made folder-safe (`pipeline.ids`) for the others. A
+`file` entry of meta.json is read only when it names a file inside its work's folder:
+absolute paths, `..` and symlinks out of the folder are refused.
+
+No stage writes here but through this module: ingest and scrape write, extract-pairs
+and list read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from . import atomic
+from .config import SOURCES
+from .errors import StoreError, UsageError
+from .ids import NCODE_RE, work_id_from_stem
+from .records import WorkRef
+
+META_FILE = "meta.json"
+TEXT_FILE = "text.txt"
+EPISODE_DIR = "episodes"
+PROGRESS_FILE = ".progress.jsonl"
+#: Sources whose work ids are ncodes and whose works are folders of episode pages.
+SITE_SOURCES = ("nocturne", "narou")
+
+
+# ---------------------------------------------------------------- names
+
+def valid_work_id(source: str, work_id: str) -> bool:
+    """Whether `work_id` is a name this store would have made for `source`."""
+    if source in SITE_SOURCES:
+        return NCODE_RE.fullmatch(work_id) is not None
+    try:
+        return work_id_from_stem(work_id) == work_id
+    except UsageError:
+        return False
+
+
+def work_dir(raw_dir: Path, source: str, work_id: str) -> Path:
+    """The folder of one work; StoreError for a source or id this store never makes."""
+    if source not in SOURCES:
+        raise StoreError(f"unknown source {source!r}: the raw store holds {', '.join(SOURCES)}")
+    if not valid_work_id(source, work_id):
+        raise StoreError(f"{work_id!r} is not a valid work id for {source}")
+    return Path(raw_dir) / source / work_id
+
+
+def episode_file(number: int) -> str:
+    """The name, relative to the work's folder, of a scraped episode."""
+    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+        raise StoreError(f"episode number {number!r} is not 1 or more")
+    return f"{EPISODE_DIR}/{number:04d}.html"
+
+
+def episode_path(work: Path, entry: dict) -> Path | None:
+    """The file of an episode entry (meta.json or progress log), or None when the entry
+    is malformed or names anything outside the work's folder."""
+    try:
+        number = int(entry["number"])
+        name = entry.get("file") or episode_file(number)
+    except (KeyError, TypeError, ValueError, StoreError):
+        return None
+    if not isinstance(name, str) or "\\" in name or "\0" in name:
+        return None
+    rel = PurePosixPath(name)
+    if rel.is_absolute() or not rel.parts or any(p in ("..", ".", "") for p in rel.parts):
+        return None
+    path = Path(work) / rel
+    try:
+        if not path.resolve().is_relative_to(Path(work).resolve()):
+            return None  # a symlink out of the folder
+    except OSError:
+        return None
+    return path
+
+
+# ---------------------------------------------------------------- meta.json
+
+def read_meta(work: Path) -> dict:
+    """A work's meta.json: {} when there is none; StoreError when it is not a JSON object
+    or its episode list is malformed (only this module writes it, so that is a hand edit
+    or another program)."""
+    path = Path(work) / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path}: unreadable ({exc}); fetch or ingest the work again") from exc
+    if not isinstance(meta, dict):
+        raise StoreError(f"{path}: not a JSON object; fetch or ingest the work again")
+    episodes = meta.get("episodes")
+    if isinstance(episodes, list):
+        for ep in episodes:
+            if not isinstance(ep, dict) or not isinstance(ep.get("number"), int) or ep["number"] < 1:
+                raise StoreError(f"{path}: an episode entry without a valid number; fetch the work again")
+    return meta
+
+
+def read_meta_or_empty(work: Path) -> dict:
+    """read_meta for writers that can rebuild it: an unreadable file is reported and
+    treated as missing."""
+    try:
+        return read_meta(work)
+    except StoreError as exc:
+        print(f"warning: {exc}; treating it as missing", file=sys.stderr)
+        return {}
+
+
+def write_meta(work: Path, meta: dict) -> None:
+    """Write meta.json atomically (last, so the work becomes visible complete)."""
+    work = Path(work)
+    source, work_id = meta.get("source"), meta.get("work_id")
+    if source is not None and (work.parent.name != source or work.name != work_id):
+        raise StoreError(f"meta.json for {source}/{work_id} does not belong in {work}")
+    atomic.write_json(work / META_FILE, meta)
+
+
+def write_text(work: Path, text: str) -> None:
+    """An ingested text, atomically (before its meta.json)."""
+    atomic.write_text(Path(work) / TEXT_FILE, text)
+
+
+def write_episode(work: Path, number: int, data: bytes) -> str:
+    """A scraped episode as received, atomically; returns its `file` entry."""
+    name = episode_file(number)
+    atomic.write_bytes(Path(work) / name, data)
+    return name
+
+
+def forget(work: Path) -> None:
+    """Make a work invisible (its meta.json goes; the files stay until overwritten)."""
+    (Path(work) / META_FILE).unlink(missing_ok=True)
+
+
+def clean(work: Path) -> None:
+    """Remove leftovers of interrupted atomic writes in a work's folder."""
+    atomic.clean_temporaries(Path(work))
+    atomic.clean_temporaries(Path(work) / EPISODE_DIR)
+
+
+# ---------------------------------------------------------------- listing
+
+def work_dirs(raw_dir: Path, sources: Iterable[str] | None = None, *,
+              finished_only: bool = True) -> list[WorkRef]:
+    """Works in the store, sorted by source and id: those with meta.json, or with
+    `finished_only=False` also half-done ones (a folder with a progress log or files).
+    Folders whose names this store would never make are reported and skipped."""
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise StoreError(f"raw store {raw_dir} does not exist; run `nocpipe ingest` or `nocpipe scrape` first")
+    wanted = set(sources) if sources is not None else None
+    works = []
+    for source_dir in sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if source_dir.name not in SOURCES:
+            print(f"warning: {source_dir} is not a source nocpipe knows; skipped", file=sys.stderr)
+            continue
+        if wanted is not None and source_dir.name not in wanted:
+            continue
+        for w in sorted(p for p in source_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if not valid_work_id(source_dir.name, w.name):
+                print(f"warning: {w} is not named by a valid work id; skipped", file=sys.stderr)
+                continue
+            if (w / META_FILE).is_file() or (not finished_only and any(w.iterdir())):
+                works.append(WorkRef(source_dir.name, w.name, w))
+    return works
+
+
+def list_works(raw_dir: Path, sources: Iterable[str] | None = None) -> list[WorkRef]:
+    """Finished works (those with meta.json), sorted."""
+    return work_dirs(raw_dir, sources)
+
+
+def fingerprint(work: Path) -> str:
+    """Cheap identity of a work's files (names, sizes, mtimes): changes when it is
+    re-fetched or re-ingested. Dot files (temporaries, the progress log) do not count."""
+    h = hashlib.sha1()
+    for root, dirs, files in os.walk(work):
+        dirs.sort()
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            st = os.stat(os.path.join(root, name))
+            rel = os.path.relpath(os.path.join(root, name), work)
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- scrape's progress log
+
+def read_progress(work: Path) -> dict[int, dict]:
+    """Episodes the progress log names, by number; a line cut short by a kill is ignored."""
+    try:
+        text = (Path(work) / PROGRESS_FILE).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return {}
+    episodes: dict[int, dict] = {}
+    for line in text.splitlines():
+        try:
+            info = json.loads(line)
+            episodes[int(info["number"])] = info
+        except (ValueError, KeyError, TypeError):
+            continue
+    return episodes
+
+
+def append_progress(work: Path, info: dict) -> None:
+    """One line, flushed to disk before the episode's file is renamed into place."""
+    (Path(work) / EPISODE_DIR).mkdir(parents=True, exist_ok=True)
+    with open(Path(work) / PROGRESS_FILE, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(info, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def drop_progress(work: Path) -> None:
+    (Path(work) / PROGRESS_FILE).unlink(missing_ok=True)
+
+
+def has_progress(work: Path) -> bool:
+    return (Path(work) / PROGRESS_FILE).is_file()
+
+
+# ---------------------------------------------------------------- stored episodes
+
+def stored_episodes(work: Path, meta: dict | None = None, *,
+                    with_progress: bool = False) -> dict[int, dict]:
+    """The episodes on disk, by number, with their entry: those meta.json lists whose file
+    is in place, and with `with_progress` the progress log's lines whose file holds the
+    bytes the line names (a line is written just before its file, so a kill in between
+    leaves a line whose file is missing or holds other bytes: ignored). A meta.json with
+    no episode list (older stores) lists every episodes/NNNN.html."""
+    work = Path(work)
+    meta = read_meta(work) if meta is None else meta
+    found: dict[int, dict] = {}
+    listed = meta.get("episodes")
+    if isinstance(listed, list):
+        for ep in listed:
+            path = episode_path(work, ep)
+            if path is not None and path.is_file():
+                found[int(ep["number"])] = ep
+    elif not with_progress:
+        for path in (work / EPISODE_DIR).glob("*.html"):
+            if path.stem.isascii() and path.stem.isdigit() and int(path.stem) > 0:
+                found[int(path.stem)] = {"number": int(path.stem), "file": f"{EPISODE_DIR}/{path.name}"}
+    if with_progress:
+        for n, info in read_progress(work).items():
+            path = episode_path(work, info)
+            if path is None:
+                continue
+            try:
+                if hashlib.sha256(path.read_bytes()).hexdigest() == info.get("sha256"):
+                    found[n] = info
+            except OSError:
+                continue
+    return dict(sorted(found.items()))
+
+
+def episode_files(work: Path) -> list[tuple[int, Path]]:
+    """(number, file) of a finished work's stored episodes, in episode order."""
+    work = Path(work)
+    return [(n, episode_path(work, e)) for n, e in stored_episodes(work).items()]

@@ -1,0 +1,136 @@
+"""Every command with bad arguments: exactly one `Error:` line on stderr, exit status 1,
+no traceback. One table; each row builds its arguments inside a small world (a
+sample raw store, its corpus, a tiny model, a few odd files) made once per module."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLES
+from harness import assert_one_error, run_nocpipe
+from pipeline.cli import main
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+
+@dataclass(frozen=True)
+class World:
+    root: Path
+    raw: Path
+    corpus: Path
+    model: Path
+    file: Path  # a regular file where a folder is expected
+    folder: Path  # an empty folder where a file is expected
+
+
+def _quiet_main(args: list[object]) -> int:
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
+        code = main([str(a) for a in args])
+    assert code == 0, out.getvalue() + err.getvalue()
+    return code
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    root = tmp_path_factory.mktemp("bad-inputs")
+    raw, corpus, model = root / "raw", root / "corpus", root / "model"
+    _quiet_main(["ingest", "-q", "--raw-dir", raw, SAMPLES])
+    _quiet_main(["extract-pairs", "-q", "--raw-dir", raw, "--out-dir", corpus, "--workers", "1",
+                 "--examples", "0"])
+    _quiet_main(["train", "-q", "--data-dir", corpus, "--model-dir", model, "--epochs", "1", "--units", "8",
+                 "--max-len", "16", "--vocab-size", "64", "--batch-size", "16", "--steps-per-epoch", "2"])
+    (root / "file.txt").write_text("just a file\n", encoding="utf-8")
+    (root / "folder").mkdir()
+    return World(root, raw, corpus, model, root / "file.txt", root / "folder")
+
+
+Case = tuple[str, Callable[[World], list[object]], str]
+
+# (id, arguments, a fragment the Error line must hold)
+CASES: list[Case] = [
+    # ingest
+    ("ingest-missing", lambda w: ["ingest", w.root / "nope.txt"], "could be ingested"),
+    ("ingest-empty-file", lambda w: ["ingest", "--raw-dir", w.root / "r1", w.root / "empty.txt"], "could be ingested"),
+    ("ingest-raw-dir-is-a-file", lambda w: ["ingest", "--raw-dir", w.file, SAMPLES], "raw store"),
+    ("ingest-max-size-0", lambda w: ["ingest", "--max-size", "0", SAMPLES], "--max-size"),
+    ("ingest-no-paths", lambda w: ["ingest"], "Missing argument"),
+    ("ingest-empty-folder", lambda w: ["ingest", w.folder], "no .txt or .zip"),
+    # extract-pairs
+    ("extract-raw-dir-missing", lambda w: ["extract-pairs", "--raw-dir", w.root / "nope"], "nope"),
+    ("extract-raw-dir-is-a-file", lambda w: ["extract-pairs", "--raw-dir", w.file], "file.txt"),
+    ("extract-out-dir-is-a-file", lambda w: ["extract-pairs", "--raw-dir", w.raw, "--out-dir", w.file,
+                                             "--workers", "1"], "file.txt"),
+    ("extract-bad-split", lambda w: ["extract-pairs", "--raw-dir", w.raw, "--split", "1,2"], "--split"),
+    ("extract-bad-reader", lambda w: ["extract-pairs", "--raw-dir", w.raw, "--reader", "mecab"], "reader"),
+    ("extract-negative-max-len", lambda w: ["extract-pairs", "--raw-dir", w.raw, "--max-len", "-1"], "--max-len"),
+    ("extract-negative-workers", lambda w: ["extract-pairs", "--raw-dir", w.raw, "--workers", "-3"], "--workers"),
+    ("extract-not-a-number", lambda w: ["extract-pairs", "--max-len", "ten"], "--max-len"),
+    # train
+    ("train-data-dir-missing", lambda w: ["train", "--data-dir", w.root / "nope", "--model-dir", w.root / "m1"],
+     "nope"),
+    ("train-zero-units", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m2", "--units", "0"],
+     "units"),
+    ("train-negative-epochs", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m3",
+                                         "--epochs", "-1"], "--epochs"),
+    ("train-unknown-arch", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m4",
+                                      "--arch", "zzz"], "zzz"),
+    ("train-nan-learning-rate", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m5",
+                                           "--learning-rate", "nan"], "nan"),
+    ("train-tiny-vocab", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m6",
+                                    "--vocab-size", "1"], "vocab"),
+    ("train-name-with-slash", lambda w: ["train", "--data-dir", w.corpus, "--name", "../x"], "--name"),
+    ("train-over-a-model", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.model], "model"),
+    # predict
+    ("predict-no-model", lambda w: ["predict", "--model-dir", w.root / "nope", "あ"], "model"),
+    ("predict-model-dir-is-a-file", lambda w: ["predict", "--model-dir", w.file, "あ"], "model"),
+    ("predict-empty-model-dir", lambda w: ["predict", "--model-dir", w.folder, "あ"], "config.json"),
+    ("predict-input-missing", lambda w: ["predict", "--model-dir", w.model, "-i", w.root / "nope.txt"], "nope.txt"),
+    ("predict-output-suffix", lambda w: ["predict", "--model-dir", w.model, "-o", w.root / "x.xlsx", "あ"],
+     ".csv or .parquet"),
+    ("predict-output-is-a-folder", lambda w: ["predict", "--model-dir", w.model, "-o", w.folder, "あ"], "folder"),
+    ("predict-num-zero", lambda w: ["predict", "--model-dir", w.model, "--num", "0", "あ"], "--num"),
+    ("predict-negative-temperature", lambda w: ["predict", "--model-dir", w.model, "--temperature", "-1", "あ"],
+     "--temperature"),
+    ("predict-name-with-slash", lambda w: ["predict", "--name", "a/b", "あ"], "--name"),
+    # kana and the command line itself
+    ("kana-bad-reader", lambda w: ["kana", "--reader", "zz", "あ"], "reader"),
+    ("unknown-command", lambda w: ["nosuch"], "No such command"),
+    ("unknown-option", lambda w: ["ingest", "--bogus", SAMPLES], "--bogus"),
+]
+
+
+@pytest.mark.parametrize("name,args,fragment", CASES, ids=[c[0] for c in CASES])
+def test_bad_arguments_end_in_one_error_line(world, cli, name, args, fragment):
+    (world.root / "empty.txt").write_bytes(b"")
+    before = sorted(p for p in world.root.rglob("*") if p.name.endswith(".tmp"))
+    result = cli(*args(world))
+    assert_one_error(result, fragment)
+    assert sorted(p for p in world.root.rglob("*") if p.name.endswith(".tmp")) == before
+
+
+def test_a_real_child_process_prints_one_line_too(world):
+    # In a child, library logs (TensorFlow's C++ notices, warnings) would reach stderr too.
+    result = run_nocpipe("predict", "--model-dir", world.folder, "あ", env={"NOCPIPE_DATA": str(world.root)})
+    assert_one_error(result, "config.json")
+    assert os.listdir(world.folder) == []
+
+
+def test_predict_output_is_written_through_a_link_and_into_a_device(world, cli):
+    target = world.root / "replies.csv"
+    target.write_text("old\n", encoding="utf-8")
+    link = world.root / "link.csv"
+    link.symlink_to(target)
+    result = cli("predict", "--model-dir", world.model, "-o", link, "あ")
+    assert result.code == 0, result.err
+    assert link.is_symlink() and "utterance" in target.read_text(encoding="utf-8").splitlines()[0]
+    result = cli("predict", "--model-dir", world.model, "-o", "/dev/null", "あ")
+    assert result.code == 0, result.err
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")

@@ -1,0 +1,82 @@
+"""--distribute on CPU: two JAX host devices and two TensorFlow logical CPUs, each in a subprocess
+(the device count is fixed when the backend starts). A few steps on two devices give the
+loss and weights of one device at the same global batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.distribute import check_batch
+from pipeline.errors import UsageError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Runs in a fresh interpreter: the same tiny seed network, the same data, trained for four
+# steps at global batch 8 once on one device and once distributed over two.
+PROBE = r"""
+import json, os, sys
+backend = os.environ["KERAS_BACKEND"]
+if backend == "tensorflow":
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np, keras
+from pipeline import distribute
+from pipeline.errors import UsageError
+from pipeline.models import ModelConfig, build_model, compile_model
+
+rng = np.random.default_rng(0)
+x = rng.integers(1, 10, (32, 6)).astype("int32")
+y = rng.integers(0, 10, (32, 6)).astype("int32")
+out = {}
+for name, enabled in (("one", False), ("two", True)):
+    plan = distribute.setup(8, enabled=enabled)
+    keras.utils.set_random_seed(0)
+    with plan.scope():
+        model = compile_model(build_model(ModelConfig(units=8, max_len=6, vocab_size=10)), "adam")
+    hist = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    v = model.trainable_variables[0].value
+    # Where the weights live: every device under DataParallel / MirroredStrategy, one otherwise.
+    placed = len(v.sharding.device_set) if backend == "jax" else len(getattr(v, "values", [v]))
+    out[name] = {"devices": plan.devices, "placed": placed, "loss": hist.history["loss"],
+                 "weights": [np.asarray(w).ravel()[:50].tolist() for w in model.get_weights()]}
+    plan.close()
+try:
+    distribute.setup(7)
+except UsageError as exc:
+    out["odd_batch"] = str(exc)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def _run(backend: str) -> dict:
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+@pytest.mark.parametrize("backend", ["jax", "tensorflow"])
+def test_two_devices_match_one(backend):
+    r = _run(backend)
+    assert r["one"]["devices"] == 1 and r["two"]["devices"] == 2
+    assert r["one"]["placed"] == 1 and r["two"]["placed"] == 2
+    assert r["one"]["loss"] == pytest.approx(r["two"]["loss"], rel=1e-4, abs=1e-5)
+    for a, b in zip(r["one"]["weights"], r["two"]["weights"]):
+        assert a == pytest.approx(b, rel=1e-3, abs=1e-5)
+    assert "--batch-size 7 does not divide over 2 devices" in r["odd_batch"]
+
+
+def test_check_batch():
+    check_batch(8, 2)
+    check_batch(7, 1)
+    with pytest.raises(UsageError, match="multiple of 4, such as 4 or 8"):
+        check_batch(6, 4)
