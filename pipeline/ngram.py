@@ -246,18 +246,15 @@ class NgramLM:
 
 
 def mmi_rerank(lm: NgramLM, weight: float):
-    """A rerank for N-best lists: log p(reply | utterance) − weight · log p_LM(reply), best first
-    (Li et al. 2016's anti-language model). Candidates come back with that score; each needs
-    `.text` and `.score` (the model's natural-log probability of the reply and its end)."""
-    import dataclasses
+    """A rerank for N-best lists: best first by log p(reply | utterance) − weight · log p_LM(reply)
+    (Li et al. 2016's anti-language model). Each candidate needs `.text` and `.score` (the model's
+    natural-log probability of the reply and its end); candidates come back unchanged, reordered."""
 
     def rerank(utterance: str, candidates: list) -> list:
         if not candidates:
             return []
         lm_scores = lm.score([c.text for c in candidates])
-        rescored = [dataclasses.replace(c, score=float(c.score - weight * s))
-                    for c, s in zip(candidates, lm_scores)]
-        return sorted(rescored, key=lambda c: -c.score)
+        order = sorted(range(len(candidates)), key=lambda i: -(candidates[i].score - weight * lm_scores[i]))
+        return [candidates[i] for i in order]
 
     return rerank
-
