@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import write_with
-from .errors import ModelError
+from .errors import ModelError, StoreError
 from .vocab import PAD, Vocab
 
 NGRAM_FILE = "ngram.npz"
@@ -243,6 +244,39 @@ class NgramLM:
         lm = cls(meta["tokens"], meta["max_len"], meta["order"], orders, meta.get("pairs", 0))
         lm.source = dict(meta.get("source") or {})
         return lm
+
+
+def ngram_for_model(model_dir: Path, vocab: Vocab, data_dir: Path | None = None, order: int = DEFAULT_ORDER,
+                    log: Callable[[str], None] = lambda s: None) -> tuple[NgramLM, bool]:
+    """The model folder's n-gram model and whether it was fitted now: loaded from ngram.npz when it
+    matches the vocabulary and the train pairs (the model's --max-pairs of them) of `data_dir`
+    (default: the corpus the model trained on), else fitted on their replies and saved."""
+    from . import modeldir
+    from .dataset import fingerprint, read_unit, scan_units
+
+    cfg = modeldir.read_config(model_dir)
+    if data_dir is None:
+        saved = cfg.get("data", {}).get("data_dir")
+        if not saved:
+            raise StoreError(f"{model_dir} does not say which corpus it trained on: give --data-dir")
+        data_dir = Path(saved)
+    max_pairs = int(cfg.get("train", {}).get("max_pairs") or 0)
+    units = scan_units(data_dir, "train", max_pairs)
+    if not units:
+        raise StoreError(f"no train pairs in {data_dir} to fit the reply n-gram model on")
+    fp = fingerprint(units)
+    path = Path(model_dir) / NGRAM_FILE
+    if path.exists():
+        lm = NgramLM.load(path)
+        if lm.matches(vocab) and lm.order == order and lm.source.get("fingerprint") == fp:
+            return lm, False
+    t = time.perf_counter()
+    lm = NgramLM.fit(vocab, (read_unit(u, "train")[1] for u in units), order=order)
+    lm.source = {"fingerprint": fp, "data_dir": str(data_dir), "max_pairs": max_pairs}
+    lm.save(path)
+    log(f"reply n-gram model (order {order}, interpolated Kneser-Ney) fitted on {lm.pairs:,} train replies "
+        f"in {time.perf_counter() - t:.1f}s -> {path}")
+    return lm, True
 
 
 def mmi_rerank(lm: NgramLM, weight: float):

@@ -26,9 +26,9 @@ import numpy as np
 
 from pipeline import metrics, modeldir
 from pipeline.atomic import write_json
-from pipeline.dataset import fingerprint, read_unit, scan_units
+from pipeline.dataset import read_unit, scan_units
 from pipeline.errors import StoreError, UsageError
-from pipeline.ngram import DEFAULT_ORDER, NGRAM_FILE, NgramLM, mmi_rerank, reply_ids
+from pipeline.ngram import DEFAULT_ORDER, NgramLM, mmi_rerank, ngram_for_model, reply_ids
 from pipeline.progress import progress
 
 EVALUATE_FILE = "evaluate.json"
@@ -87,40 +87,19 @@ def corpus_of(model_dir: Path, data_dir: Path | None, default: Path) -> Path:
     return Path(saved) if saved and Path(saved).exists() else default
 
 
-def ngram_for(model_dir: Path, data_dir: Path, vocab, order: int = DEFAULT_ORDER,
-              log: Callable[[str], None] = lambda s: None) -> tuple[NgramLM, bool]:
-    """The model folder's n-gram model, fitted now (and saved) when missing or stale."""
-    cfg = modeldir.read_config(model_dir)
-    max_pairs = int(cfg.get("train", {}).get("max_pairs") or 0)
-    units = scan_units(data_dir, "train", max_pairs)
-    if not units:
-        raise StoreError(f"no train pairs in {data_dir} to fit the reply n-gram model on")
-    fp = fingerprint(units)
-    path = Path(model_dir) / NGRAM_FILE
-    if path.exists():
-        lm = NgramLM.load(path)
-        if lm.matches(vocab) and lm.order == order and lm.source.get("fingerprint") == fp:
-            return lm, False
-    t = time.perf_counter()
-    lm = NgramLM.fit(vocab, (read_unit(u, "train")[1] for u in units), order=order)
-    lm.source = {"fingerprint": fp, "data_dir": str(data_dir), "max_pairs": max_pairs}
-    lm.save(path)
-    log(f"reply n-gram model (order {order}, interpolated Kneser-Ney) fitted on {lm.pairs:,} train replies "
-        f"in {time.perf_counter() - t:.1f}s -> {path}")
-    return lm, True
-
-
 def decode(chatbot, utterances: list[str], dec: Decoding, lm: NgramLM | None = None) -> list[str]:
     """The model's best reply to each utterance under `dec` (MMI-reranked when dec.mmi)."""
-    if dec.mmi and lm is None:
-        raise UsageError("--mmi needs the reply n-gram model")
-    num = max(dec.nbest, 1) if dec.mmi else 1
-    beam = dec.beam or (num if dec.mmi and dec.temperature == 0 else 0)
-    out = chatbot.reply(utterances, num=num, temperature=dec.temperature, top_p=dec.top_p, beam=beam,
-                        length_penalty=dec.length_penalty, no_repeat_ngram=dec.no_repeat_ngram, seed=dec.seed)
+    rerank = None
+    beam = dec.beam
     if dec.mmi:
+        if lm is None:
+            raise UsageError("--mmi needs the reply n-gram model")
         rerank = mmi_rerank(lm, dec.mmi)
-        out = [rerank(u, cands) for u, cands in zip(utterances, out)]
+        if not beam and dec.temperature == 0:
+            beam = max(dec.nbest, 2)  # the N-best list to rerank
+    out = chatbot.reply(utterances, num=1, temperature=dec.temperature, top_p=dec.top_p, beam=beam,
+                        length_penalty=dec.length_penalty, no_repeat_ngram=dec.no_repeat_ngram, seed=dec.seed,
+                        rerank=rerank)
     return [cands[0].text if cands else "" for cands in out]
 
 
@@ -142,7 +121,7 @@ def evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print, default_
         raise StoreError(f"no {opts.split} pairs in {data_dir}")
 
     chatbot = Chatbot.load(model_dir)
-    lm, fitted = ngram_for(model_dir, data_dir, chatbot.vocab, opts.ngram_order, log)
+    lm, fitted = ngram_for_model(model_dir, chatbot.vocab, data_dir, opts.ngram_order, log)
 
     model_lp: list[np.ndarray] = []
     ngram_lp: list[np.ndarray] = []
