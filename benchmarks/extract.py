@@ -1,8 +1,10 @@
 """extract-pairs on the bundled Aozora corpus (data/aozora, 61 works): wall time, characters per second and
 peak memory for both readers and 1 and 2 workers, next to the reader's own
-conversion time for the same characters. Prints figures; asserts nothing.
+conversion time for the same characters; then what near-duplicate detection costs and the
+similarities that chose its thresholds. Prints figures; asserts nothing.
 
     .venv/bin/python benchmarks/extract.py [--corpus data/aozora] [--readers pykakasi,unidic]
+    .venv/bin/python benchmarks/extract.py --neardup-only     # the near-duplicate section alone
 
 Target (issue 2): extract-pairs wall time <= 1.3 x (pure reader time / workers).
 """
@@ -87,11 +89,94 @@ def library_reader(name: str):
     return lambda t: "".join((w.feature.kana or w.surface) if not w.is_unk else w.surface for w in tagger(t))
 
 
+def _work_sides(out: Path) -> dict[str, list[str]]:
+    """Each work's distinct katakana sides, from extract-pairs' per-work files."""
+    import pyarrow.parquet as pq
+
+    from pipeline.shards import WORKS_DIR
+
+    works = {}
+    for p in sorted((out / WORKS_DIR).glob("*/*.parquet")):
+        t = pq.read_table(p, columns=["utterance_kana", "reply_kana"])
+        sides = zip(t.column(0).to_pylist(), t.column(1).to_pylist())
+        works[f"{p.parent.name}/{p.stem}"] = list(dict.fromkeys(s for pair in sides for s in pair))
+    return works
+
+
+def _edited(sides: list[str], edit: float, drop: float, seed: int = 0) -> list[str]:
+    """A lightly edited copy: a share `drop` of the lines removed, `edit` with one character changed."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in sides:
+        r = rng.random()
+        if r < drop:
+            continue
+        if r < drop + edit and len(s) > 2:
+            j = int(rng.integers(0, len(s)))
+            s = s[:j] + ("ア" if s[j] != "ア" else "イ") + s[j + 1:]
+        out.append(s)
+    return out
+
+
+def neardup_section(out: Path, extract_wall: float | None) -> None:
+    """Cost of near-duplicate detection, and the similarities behind NearDupConfig."""
+    import itertools
+
+    from pipeline import neardup
+    from pipeline.config import NearDupConfig
+
+    cfg = NearDupConfig()
+    neardup.preload()  # its import (about a second) is paid once per process, not per work
+    works = _work_sides(out)
+    pairs = []
+    for sides in works.values():
+        pairs += list(zip(sides, sides[1:]))
+    print(f"\nnear-duplicates on {len(works)} works, {len(pairs):,} pairs "
+          f"(shingle {cfg.shingle}, {cfg.num_perm} permutations, threshold {cfg.threshold}):")
+    t0 = time.perf_counter()
+    sigs = {k: neardup.signature(v, cfg) for k, v in works.items()}
+    t_sig = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    groups = neardup.group_works(sigs, cfg)
+    t_group = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    seen = {neardup.exact_key(u, r) for u, r in pairs}
+    t_exact = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    near = {neardup.near_key(u, r) for u, r in pairs}
+    t_near = time.perf_counter() - t0
+    base = f" ({(t_sig + t_group + t_near) / extract_wall:.1%} of the extract-pairs wall time)" if extract_wall else ""
+    print(f"  signatures {t_sig:.2f} s, grouping {t_group:.3f} s, near-duplicate keys {t_near:.3f} s "
+          f"(exact keys {t_exact:.3f} s){base}; {len(groups)} near-copy groups; "
+          f"{len(seen) - len(near)} pairs equal to another once punctuation is removed")
+
+    names = [k for k, s in sigs.items() if s is not None]
+    print(f"  {len(names)} of {len(works)} works have >= {cfg.min_shingles} shingles and are compared")
+    print(f"  {'shingle':>7} {'unrelated max':>13} {'edited copies min (Jaccard of shingles)':>40}")
+    rates = ((0.1, 0.05), (0.3, 0.1), (0.5, 0.2))
+    for k in sorted({4, cfg.shingle, 6, 8}):
+        sh = {n: neardup.shingles(works[n], k) for n in names}
+        jac = [len(sh[a] & sh[b]) / len(sh[a] | sh[b]) for a, b in itertools.combinations(names, 2)]
+        cells = []
+        for edit, drop in rates:
+            cells.append(min(len(sh[n] & (e := neardup.shingles(_edited(works[n], edit, drop), k))) / len(sh[n] | e)
+                             for n in names))
+        print(f"  {k:>7} {max(jac):>13.3f} " + "  ".join(f"edit {e:.0%} drop {d:.0%}: {v:.3f}"
+                                                         for (e, d), v in zip(rates, cells)))
+    est = [neardup.similarity(sigs[a], sigs[b]) for a, b in itertools.combinations(names, 2)]
+    copies = [neardup.similarity(sigs[n], neardup.signature(_edited(works[n], 0.1, 0.05), cfg)) for n in names]
+    print(f"  MinHash estimate at shingle {cfg.shingle}: unrelated max {max(est):.3f}, "
+          f"copies (10% edited, 5% dropped) min {min(copies):.3f}, median {sorted(copies)[len(copies) // 2]:.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=REPO / "data" / "aozora")
     ap.add_argument("--readers", default="pykakasi,unidic")
     ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--neardup-only", action="store_true", help="only the near-duplicate section")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="nocpipe-bench-"))
@@ -99,6 +184,13 @@ def main() -> None:
     t0 = time.perf_counter()
     ingest([args.corpus], raw, show_progress=False)
     print(f"ingest: {len(list(raw.glob('*/*')))} works in {time.perf_counter() - t0:.1f} s")
+    if args.neardup_only:
+        out = tmp / "pairs-neardup"
+        wall, _ = peak_rss_of([sys.executable, "-m", "pipeline.cli", "extract-pairs", "--raw-dir", str(raw),
+                               "--out-dir", str(out), "--reader", "pykakasi", "--workers", "2", "-q",
+                               "--examples", "0", "--max-len", "0"])
+        neardup_section(out, wall)
+        return
     texts, corpus_chars = candidate_texts(raw)
     side_chars = sum(map(len, texts))
     print(f"corpus: {corpus_chars:,} body characters; {len(texts):,} dialogue sides to read "
@@ -126,6 +218,7 @@ def main() -> None:
                    "--out-dir", str(out), "--reader", reader, "--workers", str(workers), "-q",
                    "--examples", "0", "--max-len", "0"]
             wall, peak = peak_rss_of(cmd)
+            wall_first = wall
             target = 1.3 * pure / workers
             print(f"{reader:9} {workers:>7} {wall:>7.1f} {corpus_chars / wall:>10,.0f} {peak:>8.0f} "
                   f"{pure:>9.1f} {target:>9.1f} {wall / (pure / workers):>6.2f}")
@@ -134,6 +227,7 @@ def main() -> None:
         print(f"{reader:9} {'rerun':>7} {wall:>7.1f} {'':>10} {peak:>8.0f}   (nothing new)")
     print("\nratio = wall / (library reader time / workers); the target is <= 1.3."
           " Wall includes interpreter start-up, parsing, Parquet writing and dedup.")
+    neardup_section(out, wall_first)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 
     text (may carry ruby: ｜漢字《かんじ》 or 漢字《かんじ》)
       -> ruby segments read as the author wrote them
-      -> other segments: widened kana, numbers read out (pipeline.numbers), then the reader
+      -> other segments: the work's ruby memory (pipeline.rubymemory) for words the
+         author annotated elsewhere, widened kana, numbers read out (pipeline.numbers),
+         then the reader
       -> hiragana to katakana, punctuation mapped onto the alphabet of DESIGN.md
 
-Readers: `pykakasi` (default, pure Python) and `unidic` (fugashi + unidic-lite, the
-`kana` field; unknown words fall back to pykakasi). A reader is built once per
+Readers: `unidic` (the default: fugashi + unidic-lite, the `kana` field; unknown
+words fall back to pykakasi) and `pykakasi` (pure Python). A reader is built once per
 process and its results are cached per segment, because dialogue repeats itself.
 
 What normalisation does with characters outside the alphabet (also in the README):
@@ -32,11 +34,14 @@ from functools import lru_cache
 from importlib import metadata
 
 from .errors import UsageError
-from .numbers import read_numbers
+from .numbers import NUMBER_RE, read_numbers
 
+#: The reader extract-pairs, `nocpipe kana` and new corpora use unless told otherwise.
+DEFAULT_READER = "unidic"
 ALPHABET_PUNCT = "、。！？…・「」『』～"
 ALPHABET_RE = re.compile(r"[\u30A1-\u30FAー" + ALPHABET_PUNCT + r"]*")
 _KANJI = r"\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\U00020000-\U0003134F々〆ヶ〇"
+KANJI_CHARS = _KANJI
 KANJI_RE = re.compile(f"[{_KANJI}]")
 # ｜base《reading》 or kanji-run《reading》 (Aozora's two ruby forms).
 # Also tolerated without ｜: an accent group 〔Bohe`me〕 or a Latin word before 《》.
@@ -236,17 +241,28 @@ class _FastJConv:
         self.isRegion = jconv.isRegion
 
     def convert(self, itext: str, btext: str) -> tuple[str, int]:
-        text = self._itaiji.convert(itext)
-        if len(text) != len(itext):  # variation selectors: keep pykakasi's own handling
-            return self._orig.convert(itext, btext)
-        table = self._kanwa.load(text[0])
+        # Only the first `longest` characters can match, so only they are translated:
+        # translating the whole rest of the line for every kanji made a line's
+        # reading quadratic in its length.
+        first = self._itaiji.convert(itext[0])
+        if not first:
+            return "", 0  # a lone variation selector: nothing to read (pykakasi itself fails here)
+        if len(first) != 1:
+            return self._orig.convert(itext[:64], btext)
+        table = self._kanwa.load(first)
         if table is None:
             return "", 0
-        key = ord(text[0])
+        key = ord(first)
         longest = self._maxlen.get(key)
         if longest is None:
             longest = self._maxlen[key] = max(map(len, table))
-        for length in range(min(longest, len(text)), 0, -1):
+        head = itext[:longest]
+        text = self._itaiji.convert(head)
+        if len(text) != len(head):
+            # Variation selectors: pykakasi's own handling, on a window wide enough
+            # for the longest word plus one selector per character.
+            return self._orig.convert(itext[:2 * longest + 1], btext)
+        for length in range(len(text), 0, -1):
             entries = table.get(text[:length])
             if entries:
                 for yomi, con in entries:
@@ -272,7 +288,24 @@ class PykakasiReader(Reader):
         return "".join(item["kana"] for item in self._kks.convert(text))
 
 
-_KANA_OR_PUNCT_RE = re.compile(r"[\u3041-\u30FF\uFF01-\uFF5E\u3000-\u303F…‥―ー\s!-~]+")
+
+# MeCab writes each token as \f surface \t kana \n (\v for the kana of an unknown
+# word), so that the per-token work happens in C; one regex pass then picks, per
+# token, the surface (kana and symbols are read as written), the kana field, or the
+# fallback reader (unknown words, words without a kana field).
+_MECABRC = (
+    "output-format-type = nocpipe\n"
+    "node-format-nocpipe = \\f%m\\t%f[17]\\n\n"
+    "unk-format-nocpipe = \\f%m\\t\\v\\n\n"
+    "bos-format-nocpipe =\n"
+    "eos-format-nocpipe = #\n"
+)
+_AS_WRITTEN = r"\u3041-\u30FF\uFF01-\uFF5E\u3000-\u303F…‥―ー!-~"
+# Group 1: a surface read as written; 2: a kana field; 3: a surface for the fallback.
+_TOKEN_RE = re.compile(f"\f(?:([{_AS_WRITTEN}]*+)\t[^\n]*+|[^\t]*+\t([^\n\v*][^\n]*+)|([^\t]*+)\t[\v*]?+)\n")
+# White space and control characters: MeCab skips the one and would misread the
+# other, and they are the format's delimiters. None of them is readable.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class UnidicReader(Reader):
@@ -283,12 +316,23 @@ class UnidicReader(Reader):
     def __init__(self) -> None:
         try:
             import fugashi
-            import unidic_lite  # noqa: F401  (the dictionary fugashi finds)
+            import unidic_lite
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise UsageError(
-                "--reader unidic needs fugashi and unidic-lite: pip install 'nocpipe[unidic]'"
+                "--reader unidic needs fugashi and unidic-lite: pip install fugashi unidic-lite"
             ) from exc
-        self._tagger = fugashi.Tagger()
+        import os
+        import tempfile
+
+        # The output format is chosen by a resource file: unidic-lite's own dicrc
+        # fixes the format type, and MeCab lets an -r file's keys win over it.
+        fd, rc = tempfile.mkstemp(suffix=".mecabrc", prefix="nocpipe-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(_MECABRC)
+            self._tagger = fugashi.GenericTagger(f'-r "{rc}" -d "{unidic_lite.DICDIR}"')
+        finally:
+            os.unlink(rc)
         # Built now, not on the first unknown word: extract-pairs builds its reader
         # before forking workers, which then share the loaded dictionaries.
         self._fallback = PykakasiReader()
@@ -298,29 +342,24 @@ class UnidicReader(Reader):
         return f"fugashi {metadata.version('fugashi')} + unidic-lite {metadata.version('unidic-lite')}"
 
     def read(self, text: str) -> str:
-        out = []
-        for word in self._tagger(text):
-            surface = word.surface
-            kana = None
-            if not word.is_unk:
-                # feature_raw split is 3x faster than building the feature namedtuple.
-                parts = word.feature_raw.split(",")
-                kana = parts[17] if len(parts) == 26 else getattr(word.feature, "kana", None)
-            if _KANA_OR_PUNCT_RE.fullmatch(surface):
-                out.append(surface)  # kana and symbols read as written
-            elif kana and kana != "*":
-                out.append(kana)
-            else:
-                out.append(self._fallback.read(surface))
-            # MeCab drops white space between tokens; none of it is readable anyway.
-        return "".join(out)
+        text = _CONTROL_RE.sub("", text)
+        if not text:
+            return ""
+        # The end-of-sentence mark # keeps fugashi's trimming of white space off
+        # the last token's delimiters.
+        return _TOKEN_RE.sub(self._token, self._tagger.parse(text)[:-1])
+
+    def _token(self, m: re.Match) -> str:
+        # A callback is cheaper than a template replacement in CPython.
+        i = m.lastindex
+        return m[i] if i != 3 else self._fallback.read(m[3])
 
 
 _READERS: dict[str, Reader] = {}
 _LOCK = threading.Lock()
 
 
-def get_reader(name: str = "pykakasi") -> Reader:
+def get_reader(name: str = DEFAULT_READER) -> Reader:
     """The process-wide reader of that name (built on first use)."""
     with _LOCK:
         if name not in _READERS:
@@ -329,16 +368,29 @@ def get_reader(name: str = "pykakasi") -> Reader:
             elif name == "unidic":
                 _READERS[name] = UnidicReader()
             else:
-                raise UsageError(f"unknown reader {name!r}: use pykakasi or unidic")
+                raise UsageError(f"unknown reader {name!r}: use unidic or pykakasi")
         return _READERS[name]
 
 
 @lru_cache(maxsize=200_000)
 def _read_plain(reader_name: str, text: str) -> str:
+    return _read_plain_counted(reader_name, text)[0]
+
+
+# What the reader is left with, counted as runs: kanji runs and Latin words.
+_READER_RUN_RE = re.compile(f"[{_KANJI}]+|[A-Za-z]+")
+
+
+@lru_cache(maxsize=200_000)
+def _read_plain_counted(reader_name: str, text: str) -> tuple[str, int, int]:
+    """(reading, numbers read out, runs left to the reader) of text without ruby."""
+    narrowed = text.translate(_WIDE_TABLE)
+    numbers = len(NUMBER_RE.findall(narrowed)) if _DIGIT_RE.search(narrowed) else 0
     text = prenormalise(text)
     # Pure kana needs no reader (and no dictionary look-up).
     if not _NEEDS_READER_RE.search(text):
-        return text
+        return text, numbers, 0
+    runs = len(_READER_RUN_RE.findall(text))
     out = get_reader(reader_name).read(text)
     if "々" in out:
         # The reader did not know the word with its repeat mark (吾々, 馬鹿々々):
@@ -346,21 +398,49 @@ def _read_plain(reader_name: str, text: str) -> str:
         text = re.sub(r"(..)々々", r"\1\1", text)
         text = re.sub(r"(.)々", r"\1\1", text)
         out = get_reader(reader_name).read(text)
-    return out
+    return out, numbers, runs
+
+
+#: Changes whenever the same text and reader may read differently (corpora re-extract).
+READINGS_VERSION = 2
+#: Where a side's readings come from, in the order they are tried.
+READING_SOURCES = ("ruby", "memory", "numbers", "reader")
+
+
+def read_side(text: str, reader: str = DEFAULT_READER, memory: object | None = None,
+              counts: dict[str, int] | None = None) -> str:
+    """The katakana reading of `text`: the author's ruby on the line first, then the
+    work's ruby memory (a pipeline.rubymemory.RubyMemory) for the bare words, then
+    numbers, then the reader. When `counts` is given, adds how many words each
+    source read (READING_SOURCES) to it."""
+    parts = []
+    ruby = mem = numbers = runs = 0
+    for base, reading in split_ruby(text):
+        if reading is None:
+            if memory is not None and len(memory):
+                base, n = memory.apply(base)
+                mem += n
+            kana, n_num, n_runs = _read_plain_counted(reader, base)
+            parts.append(kana)
+            numbers += n_num
+            runs += n_runs
+        else:
+            ruby += 1
+            if KANJI_RE.search(reading):  # a reading that is itself kanji still needs reading
+                parts.append(_read_plain(reader, reading))
+            else:
+                parts.append(prenormalise(reading))
+    if counts is not None:
+        for name, n in zip(READING_SOURCES, (ruby, mem, numbers, runs)):
+            if n:
+                counts[name] = counts.get(name, 0) + n
+    return postnormalise("".join(parts))
 
 
 @lru_cache(maxsize=200_000)
-def to_katakana(text: str, reader: str = "pykakasi") -> str:
+def to_katakana(text: str, reader: str = DEFAULT_READER) -> str:
     """The katakana reading extract-pairs stores for `text` (ruby used when present)."""
-    parts = []
-    for base, reading in split_ruby(text):
-        if reading is None:
-            parts.append(_read_plain(reader, base))
-        elif KANJI_RE.search(reading):  # a reading that is itself kanji still needs reading
-            parts.append(_read_plain(reader, reading))
-        else:
-            parts.append(prenormalise(reading))
-    return postnormalise("".join(parts))
+    return read_side(text, reader)
 
 
 _READER_CLASSES = {"pykakasi": PykakasiReader, "unidic": UnidicReader}
@@ -369,7 +449,7 @@ _READER_CLASSES = {"pykakasi": PykakasiReader, "unidic": UnidicReader}
 def reader_version(name: str) -> str:
     """The reader's version without loading its dictionaries (for resume checks)."""
     if name not in _READER_CLASSES:
-        raise UsageError(f"unknown reader {name!r}: use pykakasi or unidic")
+        raise UsageError(f"unknown reader {name!r}: use unidic or pykakasi")
     try:
         return _READER_CLASSES[name].version()
     except metadata.PackageNotFoundError as exc:

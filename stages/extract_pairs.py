@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import sys
 from collections.abc import Iterator
@@ -35,9 +34,11 @@ import pyarrow.parquet as pq
 
 from pipeline import atomic, card, neardup, rawstore
 from pipeline.config import SHARD_TARGET_PAIRS, NearDupConfig, SplitConfig
-from pipeline.errors import StoreError, UsageError
-from pipeline.kana import KANJI_RE, get_reader, is_kana_text, reader_version as get_reader_version, to_katakana
+from pipeline.errors import NocpipeError, StoreError, UsageError, describe_os_error
+from pipeline.kana import (DEFAULT_READER, KANJI_RE, READING_SOURCES, READINGS_VERSION, get_reader, is_kana_text,
+                           read_side, reader_version as get_reader_version)
 from pipeline.locks import folder_lock
+from pipeline.rubymemory import RubyMemory
 from pipeline.pairs import find_candidates
 from pipeline.parsers import parser_for
 from pipeline.progress import progress
@@ -57,8 +58,9 @@ class ExtractOptions:
     raw_dir: Path
     out_dir: Path
     max_len: int = 50
-    reader: str = "pykakasi"
+    reader: str = DEFAULT_READER
     workers: int = 0  # 0 = all cores
+    scheduler: str | None = None  # a Dask scheduler address or local:N (pipeline.cluster); None: local processes
     split: SplitConfig = SplitConfig()
     show_progress: bool = True
     shard_target: int = SHARD_TARGET_PAIRS
@@ -82,6 +84,7 @@ class ExtractResult:
     skipped: int = 0
     shards_written: int = 0
     removed: int = 0
+    failed: list[str] = field(default_factory=list)  # works that could not be read, one line each
     counters: Counters = field(default_factory=Counters)  # this run
     totals: dict = field(default_factory=dict)            # stats.json
 
@@ -114,20 +117,26 @@ def process_work(ref: WorkRef, reader: str, max_len: int) -> WorkOutput:
     out = WorkOutput(ref.key, ref.source, ref.work_id)
     c = out.counters
     parse = parser_for(ref.source)
-    for episode in parse(ref.path, c):
+    # The whole work first: its ruby, from every episode, reads the bare words.
+    episodes = list(parse(ref.path, c))
+    memory = RubyMemory.from_lines(line for episode in episodes for line in episode.lines)
+    readings: dict[str, int] = {}
+    for episode in episodes:
         c.add("episodes")
         for cand in find_candidates(episode, c):
             c.add("candidate_pairs")
             if not cand.utterance.strip() or not cand.reply.strip():
                 c.add("dropped_empty")
                 continue
-            u = to_katakana(cand.utterance_ruby, reader)
-            r = to_katakana(cand.reply_ruby, reader)
+            u = read_side(cand.utterance_ruby, reader, memory, readings)
+            r = read_side(cand.reply_ruby, reader, memory, readings)
             reason = _check_side(u, max_len) or _check_side(r, max_len)
             if reason:
                 c.add(reason)
                 continue
             out.rows.append((cand.episode, cand.line, cand.utterance, cand.reply, u, r))
+    for source, n in readings.items():
+        c.add(f"reading_{source}", n)
     c.add("works")
     return out
 
@@ -141,7 +150,8 @@ def _work_task(args: tuple[WorkRef, str, int]) -> WorkOutput:
 def _phase1_options(opts: ExtractOptions, reader_version: str) -> dict:
     """Everything a work's phase-1 file depends on besides the work's own files."""
     nd = opts.neardup
-    return {"reader": opts.reader, "reader_version": reader_version, "max_len": opts.max_len,
+    return {"reader": opts.reader, "reader_version": reader_version, "readings": READINGS_VERSION,
+            "max_len": opts.max_len,
             "shingle": nd.shingle, "num_perm": nd.num_perm, "min_shingles": nd.min_shingles,
             "seed": nd.seed, "minhash": neardup.engine_version(), "state_version": STATE_VERSION}
 
@@ -176,8 +186,22 @@ class WorkTask:
     neardup: NearDupConfig
 
 
+def _work_failure(ref: WorkRef, exc: Exception) -> str:
+    """One line naming a work that cannot be read, and what to do."""
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"{ref.path}: a file is not valid UTF-8 (cut short or damaged at byte {exc.start}); "
+                "ingest or scrape the work again")
+    if isinstance(exc, OSError):
+        return f"{ref.path}: {describe_os_error(exc)}; ingest or scrape the work again"
+    return f"{ref.path}: {exc}"
+
+
 def run_work(task: WorkTask) -> tuple[str, dict]:
-    out = process_work(task.ref, task.reader, task.max_len)
+    try:
+        out = process_work(task.ref, task.reader, task.max_len)
+    except (OSError, ValueError, NocpipeError) as exc:
+        # One damaged work is skipped and named; it never stops the others.
+        return task.ref.key, {"failed": _work_failure(task.ref, exc)}
     cols = list(zip(*out.rows)) if out.rows else [[] for _ in WORK_COLUMNS]
     sides = dict.fromkeys(side for row in out.rows for side in (row[4], row[5]))
     sig = neardup.signature(sides, task.neardup)
@@ -190,16 +214,17 @@ def run_work(task: WorkTask) -> tuple[str, dict]:
     return task.ref.key, info
 
 
-def _run(tasks: list[WorkTask], workers: int) -> Iterator[tuple[str, dict]]:
-    """Phase 1 of `tasks` in `workers` processes; results as they finish."""
-    if workers <= 1:
-        for t in tasks:
-            yield run_work(t)
-        return
-    # fork: the reader built in this process (dictionaries loaded) is shared copy-on-write.
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        yield from pool.imap_unordered(run_work, tasks, chunksize=1)
+def _run(tasks: list[WorkTask], workers: int, scheduler: str | None = None) -> Iterator[tuple[str, dict]]:
+    """Phase 1 of `tasks` on local processes or a Dask cluster (pipeline.cluster); results as
+    they finish. Each task writes its own file under a name given by its work, so a task run
+    twice (a lost worker) rewrites the same file."""
+    from pipeline import cluster
+
+    with cluster.open_executor(scheduler, workers) as ex:
+        keys = [f"extract-{t.ref.source}-{t.ref.work_id}-{t.fingerprint[:10]}-{t.options_digest[:10]}"
+                for t in tasks]
+        for _, result in ex.map(run_work, tasks, keys=keys, ordered=False):
+            yield result
 
 
 # ---------------------------------------------------------------- the stage
@@ -209,14 +234,37 @@ def _work_order(ref: WorkRef) -> tuple[str, str]:
 
 
 def _load_state(path: Path) -> dict:
+    """_state.json, checked: {} (everything is rebuilt) when it is missing or damaged."""
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        state = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
+        state = None
+    if not (isinstance(state, dict) and isinstance(state.get("phase1", {}), dict)
+            and isinstance(state.get("inputs", ""), str) and isinstance(state.get("shards", []), list)
+            and all(isinstance(n, str) for n in state.get("shards", []))):
         # Only ever written atomically, so this is a hand edit: rebuild rather than guess.
-        print(f"warning: {path} is unreadable; rebuilding the shards", file=sys.stderr)
+        print(f"warning: {path} is damaged; rebuilding the shards (delete it to silence this)", file=sys.stderr)
         return {}
+    return state
+
+
+def _intact(path: Path) -> bool:
+    """Whether a finished Parquet file is still whole (its footer reads)."""
+    try:
+        pq.read_metadata(path)
+        return True
+    except (OSError, pa.ArrowException):
+        return False
+
+
+def _read_stats(path: Path) -> dict | None:
+    try:
+        stats = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return stats if isinstance(stats, dict) else None
 
 
 def extract_pairs(opts: ExtractOptions) -> ExtractResult:
@@ -225,10 +273,15 @@ def extract_pairs(opts: ExtractOptions) -> ExtractResult:
     workers = opts.workers or os.cpu_count() or 1
     if workers < 1:
         raise UsageError("--workers must be 1 or more")
+    if opts.scheduler:  # a bad address or a missing extra stops before any work is done
+        from pipeline import cluster
+
+        cluster.parse_scheduler(opts.scheduler, workers)
+        cluster.require_dask()
     works = list_works(opts.raw_dir)
     if not works:
         raise StoreError(f"the raw store {opts.raw_dir} holds no works yet; run `nocpipe ingest` or `nocpipe scrape` first")
-    with folder_lock(opts.out_dir, "extract-pairs"):
+    with folder_lock(opts.out_dir, "extract-pairs", "corpus folder"):
         atomic.clean_temporaries(opts.out_dir, recursive=True)
         return _extract(opts, works, workers)
 
@@ -239,7 +292,13 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
     reader_version = get_reader_version(opts.reader)
     p1 = _phase1_options(opts, reader_version)
     p1_digest = _digest(p1)
-    prints = {w.key: fingerprint(w.path) for w in works}
+    failed: dict[str, str] = {}
+    prints = {}
+    for w in works:
+        try:
+            prints[w.key] = fingerprint(w.path)
+        except OSError as exc:
+            failed[w.key] = _work_failure(w, exc)
     inputs = _digest({"phase1": p1, "split": opts.split.as_list(), "threshold": opts.neardup.threshold,
                       "shard_target": opts.shard_target, "works": [[w.key, prints[w.key]] for w in works]})
     state_path = out_dir / STATE_FILE
@@ -250,34 +309,47 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
     if old and old != p1:
         changed = ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in p1.items() if old.get(k) != v)
         print(f"options changed since the last run ({changed}): extracting everything again", file=sys.stderr)
-    if state.get("inputs") == inputs and all((out_dir / n).is_file() for n in state.get("shards", [])) \
-            and (out_dir / STATS_FILE).is_file():
+    stats = _read_stats(out_dir / STATS_FILE) if state.get("inputs") == inputs and not failed else None
+    if stats is not None and all(_intact(out_dir / n) for n in state.get("shards", [])):
         result.skipped = len(works)
-        result.totals = json.loads((out_dir / STATS_FILE).read_text(encoding="utf-8"))
+        result.totals = stats
         return result
 
     # ---- phase 1: works whose file is missing or stale
     infos: dict[str, dict] = {}
     tasks = []
     for w in works:
+        if w.key in failed:
+            continue
         path = work_file(out_dir, w)
         info = read_work_info(path)
         if info and info.get("fingerprint") == prints[w.key] and info.get("options") == p1_digest:
             infos[w.key] = info
         else:
             tasks.append(WorkTask(w, opts.reader, opts.max_len, prints[w.key], p1_digest, path, opts.neardup))
-    result.skipped = len(works) - len(tasks)
+    result.skipped = len(works) - len(tasks) - len(failed)
     if tasks:
         get_reader(opts.reader)  # built once here, before the workers fork
-        for key, info in progress(_run(tasks, min(workers, len(tasks))), desc="extract-pairs", unit="work",
+        neardup.preload()
+        for key, info in progress(_run(tasks, min(workers, len(tasks)), opts.scheduler), desc="extract-pairs", unit="work",
                                   enabled=opts.show_progress, total=len(tasks)):
+            if "failed" in info:
+                failed[key] = info["failed"]
+                continue
             infos[key] = info
             result.processed += 1
             result.counters.merge(info["counters"])
+    for key in sorted(failed):
+        print(f"skipped: {failed[key]}", file=sys.stderr)
+    result.failed = [failed[k] for k in sorted(failed)]
+    works = [w for w in works if w.key not in failed]
+    if not works:
+        raise StoreError(f"none of the {len(failed)} works in {opts.raw_dir} could be read (reasons above)")
     result.removed = _remove_stale_work_files(out_dir, works)
 
     # ---- phase 2: the corpus from the per-work files
-    state = {"phase1": p1, "inputs": inputs}
+    # With a work skipped, the next run must try it again (and name it again).
+    state = {"phase1": p1, "inputs": "" if failed else inputs}
     written, groups, per_work = _build_shards(opts, works, infos, reader_version, result)
     state["shards"] = written
     result.totals = _write_stats(out_dir, opts, reader_version, works, per_work, groups, written)
@@ -413,8 +485,7 @@ def _write_stats(out_dir: Path, opts: ExtractOptions, reader_version: str, works
         "dropped": drops,
         "gaiji_resolved": totals["gaiji_resolved"],
         "gaiji_dropped": totals["gaiji_dropped"],
-        "readings": {k.removeprefix("reading_"): v for k, v in sorted(totals.values.items())
-                     if k.startswith("reading_")},
+        "readings": {s: totals[f"reading_{s}"] for s in READING_SOURCES},
         "pairs_by_split": dict(sorted(by_split.values.items())),
         "near_copy_groups": [[{"work": k, "split": per_work[k]["split"],
                                "pairs_kept": per_work[k]["counters"].get("pairs_kept", 0)} for k in g]

@@ -343,7 +343,7 @@ class Scraper:
                                   "has probably changed", layout=True) from exc
             except OffSite as exc:
                 raise _WorkFailed(self._offsite(ncode, "table of contents", exc,
-                                                redirect=origin_of(nxt) == origin_of(self.base))) from exc
+                                                redirect=origin_of(self._on_base(nxt)) == origin_of(self.base))) from exc
             try:
                 page = parse_toc(resp.content, resp.url, chapter=entries[-1].chapter if entries else None,
                                  header_charset=_charset(resp))
@@ -582,7 +582,7 @@ def scrape(opts: ScrapeOptions, session: PoliteSession | None = None) -> ScrapeR
     try:
         # One run at a time on a site's part of the store: a second one would fetch the same
         # pages and interleave progress lines.
-        with folder_lock(scraper.store, "scrape"):
+        with folder_lock(scraper.store, "scrape", "raw store"):
             return scraper.run()
     finally:
         if session is None:

@@ -61,7 +61,7 @@ def test_pairs_schema_and_stats(store, tmp_path):
         "dropped_too_long": 1,
     }
     assert stats["pairs_kept"] == len(got) == res.totals["pairs_kept"]
-    assert stats["works"] == 4 and stats["reader"] == "pykakasi" and stats["max_len"] == 20
+    assert stats["works"] == 4 and stats["reader"] == "unidic" and stats["max_len"] == 20
     assert sum(stats["pairs_by_split"].values()) == len(got)
 
 
@@ -235,13 +235,13 @@ def test_layout_metadata_and_card(store, tmp_path):
         "README.md", "_state.json", "pairs", "stats.json"]
     from pipeline.shards import read_metadata
     meta = read_metadata(out / "pairs" / names[0])
-    assert meta["reader"] == "pykakasi" and meta["max_len"] == "20" and meta["schema_version"]
+    assert meta["reader"] == "unidic" and meta["max_len"] == "20" and meta["schema_version"]
     assert meta["nocpipe_version"] and meta["reader_version"]
     for name in names:
         split = pq.read_table(out / "pairs" / name).column("split").to_pylist()
         assert set(split) == {{"validation": "valid"}.get(name.split("-")[0], name.split("-")[0])}
     card = (out / "README.md").read_text()
-    assert card.startswith("---\n") and "configs:" in card and "- ja" in card and "pykakasi" in card
+    assert card.startswith("---\n") and "configs:" in card and "- ja" in card and "unidic" in card
 
 
 def test_files_follow_the_umask(store, tmp_path):

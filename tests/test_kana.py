@@ -86,3 +86,84 @@ def test_fast_pykakasi_lookup_reads_exactly_like_pykakasi():
     assert len(lines) > 800
     for line in lines:
         assert ours.read(line) == "".join(d["kana"] for d in stock.convert(line)), line
+
+
+# ---------------------------------------------------------------- any input
+
+_PIECES = ["漢字", "人", "清葉", "《きよは》", "｜", "《", "》", "「", "」", "、", "。", "3", "１２", ",", "ｶﾞ", "ﾞ",
+           "ー", "―", "…", "々", "〻", "ゝ", "ヾ", "／＼", "／″＼", "A", "ｚ", "😀", "\u3000", " ", "\t", "\x00",
+           "\x1b", "\f", "\v", "\n", "#", "*", "\ufe00", "葛\U000E0100", "𠮷", "（", "）", "~", "♡", "※"]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_any_input_reads_without_error(reader):
+    """Whatever the text, reading never fails, and the result is either in the alphabet
+    or holds something extract-pairs drops (counted): never a delimiter of the reader."""
+    from hypothesis import given, settings, strategies as st
+
+    from pipeline.kana import read_side
+    from pipeline.rubymemory import RubyMemory
+
+    memory = RubyMemory.from_lines(["清葉《きよは》", "｜お嬢様《おじょうさま》"])
+    text = st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=4)), max_size=12).map("".join)
+
+    @settings(max_examples=150, deadline=None, database=None)
+    @given(text)
+    def check(s):
+        out = read_side(s, reader, memory)
+        assert isinstance(out, str)
+        assert all(c in s for c in out if c in "\f\v\t\n\x00\x01\x02#*")  # no delimiter leaks
+        if is_kana_text(out):
+            return
+        # Not in the alphabet: extract-pairs drops it; what is left is outside the alphabet
+        # because the input held something unreadable, never because a readable piece was lost.
+        assert any(not is_kana_text(to_katakana(c, reader)) for c in s)
+
+    check()
+
+
+def test_unidic_output_format_reads_like_the_token_api():
+    """The C-side output format gives what fugashi's tokens give, token by token."""
+    import fugashi
+
+    from conftest import SAMPLES
+    from pipeline.kana import UnidicReader, _AS_WRITTEN
+    import re
+
+    tagger = fugashi.Tagger()
+    as_written = re.compile(f"[{_AS_WRITTEN}]+")
+    fallback = UnidicReader()._fallback
+
+    def by_tokens(text):
+        out = []
+        for w in tagger(text):
+            kana = None if w.is_unk else w.feature.kana
+            if as_written.fullmatch(w.surface):
+                out.append(w.surface)
+            elif kana and kana != "*":
+                out.append(kana)
+            else:
+                out.append(fallback.read(w.surface))
+        return "".join(out)
+
+    ours = UnidicReader()
+    lines = []
+    for f in sorted(SAMPLES.glob("*.txt")):
+        lines += [strip_ruby(ln) for ln in f.read_bytes().decode("cp932").splitlines() if ln.strip()][:200]
+    lines += ["abc ＡＢＣ ｶﾞ 123", "「」", "# * 　", "王様は、人を殺します。"]
+    for line in lines:
+        assert ours.read(line) == by_tokens(line), line
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_long_lines_read_like_their_parts(reader):
+    """A long line reads as its sentences do (the dictionary look-up only sees a word's window)."""
+    sentence = "王様は人を殺します。邪智暴虐の王だ、東京特許許可局長。"
+    assert to_katakana(sentence * 200, reader) == to_katakana(sentence, reader) * 200
+
+
+def test_default_reader_is_unidic():
+    from pipeline.config import READERS as CONFIGURED
+
+    assert CONFIGURED[0] == "unidic"
+    assert to_katakana("王様は、人を殺します。") == "オウサマハ、ヒトヲコロシマス。"

@@ -54,6 +54,32 @@ def test_aozora_parser_takes_any_text(text):
     aozora.looks_like_aozora(text.split("\n"))
 
 
+HTML_PIECES = st.sampled_from([
+    "<html>", "</html>", "<body>", "</body>", '<div id="novel_honbun" class="novel_view">',
+    '<div class="js-novel-text p-novel__text">', "</div>", '<p id="L1">', "</p>", "<br>", "<br/>",
+    "<ruby>", "</ruby>", "<rb>", "</rb>", "<rt>", "</rt>", "<rp>", "</rp>", '<?xml version="1.0"?>',
+    "<!DOCTYPE html>", "&amp;", "&#12354;", "&bogus;", "<![CDATA[", "]]>", "<!--", "-->", "<script>", "<",
+    '<dl class="novel_sublist2"><dd class="subtitle"><a href="/n1234ab/1/">', "</a></dd></dl>",
+    '<div class="p-eplist__sublist"><a class="p-eplist__subtitle" href="/n1234ab/2/">',
+])
+html_docs = st.lists(st.one_of(HTML_PIECES, texts), max_size=30).map("".join)
+
+
+@SETTINGS
+@given(html_docs, st.sampled_from([None, "utf-8", "shift_jis", "euc-jp", "bogus"]), st.booleans())
+def test_html_parsers_take_any_page(html, encoding, as_bytes):
+    from pipeline.syosetu import pages
+
+    page = html.encode(encoding or "utf-8", "replace") if as_bytes and encoding != "bogus" else html
+    charset = encoding if as_bytes else None
+    for parse in (lambda p: pages.parse_episode(p, header_charset=charset),
+                  lambda p: pages.parse_toc(p, "https://x.test/n1234ab/", header_charset=charset)):
+        try:
+            parse(page)
+        except NocpipeError:
+            pass  # a page that is not a novel page is reported as such
+
+
 @SETTINGS
 @given(line_lists)
 def test_pair_rule_pairs_only_consecutive_dialogue(lines):

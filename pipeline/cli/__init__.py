@@ -50,13 +50,13 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
     pass
 
 
-ReaderOpt = typer.Option("pykakasi", "--reader",
-                         help="Katakana reader: pykakasi (default) or unidic (fugashi + unidic-lite).")
+ReaderOpt = typer.Option(config.READERS[0], "--reader",
+                         help="Katakana reader: unidic (fugashi + unidic-lite) or pykakasi.")
 
 
 def _check_reader(reader: str) -> str:
     if reader not in config.READERS:
-        raise NocpipeError(f"unknown reader {reader!r}: use pykakasi or unidic")
+        raise NocpipeError(f"unknown reader {reader!r}: use unidic or pykakasi")
     return reader
 
 

@@ -50,14 +50,20 @@ def ingest(
 
 @app.command("extract-pairs")
 def extract_pairs(
-    raw_dir: Path = typer.Option(None, "--raw-dir", help="Raw store (default: data/raw)."),
-    out_dir: Path = typer.Option(None, "--out-dir",
-                                 help="The corpus folder: pairs/ shards, README.md card, stats.json "
-                                      "(default: data/processed)."),
+    raw_dir: str = typer.Option(None, "--raw-dir", metavar="PATH|URL",
+                                help="Raw store, a path or a file:// URL (default: data/raw)."),
+    out_dir: str = typer.Option(None, "--out-dir", metavar="PATH|URL",
+                                help="The corpus folder, a path or a file:// URL: pairs/ shards, README.md card, "
+                                     "stats.json (default: data/processed)."),
     max_len: int = typer.Option(config.DEFAULT_MAX_LEN, "--max-len",
                                 help="Longest side kept, in katakana characters; 0 = no limit."),
     reader: str = ReaderOpt,
     workers: int = typer.Option(0, "--workers", help="Processes; 0 = all cores."),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", metavar="ADDRESS|local:N",
+        help="Run the per-work step on a Dask cluster: a scheduler's address (tcp://10.0.0.5:8786), or local:N "
+             "for a local cluster of N worker processes (default: none, --workers local processes). "
+             "Needs the dask extra: pip install 'nocpipe[dask]'."),
     split: str = typer.Option("80,10,10", "--split", help="train,valid,test shares of works."),
     shard_size: int = typer.Option(config.SHARD_TARGET_PAIRS, "--shard-size",
                                    help="Pairs per shard; smaller shards resume with less redone work."),
@@ -73,13 +79,15 @@ def extract_pairs(
     rerun reads again only works that changed; an interrupted run resumes.
 
     Example:  nocpipe extract-pairs --reader unidic --max-len 50 --workers 2
+    Example:  nocpipe extract-pairs --scheduler tcp://10.0.0.5:8786 --raw-dir /shared/raw --out-dir /shared/corpus
     """
     from stages.extract_pairs import ExtractOptions, extract_pairs as run
+    from ..location import local_folder
 
     opts = ExtractOptions(
-        raw_dir=raw_dir or config.default_raw_dir(),
-        out_dir=out_dir or config.default_processed_dir(),
-        max_len=max_len, reader=_check_reader(reader), workers=workers,
+        raw_dir=local_folder(raw_dir, "--raw-dir") if raw_dir else config.default_raw_dir(),
+        out_dir=local_folder(out_dir, "--out-dir") if out_dir else config.default_processed_dir(),
+        max_len=max_len, reader=_check_reader(reader), workers=workers, scheduler=scheduler,
         split=config.SplitConfig.parse(split), show_progress=not quiet,
         shard_target=max(1, shard_size),
     )
@@ -96,6 +104,8 @@ def extract_pairs(
                f"({', '.join(f'{k} {v}' for k, v in t['pairs_by_split'].items())})")
     if t["dropped"]:
         typer.echo("dropped: " + ", ".join(f"{k.removeprefix('dropped_')} {v}" for k, v in t["dropped"].items()))
+    if res.failed:
+        typer.echo(f"works skipped: {len(res.failed)} could not be read (named above); fix them and run again")
     if t.get("near_copy_groups"):
         typer.echo(f"near-copy works: {len(t['near_copy_groups'])} group(s), "
                    f"{sum(len(g) for g in t['near_copy_groups'])} works (each group shares one split)")
@@ -116,16 +126,24 @@ def extract_pairs(
 def kana(
     text: Optional[list[str]] = typer.Argument(None, help="Text to read; stdin when omitted."),
     reader: str = ReaderOpt,
+    context: Optional[Path] = typer.Option(
+        None, "--context", help="A raw text or Aozora file whose ruby primes the work's ruby memory, "
+                                "as extract-pairs does for the lines of that work."),
 ) -> None:
     """Print the katakana reading extract-pairs would store, one line per input line.
 
     Ruby in the input (｜漢字《かんじ》 or 漢字《かんじ》) is used and not printed.
+    With --context, words that file annotates one way are read that way where
+    they stand bare.
 
     Example:  nocpipe kana '邪智暴虐《じゃちぼうぎゃく》の王だ。3回目だぞ!'
+              nocpipe kana --context hashire_merosu.txt 'メロスは激怒した。'
     """
-    from ..kana import to_katakana
+    from ..kana import read_side
+    from ..rubymemory import memory_of_file
 
     _check_reader(reader)
+    memory = memory_of_file(context) if context is not None else None
     if text:
         lines = "\n".join(text).split("\n")
     else:
@@ -133,4 +151,4 @@ def kana(
             typer.echo("reading lines from stdin (Ctrl-D to end)", err=True)
         lines = (ln.rstrip("\n") for ln in sys.stdin)
     for line in lines:
-        typer.echo(to_katakana(line.strip(), reader))
+        typer.echo(read_side(line.strip(), reader, memory))

@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import soupsieve
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, NavigableString, ParserRejectedMarkup, Tag
 from bs4.element import CData, Comment, Declaration, Doctype, ProcessingInstruction
 
 from .. import rawstore
@@ -142,7 +142,10 @@ _PROLOG_RE = re.compile(r"^\s*(?:<\?xml[^>]*\?>\s*)?", re.IGNORECASE)
 def _soup(data: bytes | str, header_charset: str | None = None) -> BeautifulSoup:
     text, _ = decode_page(data, header_charset)
     text = _PROLOG_RE.sub("", text, count=1)
-    return BeautifulSoup(text or "<html></html>", "lxml")
+    try:
+        return BeautifulSoup(text or "<html></html>", "lxml")
+    except (ValueError, ParserRejectedMarkup) as exc:  # whatever the page is, it is not one we know
+        raise LayoutChanged(f"the page cannot be parsed as HTML ({exc})") from exc
 
 
 def _layout_of(soup: BeautifulSoup, what: str) -> Layout | None:

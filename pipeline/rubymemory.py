@@ -1,0 +1,135 @@
+"""A work's own ruby, remembered: words the author annotated once are read the same
+way where they later stand bare.
+
+Authors annotate a name or an unusual reading at its first occurrence (or the first
+of an episode) and leave the later ones bare; read line by line, 清葉《きよは》 would
+be キヨハ once and キヨシハ after. The memory is built from every body line of the
+whole work (for a web novel: all its episodes) before any side is read, and is
+applied only where it is safe:
+
+- bases of two or more characters holding a kanji (a single kanji is read in too
+  many ways to carry over: 人《ひと》 must not make every 人 ヒト);
+- readings written in kana only;
+- bases the work annotates one way only (a base annotated two ways is left to the
+  reader);
+- whole words only: an occurrence counts when the characters before and after it
+  are not kanji, so 人《ひと》 never turns 友人 into ユウヒト, and 祥子様 is neither
+  counted nor changed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from .kana import KANJI_CHARS, RUBY_RE, _hira_to_kata
+
+_KANJI_RUN_RE = re.compile(f"[{KANJI_CHARS}]+")
+_HAS_KANJI_RE = re.compile(f"[{KANJI_CHARS}]")
+_KANA_READING_RE = re.compile(r"[ぁ-ゖァ-ヺー]+")
+MIN_BASE = 2
+
+
+class RubyMemory:
+    """base -> katakana reading for the bases one work annotates one way."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str | None] = {}  # None: annotated more than one way
+        self._kanji: dict[str, str] = {}         # all-kanji bases: looked up by kanji run
+        self._mixed: dict[str, str] = {}         # bases with kana or Latin too: searched
+        self._mixed_re: re.Pattern | None = None
+        self._dirty = False
+
+    # ------------------------------------------------------------ building
+
+    @classmethod
+    def from_lines(cls, lines: Iterable[str]) -> "RubyMemory":
+        memory = cls()
+        for line in lines:
+            memory.observe(line)
+        return memory
+
+    def observe(self, line: str) -> None:
+        """Remember the ruby of one body line (ruby kept as ｜base《reading》 or kanji《reading》)."""
+        if "《" not in line:
+            return
+        for m in RUBY_RE.finditer(line):
+            base, reading = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
+            self.add(base, reading)
+
+    def add(self, base: str, reading: str) -> None:
+        base = base.strip()
+        if len(base) < MIN_BASE or not _HAS_KANJI_RE.search(base) or not _KANA_READING_RE.fullmatch(reading):
+            return
+        kana = _hira_to_kata(reading)
+        if base in self._seen:
+            if self._seen[base] not in (None, kana):
+                self._seen[base] = None
+                self._dirty = True
+            return
+        self._seen[base] = kana
+        self._dirty = True
+
+    def _refresh(self) -> None:
+        self._kanji = {b: r for b, r in self._seen.items() if r is not None and _KANJI_RUN_RE.fullmatch(b)}
+        self._mixed = {b: r for b, r in self._seen.items() if r is not None and b not in self._kanji}
+        self._mixed_re = None
+        if self._mixed:
+            # Longest first, so that the longer of two overlapping bases wins.
+            alts = "|".join(re.escape(b) for b in sorted(self._mixed, key=len, reverse=True))
+            self._mixed_re = re.compile(f"(?<![{KANJI_CHARS}])(?:{alts})(?![{KANJI_CHARS}])")
+        self._dirty = False
+
+    # ------------------------------------------------------------ using
+
+    def __len__(self) -> int:
+        if self._dirty:
+            self._refresh()
+        return len(self._kanji) + len(self._mixed)
+
+    def readings(self) -> dict[str, str]:
+        """The bases in use and their katakana readings."""
+        if self._dirty:
+            self._refresh()
+        return {**self._kanji, **self._mixed}
+
+    def apply(self, text: str) -> tuple[str, int]:
+        """`text` (no ruby) with every remembered whole word replaced by its katakana
+        reading, and how many were replaced."""
+        if self._dirty:
+            self._refresh()
+        n = 0
+        if self._kanji:
+            runs = _KANJI_RUN_RE.findall(text)
+            # A kanji run is a whole word by construction: its neighbours are not kanji.
+            if runs and not self._kanji.keys().isdisjoint(runs):
+                def sub(m: re.Match) -> str:
+                    nonlocal n
+                    reading = self._kanji.get(m.group())
+                    if reading is None:
+                        return m.group()
+                    n += 1
+                    return reading
+                text = _KANJI_RUN_RE.sub(sub, text)
+        if self._mixed_re is not None:
+            text, k = self._mixed_re.subn(lambda m: self._mixed[m.group()], text)
+            n += k
+        return text, n
+
+
+def memory_of_file(path: Path) -> RubyMemory:
+    """The ruby memory of one local file (plain text or Aozora notation), the way
+    extract-pairs builds it for an ingested work."""
+    from .errors import UsageError
+    from .parsers import aozora
+    from .textfile import decode_bytes
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"--context {path}: {exc.strerror or exc}") from exc
+    lines = decode_bytes(data, str(path)).text.split("\n")
+    if aozora.looks_like_aozora(lines):
+        lines = aozora.parse("\n".join(lines)).body
+    return RubyMemory.from_lines(lines)
