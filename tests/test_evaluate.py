@@ -10,16 +10,19 @@ import pytest
 
 from pipeline.metrics import FIGURES
 
+from conftest import SHARED_CORPUS
+
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, shared_corpus):
+def tiny(tmp_path_factory):
     """The bundled works ingested and extracted, and a model of 8 units trained 1 epoch on 300 pairs."""
     from pipeline.cli import main
 
+    assert SHARED_CORPUS.is_dir(), f"bundled corpus not found at {SHARED_CORPUS}"
     root = tmp_path_factory.mktemp("evaluate")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NOCPIPE_DATA", str(root / "data"))
-        assert main(["ingest", "-q", str(shared_corpus)]) == 0
+        assert main(["ingest", "-q", str(SHARED_CORPUS)]) == 0
         assert main(["extract-pairs", "-q", "--examples", "0"]) == 0
         assert main(["train", "--name", "tiny", "--units", "8", "--epochs", "1", "--max-pairs", "300",
                      "--batch-size", "32", "--valid-pairs", "32", "--quiet"]) == 0
