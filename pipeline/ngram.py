@@ -42,6 +42,8 @@ from .vocab import PAD, Vocab
 NGRAM_FILE = "ngram.npz"
 NGRAM_FORMAT = 1
 DEFAULT_ORDER = 5
+#: The N-best list an --mmi rerank draws from when decoding is greedy (a beam this wide).
+MMI_NBEST = 8
 _CHUNK_ROWS = 20_000
 
 

@@ -28,12 +28,10 @@ from pipeline import metrics, modeldir
 from pipeline.atomic import write_json
 from pipeline.dataset import read_unit, scan_units
 from pipeline.errors import StoreError, UsageError
-from pipeline.ngram import DEFAULT_ORDER, NgramLM, mmi_rerank, ngram_for_model, reply_ids
+from pipeline.ngram import DEFAULT_ORDER, MMI_NBEST, NgramLM, mmi_rerank, ngram_for_model, reply_ids
 from pipeline.progress import progress
 
 EVALUATE_FILE = "evaluate.json"
-#: Candidates decoded for an --mmi rerank when --num asks for fewer.
-MMI_NBEST = 8
 
 
 @dataclass
