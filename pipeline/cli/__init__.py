@@ -66,6 +66,7 @@ from . import scrape as _scrape_cmds  # noqa: E402,F401
 from . import corpus as _corpus_cmds  # noqa: E402,F401
 from . import model as _model_cmds  # noqa: E402,F401
 from . import evaluate as _evaluate_cmds  # noqa: E402,F401
+from . import serve as _serve_cmds  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------- entry point
