@@ -149,7 +149,8 @@ class DaskExecutor(Executor):
 
     kind = "dask"
 
-    def __init__(self, scheduler: Scheduler, retries: int = 1, log: Callable[[str], None] | None = None):
+    def __init__(self, scheduler: Scheduler, retries: int = 1, log: Callable[[str], None] | None = None,
+                 connect_timeout: float = 20.0):
         require_dask()
         import dask
         from dask.distributed import Client, LocalCluster
@@ -165,7 +166,7 @@ class DaskExecutor(Executor):
                                                  processes=True, dashboard_address=None, silence_logs=40)
                 self.client = Client(self._cluster)
             else:
-                self.client = Client(scheduler.address, timeout="20s")
+                self.client = Client(scheduler.address, timeout=f"{connect_timeout}s")
         except (OSError, TimeoutError) as exc:
             self.close()
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None

@@ -69,6 +69,35 @@ class Plan:
         lo = self.process_id * n
         return tuple(a[lo:lo + n] for a in arrays)
 
+    def local_batches(self, dataset):
+        """A PyDataset of global batches -> one of this process's rows (itself on one host)."""
+        if self.processes == 1:
+            return dataset
+        import keras
+
+        plan = self
+
+        class LocalRows(keras.utils.PyDataset):
+            def __init__(self):
+                super().__init__(workers=1, use_multiprocessing=False)
+
+            @property
+            def num_batches(self):
+                return dataset.num_batches
+
+            def __getitem__(self, index):
+                return plan.local_rows(dataset[index])
+
+        return LocalRows()
+
+    def whole_batches(self, *arrays):
+        """Arrays cut to a multiple of the device count: a last evaluation batch must split
+        evenly too (at most devices - 1 rows are left out)."""
+        if self.devices <= 1:
+            return arrays
+        n = len(arrays[0]) // self.devices * self.devices
+        return tuple(a[:n] for a in arrays)
+
     def describe(self) -> str:
         if not self.enabled:
             return "one device"
@@ -131,7 +160,13 @@ def _setup_jax(global_batch: int) -> Plan:
 
 
 def _setup_tf(global_batch: int) -> Plan:
+    import keras
     import tensorflow as tf
+
+    version = tuple(int(p) for p in keras.__version__.split(".")[:2] if p.isdigit())
+    if (3, 7) <= version < (3, 10):
+        raise UsageError(f"--distribute on TensorFlow needs Keras 3.10 or later (Keras {keras.__version__} gives NaN "
+                         "losses under MirroredStrategy): pip install -U keras, or use KERAS_BACKEND=jax")
 
     if _env_hosts() and int(os.environ["KERAS_DISTRIBUTION_NUM_PROCESSES"]) > 1:
         raise UsageError("--distribute on several hosts needs KERAS_BACKEND=jax: Keras 3 does not support "

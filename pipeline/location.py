@@ -198,3 +198,16 @@ class Location:
                 self.remove(f"{name}/{entry}" if name else entry)
                 n += 1
         return n
+
+
+def local_folder(where: str | os.PathLike, option: str = "the folder") -> Path:
+    """A command-line folder as a local path: plain paths, and URLs of a file system every
+    machine mounts (file://). Other URLs (object stores) are refused with one line: the
+    stages read and write their folders through local paths."""
+    if not is_url(where):
+        return Path(where)
+    loc = Location(where)
+    if loc.local_path is None:
+        raise UsageError(f"{option} {where}: only local paths and file:// URLs are supported; mount the "
+                         f"{loc.protocol} store on every machine (s3fs, gcsfuse) and give its path")
+    return loc.local_path

@@ -6,19 +6,27 @@ file also says who holds it (pid, command, since when), for the message the seco
 
     with folder_lock(out_dir, "extract-pairs"):
         ...   # a second run on out_dir raises BusyError at once
+
+    @locked("ingest", lambda args: args["raw_dir"])       # a stage function, lock and cleanup
+    def ingest(paths, raw_dir, ...): ...
+
+Holding the lock, a stage may remove temporaries left by a killed run: nobody else writes there.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
+import inspect
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import BusyError
+from .atomic import clean_temporaries
+from .errors import BusyError, StoreError
 
 LOCK_FILE = ".lock"
 
@@ -35,13 +43,27 @@ def _describe(fd: int) -> str:
     return f"nocpipe {info.get('command', '?')} (pid {info.get('pid', '?')}, since {since})"
 
 
-@contextmanager
-def folder_lock(folder: Path, command: str) -> Iterator[Path]:
-    """Hold `folder`'s lock for the block; BusyError (one line: who, pid, since) when taken."""
+def lock_path(folder: Path, beside: bool = False) -> Path:
+    """`<folder>/.lock`, or with `beside` `<parent>/.<name>.lock` (for a folder whose absence
+    means something, like a model folder: locking must not create it)."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    return folder.parent / f".{folder.name}.lock" if beside else folder / LOCK_FILE
+
+
+@contextmanager
+def folder_lock(folder: Path, command: str, what: str = "folder", beside: bool = False) -> Iterator[Path]:
+    """Hold `folder`'s lock for the block; BusyError (one line: who, pid, since) when taken.
+    `what` names the folder in errors ("raw store", "model folder")."""
+    folder = Path(folder)
+    path = lock_path(folder, beside)
+    made = not path.parent.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        raise StoreError(f"the {what} {folder} is not writable for this user") from None
+    except OSError as exc:
+        raise StoreError(f"cannot use the {what} {folder}: {exc.strerror or exc}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -59,3 +81,29 @@ def folder_lock(folder: Path, command: str) -> Iterator[Path]:
             os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # releases the flock
+        if made and not beside and [p.name for p in folder.iterdir()] == [LOCK_FILE]:
+            # A run that stopped before writing anything leaves no folder behind.
+            path.unlink(missing_ok=True)
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+
+
+def locked(command: str, folder_of: Callable[[dict], Path], what: str = "folder", beside: bool = False,
+           temporaries: tuple[str, ...] = (".*.tmp",), recursive: bool = False) -> Callable:
+    """Decorate a stage: hold the lock of the folder `folder_of(arguments)` while it runs, and
+    first remove temporaries (`temporaries` patterns) that a killed run left there."""
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            folder = Path(folder_of(bound.arguments))
+            with folder_lock(folder, command, what, beside):
+                clean_temporaries(folder, recursive=recursive, patterns=temporaries)
+                return fn(*args, **kwargs)
+        return run
+    return decorate

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import sys
 from collections.abc import Iterator
@@ -61,6 +60,7 @@ class ExtractOptions:
     max_len: int = 50
     reader: str = DEFAULT_READER
     workers: int = 0  # 0 = all cores
+    scheduler: str | None = None  # a Dask scheduler address or local:N (pipeline.cluster); None: local processes
     split: SplitConfig = SplitConfig()
     show_progress: bool = True
     shard_target: int = SHARD_TARGET_PAIRS
@@ -213,16 +213,17 @@ def run_work(task: WorkTask) -> tuple[str, dict]:
     return task.ref.key, info
 
 
-def _run(tasks: list[WorkTask], workers: int) -> Iterator[tuple[str, dict]]:
-    """Phase 1 of `tasks` in `workers` processes; results as they finish."""
-    if workers <= 1:
-        for t in tasks:
-            yield run_work(t)
-        return
-    # fork: the reader built in this process (dictionaries loaded) is shared copy-on-write.
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        yield from pool.imap_unordered(run_work, tasks, chunksize=1)
+def _run(tasks: list[WorkTask], workers: int, scheduler: str | None = None) -> Iterator[tuple[str, dict]]:
+    """Phase 1 of `tasks` on local processes or a Dask cluster (pipeline.cluster); results as
+    they finish. Each task writes its own file under a name given by its work, so a task run
+    twice (a lost worker) rewrites the same file."""
+    from pipeline import cluster
+
+    with cluster.open_executor(scheduler, workers) as ex:
+        keys = [f"extract-{t.ref.source}-{t.ref.work_id}-{t.fingerprint[:10]}-{t.options_digest[:10]}"
+                for t in tasks]
+        for _, result in ex.map(run_work, tasks, keys=keys, ordered=False):
+            yield result
 
 
 # ---------------------------------------------------------------- the stage
@@ -271,10 +272,15 @@ def extract_pairs(opts: ExtractOptions) -> ExtractResult:
     workers = opts.workers or os.cpu_count() or 1
     if workers < 1:
         raise UsageError("--workers must be 1 or more")
+    if opts.scheduler:  # a bad address or a missing extra stops before any work is done
+        from pipeline import cluster
+
+        cluster.parse_scheduler(opts.scheduler, workers)
+        cluster.require_dask()
     works = list_works(opts.raw_dir)
     if not works:
         raise StoreError(f"the raw store {opts.raw_dir} holds no works yet; run `nocpipe ingest` or `nocpipe scrape` first")
-    with folder_lock(opts.out_dir, "extract-pairs"):
+    with folder_lock(opts.out_dir, "extract-pairs", "corpus folder"):
         atomic.clean_temporaries(opts.out_dir, recursive=True)
         return _extract(opts, works, workers)
 
@@ -323,7 +329,8 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
     result.skipped = len(works) - len(tasks) - len(failed)
     if tasks:
         get_reader(opts.reader)  # built once here, before the workers fork
-        for key, info in progress(_run(tasks, min(workers, len(tasks))), desc="extract-pairs", unit="work",
+        neardup.preload()
+        for key, info in progress(_run(tasks, min(workers, len(tasks)), opts.scheduler), desc="extract-pairs", unit="work",
                                   enabled=opts.show_progress, total=len(tasks)):
             if "failed" in info:
                 failed[key] = info["failed"]

@@ -22,6 +22,7 @@ from pathlib import Path
 from pipeline import __version__, config, rawstore
 from pipeline.errors import ArchiveError, EmptyInputError, InputError, NocpipeError, StoreError, describe_os_error
 from pipeline.ids import work_id_for
+from pipeline.locks import locked
 from pipeline.parsers import aozora
 from pipeline.progress import progress
 from pipeline.records import Counters
@@ -309,6 +310,7 @@ def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str
     return status, work_id
 
 
+@locked("ingest", lambda a: a["raw_dir"], "raw store", recursive=True)
 def ingest(paths: list[Path], raw_dir: Path, show_progress: bool = True,
            max_bytes: int = config.MAX_INPUT_MB * _MB) -> IngestResult:
     result = IngestResult()

@@ -33,8 +33,9 @@ import numpy as np
 
 from pipeline import __version__, modeldir
 from pipeline.dataset import (DEFAULT_WINDOW_ROWS, PairStream, end_weights, fingerprint, keras_batches, load_arrays,
-                              read_unit, scan_units, count_too_long)
+                              read_unit, scan_units, count_too_long, teacher_forcing)
 from pipeline.errors import ModelError, UsageError
+from pipeline.locks import locked
 from pipeline.shards import corpus_metadata
 from pipeline.vocab import Vocab
 
@@ -258,6 +259,7 @@ def _fmt_loss(v) -> str:
 
 # ---------------------------------------------------------------- the stage
 
+@locked("train", lambda a: a["opts"].model_dir, "model folder", beside=True, temporaries=(".*.tmp", ".*.keras"))
 def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tuple = ()) -> TrainResult:
     """Train (or resume) into opts.model_dir; see the module docstring. Extra Keras `callbacks` go to fit."""
     if opts.epochs < 1:
@@ -353,6 +355,13 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
             x_val, y_val = load_arrays(valid_units, "valid", vocab, valid_limit)
         else:
             x_val = y_val = np.zeros((0, mcfg.max_len), dtype=np.int32)
+        if mcfg.autoregressive:
+            val_inputs, val_y = teacher_forcing(x_val, y_val, mcfg.start_id)
+            val_w = end_weights(val_y)
+        else:
+            val_inputs, val_y = x_val, y_val.copy()
+            val_y[:, -1] = 0  # bits/char counts the end of every reply, as evaluate does
+            val_w = end_weights(val_y) if tcfg.pad_loss == "end" else None
         if len(x_val) == 0:
             log("warning: no validation (" + ("--valid-pairs 0" if not valid_limit else "no valid pairs in the shards")
                 + "): the best model is chosen by training loss")
@@ -381,7 +390,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 current_opt = None  # a new epoch under rotation starts a fresh optimizer anyway
             else:
                 current_opt = state["optimizer"]
-                compile_model(model, current_opt, mcfg.learning_rate)
+                compile_model(model, current_opt, mcfg.learning_rate, per_token=mcfg.autoregressive)
                 _restore_optimizer(model, opt_arrays)
             log(f"resuming at epoch {epoch + 1}, step {step} (batch {epoch * steps + step})")
         else:
@@ -399,7 +408,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 kind = _rotation(tcfg.seed, epoch) if tcfg.rotate_optimizers else mcfg.optimizer
                 if current_opt is None or (tcfg.rotate_optimizers and step == 0):
                     # Fresh optimizer state: the first epoch, or every epoch under rotation (as the original did).
-                    compile_model(model, kind, mcfg.learning_rate)
+                    compile_model(model, kind, mcfg.learning_rate, per_token=mcfg.autoregressive)
                     current_opt = kind
                 watch = _watch_callback(stop)
                 position = epoch * steps + step
@@ -409,7 +418,8 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 t0 = time.perf_counter()
                 # The first run of a traced step prints TensorFlow's native notices: filtered.
                 with quiet_native_logs() if first else contextlib.nullcontext():
-                    hist = model.fit(keras_batches(stream, position, weighted=tcfg.pad_loss == "end"), epochs=1, steps_per_epoch=steps - step,
+                    hist = model.fit(keras_batches(stream, position, weighted=tcfg.pad_loss == "end",
+                                                   start_id=mcfg.start_id if mcfg.autoregressive else None), epochs=1, steps_per_epoch=steps - step,
                                      verbose=opts.verbose, shuffle=False, callbacks=[watch, *callbacks])
                 seconds = time.perf_counter() - t0
                 if watch.nan_step is not None:
@@ -427,8 +437,8 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 val = {}
                 if len(x_val):
                     with quiet_native_logs() if first else contextlib.nullcontext():
-                        val = model.evaluate(x_val, y_val, batch_size=tcfg.batch_size, verbose=0, return_dict=True,
-                                             sample_weight=end_weights(y_val) if tcfg.pad_loss == "end" else None)
+                        val = model.evaluate(val_inputs, val_y, batch_size=tcfg.batch_size, verbose=0, return_dict=True,
+                                             sample_weight=val_w)
                     val = {k: float(v) for k, v in val.items()}
                 samples = (steps - step) * tcfg.batch_size
                 first = False

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from distributed import WorkerPlugin
 
 from pipeline import cluster
 from pipeline.errors import ClusterError, UsageError
@@ -60,7 +61,7 @@ def test_missing_dask_says_how_to_install(monkeypatch):
 
 def test_unreachable_scheduler_is_one_error():
     with pytest.raises(ClusterError, match="cannot reach the Dask scheduler"):
-        cluster.DaskExecutor(cluster.Scheduler(address="tcp://127.0.0.1:1"), log=None).close()
+        cluster.DaskExecutor(cluster.Scheduler(address="tcp://127.0.0.1:1"), connect_timeout=2).close()
 
 
 # ---------------------------------------------------------------- executors
@@ -118,3 +119,93 @@ def test_location_commit_fetch_list(tmp_path, kind):
     else:
         assert loc.local_path is None
         loc.remove("")
+
+
+# ---------------------------------------------------------------- extract-pairs on the cluster
+
+class _DieOnce(WorkerPlugin):
+    """A worker plugin: the first worker to start a work's task exits at once (a worker lost mid-run)."""
+
+    name = "nocpipe-test-die-once"
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and str(key).startswith("extract-") and not os.path.exists(self.marker):
+            Path(self.marker).write_text(str(key))
+            os._exit(1)
+
+
+def _corpus(root: Path) -> tuple[list[str], dict, list[str]]:
+    """(sorted rows with their shard's split file, stats.json, per-work file names) of an output folder."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    rows = sorted(json.dumps({**r, "file": f.name.split("-")[0]}, ensure_ascii=False, sort_keys=True)
+                  for f in sorted((root / "pairs").glob("*.parquet")) for r in pq.read_table(f).to_pylist())
+    stats = json.loads((root / "stats.json").read_text(encoding="utf-8"))
+    works = sorted(str(p.relative_to(root)) for p in root.glob(".works/**/*") if p.is_file())
+    return rows, stats, works
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    """The four sample works in a raw store, and the local run's output as the reference."""
+    from pipeline.cli import main
+
+    root = tmp_path_factory.mktemp("cluster-corpus")
+    samples = Path(__file__).resolve().parents[1] / "data" / "samples" / "aozora"
+    assert main(["ingest", "-q", "--raw-dir", str(root / "raw"), str(samples)]) == 0
+    assert main(["extract-pairs", "-q", "--examples", "0", "--workers", "1", "--shard-size", "40",
+                 "--raw-dir", str(root / "raw"), "--out-dir", str(root / "local")]) == 0
+    ref = _corpus(root / "local")
+    assert len(ref[0]) > 50 and len(ref[2]) == 4
+    return root, ref
+
+
+def test_extract_pairs_on_two_dask_workers_equals_local(dask_cluster, small_store, cli):
+    root, (rows, stats, works) = small_store
+    out = root / "dask"
+    r = cli("extract-pairs", "-q", "--examples", "0", "--shard-size", "40", "--scheduler", dask_cluster,
+            "--raw-dir", (root / "raw").as_uri(), "--out-dir", out.as_uri())
+    assert r.code == 0, r.err
+    assert _corpus(out) == (rows, stats, works)
+    again = cli("extract-pairs", "-q", "--examples", "0", "--shard-size", "40", "--scheduler", dask_cluster,
+                "--raw-dir", str(root / "raw"), "--out-dir", str(out))
+    assert again.code == 0 and "nothing new" in again.out
+
+
+def test_extract_pairs_survives_a_lost_worker(dask_cluster, small_store, cli, tmp_path):
+    from dask.distributed import Client
+
+    root, reference = small_store
+    marker = tmp_path / "died"
+    with Client(dask_cluster) as client:
+        client.register_plugin(_DieOnce(str(marker)))
+        try:
+            r = cli("extract-pairs", "-q", "--examples", "0", "--shard-size", "40", "--scheduler", dask_cluster,
+                    "--raw-dir", str(root / "raw"), "--out-dir", str(tmp_path / "out"))
+        finally:
+            client.unregister_worker_plugin(_DieOnce.name)
+    assert r.code == 0, r.err
+    assert marker.read_text().startswith("extract-")  # a worker did die in the middle of a work
+    assert _corpus(tmp_path / "out") == reference
+    assert not list((tmp_path / "out").rglob("*.tmp"))
+
+
+def test_extract_pairs_without_dask_says_how_to_install(monkeypatch, small_store, cli, tmp_path):
+    root, _ = small_store
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    r = cli("extract-pairs", "-q", "--scheduler", "local:2", "--raw-dir", str(root / "raw"),
+            "--out-dir", str(tmp_path / "out"))
+    assert r.code == 1
+    assert r.err.strip() == ("Error: --scheduler needs dask.distributed, which is not installed: "
+                             "pip install 'nocpipe[dask]'")
+
+
+def test_object_store_urls_are_refused_in_one_line(small_store, cli, tmp_path):
+    root, _ = small_store
+    r = cli("extract-pairs", "-q", "--raw-dir", str(root / "raw"), "--out-dir", "memory://bucket/corpus")
+    assert r.code == 1 and "only local paths and file:// URLs" in r.err

@@ -42,7 +42,8 @@ def corpus(tmp_path_factory) -> Path:
         (src / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     ingest([src], tmp / "raw", show_progress=False)
     out = tmp / "corpus"
-    extract_pairs(ExtractOptions(raw_dir=tmp / "raw", out_dir=out, workers=1, show_progress=False))
+    extract_pairs(ExtractOptions(raw_dir=tmp / "raw", out_dir=out, workers=1, reader="pykakasi",
+                                 show_progress=False))
     return out
 
 

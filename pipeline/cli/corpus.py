@@ -50,14 +50,20 @@ def ingest(
 
 @app.command("extract-pairs")
 def extract_pairs(
-    raw_dir: Path = typer.Option(None, "--raw-dir", help="Raw store (default: data/raw)."),
-    out_dir: Path = typer.Option(None, "--out-dir",
-                                 help="The corpus folder: pairs/ shards, README.md card, stats.json "
-                                      "(default: data/processed)."),
+    raw_dir: str = typer.Option(None, "--raw-dir", metavar="PATH|URL",
+                                help="Raw store, a path or a file:// URL (default: data/raw)."),
+    out_dir: str = typer.Option(None, "--out-dir", metavar="PATH|URL",
+                                help="The corpus folder, a path or a file:// URL: pairs/ shards, README.md card, "
+                                     "stats.json (default: data/processed)."),
     max_len: int = typer.Option(config.DEFAULT_MAX_LEN, "--max-len",
                                 help="Longest side kept, in katakana characters; 0 = no limit."),
     reader: str = ReaderOpt,
     workers: int = typer.Option(0, "--workers", help="Processes; 0 = all cores."),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", metavar="ADDRESS|local:N",
+        help="Run the per-work step on a Dask cluster: a scheduler's address (tcp://10.0.0.5:8786), or local:N "
+             "for a local cluster of N worker processes (default: none, --workers local processes). "
+             "Needs the dask extra: pip install 'nocpipe[dask]'."),
     split: str = typer.Option("80,10,10", "--split", help="train,valid,test shares of works."),
     shard_size: int = typer.Option(config.SHARD_TARGET_PAIRS, "--shard-size",
                                    help="Pairs per shard; smaller shards resume with less redone work."),
@@ -73,13 +79,15 @@ def extract_pairs(
     rerun reads again only works that changed; an interrupted run resumes.
 
     Example:  nocpipe extract-pairs --reader unidic --max-len 50 --workers 2
+    Example:  nocpipe extract-pairs --scheduler tcp://10.0.0.5:8786 --raw-dir /shared/raw --out-dir /shared/corpus
     """
     from stages.extract_pairs import ExtractOptions, extract_pairs as run
+    from ..location import local_folder
 
     opts = ExtractOptions(
-        raw_dir=raw_dir or config.default_raw_dir(),
-        out_dir=out_dir or config.default_processed_dir(),
-        max_len=max_len, reader=_check_reader(reader), workers=workers,
+        raw_dir=local_folder(raw_dir, "--raw-dir") if raw_dir else config.default_raw_dir(),
+        out_dir=local_folder(out_dir, "--out-dir") if out_dir else config.default_processed_dir(),
+        max_len=max_len, reader=_check_reader(reader), workers=workers, scheduler=scheduler,
         split=config.SplitConfig.parse(split), show_progress=not quiet,
         shard_target=max(1, shard_size),
     )
@@ -110,6 +118,38 @@ def extract_pairs(
         for row in rows:
             typer.echo(f"  「{row['utterance']}」 -> 「{row['reply']}」")
             typer.echo(f"  「{row['utterance_kana']}」 -> 「{row['reply_kana']}」")
+
+
+# ---------------------------------------------------------------- report
+
+@app.command()
+def report(
+    data_dir: Path = typer.Option(None, "--data-dir",
+                                  help="The corpus: extract-pairs' --out-dir, a folder of Parquet or one "
+                                       "Parquet file (default: data/processed)."),
+    out: Path = typer.Option(Path("report.html"), "--out",
+                             help="The HTML report (one file, plots embedded); the Markdown version "
+                                  "is written beside it (.md)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
+    top: int = typer.Option(20, "--top", help="Works to list by pairs."),
+) -> None:
+    """A corpus report with plots, before training: pairs per source and work,
+    splits, side lengths against --max-len, characters and vocabulary coverage,
+    drop reasons, near-copy works, where readings came from.
+
+    Example:  nocpipe report --data-dir data/processed --out report.html --json report.json
+    """
+    from stages.report import ReportOptions, report as run
+
+    res = run(ReportOptions(data_dir=data_dir or config.default_processed_dir(), out=out, json_out=json_out,
+                            top_works=max(1, top)))
+    f = res.figures
+    typer.echo(f"report: {res.html} and {res.markdown} ({res.plots} plots)"
+               + (f", figures in {res.json}" if res.json else ""))
+    typer.echo(f"{f['pairs']:,} pairs from {f['works']:,} works; "
+               + ", ".join(f"{k} {v['pairs']:,}" for k, v in f["splits"].items())
+               + "; vocabulary 128 covers "
+               + f"{f['characters']['vocabulary_coverage']['128']:.1%} of the characters")
 
 
 # ---------------------------------------------------------------- kana

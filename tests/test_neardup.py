@@ -1,0 +1,77 @@
+"""Near-duplicates: the pair key, work signatures and groups, and on real Aozora text a lightly
+edited copy that must land in its original's split with its pairs dropped."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from pipeline import neardup
+from pipeline.config import NearDupConfig
+from pipeline.shards import list_shards
+from stages.extract_pairs import ExtractOptions, extract_pairs
+from stages.ingest import ingest
+
+
+def test_near_key_ignores_punctuation_and_long_vowels_only():
+    assert neardup.near_key("オハヨー、ゴザイマス！", "ハイ…") == neardup.near_key("オハヨゴザイマス", "ハイ")
+    assert neardup.near_key("「ア」『イ』・～。？", "ウ") == neardup.near_key("アイ", "ウ")
+    assert neardup.near_key("アイ", "ウ") != neardup.near_key("アイ", "エ")
+    assert neardup.near_key("アイ", "ウ") != neardup.near_key("ア", "イウ")       # sides stay apart
+
+
+def test_shingle_hashes_count_the_shingles():
+    rng = np.random.default_rng(0)
+    sides = ["".join(rng.choice(list("アイウエオ、。ー"), rng.integers(1, 20))) for _ in range(300)]
+    for k in (3, 5):
+        assert len(neardup.shingle_hashes(sides, k)) == len(neardup.shingles(sides, k))
+
+
+def test_groups_are_deterministic_and_need_enough_text():
+    cfg = NearDupConfig()
+    rng = np.random.default_rng(1)
+    base = ["".join(rng.choice(list("アイウエオカキクケコサシスセソ"), 12)) for _ in range(200)]
+    other = ["".join(rng.choice(list("アイウエオカキクケコサシスセソ"), 12)) for _ in range(200)]
+    copy = [s if i % 10 else s[:-1] + "ン" for i, s in enumerate(base) if i % 20 != 7]
+    sigs = {"b": neardup.signature(base, cfg), "a": neardup.signature(copy, cfg),
+            "c": neardup.signature(other, cfg), "tiny": neardup.signature(["アイ"], cfg)}
+    assert sigs["tiny"] is None
+    assert neardup.similarity(sigs["a"], sigs["b"]) > 0.7 > 0.2 > neardup.similarity(sigs["a"], sigs["c"])
+    assert neardup.group_works(sigs, cfg) == [["a", "b"]]
+    assert neardup.group_works(dict(reversed(list(sigs.items()))), cfg) == [["a", "b"]]
+
+
+def test_an_edited_copy_takes_its_originals_split_and_loses_its_pairs(tmp_path, shared_corpus):
+    src = tmp_path / "src"
+    src.mkdir()
+    original = shared_corpus / "1018_ruby_2213.txt"          # 半七捕物帳 鷹のゆくえ
+    sibling = shared_corpus / "972_ruby_2038.txt"            # another 半七 story: similar style, other text
+    for f in (original, sibling):
+        (src / f.name).write_bytes(f.read_bytes())
+    lines = original.read_bytes().decode("cp932").split("\r\n")
+    edited, n = [], 0
+    for ln in lines:
+        if ln.startswith("「"):
+            n += 1
+            if n % 20 == 0:
+                continue                                        # a line left out
+            if n % 10 == 3:
+                ln = ln.replace("、", "", 1).replace("。", "！", 1)  # punctuation revised
+        edited.append(ln)
+    (src / "1018_ruby_2213_rev.txt").write_text("\n".join(edited), encoding="utf-8")
+    raw, out = tmp_path / "raw", tmp_path / "corpus"
+    ingest([src], raw, show_progress=False)
+    extract_pairs(ExtractOptions(raw_dir=raw, out_dir=out, workers=1, show_progress=False))
+
+    stats = json.loads((out / "stats.json").read_text())
+    groups = [[m["work"] for m in g] for g in stats["near_copy_groups"]]
+    assert groups == [["aozora/1018_ruby_2213", "aozora/1018_ruby_2213_rev"]]
+    rows = pq.read_table(list_shards(out)).to_pylist()
+    split = {r["work_id"]: r["split"] for r in rows}
+    assert split.get("1018_ruby_2213_rev", split["1018_ruby_2213"]) == split["1018_ruby_2213"]
+    kept = {w: sum(r["work_id"] == w for r in rows) for w in split}
+    assert kept["1018_ruby_2213"] > 30 and kept.get("1018_ruby_2213_rev", 0) < kept["1018_ruby_2213"] * 0.2
+    assert stats["dropped"]["dropped_near_duplicate"] > 0
+    assert "1018_ruby_2213_rev" in (out / "README.md").read_text()
