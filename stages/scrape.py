@@ -109,7 +109,10 @@ def check_root(url: str, flag: str) -> str:
     """A site or API root given by the user, checked (one line when it cannot be used)."""
     if not isinstance(url, str) or not url.isascii() or not url.isprintable() or any(c.isspace() for c in url):
         raise UsageError(f"{flag} {url!r} is not a URL (printable ASCII, no spaces)")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {url!r} is not a URL ({exc})") from None
     if parts.scheme.lower() not in ("http", "https") or origin_of(url) is None:
         raise UsageError(f"{flag} {url!r} is not an http(s) URL with a host (and a numeric port, if any)")
     if parts.username or parts.password or parts.fragment:

@@ -136,6 +136,9 @@ def predict(
     num: int = typer.Option(1, "--num", "-n", help="Distinct candidates per text, best first, with the "
                                                    "model's log-probability (at most 50)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling."),
+    mmi: float = typer.Option(0.0, "--mmi", help="Rerank an N-best list (8 beams unless --beam/--temperature) by "
+                                                 "log p(reply|utterance) − λ·log p_LM(reply), p_LM the reply 5-gram "
+                                                 "model in the model folder (0 = off; 0.3-0.5 is usual)."),
     show_kana: bool = typer.Option(False, "--show-kana", "-k", help="Print the katakana reading before the reply."),
 ) -> None:
     """Reply to each text with the model's katakana, in 「」.
@@ -168,6 +171,13 @@ def predict(
     from stages.predict import Predictor
 
     pred = Predictor(mdir)
+    if mmi:
+        from pipeline.ngram import MMI_NBEST, mmi_rerank, ngram_for_model
+
+        lm, _ = ngram_for_model(mdir, pred.vocab, log=lambda s: typer.echo(s, err=True))
+        decoding["rerank"] = mmi_rerank(lm, mmi)
+        if not beam and not temperature:
+            decoding["beam"] = max(MMI_NBEST, num)
     short = {"n": 0}
     collected = []
     counter = {"n": 0}
