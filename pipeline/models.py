@@ -180,6 +180,7 @@ class MaskedAccuracy(keras.metrics.Metric):
 
     def __init__(self, name: str = "acc", pad_id: int = 0, dtype=None, **kwargs):
         super().__init__(name=name, dtype=dtype or "float32", **kwargs)
+        self._direction = "up"
         self.pad_id = int(pad_id)
         self.correct = self.add_variable(shape=(), initializer="zeros", name="correct", dtype="float32")
         self.total = self.add_variable(shape=(), initializer="zeros", name="total", dtype="float32")
@@ -273,6 +274,7 @@ class BitsPerChar(keras.metrics.Metric):
 
     def __init__(self, name: str = "bpc", dtype=None, **kwargs):
         super().__init__(name=name, dtype=dtype or "float32", **kwargs)
+        self._direction = "down"  # lower is better: EarlyStopping(monitor="val_bpc") needs no mode
         self.bits = self.add_variable(shape=(), initializer="zeros", name="bits", dtype="float32")
         self.total = self.add_variable(shape=(), initializer="zeros", name="total", dtype="float32")
 
