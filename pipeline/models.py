@@ -71,6 +71,9 @@ with quiet_native_logs():
         import tensorflow as _tf
 
         _tf.config.list_physical_devices("GPU")
+        # Decoding calls the compiled predict function on a few batch shapes (powers of two) on
+        # purpose; TensorFlow's "triggered tf.function retracing" warning about that is noise.
+        _tf.get_logger().setLevel("ERROR")
 
 from .errors import ModelError, UsageError  # noqa: E402
 
