@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_json, write_text, write_with
+from .atomic import file_mode, write_json, write_text, write_with
 from .errors import ModelError
 
 MODEL_FORMAT = 1
@@ -95,6 +95,7 @@ def save_keras(model, path: Path) -> None:
         model.save(tmp_path)
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, file_mode(path))  # a replaced model keeps its mode; a new one follows the umask
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
