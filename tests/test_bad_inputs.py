@@ -102,7 +102,7 @@ CASES: list[Case] = [
     ("predict-negative-temperature", lambda w: ["predict", "--model-dir", w.model, "--temperature", "-1", "あ"],
      "--temperature"),
     ("predict-name-with-slash", lambda w: ["predict", "--name", "a/b", "あ"], "--name"),
-    ("predict-input-is-a-folder", lambda w: ["predict", "--model-dir", w.model, "-i", w.folder], "folder"),
+    ("predict-input-is-a-folder", lambda w: ["predict", "--model-dir", w.model, "-i", w.folder], "is a folder"),
     ("predict-long-name", lambda w: ["predict", "--name", "x" * 300, "あ"], "x" * 50),
     ("train-long-name", lambda w: ["train", "--data-dir", w.corpus, "--name", "x" * 300], "x" * 50),
     # scrape and list: every case stops before any request (and could reach only a closed local port)
