@@ -103,8 +103,9 @@ CASES: list[Case] = [
      "--temperature"),
     ("predict-name-with-slash", lambda w: ["predict", "--name", "a/b", "あ"], "--name"),
     ("predict-input-is-a-folder", lambda w: ["predict", "--model-dir", w.model, "-i", w.folder], "is a folder"),
-    ("predict-long-name", lambda w: ["predict", "--name", "x" * 300, "あ"], "x" * 50),
-    ("train-long-name", lambda w: ["train", "--data-dir", w.corpus, "--name", "x" * 300], "x" * 50),
+    ("predict-long-name", lambda w: ["predict", "--name", "x" * 300, "あ"], "255"),
+    ("train-long-name", lambda w: ["train", "--data-dir", w.corpus, "--name", "x" * 300], "255"),
+    ("train-long-japanese-name", lambda w: ["train", "--data-dir", w.corpus, "--name", "名" * 90], "270 bytes"),
     # scrape and list: every case stops before any request (and could reach only a closed local port)
     ("scrape-nothing-chosen", lambda w: ["scrape", *LOCAL], "choose the works"),
     ("scrape-nan-delay", lambda w: ["scrape", *LOCAL, "--delay", "nan", "n1234ab"], "--delay"),
