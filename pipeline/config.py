@@ -81,3 +81,26 @@ class NearDupConfig:
     threshold: float = 0.5    # estimated Jaccard similarity that makes two works near-copies
     min_shingles: int = 50    # works with fewer shingles are never grouped (too little text)
     seed: int = 1
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What `nocpipe serve` accepts in one request, and how it batches model calls."""
+
+    #: Characters of input text (the model reads at most max_len katakana of it anyway).
+    max_text: int = 200
+    #: Bytes of a request body: anything longer is refused before it is parsed.
+    max_body: int = 8192
+    max_num: int = 10
+    max_beam: int = 16
+    max_temperature: float = 5.0
+    #: Replies answered by one model call at most.
+    max_batch: int = 32
+    #: After a batch of several, how long the next waits for the rest of its round (seconds).
+    batch_window: float = 0.002
+    #: Requests waiting for the model before new ones are turned away with 503.
+    max_pending: int = 256
+
+
+SERVE_HOST = "127.0.0.1"
+SERVE_PORT = 8000

@@ -159,19 +159,27 @@ class Chatbot:
     def log_probs(self, utterances_kana: list[str], replies_kana: list[str]) -> list[np.ndarray]:
         """Per reply: natural-log p of each of its characters (cut to max_len - 1, unknown ones as the
         unknown token) and of the end token after them: len(reply) + 1 values."""
+        return self.teacher_forced(utterances_kana, replies_kana)[0]
+
+    def teacher_forced(self, utterances_kana: list[str], replies_kana: list[str]
+                       ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """log_probs(), and for the same tokens whether the model ranks the true one first (given
+        the true reply so far): what evaluate's char accuracy counts."""
         if len(utterances_kana) != len(replies_kana):
             raise UsageError("log_probs needs one reply per utterance")
         if not utterances_kana:
-            return []
+            return [], []
         x = self.vocab.encode_utterances(list(utterances_kana))
         y = self._encode_replies(replies_kana)
         probs = self._forward((x, self._decoder_input(y)) if self.autoregressive else x)
         picked = np.take_along_axis(probs, y[:, :, None], axis=2)[:, :, 0]
-        out = []
+        hits = probs.argmax(axis=2) == y
+        lps, correct = [], []
         for i, r in enumerate(replies_kana):
             n = min(len(r), self.max_len - 1) + 1
-            out.append(_log(picked[i, :n]))
-        return out
+            lps.append(_log(picked[i, :n]))
+            correct.append(hits[i, :n])
+        return lps, correct
 
     # ------------------------------------------------------------ decoding
 

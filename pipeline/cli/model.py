@@ -20,6 +20,9 @@ def _model_dir(model_dir: Optional[Path], name: str) -> Path:
         return model_dir
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise NocpipeError(f"--name must be a plain folder name, not {name!r}")
+    if len(name.encode("utf-8", "surrogateescape")) > 255:  # the longest file name most file systems take
+        raise NocpipeError(f"--name is {len(name.encode('utf-8', 'surrogateescape'))} bytes long; "
+                           "a folder name can have at most 255: choose a shorter one")
     return config.default_models_dir() / name
 
 
@@ -109,6 +112,9 @@ def predict(
     num: int = typer.Option(1, "--num", "-n", help="Distinct candidates per text, best first, with the "
                                                    "model's log-probability (at most 50)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling."),
+    mmi: float = typer.Option(0.0, "--mmi", help="Rerank an N-best list (8 beams unless --beam/--temperature) by "
+                                                 "log p(reply|utterance) − λ·log p_LM(reply), p_LM the reply 5-gram "
+                                                 "model in the model folder (0 = off; 0.3-0.5 is usual)."),
     show_kana: bool = typer.Option(False, "--show-kana", "-k", help="Print the katakana reading before the reply."),
 ) -> None:
     """Reply to each text with the model's katakana, in 「」.
@@ -141,6 +147,13 @@ def predict(
     from stages.predict import Predictor
 
     pred = Predictor(mdir)
+    if mmi:
+        from pipeline.ngram import MMI_NBEST, mmi_rerank, ngram_for_model
+
+        lm, _ = ngram_for_model(mdir, pred.vocab, log=lambda s: typer.echo(s, err=True))
+        decoding["rerank"] = mmi_rerank(lm, mmi)
+        if not beam and not temperature:
+            decoding["beam"] = max(MMI_NBEST, num)
     short = {"n": 0}
     collected = []
     counter = {"n": 0}
