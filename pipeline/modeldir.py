@@ -161,10 +161,11 @@ def clear(model_dir: Path) -> None:
 
 
 def holds_training(model_dir: Path) -> bool:
-    """True once a run has saved something worth keeping (a checkpoint or a model); a folder
-    with only config.json and vocab.json is a run that died in its first epoch."""
-    d = Path(model_dir)
-    return any((d / n).exists() for n in (CHECKPOINT_FILE, MODEL_FILE))
+    """True once a run has saved a checkpoint. The checkpoint is each epoch's commit point,
+    written after model.keras and history.csv: a folder without one is a run that died
+    (killed, or its disk full) before its first checkpoint, which the same command starts
+    again, even when that epoch's model.keras made it to disk."""
+    return (Path(model_dir) / CHECKPOINT_FILE).exists()
 
 
 # ---------------------------------------------------------------- atomic .keras
