@@ -58,7 +58,7 @@ def train(
     max_time: Optional[str] = typer.Option(None, "--max-time", help="Stop after the step that reaches this "
                                            "much training time (90s, 20m, 2h); --resume continues [default: none]."),
     early_stop: int = typer.Option(0, "--early-stop", help="Stop when the validation bits/char has not improved "
-                                   "for N epochs [default: 0 = off]."),
+                                   "for N epochs (0 = off)."),
     tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Write TensorBoard logs to this "
                                                "folder (pip install 'nocpipe[tensorboard]' to view them)."),
     max_len: Optional[int] = typer.Option(None, "--max-len", help="Time steps: characters per side [default: 50]."),
