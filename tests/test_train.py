@@ -244,3 +244,15 @@ def test_early_stop_watches_validation_bits_per_char(pairs, tmp_path):
     assert any("early stop after epoch 2" in s for s in logs)
     with pytest.raises(UsageError, match="validation"):
         run(pairs, tmp_path / "n", 2, early_stop=1, valid_pairs=0)
+
+
+def test_max_time_durations(cli, tmp_path):
+    from pipeline.cli.model import parse_duration
+    from pipeline.errors import NocpipeError
+
+    assert [parse_duration(t) for t in ("90s", "20m", "2h", "1.5h", "45")] == [90, 1200, 7200, 5400, 45]
+    for bad in ("soon", "0s", "-5m", "10d", ""):
+        with pytest.raises(NocpipeError, match="--max-time"):
+            parse_duration(bad)
+    res = cli("train", "--data-dir", tmp_path, "--model-dir", tmp_path / "m", "--max-time", "soon")
+    assert res.code == 1 and res.err.startswith("Error: --max-time takes a duration")
