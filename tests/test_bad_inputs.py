@@ -151,9 +151,32 @@ def test_predict_output_is_written_through_a_link_and_into_a_device(world, cli):
     result = cli("predict", "--model-dir", world.model, "-o", link, "あ")
     assert result.code == 0, result.err
     assert link.is_symlink() and "utterance" in target.read_text(encoding="utf-8").splitlines()[0]
-    result = cli("predict", "--model-dir", world.model, "-o", "/dev/null", "あ")
+    from harness import FifoReader  # a device stand-in: no test risks the real /dev/null
+
+    reader = FifoReader(world.root / "pipe.csv")
+    result = cli("predict", "--model-dir", world.model, "-o", world.root / "pipe.csv", "あ")
     assert result.code == 0, result.err
-    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    assert b"utterance" in reader.result() and not (world.root / "pipe.csv").is_file()
+
+
+def test_report_and_evaluate_write_through_links_and_into_fifos(world, cli):
+    from harness import FifoReader
+
+    target = world.root / "real-report.html"
+    target.write_text("old", encoding="utf-8")
+    (world.root / "report-link.html").symlink_to(target)
+    result = cli("report", "--data-dir", world.corpus, "--out", world.root / "report-link.html")
+    assert result.code == 0, result.err
+    assert (world.root / "report-link.html").is_symlink() and "<html" in target.read_text(encoding="utf-8")
+    reader = FifoReader(world.root / "report-pipe.html")
+    result = cli("report", "--data-dir", world.corpus, "--out", world.root / "report-pipe.html")
+    assert result.code == 0, result.err
+    assert b"<html" in reader.result() and not (world.root / "report-pipe.md").exists()
+    reader = FifoReader(world.root / "figures.json")
+    result = cli("evaluate", "--model-dir", world.model, "--data-dir", world.corpus, "--split", "valid",
+                 "--max-pairs", "8", "--examples", "0", "--json", world.root / "figures.json")
+    assert result.code == 0, result.err
+    assert b"bits_per_char" in reader.result()
 
 
 # ---------------------------------------------------------------- damaged files: extract-pairs
