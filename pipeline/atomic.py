@@ -124,3 +124,16 @@ def write_output(path: Path, writer: Callable[[Path], None]) -> None:
     symbolic link, straight into a device or FIFO, atomically onto a regular file or a
     new name (see atomic_path, which every write here goes through)."""
     write_with(path, writer)
+
+
+def check_output(path: Path | None) -> None:
+    """Fail at once, before any long work, when a file the user named cannot be written
+    the way atomic_path would: a folder, or a loop of symbolic links."""
+    from .errors import UsageError
+
+    if path is None:
+        return
+    path = Path(path)
+    st = _existing(Path(os.path.realpath(path)) if path.is_symlink() else path)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{path} is a folder; name a file to write")

@@ -122,9 +122,38 @@ CASES: list[Case] = [
     ("list-raw-dir-missing", lambda w: ["list", "--raw-dir", w.root / "nope"], "nope"),
     # kana and the command line itself
     ("kana-bad-reader", lambda w: ["kana", "--reader", "zz", "あ"], "reader"),
+    ("kana-context-missing", lambda w: ["kana", "--context", w.root / "nope.txt", "あ"], "--context"),
+    ("kana-context-folder", lambda w: ["kana", "--context", w.folder, "あ"], "--context"),
+    ("kana-context-device", lambda w: ["kana", "--context", "/dev/zero", "あ"], "not a regular file"),
+    ("kana-context-fifo", lambda w: ["kana", "--context", _fifo(w), "あ"], "not a regular file"),
+    ("kana-context-binary", lambda w: ["kana", "--context", _binary(w), "あ"], "binary"),
+    # report and evaluate
+    ("report-data-dir-missing", lambda w: ["report", "--data-dir", w.root / "nope"], "nope"),
+    ("report-data-dir-is-a-file", lambda w: ["report", "--data-dir", w.file], "file.txt"),
+    ("report-out-is-a-folder", lambda w: ["report", "--data-dir", w.corpus, "--out", w.folder], "folder"),
+    ("evaluate-no-model", lambda w: ["evaluate", "--model-dir", w.root / "nope"], "model"),
+    ("evaluate-bad-split", lambda w: ["evaluate", "--model-dir", w.model, "--data-dir", w.corpus, "--split", "x"],
+     "--split"),
+    ("evaluate-json-is-a-folder", lambda w: ["evaluate", "--model-dir", w.model, "--data-dir", w.corpus,
+                                             "--split", "valid", "--max-pairs", "4", "--json", w.folder], "folder"),
+    ("serve-no-model", lambda w: ["serve", "--model-dir", w.root / "nope"], "model"),
+    ("serve-bad-port", lambda w: ["serve", "--model-dir", w.model, "--port", "99999"], "--port"),
     ("unknown-command", lambda w: ["nosuch"], "No such command"),
     ("unknown-option", lambda w: ["ingest", "--bogus", SAMPLES], "--bogus"),
 ]
+
+
+def _fifo(w: World) -> Path:
+    path = w.root / "context.fifo"
+    if not path.exists():
+        os.mkfifo(path)
+    return path
+
+
+def _binary(w: World) -> Path:
+    path = w.root / "binary.txt"
+    path.write_bytes(b"\x00\x01PNG" * 100)
+    return path
 
 
 @pytest.mark.parametrize("name,args,fragment", CASES, ids=[c[0] for c in CASES])

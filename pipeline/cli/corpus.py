@@ -141,6 +141,10 @@ def report(
     """
     from stages.report import ReportOptions, report as run
 
+    from ..atomic import check_output
+
+    check_output(out)
+    check_output(json_out)
     res = run(ReportOptions(data_dir=data_dir or config.default_processed_dir(), out=out, json_out=json_out,
                             top_works=max(1, top)))
     f = res.figures
