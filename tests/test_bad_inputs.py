@@ -352,3 +352,31 @@ def test_predict_num_is_capped_with_a_note_and_never_silently_fewer(world, cli, 
     if int(num) > len(candidates):
         assert "note:" in result.err and ("capped" in result.err or "only" in result.err), result.err
     assert "Traceback" not in result.err
+
+
+def test_a_checkpoint_of_another_model_size_is_named(world, cli, model_copy, tmp_path):
+    other = tmp_path / "other"
+    result = cli("train", "--data-dir", world.corpus, "--model-dir", other, "--epochs", "1", "--units", "12",
+                 "--max-len", "16", "--vocab-size", "64", "--batch-size", "16", "--steps-per-epoch", "2", "-q")
+    assert result.code == 0, result.err
+    (model_copy / "checkpoint.npz").write_bytes((other / "checkpoint.npz").read_bytes())
+    result = cli("train", "--data-dir", world.corpus, "--model-dir", model_copy, "--resume", "--epochs", "2", "-q")
+    assert_one_error(result, "checkpoint.npz", "another size", "--force")
+
+
+def test_a_checkpoint_with_a_damaged_state_is_named(world, cli, model_copy):
+    import io
+
+    import numpy as np
+
+    ckpt = model_copy / "checkpoint.npz"
+    with np.load(ckpt) as data:
+        arrays = {k: data[k] for k in data.files}
+    state = json.loads(bytes(arrays["state"]).decode())
+    state["epoch"] = "1"
+    arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    ckpt.write_bytes(buf.getvalue())
+    result = cli("train", "--data-dir", world.corpus, "--model-dir", model_copy, "--resume", "--epochs", "2", "-q")
+    assert_one_error(result, "checkpoint.npz", "epoch", "damaged")
