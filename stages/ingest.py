@@ -203,9 +203,10 @@ def _read_member(zf: zipfile.ZipFile, m: zipfile.ZipInfo, max_bytes: int, path: 
 
 
 def _same_origin(stored: object, src: SourceText) -> bool:
-    """Whether a stored work's `origin` names the file `src` comes from."""
+    """Whether a stored work's `origin` names the file `src` comes from (or names no
+    file at all: a damaged meta.json is rewritten, not a reason for a second id)."""
     if not isinstance(stored, str):
-        return False
+        return True
     if stored in (src.origin, printable(src.origin)):
         return True
     file_part, _, member = stored.partition("!")

@@ -291,3 +291,14 @@ def test_a_skipped_line_stays_one_line_whatever_the_name(tmp_path, data_dir, cli
     assert r.code == 0
     lines = r.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("skipped:") and "bad\\nname.txt" in lines[0]
+
+
+def test_a_damaged_meta_json_is_rewritten_under_the_same_id(tmp_path, data_dir, cli):
+    p = write_aozora(tmp_path / "a.txt", BODY)
+    cli("ingest", p)
+    for damage in ("[]", "{bad", '{"origin": null}'):
+        (data_dir / "raw" / "aozora" / "a" / "meta.json").write_text(damage, encoding="utf-8")
+        r = cli("ingest", p)
+        assert r.code == 0 and "1 updated" in r.out, (damage, r.out, r.err)
+        assert _work_ids(data_dir) == ["aozora/a"]
+        assert meta(data_dir, "aozora", "a")["title"] == "試験の話"
