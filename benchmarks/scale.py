@@ -1,6 +1,6 @@
 """extract-pairs on local processes and on a Dask cluster: speed-up and overhead per task.
 
-    .venv/bin/python benchmarks/scale.py [--works 30] [--reader pykakasi] [--repeat 2]
+    .venv/bin/python benchmarks/scale.py [--works 30] [--reader READER] [--repeat 2]
 
 Ingests the first --works works of the bundled corpus (data/aozora) once, then runs the
 whole command `nocpipe extract-pairs` from scratch (a fresh output folder, a fresh
@@ -63,7 +63,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=REPO / "data" / "aozora")
     ap.add_argument("--works", type=int, default=30)
-    ap.add_argument("--reader", default="pykakasi")
+    ap.add_argument("--reader", default=None, help="default: extract-pairs' own default reader")
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
 
@@ -74,7 +74,7 @@ def main() -> None:
         tmp = Path(tmp)
         raw = tmp / "raw"
         run([py, "-m", "pipeline.cli", "ingest", "-q", "--raw-dir", str(raw), *map(str, files)], env)
-        print(f"extract-pairs on {len(files)} works of {args.corpus} (reader {args.reader}), "
+        print(f"extract-pairs on {len(files)} works of {args.corpus} (reader {args.reader or 'default'}), "
               f"best of {args.repeat}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
         configs = [("local", 1, ["--workers", "1"]), ("local", 2, ["--workers", "2"]),
                    ("dask", 1, ["--scheduler", "local:1"]), ("dask", 2, ["--scheduler", "local:2"])]
@@ -84,7 +84,7 @@ def main() -> None:
             for kind, n, opt in configs:
                 out = tmp / f"out-{kind}-{n}-{rep}"
                 wall = run([py, "-m", "pipeline.cli", "extract-pairs", "-q", "--examples", "0", "--raw-dir", str(raw),
-                            "--out-dir", str(out), "--reader", args.reader, *opt], env)
+                            "--out-dir", str(out), *(["--reader", args.reader] if args.reader else []), *opt], env)
                 got = digest(out)
                 if reference is None:
                     reference = got
