@@ -125,3 +125,17 @@ def test_train_distribute_on_two_jax_devices_then_resume_on_one(tmp_path):
     assert r["straight"]["loss"] == pytest.approx(r["moved"]["loss"], rel=1e-4, abs=1e-5)
     for a, b in zip(r["straight"]["w"], r["moved"]["w"]):
         assert a == pytest.approx(b, rel=1e-3, abs=1e-5)
+
+
+def test_rows_per_host_and_whole_device_batches():
+    import numpy as np
+
+    from pipeline.distribute import Plan
+
+    batch = ((np.arange(8), np.arange(8) * 2), np.arange(8), None)  # (encoder, decoder inputs), targets, weights
+    host1 = Plan("jax", devices=4, processes=2, process_id=1).local_rows(batch)
+    assert [list(a) for a in host1[0]] == [[4, 5, 6, 7], [8, 10, 12, 14]] and list(host1[1]) == [4, 5, 6, 7]
+    assert host1[2] is None
+    assert Plan("jax").local_rows(batch) is batch
+    x, (a, b), w = Plan("jax", devices=4).whole_batches(np.arange(10), (np.arange(10), np.arange(10)), None)
+    assert len(x) == len(a) == len(b) == 8 and w is None
