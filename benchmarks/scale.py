@@ -12,7 +12,8 @@ interpreter) with
 and prints, for each, the best wall time of --repeat runs, the speed-up of two against
 one, and the Dask overhead per task against the local executor at the same count
 ((dask - local) / works). Every run's rows (order aside) and stats.json (timings aside)
-must equal the first run's; a difference stops the benchmark. Figures only, no
+must equal the first run's; a difference stops the benchmark. Last, each executor alone:
+its start-up and its cost per empty task. Figures only, no
 assertion on time. The machine's load average is printed beside them: on a shared
 machine two workers cannot be faster than the free cores allow.
 """
@@ -59,6 +60,25 @@ def digest(out_dir: Path) -> tuple[str, dict]:
     return f"{h} ({len(rows)} rows)", {k: v for k, v in stats.items() if "time" not in k and "second" not in k}
 
 
+def _noop(x: int) -> int:
+    return x
+
+
+def executor_overheads(n_tasks: int = 200) -> None:
+    """Start-up and per-task cost of each executor alone, on tasks that do nothing."""
+    sys.path.insert(0, str(REPO))
+    from pipeline import cluster
+
+    for label, sched, n in (("local processes", None, 2), ("dask local:2", "local:2", 2)):
+        t0 = time.perf_counter()
+        with cluster.open_executor(sched, workers=n) as ex:
+            t1 = time.perf_counter()
+            list(ex.map(_noop, list(range(n_tasks)), ordered=False))
+            t2 = time.perf_counter()
+        print(f"  {label:16s} start-up {t1 - t0:5.2f}s, {(t2 - t1) / n_tasks * 1000:6.2f} ms per empty task "
+              f"({n_tasks} tasks, pool start included for local processes)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=REPO / "data" / "aozora")
@@ -101,6 +121,8 @@ def main() -> None:
             over = (times[("dask", n)] - times[("local", n)]) / len(files)
             print(f"dask overhead per task at {n} worker(s): {over * 1000:+.0f} ms "
                   f"({times[('dask', n)] - times[('local', n)]:+.2f}s over {len(files)} works, cluster start-up included)")
+        print("executors alone:")
+        executor_overheads()
         print(f"load average now {os.getloadavg()[0]:.1f}")
 
 
