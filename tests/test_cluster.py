@@ -34,7 +34,7 @@ def dask_cluster():
     """One real LocalCluster of two worker processes for every test that needs one."""
     from dask.distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=40) as lc:
         yield lc.scheduler_address
 
