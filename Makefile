@@ -40,6 +40,7 @@ demo: $(STAMP)
 	rm -rf $(DEMO)
 	NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe ingest data/samples/aozora
 	NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe extract-pairs --examples 5
+	NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe report --out $(DEMO)/report.html
 	NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe train --name demo --units 64 --epochs 10 --batch-size 16
 	NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe predict --name demo --show-kana 'こんな忘れ物、ある?' 'お母さん？' 'うふふ'
 	printf '大丈夫か?\nわたしがさりげなく聞いてみるわ\n' | NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe predict --name demo

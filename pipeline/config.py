@@ -69,10 +69,11 @@ class SplitConfig:
 class NearDupConfig:
     """Near-copy works: MinHash over character shingles of a work's katakana dialogue.
 
-    Chosen on the bundled 61 Aozora works (benchmarks/extract.py --neardup prints the figures,
-    docs/corpus.md records them): a copy with every 10th line edited and every 20th line
-    removed scores about 0.8 against its original; the most similar pair of unrelated works
-    scores below 0.1. A threshold of 0.5 sits far from both.
+    Chosen on the bundled 61 Aozora works (`benchmarks/extract.py --neardup-only`; the table
+    is in docs/corpus.md): at 5-character shingles the most similar unrelated works have a
+    Jaccard similarity of 0.069 (MinHash estimate 0.109), while copies with 10 % of their
+    lines changed and 5 % removed score at least 0.817 (estimate 0.828), and copies with
+    half their lines changed still 0.564. A threshold of 0.5 sits in that gap.
     """
 
     shingle: int = 5          # characters per shingle
@@ -80,3 +81,26 @@ class NearDupConfig:
     threshold: float = 0.5    # estimated Jaccard similarity that makes two works near-copies
     min_shingles: int = 50    # works with fewer shingles are never grouped (too little text)
     seed: int = 1
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What `nocpipe serve` accepts in one request, and how it batches model calls."""
+
+    #: Characters of input text (the model reads at most max_len katakana of it anyway).
+    max_text: int = 200
+    #: Bytes of a request body: anything longer is refused before it is parsed.
+    max_body: int = 8192
+    max_num: int = 10
+    max_beam: int = 16
+    max_temperature: float = 5.0
+    #: Replies answered by one model call at most.
+    max_batch: int = 32
+    #: After a batch of several, how long the next waits for the rest of its round (seconds).
+    batch_window: float = 0.002
+    #: Requests waiting for the model before new ones are turned away with 503.
+    max_pending: int = 256
+
+
+SERVE_HOST = "127.0.0.1"
+SERVE_PORT = 8000

@@ -246,9 +246,22 @@ def end_weights(y: np.ndarray) -> np.ndarray:
     return w
 
 
-def keras_batches(stream: PairStream, start: int = 0, weighted: bool = False):
+def teacher_forcing(x: np.ndarray, y: np.ndarray, start_id: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """An autoregressive model's inputs and targets: the reply cut to max_len - 1 characters (so its
+    end, id 0, always has a position), and the decoder's input, the start token then the reply
+    shifted right by one: ((utterance, [start, r1, ..., r(T-1)]), [r1, ..., rn, end, 0, ...])."""
+    y = np.array(y, dtype=np.int32, copy=True)
+    y[:, -1] = 0
+    shifted = np.empty_like(y)
+    shifted[:, 0] = start_id
+    shifted[:, 1:] = y[:, :-1]
+    return (x, shifted), y
+
+
+def keras_batches(stream: PairStream, start: int = 0, weighted: bool = False, start_id: int | None = None):
     """An endless keras.utils.PyDataset whose item i is stream.batch(start + i),
-    with end_weights() as sample weights when `weighted`."""
+    with end_weights() as sample weights when `weighted`; with `start_id`, batches are
+    teacher_forcing() pairs for an autoregressive model (always weighted)."""
     import keras
 
     class StreamBatches(keras.utils.PyDataset):
@@ -263,6 +276,9 @@ def keras_batches(stream: PairStream, start: int = 0, weighted: bool = False):
 
         def __getitem__(self, index):
             x, y = stream.batch(self.start + index)
+            if start_id is not None:
+                inputs, y = teacher_forcing(x, y, start_id)
+                return inputs, y, end_weights(y)
             return (x, y, end_weights(y)) if weighted else (x, y)
 
     return StreamBatches()

@@ -319,7 +319,11 @@ class PoliteSession:
             for _ in range(max_redirects + 1):
                 resp = self._get_with_retries(url)
                 if resp.status in REDIRECT_CODES and resp.headers.get("Location"):
-                    target = urljoin(url, resp.headers["Location"])
+                    try:
+                        target = urljoin(url, resp.headers["Location"])
+                    except ValueError as exc:
+                        raise FetchError(f"{url}: redirects to {resp.headers['Location']!r}, "
+                                         f"which is not a URL ({exc})") from None
                     target = on_redirect(url, target) if on_redirect else target
                     self.check_origin(target, f"{url} redirects to")  # before the hop is followed
                     url = target
@@ -520,6 +524,8 @@ class PoliteSession:
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                 requests.exceptions.InvalidSchema) as exc:
             raise FetchError(f"{url}: not a URL we can fetch ({exc})") from exc
+        except ValueError as exc:  # requests reads a redirect's Location even when not following it
+            raise FetchError(f"{url}: the answer points to something that is not a URL ({exc})") from None
         finally:
             self._last_end = self.clock()
             self._gap = self._draw_gap()

@@ -74,7 +74,13 @@ with quiet_native_logs():
 
 from .errors import ModelError, UsageError  # noqa: E402
 
-ARCHS = ("seed", "simple", "dense-attention")
+PARALLEL_ARCHS = ("seed", "simple", "dense-attention")
+AUTOREGRESSIVE_ARCHS = ("attention", "transformer")
+ARCHS = PARALLEL_ARCHS + AUTOREGRESSIVE_ARCHS
+#: `--arch` when none is given: the best validation bits/char at equal time and width (docs/models.md).
+DEFAULT_ARCH = "transformer"
+#: `--units` when none is given (the width of every architecture).
+DEFAULT_UNITS = 128
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 PACKAGE = "nocpipe"
 
@@ -87,6 +93,9 @@ class ModelConfig:
 
     arch: str = "seed"
     units: int = 512
+    layers: int = 2             # transformer: encoder and decoder blocks (each)
+    heads: int = 0              # transformer and attention: attention heads (0: units // 32, 1 to 8)
+    positions: str = "learned"  # transformer: learned or sinusoidal position vectors
     max_len: int = 50
     vocab_size: int = 128
     reverse_input: bool = True
@@ -98,7 +107,13 @@ class ModelConfig:
             raise UsageError(f"unknown architecture {self.arch!r}: use one of {', '.join(ARCHS)}")
         if self.optimizer not in OPTIMIZERS:
             raise UsageError(f"unknown optimizer {self.optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
-        for name in ("units", "max_len"):
+        if self.positions not in ("learned", "sinusoidal"):
+            raise UsageError(f"positions must be learned or sinusoidal, not {self.positions!r}")
+        if self.arch in AUTOREGRESSIVE_ARCHS and self.max_len < 2:
+            raise UsageError(f"max-len must be at least 2 for {self.arch} (a character and the end), not {self.max_len}")
+        if self.heads < 0 or (self.heads and self.units % self.heads):
+            raise UsageError(f"heads must divide units ({self.units}), not {self.heads}")
+        for name in ("units", "max_len", "layers"):
             if int(getattr(self, name)) < 1:
                 raise UsageError(f"{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
         if self.vocab_size < 3:
@@ -109,6 +124,23 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def autoregressive(self) -> bool:
+        return self.arch in AUTOREGRESSIVE_ARCHS
+
+    @property
+    def start_id(self) -> int:
+        """The decoder's start token: one id past the vocabulary (an input only, never predicted)."""
+        return self.vocab_size
+
+    def num_heads(self) -> int:
+        if self.heads:
+            return self.heads
+        h = max(1, min(8, self.units // 32))
+        while self.units % h:
+            h -= 1
+        return h
 
     @classmethod
     def from_dict(cls, obj: dict) -> "ModelConfig":
@@ -182,14 +214,101 @@ class MaskedAccuracy(keras.metrics.Metric):
         return {"name": self.name, "pad_id": self.pad_id, "dtype": self.dtype}
 
 
-CUSTOM_OBJECTS = {f"{PACKAGE}>OneHot": OneHot, f"{PACKAGE}>MaskedAccuracy": MaskedAccuracy}
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PaddingMask(layers.Layer):
+    """Utterance ids (batch, time) -> (batch, 1, time) booleans, True where a character is (not padding):
+    the attention mask that keeps every query off the padding keys."""
+
+    def call(self, inputs):
+        return ops.expand_dims(ops.not_equal(ops.cast(inputs, "int32"), 0), axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1, input_shape[1])
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor((inputs.shape[0], 1, inputs.shape[1]), dtype="bool")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PositionEmbedding(layers.Layer):
+    """Adds a vector per position to (batch, time, dim): learned, or the fixed sinusoids of Vaswani et al."""
+
+    def __init__(self, max_len: int, kind: str = "learned", **kwargs):
+        super().__init__(**kwargs)
+        self.max_len = int(max_len)
+        self.kind = kind
+
+    def build(self, input_shape):
+        dim = int(input_shape[-1])
+        if self.kind == "learned":
+            self.positions = self.add_weight(name="positions", shape=(self.max_len, dim),
+                                             initializer=keras.initializers.RandomNormal(stddev=0.02))
+        else:
+            import numpy as np
+
+            pos = np.arange(self.max_len)[:, None]
+            rate = 1.0 / np.power(10000.0, (2 * (np.arange(dim) // 2)) / dim)
+            table = np.where(np.arange(dim) % 2 == 0, np.sin(pos * rate), np.cos(pos * rate))
+            self.table = table.astype("float32")
+
+    def call(self, inputs):
+        length = inputs.shape[1]
+        table = self.positions if self.kind == "learned" else ops.convert_to_tensor(self.table)
+        return inputs + ops.cast(table[:length], inputs.dtype)[None, :, :]
+
+    def get_config(self):
+        return {**super().get_config(), "max_len": self.max_len, "kind": self.kind}
+
+
+def _reply_mask(y_true):
+    """1 for every reply character and the first padding after it (the end of the reply), else 0."""
+    is_pad = ops.cast(ops.equal(y_true, 0), "int32")
+    first_pad = ops.cast(ops.equal(ops.cumsum(is_pad, axis=-1), 1), "int32") * is_pad
+    return ops.cast((1 - is_pad) + first_pad, "float32")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BitsPerChar(keras.metrics.Metric):
+    """-log2 p of every reply character plus its end (the first padding), averaged over those
+    tokens; the padding after the end never counts. The same figure for every architecture."""
+
+    def __init__(self, name: str = "bpc", dtype=None, **kwargs):
+        super().__init__(name=name, dtype=dtype or "float32", **kwargs)
+        self.bits = self.add_variable(shape=(), initializer="zeros", name="bits", dtype="float32")
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total", dtype="float32")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "int32")
+        if len(y_true.shape) == len(y_pred.shape):
+            y_true = ops.squeeze(y_true, axis=-1)
+        p = ops.take_along_axis(ops.cast(y_pred, "float32"), ops.expand_dims(y_true, -1), axis=-1)[..., 0]
+        mask = _reply_mask(y_true)
+        bits = -ops.log(ops.maximum(p, 1e-30)) / math.log(2.0)
+        self.bits.assign_add(ops.sum(bits * mask))
+        self.total.assign_add(ops.sum(mask))
+
+    def result(self):
+        return ops.divide_no_nan(self.bits, self.total)
+
+    def reset_state(self):
+        self.bits.assign(0.0)
+        self.total.assign(0.0)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+CUSTOM_OBJECTS = {f"{PACKAGE}>OneHot": OneHot, f"{PACKAGE}>MaskedAccuracy": MaskedAccuracy,
+                  f"{PACKAGE}>PaddingMask": PaddingMask, f"{PACKAGE}>PositionEmbedding": PositionEmbedding,
+                  f"{PACKAGE}>BitsPerChar": BitsPerChar}
 
 
 # ---------------------------------------------------------------- builders
 
 def _encoder(config: ModelConfig, dtype):
     chars = keras.Input(shape=(config.max_len,), dtype="int32", name="chars")
-    one_hot = OneHot(config.vocab_size, name="one_hot", dtype=dtype)(chars)
+    # Keras' own one-hot layer: a parallel network's .keras file loads without nocpipe.
+    one_hot = layers.CategoryEncoding(config.vocab_size, output_mode="one_hot", name="one_hot", dtype=dtype)(chars)
     encoded = layers.LSTM(config.units, name="encoder", dtype=dtype)(one_hot)
     return chars, one_hot, encoded
 
@@ -227,7 +346,78 @@ def build_dense_attention(config: ModelConfig, dtype=None) -> keras.Model:
     return keras.Model(chars, _decoder(config, attended, dtype), name="nocpipe_dense_attention")
 
 
-BUILDERS = {"seed": build_seed, "simple": build_simple, "dense-attention": build_dense_attention}
+def _inputs(config: ModelConfig):
+    chars = keras.Input(shape=(config.max_len,), dtype="int32", name="chars")
+    reply_in = keras.Input(shape=(config.max_len,), dtype="int32", name="reply_in")
+    return chars, reply_in
+
+
+def _softmax(config: ModelConfig, x):
+    return layers.Dense(config.vocab_size, activation="softmax", name="reply", dtype="float32")(x)
+
+
+def build_attention(config: ModelConfig, dtype=None) -> keras.Model:
+    """A bidirectional GRU encoder; a GRU decoder fed the reply so far (teacher forcing), started from
+    the encoder's last states, attending over every encoder state (Luong: attend, concatenate, tanh)."""
+    u = config.units
+    chars, reply_in = _inputs(config)
+    mask = PaddingMask(name="padding_mask")(chars)
+    x = layers.Embedding(config.vocab_size, u, name="utterance_embedding", dtype=dtype)(chars)
+    states, forward, backward = layers.Bidirectional(
+        layers.GRU(u, return_sequences=True, return_state=True, name="encoder_gru", dtype=dtype),
+        name="encoder", dtype=dtype)(x)
+    both = layers.Concatenate(name="encoder_last", dtype=dtype)([forward, backward])
+    start = layers.Dense(u, activation="tanh", name="bridge", dtype=dtype)(both)
+    y = layers.Embedding(config.vocab_size + 1, u, name="reply_embedding", dtype=dtype)(reply_in)
+    y = layers.GRU(u, return_sequences=True, name="decoder", dtype=dtype)(y, initial_state=start)
+    heads = config.num_heads()
+    context = layers.MultiHeadAttention(heads, u // heads, name="cross_attention", dtype=dtype)(
+        y, states, attention_mask=mask)
+    h = layers.Concatenate(name="attend", dtype=dtype)([y, context])
+    h = layers.Dense(u, activation="tanh", name="attentional", dtype=dtype)(h)
+    return keras.Model([chars, reply_in], _softmax(config, h), name="nocpipe_attention")
+
+
+def _block(x, config: ModelConfig, name: str, dtype, *, causal=False, self_mask=None, context=None,
+           context_mask=None):
+    """A pre-norm Transformer block: self-attention, cross-attention (decoder), feed-forward."""
+    u, heads = config.units, config.num_heads()
+    h = layers.LayerNormalization(name=f"{name}_norm1", dtype=dtype)(x)
+    h = layers.MultiHeadAttention(heads, u // heads, name=f"{name}_self_attention", dtype=dtype)(
+        h, h, attention_mask=self_mask, use_causal_mask=causal)
+    x = layers.Add(name=f"{name}_add1", dtype=dtype)([x, h])
+    if context is not None:
+        h = layers.LayerNormalization(name=f"{name}_norm2", dtype=dtype)(x)
+        h = layers.MultiHeadAttention(heads, u // heads, name=f"{name}_cross_attention", dtype=dtype)(
+            h, context, attention_mask=context_mask)
+        x = layers.Add(name=f"{name}_add2", dtype=dtype)([x, h])
+    h = layers.LayerNormalization(name=f"{name}_norm3", dtype=dtype)(x)
+    h = layers.Dense(4 * u, activation="relu", name=f"{name}_ff1", dtype=dtype)(h)
+    h = layers.Dense(u, name=f"{name}_ff2", dtype=dtype)(h)
+    return layers.Add(name=f"{name}_add3", dtype=dtype)([x, h])
+
+
+def build_transformer(config: ModelConfig, dtype=None) -> keras.Model:
+    """A small encoder-decoder Transformer: `layers` blocks each side, model width `units`,
+    causal self-attention in the decoder, cross-attention over the encoded utterance."""
+    u = config.units
+    chars, reply_in = _inputs(config)
+    mask = PaddingMask(name="padding_mask")(chars)
+    x = layers.Embedding(config.vocab_size, u, name="utterance_embedding", dtype=dtype)(chars)
+    x = PositionEmbedding(config.max_len, config.positions, name="utterance_positions", dtype=dtype)(x)
+    for i in range(config.layers):
+        x = _block(x, config, f"encoder{i}", dtype, self_mask=mask)
+    encoded = layers.LayerNormalization(name="encoder_norm", dtype=dtype)(x)
+    y = layers.Embedding(config.vocab_size + 1, u, name="reply_embedding", dtype=dtype)(reply_in)
+    y = PositionEmbedding(config.max_len, config.positions, name="reply_positions", dtype=dtype)(y)
+    for i in range(config.layers):
+        y = _block(y, config, f"decoder{i}", dtype, causal=True, context=encoded, context_mask=mask)
+    y = layers.LayerNormalization(name="decoder_norm", dtype=dtype)(y)
+    return keras.Model([chars, reply_in], _softmax(config, y), name="nocpipe_transformer")
+
+
+BUILDERS = {"seed": build_seed, "simple": build_simple, "dense-attention": build_dense_attention,
+            "attention": build_attention, "transformer": build_transformer}
 
 
 def build_model(config: ModelConfig, dtype=None) -> keras.Model:
@@ -244,10 +434,13 @@ def make_optimizer(kind: str, learning_rate: float | None = None) -> keras.optim
 
 
 def compile_model(model: keras.Model, optimizer: str = "adam", learning_rate: float | None = None,
-                  jit_compile="auto") -> keras.Model:
+                  jit_compile="auto", per_token: bool = False) -> keras.Model:
+    """`per_token`: the loss is averaged over the weighted tokens (reply characters and the end)
+    rather than over every position, so it reads in nats per character (autoregressive models)."""
+    reduction = "mean_with_sample_weight" if per_token else "sum_over_batch_size"
     model.compile(optimizer=make_optimizer(optimizer, learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(name="loss"),
-                  metrics=[MaskedAccuracy(name="acc")], jit_compile=jit_compile)
+                  loss=keras.losses.SparseCategoricalCrossentropy(name="loss", reduction=reduction),
+                  metrics=[MaskedAccuracy(name="acc"), BitsPerChar(name="bpc")], jit_compile=jit_compile)
     # Optimizer variables made now, not inside the first traced step: TensorFlow then traces
     # the training step once instead of twice (seconds saved on every run).
     model.optimizer.build(model.trainable_variables)
@@ -331,7 +524,7 @@ def _lstm_layers(model: keras.Model) -> list:
     for layer in model.layers:
         if isinstance(layer, layers.Bidirectional):
             found += [layer.forward_layer, layer.backward_layer]
-        elif isinstance(layer, layers.LSTM):
+        elif isinstance(layer, (layers.LSTM, layers.GRU)):
             found.append(layer)
     return found
 
@@ -353,16 +546,21 @@ def cudnn_report(model: keras.Model, gpu: dict | None = None) -> str:
             problems.append(f"{layer.name}: no bias")
         if getattr(layer, "use_cudnn", "auto") is False:
             problems.append(f"{layer.name}: use_cudnn=False")
-    # OneHot produces no mask, so no LSTM here is masked (cuDNN cannot take one in Keras 3).
+        if isinstance(layer, layers.GRU) and not cell.reset_after:
+            problems.append(f"{layer.name}: reset_after=False")
+    # No layer here makes a Keras mask (padding is handled by attention masks and loss weights),
+    # so no recurrent layer is masked (cuDNN cannot take one in Keras 3).
     where = f"{backend} on {gpu['name']}" if gpu else f"{backend} on CPU"
+    if not lstms:
+        return f"RNN: no recurrent layers in this network ({where})"
     if gpu is None:
-        return f"LSTM: fused cuDNN kernel not in use ({where}: no GPU visible); {len(lstms)} LSTM layers run the generic loop"
+        return f"RNN: fused cuDNN kernel not in use ({where}: no GPU visible); {len(lstms)} recurrent layers run the generic loop"
     if problems:
-        return f"LSTM: fused cuDNN kernel not in use ({where}): " + "; ".join(problems)
+        return f"RNN: fused cuDNN kernel not in use ({where}): " + "; ".join(problems)
     if backend == "jax":
         try:
             import jax.experimental.rnn  # noqa: F401
         except ImportError:
-            return f"LSTM: fused cuDNN kernel not in use ({where}: jax.experimental.rnn missing)"
-    return (f"LSTM: fused cuDNN kernel in use ({where}; {len(lstms)} LSTM layers: tanh/sigmoid, "
+            return f"RNN: fused cuDNN kernel not in use ({where}: jax.experimental.rnn missing)"
+    return (f"RNN: fused cuDNN kernel in use ({where}; {len(lstms)} recurrent layers: tanh/sigmoid, "
             "no recurrent dropout, no mask, not unrolled)")

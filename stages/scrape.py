@@ -109,7 +109,10 @@ def check_root(url: str, flag: str) -> str:
     """A site or API root given by the user, checked (one line when it cannot be used)."""
     if not isinstance(url, str) or not url.isascii() or not url.isprintable() or any(c.isspace() for c in url):
         raise UsageError(f"{flag} {url!r} is not a URL (printable ASCII, no spaces)")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {url!r} is not a URL ({exc})") from None
     if parts.scheme.lower() not in ("http", "https") or origin_of(url) is None:
         raise UsageError(f"{flag} {url!r} is not an http(s) URL with a host (and a numeric port, if any)")
     if parts.username or parts.password or parts.fragment:
@@ -194,10 +197,10 @@ class Scraper:
         self._done += 1
         if self._bar is not None:
             self._bar.update(1)
+            self._tick()
         elif self._lines:
             self._last_line = time.monotonic()
             self.say(f"scrape {self.site.name}: {ncode} {status}; {self._status_line()}")
-        self._tick()
 
     # ------------------------------------------------------------ pages
 
@@ -343,7 +346,7 @@ class Scraper:
                                   "has probably changed", layout=True) from exc
             except OffSite as exc:
                 raise _WorkFailed(self._offsite(ncode, "table of contents", exc,
-                                                redirect=origin_of(nxt) == origin_of(self.base))) from exc
+                                                redirect=origin_of(self._on_base(nxt)) == origin_of(self.base))) from exc
             try:
                 page = parse_toc(resp.content, resp.url, chapter=entries[-1].chapter if entries else None,
                                  header_charset=_charset(resp))
@@ -582,7 +585,7 @@ def scrape(opts: ScrapeOptions, session: PoliteSession | None = None) -> ScrapeR
     try:
         # One run at a time on a site's part of the store: a second one would fetch the same
         # pages and interleave progress lines.
-        with folder_lock(scraper.store, "scrape"):
+        with folder_lock(scraper.store, "scrape", "raw store"):
             return scraper.run()
     finally:
         if session is None:

@@ -33,8 +33,9 @@ import numpy as np
 
 from pipeline import __version__, modeldir
 from pipeline.dataset import (DEFAULT_WINDOW_ROWS, PairStream, end_weights, fingerprint, keras_batches, load_arrays,
-                              read_unit, scan_units, count_too_long)
+                              read_unit, scan_units, count_too_long, teacher_forcing)
 from pipeline.errors import ModelError, UsageError
+from pipeline.kana import DEFAULT_READER
 from pipeline.locks import locked
 from pipeline.shards import corpus_metadata
 from pipeline.vocab import Vocab
@@ -215,14 +216,15 @@ def _valid_limit(cfg: TrainConfig, train_pairs: int) -> int:
     return min(5000, max(cfg.batch_size, train_pairs // 10))
 
 
-def _reader_of(data_dir: Path) -> tuple[str, str]:
+def _reader_of(data_dir: Path, log: Callable[[str], None] = print) -> tuple[str, str]:
     """The reader the corpus was read with (shard metadata, else stats.json): predict must read
-    input the same way. A corpus that does not say is an error, not a guess."""
+    input the same way. A corpus that does not say (a filtered copy whose tool dropped the
+    metadata) gets the default reader, said out loud."""
     meta = corpus_metadata(data_dir)
     if not meta.get("reader"):
-        raise UsageError(f"{data_dir} does not say which reader made its katakana (no nocpipe metadata "
-                         "in its Parquet files, no stats.json): train on extract-pairs' output, or copy "
-                         "the metadata when filtering (e.g. pyarrow: keep schema.metadata)")
+        log(f"warning: {data_dir} does not say which reader made its katakana (no nocpipe metadata in its "
+            f"Parquet files, no stats.json beside them); assuming {DEFAULT_READER}, the default")
+        return DEFAULT_READER, ""
     return meta["reader"], meta.get("reader_version", "")
 
 
@@ -316,7 +318,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
 
     if vocab is None:
         modeldir.clear(model_dir)  # --force, or the leftovers of a run that died in its first epoch
-        reader, reader_version = _reader_of(data_dir)
+        reader, reader_version = _reader_of(data_dir, log)
         cut, sides = count_too_long(train_units, "train", mcfg.max_len)
         if cut:
             log(f"warning: --max-len {mcfg.max_len} cuts {cut:,} of {sides:,} train sides ({cut / sides:.1%})")
@@ -366,6 +368,13 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
         else:
             x_val = y_val = np.zeros((0, mcfg.max_len), dtype=np.int32)
         x_val, y_val = plan.whole_batches(x_val, y_val)
+        if mcfg.autoregressive:
+            val_inputs, val_y = teacher_forcing(x_val, y_val, mcfg.start_id)
+            val_w = end_weights(val_y)
+        else:
+            val_inputs, val_y = x_val, y_val.copy()
+            val_y[:, -1] = 0  # bits/char counts the end of every reply, as evaluate does
+            val_w = end_weights(val_y) if tcfg.pad_loss == "end" else None
         if len(x_val) == 0:
             log("warning: no validation (" + ("--valid-pairs 0" if not valid_limit else "no valid pairs in the shards")
                 + "): the best model is chosen by training loss")
@@ -385,6 +394,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
         # ---- state
         if checkpoint is not None:
             weights, opt_arrays, state = checkpoint
+            modeldir.check_weights(model_dir / modeldir.CHECKPOINT_FILE, weights, model.get_weights())
             model.set_weights(weights)
             epoch, step = int(state["epoch"]), int(state["step"])
             best_loss = state.get("best_loss")
@@ -394,7 +404,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 current_opt = None  # a new epoch under rotation starts a fresh optimizer anyway
             else:
                 current_opt = state["optimizer"]
-                compile_model(model, current_opt, mcfg.learning_rate)
+                compile_model(model, current_opt, mcfg.learning_rate, per_token=mcfg.autoregressive)
                 _restore_optimizer(model, opt_arrays)
             log(f"resuming at epoch {epoch + 1}, step {step} (batch {epoch * steps + step})")
         else:
@@ -412,7 +422,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 kind = _rotation(tcfg.seed, epoch) if tcfg.rotate_optimizers else mcfg.optimizer
                 if current_opt is None or (tcfg.rotate_optimizers and step == 0):
                     # Fresh optimizer state: the first epoch, or every epoch under rotation (as the original did).
-                    compile_model(model, kind, mcfg.learning_rate)
+                    compile_model(model, kind, mcfg.learning_rate, per_token=mcfg.autoregressive)
                     current_opt = kind
                 watch = _watch_callback(stop)
                 position = epoch * steps + step
@@ -422,7 +432,9 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 t0 = time.perf_counter()
                 # The first run of a traced step prints TensorFlow's native notices: filtered.
                 with quiet_native_logs() if first else contextlib.nullcontext():
-                    hist = model.fit(plan.local_batches(keras_batches(stream, position, weighted=tcfg.pad_loss == "end")), epochs=1, steps_per_epoch=steps - step,
+                    hist = model.fit(plan.local_batches(keras_batches(
+                        stream, position, weighted=tcfg.pad_loss == "end",
+                        start_id=mcfg.start_id if mcfg.autoregressive else None)), epochs=1, steps_per_epoch=steps - step,
                                      verbose=opts.verbose, shuffle=False, callbacks=[watch, *callbacks])
                 seconds = time.perf_counter() - t0
                 if watch.nan_step is not None:
@@ -440,8 +452,8 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 val = {}
                 if len(x_val):
                     with quiet_native_logs() if first else contextlib.nullcontext():
-                        val = model.evaluate(x_val, y_val, batch_size=tcfg.batch_size, verbose=0, return_dict=True,
-                                             sample_weight=end_weights(y_val) if tcfg.pad_loss == "end" else None)
+                        val = model.evaluate(val_inputs, val_y, batch_size=tcfg.batch_size, verbose=0, return_dict=True,
+                                             sample_weight=val_w)
                     val = {k: float(v) for k, v in val.items()}
                 samples = (steps - step) * tcfg.batch_size
                 first = False

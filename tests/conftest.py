@@ -69,3 +69,82 @@ def shared_corpus() -> Path:
 
 def pytest_configure(config):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# ---------------------------------------------------------------- a trained model, a running server
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny model trained through the real CLI on the bundled sample: ingest, extract-pairs,
+    one short epoch of training (seconds). Shared by every test that needs a real model."""
+    from pipeline.cli import main
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    steps = [
+        ["ingest", str(SAMPLES), "--raw-dir", root / "raw", "-q"],
+        ["extract-pairs", "--raw-dir", root / "raw", "--out-dir", root / "pairs", "--workers", "1", "-q"],
+        ["train", "--data-dir", root / "pairs", "--model-dir", root / "tiny", "--units", "8", "--epochs", "1",
+         "--max-pairs", "300", "--batch-size", "32", "--valid-pairs", "32", "-q"],
+    ]
+    for args in steps:
+        code = main([str(a) for a in args])
+        if code != 0:
+            pytest.fail(f"nocpipe {args[0]} exited {code} while making the tiny model")
+    return root / "tiny"
+
+
+@dataclass
+class Served:
+    url: str            # http://127.0.0.1:PORT/
+    proc: object        # the `nocpipe serve` process
+    lines: list         # what it printed so far
+
+
+@pytest.fixture(scope="session")
+def served_model(tiny_model) -> Served:
+    """`nocpipe serve` on the tiny model, started as a real process on a free port (--port 0).
+    Stopped with Ctrl-C (SIGINT) at the end, which must end it cleanly with its summary line."""
+    import queue
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--model-dir", str(tiny_model),
+                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=REPO, env=env)
+    lines: list[str] = []
+    q: queue.Queue = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            q.put(line)
+        q.put(None)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    url = None
+    while url is None:
+        try:
+            line = q.get(timeout=300)
+        except queue.Empty:
+            line = None
+        if line is None:
+            proc.kill()
+            pytest.fail("nocpipe serve did not print its URL:\n" + "\n".join(lines))
+        if line.startswith("serving at "):
+            url = line.split()[2]
+    yield Served(url, proc, lines)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("nocpipe serve did not stop on Ctrl-C within 60 s")
+    reader.join(timeout=10)
+    tail = "\n".join(lines[-5:])
+    if code != 0 or not any(ln.startswith("stopped: ") for ln in lines) or "Traceback" in "\n".join(lines):
+        pytest.fail(f"nocpipe serve did not stop cleanly on Ctrl-C (exit {code}):\n{tail}")

@@ -54,6 +54,7 @@ def world(tmp_path_factory) -> World:
 
 
 Case = tuple[str, Callable[[World], list[object]], str]
+LOCAL = ["--base-url", "http://127.0.0.1:9", "--api-url", "http://127.0.0.1:9/api"]
 
 # (id, arguments, a fragment the Error line must hold)
 CASES: list[Case] = [
@@ -101,11 +102,58 @@ CASES: list[Case] = [
     ("predict-negative-temperature", lambda w: ["predict", "--model-dir", w.model, "--temperature", "-1", "あ"],
      "--temperature"),
     ("predict-name-with-slash", lambda w: ["predict", "--name", "a/b", "あ"], "--name"),
+    ("predict-input-is-a-folder", lambda w: ["predict", "--model-dir", w.model, "-i", w.folder], "is a folder"),
+    ("predict-long-name", lambda w: ["predict", "--name", "x" * 300, "あ"], "255"),
+    ("train-long-name", lambda w: ["train", "--data-dir", w.corpus, "--name", "x" * 300], "255"),
+    ("train-long-japanese-name", lambda w: ["train", "--data-dir", w.corpus, "--name", "名" * 90], "270 bytes"),
+    # scrape and list: every case stops before any request (and could reach only a closed local port)
+    ("scrape-nothing-chosen", lambda w: ["scrape", *LOCAL], "choose the works"),
+    ("scrape-nan-delay", lambda w: ["scrape", *LOCAL, "--delay", "nan", "n1234ab"], "--delay"),
+    ("scrape-inf-delay", lambda w: ["scrape", *LOCAL, "--delay", "inf", "n1234ab"], "--delay"),
+    ("scrape-nan-timeout", lambda w: ["scrape", *LOCAL, "--timeout", "nan", "n1234ab"], "--timeout"),
+    ("scrape-nan-backoff", lambda w: ["scrape", *LOCAL, "--backoff", "nan", "n1234ab"], "--backoff"),
+    ("scrape-bad-base-url", lambda w: ["scrape", "--api-url", "http://127.0.0.1:9/api", "--base-url", "ht!tp://x",
+                                       "n1234ab"], "--base-url"),
+    ("scrape-unknown-site", lambda w: ["scrape", *LOCAL, "--site", "zz", "n1234ab"], "zz"),
+    ("scrape-arabic-digits", lambda w: ["scrape", *LOCAL, "n\u0661\u0662\u0663\u0664ab"], "ncode"),
+    ("scrape-fullwidth-digits", lambda w: ["scrape", *LOCAL, "n\uff10\uff10\uff10\uff11aa"], "ncode"),
+    ("scrape-negative-limit", lambda w: ["scrape", *LOCAL, "--limit", "-1", "--all"], "--limit"),
+    ("list-unknown-site", lambda w: ["list", "--raw-dir", w.raw, "--site", "zz"], "zz"),
+    ("list-raw-dir-missing", lambda w: ["list", "--raw-dir", w.root / "nope"], "nope"),
     # kana and the command line itself
     ("kana-bad-reader", lambda w: ["kana", "--reader", "zz", "あ"], "reader"),
+    ("kana-context-missing", lambda w: ["kana", "--context", w.root / "nope.txt", "あ"], "--context"),
+    ("kana-context-folder", lambda w: ["kana", "--context", w.folder, "あ"], "--context"),
+    ("kana-context-device", lambda w: ["kana", "--context", "/dev/zero", "あ"], "not a regular file"),
+    ("kana-context-fifo", lambda w: ["kana", "--context", _fifo(w), "あ"], "not a regular file"),
+    ("kana-context-binary", lambda w: ["kana", "--context", _binary(w), "あ"], "binary"),
+    # report and evaluate
+    ("report-data-dir-missing", lambda w: ["report", "--data-dir", w.root / "nope"], "nope"),
+    ("report-data-dir-is-a-file", lambda w: ["report", "--data-dir", w.file], "file.txt"),
+    ("report-out-is-a-folder", lambda w: ["report", "--data-dir", w.corpus, "--out", w.folder], "folder"),
+    ("evaluate-no-model", lambda w: ["evaluate", "--model-dir", w.root / "nope"], "model"),
+    ("evaluate-bad-split", lambda w: ["evaluate", "--model-dir", w.model, "--data-dir", w.corpus, "--split", "x"],
+     "--split"),
+    ("evaluate-json-is-a-folder", lambda w: ["evaluate", "--model-dir", w.model, "--data-dir", w.corpus,
+                                             "--split", "valid", "--max-pairs", "4", "--json", w.folder], "folder"),
+    ("serve-no-model", lambda w: ["serve", "--model-dir", w.root / "nope"], "model"),
+    ("serve-bad-port", lambda w: ["serve", "--model-dir", w.model, "--port", "99999"], "--port"),
     ("unknown-command", lambda w: ["nosuch"], "No such command"),
     ("unknown-option", lambda w: ["ingest", "--bogus", SAMPLES], "--bogus"),
 ]
+
+
+def _fifo(w: World) -> Path:
+    path = w.root / "context.fifo"
+    if not path.exists():
+        os.mkfifo(path)
+    return path
+
+
+def _binary(w: World) -> Path:
+    path = w.root / "binary.txt"
+    path.write_bytes(b"\x00\x01PNG" * 100)
+    return path
 
 
 @pytest.mark.parametrize("name,args,fragment", CASES, ids=[c[0] for c in CASES])
@@ -132,9 +180,32 @@ def test_predict_output_is_written_through_a_link_and_into_a_device(world, cli):
     result = cli("predict", "--model-dir", world.model, "-o", link, "あ")
     assert result.code == 0, result.err
     assert link.is_symlink() and "utterance" in target.read_text(encoding="utf-8").splitlines()[0]
-    result = cli("predict", "--model-dir", world.model, "-o", "/dev/null", "あ")
+    from harness import FifoReader  # a device stand-in: no test risks the real /dev/null
+
+    reader = FifoReader(world.root / "pipe.csv")
+    result = cli("predict", "--model-dir", world.model, "-o", world.root / "pipe.csv", "あ")
     assert result.code == 0, result.err
-    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    assert b"utterance" in reader.result() and not (world.root / "pipe.csv").is_file()
+
+
+def test_report_and_evaluate_write_through_links_and_into_fifos(world, cli):
+    from harness import FifoReader
+
+    target = world.root / "real-report.html"
+    target.write_text("old", encoding="utf-8")
+    (world.root / "report-link.html").symlink_to(target)
+    result = cli("report", "--data-dir", world.corpus, "--out", world.root / "report-link.html")
+    assert result.code == 0, result.err
+    assert (world.root / "report-link.html").is_symlink() and "<html" in target.read_text(encoding="utf-8")
+    reader = FifoReader(world.root / "report-pipe.html")
+    result = cli("report", "--data-dir", world.corpus, "--out", world.root / "report-pipe.html")
+    assert result.code == 0, result.err
+    assert b"<html" in reader.result() and not (world.root / "report-pipe.md").exists()
+    reader = FifoReader(world.root / "figures.json")
+    result = cli("evaluate", "--model-dir", world.model, "--data-dir", world.corpus, "--split", "valid",
+                 "--max-pairs", "8", "--examples", "0", "--json", world.root / "figures.json")
+    assert result.code == 0, result.err
+    assert b"bits_per_char" in reader.result()
 
 
 # ---------------------------------------------------------------- damaged files: extract-pairs
@@ -223,3 +294,89 @@ def test_every_work_damaged_is_one_error_line(damaged, cli):
     for text in raw.glob("*/*/text.txt"):
         text.write_bytes(b"\xe3")
     assert_one_error(_extract(cli, raw, corpus), "could be read")
+
+
+# ---------------------------------------------------------------- damaged files: the model folder
+
+@pytest.fixture
+def model_copy(world, tmp_path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(world.model, tmp_path / "model"))
+
+
+def _edit_json(path: Path, edit) -> None:
+    obj = json.loads(path.read_text(encoding="utf-8"))
+    edit(obj)
+    path.write_text(json.dumps(obj), encoding="utf-8")
+
+
+MODEL_DAMAGE = [
+    ("config.json", "units", "abc", "units"), ("config.json", "units", None, "units"),
+    ("config.json", "reverse_input", "false", "reverse_input"), ("config.json", "units", 0, "units"),
+    ("config.json", "max_len", 1.5, "max_len"),
+    ("vocab.json", "counts", [1], "counts"), ("vocab.json", "reverse_input", "false", "reverse_input"),
+    ("vocab.json", "tokens", None, "tokens"), ("vocab.json", "max_len", "16", "max_len"),
+]
+
+
+@pytest.mark.parametrize("name,key,value,fragment", MODEL_DAMAGE,
+                         ids=[f"{n}-{k}-{v}" for n, k, v, _ in MODEL_DAMAGE])
+def test_a_damaged_model_file_is_named_with_what_to_do(world, cli, model_copy, name, key, value, fragment):
+    path = model_copy / name
+    _edit_json(path, lambda o: (o["model"] if name == "config.json" else o).__setitem__(key, value))
+    for args in (["predict", "--model-dir", model_copy, "あ"],
+                 ["train", "--data-dir", world.corpus, "--model-dir", model_copy, "--resume", "--epochs", "2", "-q"]):
+        line = assert_one_error(cli(*args), name, fragment, "damaged")
+        assert "--force" in line
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not-a-zip"])
+def test_a_damaged_checkpoint_is_named_with_what_to_do(world, cli, model_copy, damage):
+    ckpt = model_copy / "checkpoint.npz"
+    data = ckpt.read_bytes()
+    ckpt.write_bytes({"truncated": data[: len(data) // 2], "empty": b"", "not-a-zip": b"x" * 100}[damage])
+    result = cli("train", "--data-dir", world.corpus, "--model-dir", model_copy, "--resume", "--epochs", "2", "-q")
+    assert_one_error(result, "checkpoint.npz", "damaged", "--force")
+    assert ckpt.exists()  # the user decides what to do with it
+
+
+@pytest.mark.parametrize("num", ["50", "60000"])
+def test_predict_num_is_capped_with_a_note_and_never_silently_fewer(world, cli, num):
+    import re
+
+    result = cli("predict", "--model-dir", world.model, "--num", num, "あ")
+    assert result.code == 0, result.err
+    candidates = [ln for ln in result.out.splitlines() if re.match(r"\s*\d+\. 「", ln)]
+    assert len(set(candidates)) == len(candidates)
+    if int(num) > len(candidates):
+        assert "note:" in result.err and ("capped" in result.err or "only" in result.err), result.err
+    assert "Traceback" not in result.err
+
+
+def test_a_checkpoint_of_another_model_size_is_named(world, cli, model_copy, tmp_path):
+    other = tmp_path / "other"
+    result = cli("train", "--data-dir", world.corpus, "--model-dir", other, "--epochs", "1", "--units", "12",
+                 "--max-len", "16", "--vocab-size", "64", "--batch-size", "16", "--steps-per-epoch", "2", "-q")
+    assert result.code == 0, result.err
+    (model_copy / "checkpoint.npz").write_bytes((other / "checkpoint.npz").read_bytes())
+    result = cli("train", "--data-dir", world.corpus, "--model-dir", model_copy, "--resume", "--epochs", "2", "-q")
+    assert_one_error(result, "checkpoint.npz", "another size", "--force")
+
+
+def test_a_checkpoint_with_a_damaged_state_is_named(world, cli, model_copy):
+    import io
+
+    import numpy as np
+
+    ckpt = model_copy / "checkpoint.npz"
+    with np.load(ckpt) as data:
+        arrays = {k: data[k] for k in data.files}
+    state = json.loads(bytes(arrays["state"]).decode())
+    state["epoch"] = "1"
+    arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    ckpt.write_bytes(buf.getvalue())
+    result = cli("train", "--data-dir", world.corpus, "--model-dir", model_copy, "--resume", "--epochs", "2", "-q")
+    assert_one_error(result, "checkpoint.npz", "epoch", "damaged")

@@ -202,3 +202,12 @@ def test_missing_columns_are_named(tmp_path):
         scan_units(bad, "train")
     with pytest.raises(StoreError, match="no pair shards"):
         scan_units(tmp_path / "nowhere", "train")
+
+
+def test_count_too_long_counts_both_sides(pairs):
+    from pipeline.dataset import count_too_long
+
+    units = scan_units(pairs, "train")
+    want = sum((len(u) > 8) + (len(r) > 8) for u, r in all_train_pairs(pairs))
+    assert count_too_long(units, "train", 8) == (want, 2 * 300) and want > 0
+    assert count_too_long(units, "train", 1000) == (0, 600)

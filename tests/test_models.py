@@ -14,8 +14,9 @@ keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 from pipeline.errors import ModelError, UsageError  # noqa: E402
-from pipeline.models import (ARCHS, MaskedAccuracy, ModelConfig, OneHot, build_model, choose_precision,  # noqa: E402
-                             compile_model, cudnn_report, inference_copy, load_inference_model, make_optimizer)
+from pipeline.models import (ARCHS, PARALLEL_ARCHS, BitsPerChar, MaskedAccuracy, ModelConfig, OneHot,  # noqa: E402
+                             PositionEmbedding, build_model, choose_precision, compile_model, cudnn_report,
+                             inference_copy, load_inference_model, make_optimizer)
 
 TINY = dict(units=8, max_len=12, vocab_size=20)
 
@@ -24,18 +25,29 @@ def lstm_params(inp: int, units: int) -> int:
     return 4 * (inp * units + units * units + units)
 
 
+def inputs_of(cfg: ModelConfig, n: int, seed: int = 0):
+    x = np.random.default_rng(seed).integers(0, cfg.vocab_size, (n, cfg.max_len)).astype("int32")
+    if cfg.arch in PARALLEL_ARCHS:
+        return x
+    return (x, np.random.default_rng(seed + 1).integers(0, cfg.vocab_size + 1, (n, cfg.max_len)).astype("int32"))
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_each_architecture_builds_with_the_right_shapes_and_named_layers(arch):
     cfg = ModelConfig(arch=arch, **TINY)
     model = build_model(cfg)
-    assert model.input_shape == (None, 12)
+    if arch in PARALLEL_ARCHS:
+        assert model.input_shape == (None, 12)
+        assert {"chars", "one_hot", "encoder", "repeat", "decoder", "reply"} <= {lay.name for lay in model.layers}
+    else:
+        assert model.input_shape == [(None, 12), (None, 12)]
+        assert [t.name for t in model.inputs] == ["chars", "reply_in"]
+        assert {"utterance_embedding", "reply_embedding", "padding_mask", "reply"} <= {lay.name for lay in model.layers}
     assert model.output_shape == (None, 12, 20)
     names = [layer.name for layer in model.layers]
     assert len(names) == len(set(names))
-    assert {"chars", "one_hot", "encoder", "repeat", "decoder", "reply"} <= set(names)
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
-    x = np.random.default_rng(0).integers(0, 20, (3, 12)).astype("int32")
-    probs = keras.ops.convert_to_numpy(model(x))
+    probs = keras.ops.convert_to_numpy(model(inputs_of(cfg, 3)))
     assert probs.shape == (3, 12, 20)
     assert np.allclose(probs.sum(-1), 1.0, atol=1e-5)
 
@@ -79,11 +91,56 @@ def test_config_round_trip_and_validation():
     assert ModelConfig.from_json(cfg.to_json()) == cfg
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(ModelError, match="unknown fields"):
-        ModelConfig.from_dict({**cfg.to_dict(), "heads": 4})
-    for bad in (dict(arch="transformer"), dict(units=0), dict(max_len=0), dict(vocab_size=2),
+        ModelConfig.from_dict({**cfg.to_dict(), "depth": 4})
+    for bad in (dict(arch="lstm"), dict(units=0), dict(arch="transformer", units=12, heads=5),
+                dict(arch="transformer", max_len=1), dict(positions="rotary"), dict(layers=0), dict(max_len=0), dict(vocab_size=2),
                 dict(optimizer="adagrad"), dict(learning_rate=-1.0), dict(learning_rate=float("nan"))):
         with pytest.raises(UsageError):
             ModelConfig(**bad).validate()
+
+
+def test_parallel_networks_load_with_plain_keras(tmp_path):
+    """Keras' own layers only: the file loads without nocpipe's registered objects."""
+    cfg = ModelConfig(arch="seed", **TINY)
+    build_model(cfg).save(tmp_path / "seed.keras")
+    plain = keras.saving.load_model(tmp_path / "seed.keras", compile=False)
+    assert isinstance(plain.get_layer("one_hot"), keras.layers.CategoryEncoding)
+
+
+def test_transformer_positions_and_causality():
+    for kind in ("learned", "sinusoidal"):
+        cfg = ModelConfig(arch="transformer", positions=kind, **TINY)
+        model = build_model(cfg)
+        assert model.get_layer("reply_positions").kind == kind
+        x, y = inputs_of(cfg, 2)
+        base = keras.ops.convert_to_numpy(model((x, y)))
+        y2 = y.copy()
+        y2[:, 6:] = 3  # a later decoder input never changes an earlier position
+        changed = keras.ops.convert_to_numpy(model((x, y2)))
+        assert np.allclose(base[:, :6], changed[:, :6], atol=1e-5)
+        assert not np.allclose(base[:, 6:], changed[:, 6:], atol=1e-5)
+    layer = PositionEmbedding(4, "sinusoidal")
+    out = keras.ops.convert_to_numpy(layer(np.zeros((1, 4, 6), dtype="float32")))
+    assert out[0, 0, 0] == 0.0 and out[0, 0, 1] == 1.0  # sin(0), cos(0)
+
+
+def test_attention_ignores_utterance_padding_positions_it_masks():
+    cfg = ModelConfig(arch="attention", **TINY)
+    model = build_model(cfg)
+    assert isinstance(model.get_layer("encoder"), keras.layers.Bidirectional)
+    assert model.get_layer("encoder").forward_layer.units == 8
+    assert isinstance(model.get_layer("cross_attention"), keras.layers.MultiHeadAttention)
+    assert model.get_layer("decoder").units == 8
+
+
+def test_bits_per_char_counts_characters_and_the_end_only():
+    m = BitsPerChar()
+    y_true = np.array([[3, 2, 0, 0]])
+    y_pred = np.full((1, 4, 4), 0.25, dtype="float32")
+    y_pred[0, 3] = [1.0, 0.0, 0.0, 0.0]  # the padding after the end: ignored whatever it says
+    y_pred[0, 0] = [0.0, 0.0, 0.0, 1.0]  # certain of the first character: 0 bits
+    m.update_state(y_true, y_pred)
+    assert float(m.result()) == pytest.approx((0 + 2 + 2) / 3)
 
 
 def test_one_hot_layer():
@@ -108,8 +165,8 @@ def test_masked_accuracy_ignores_padding():
 def test_save_and_load_in_safe_mode(tmp_path, arch):
     cfg = ModelConfig(arch=arch, **TINY)
     model = compile_model(build_model(cfg), "adam")
-    x = np.random.default_rng(1).integers(0, 20, (16, 12)).astype("int32")
-    model.fit(x, x, batch_size=8, epochs=1, verbose=0)
+    x = inputs_of(cfg, 16, seed=1)
+    model.fit(x, x[0] if isinstance(x, tuple) else x, batch_size=8, epochs=1, verbose=0)
     twin = inference_copy(model, cfg)
     twin.save(tmp_path / "m.keras")
     back = load_inference_model(tmp_path / "m.keras")
@@ -134,7 +191,9 @@ def test_precision_and_cudnn_report_without_a_gpu():
         choose_precision("fp8")
     model = build_model(ModelConfig(**TINY))
     line = cudnn_report(model, None)
-    assert "not in use" in line and "3 LSTM layers" in line and "\n" not in line
+    assert "not in use" in line and "3 recurrent layers" in line and "\n" not in line
+    assert "no recurrent layers" in cudnn_report(build_model(ModelConfig(arch="transformer", **TINY)), None)
+    assert "3 recurrent layers" in cudnn_report(build_model(ModelConfig(arch="attention", **TINY)), None)
     gpu_line = cudnn_report(model, {"name": "H200", "capability": (9, 0)})
     assert "in use" in gpu_line and "not in use" not in gpu_line
 

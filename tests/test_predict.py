@@ -73,11 +73,12 @@ def test_sampling_with_a_seed_and_several_candidates(predictor):
     a = predictor.reply(["あいうえお"], temperature=1.5, num=4, seed=11)[0]
     b = predictor.reply(["あいうえお"], temperature=1.5, num=4, seed=11)[0]
     assert a.replies == b.replies
-    assert 1 <= len(a.replies) <= 4 and len(set(a.replies)) == len(a.replies)
+    assert len(a.replies) == 4 and len(set(a.replies)) == 4  # never silently fewer
     assert a.scores == sorted(a.scores, reverse=True)
     assert all(r and is_kana_text(r) for r in a.replies)
-    # --num without --temperature samples at 1.0 rather than repeating the greedy reply.
-    assert len(predictor.reply(["あいうえお"], num=3, seed=1)[0].replies) >= 2
+    # --num without --temperature searches a beam: distinct candidates, the greedy reply among them.
+    beam = predictor.reply(["あいうえお"], num=3)[0]
+    assert len(set(beam.replies)) == 3
 
 
 def test_long_input_is_cut_to_the_model_length(predictor):
@@ -96,7 +97,9 @@ def test_cli_replies_to_arguments(cli, model_dir):
     assert res.out.startswith("「コンニチハ」 -> 「")
     res = cli("predict", "--model-dir", model_dir, "-n", "3", "--seed", "2", "--show-kana", "あ")
     assert res.code == 0 and res.out.splitlines()[0] == "「ア」"
-    assert sum(line.lstrip().startswith(("1.", "2.", "3.")) for line in res.out.splitlines()) >= 2
+    assert sum(line.lstrip().startswith(("1.", "2.", "3.")) for line in res.out.splitlines()) == 3
+    res = cli("predict", "--model-dir", model_dir, "-n", "60", "--beam", "2", "あ")
+    assert res.code == 0 and "capped at 50" in res.err
 
 
 def test_cli_one_reply_per_stdin_line(cli, model_dir, monkeypatch):
@@ -138,7 +141,7 @@ def test_cli_input_and_output_files(cli, model_dir, tmp_path):
     assert all(is_kana_text(r["reply"]) and r["reply"] for r in rows)
     assert [r["truncated"] for r in rows] == ["false", "false", "true"]
 
-    shard = next((model_dir.parent / "pairs").glob("pairs-*.parquet"))  # a pair shard has `utterance`
+    shard = next((model_dir.parent / "pairs").glob("*.parquet"))  # a pair shard has `utterance`
     res = cli("predict", "--model-dir", model_dir, "-i", shard, "-o", tmp_path / "out.parquet", "-n", "2")
     assert res.code == 0, res.err
     table = pq.read_table(tmp_path / "out.parquet")
@@ -182,6 +185,8 @@ def test_cli_errors(cli, model_dir, tmp_path, monkeypatch):
     assert "not both" in err("--model-dir", model_dir, "--input", tmp_path / "blank.txt", "あ")
     assert "--num" in err("--model-dir", model_dir, "--num", "0", "あ")
     assert "--temperature" in err("--model-dir", model_dir, "--temperature", "-1", "あ")
+    assert "--top-p" in err("--model-dir", model_dir, "--top-p", "0", "あ")
+    assert "choose one" in err("--model-dir", model_dir, "--beam", "3", "--temperature", "1", "あ")
     assert ".csv or .parquet" in err("--model-dir", model_dir, "-o", tmp_path / "out.xlsx", "あ")
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n\n"))
     assert "stdin held no text" in err("--model-dir", model_dir)
@@ -197,7 +202,7 @@ def test_help_has_examples(cli):
                 "--rotate-optimizers", "--max-len", "--vocab-size"):
         assert opt in train_help, opt
     predict_help = cli("predict", "--help").out
-    for opt in ("--model-dir", "--input", "--output", "--temperature", "--num"):
+    for opt in ("--model-dir", "--input", "--output", "--temperature", "--top-p", "--beam", "--num"):
         assert opt in predict_help, opt
 
 

@@ -86,7 +86,8 @@ def test_scrape_then_extract_pairs_exactly(cli, srv, tmp_path):
     r = cli(*scrape_args(srv, raw, "n0001aa", "N0002BB", "https://novel18.syosetu.com/n0003cc/1/"))
     assert r.code == 0, r.err
     assert "3 new" in r.out and "8 downloaded" in r.out
-    r = cli("extract-pairs", "--raw-dir", raw, "--out-dir", out, "--workers", "1", "-q", "--examples", "0")
+    r = cli("extract-pairs", "--raw-dir", raw, "--out-dir", out, "--workers", "1", "-q", "--examples", "0",
+            "--reader", "pykakasi")
     assert r.code == 0, r.err
     rows = pq.read_table(list_shards(out)).to_pylist()
     got = sorted((r["source"], r["work_id"], r["episode"], r["line"], r["utterance"], r["reply"]) for r in rows)
@@ -112,7 +113,7 @@ def test_scrape_then_extract_pairs_exactly(cli, srv, tmp_path):
     kana = {(r["work_id"], r["episode"], r["line"]): (r["utterance_kana"], r["reply_kana"]) for r in rows}
     assert kana[("n0001aa", 1, 1)] == ("コンバンハ", "サタンサマ、オマチシテオリマシタ")  # the author's ruby
     assert kana[("n0002bb", 1, 0)][1] == "フルミヤコダヨ"
-    assert kana[("n0001aa", 3, 0)] == (to_katakana("雨ですね"), to_katakana("傘を貸しましょうか"))
+    assert kana[("n0001aa", 3, 0)] == (to_katakana("雨ですね", "pykakasi"), to_katakana("傘を貸しましょうか", "pykakasi"))
 
 
 def test_kill_9_leaves_no_partial_file_and_the_rerun_resumes(srv, tmp_path, cli):

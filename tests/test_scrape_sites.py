@@ -158,3 +158,24 @@ def test_a_second_run_on_the_same_site_folder_is_refused(tmp_path):
             with pytest.raises(BusyError, match="already working"):
                 run(srv, tmp_path / "raw")
         assert not srv.log
+
+
+def test_malformed_links_and_redirects_fail_their_work_not_the_run(tmp_path):
+    works = sample_works()
+    works[0].links[2] = "http://[::1/n0001aa/2/"
+    with SyosetuServer(works, per_page=2) as srv:
+        srv.fault("/n0002bb/2/", "redirect:http://[bad")
+        res = run(srv, tmp_path / "raw")
+    assert res.stopped is None and res.works == {"n0001aa": "failed", "n0002bb": "failed", "n0003cc": "new"}
+    assert any("not a URL" in f for f in res.failures) and any("cannot be read" in f or "episode number" in f
+                                                              for f in res.failures)
+
+
+def test_a_log_gets_a_status_line_at_least_every_interval(tmp_path, capsys, monkeypatch):
+    import stages.scrape as mod
+
+    monkeypatch.setattr(mod, "LOG_EVERY", 0.0)  # every page, instead of every 30 s
+    with SyosetuServer(sample_works(), per_page=2) as srv:
+        run(srv, tmp_path / "raw", targets=["n0001aa"], show_progress=True)
+    status = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("scrape nocturne: ")]
+    assert len(status) >= 7 and status[-1].startswith("scrape nocturne: n0001aa new; 1/1 works, 5 episodes stored")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pipeline.syosetu import LayoutChanged, parse_episode, parse_toc, read_work, ruby_text
+from pipeline.syosetu import LayoutChanged, decode_page, parse_episode, parse_toc, read_work, ruby_text
 from pipeline.errors import StoreError
 from pipeline.records import Counters
 from syosetu_server import Ep, Work, episode_current, episode_old, toc_current, toc_old
@@ -157,3 +157,42 @@ def test_read_work_reports_a_stored_page_it_cannot_parse(tmp_path):
     (tmp_path / "meta.json").write_text("{}")
     with pytest.raises(StoreError, match="0001.html"):
         list(read_work(tmp_path, Counters()))
+
+
+XHTML_TOC = """<?xml version="1.0" encoding="{enc}"?>
+<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="ja"><head>
+<meta http-equiv="Content-Type" content="application/xhtml+xml; charset={enc}" /><title>t</title></head>
+<body><div id="novel_color"><p class="novel_title">古い題名</p>
+<div class="novel_writername">作者：<a href="/u/">古い作者</a></div>
+<div class="index_box"><div class="chapter_title">第一章</div>
+<dl class="novel_sublist2"><dd class="subtitle"><a href="/n0002bb/1/">一話</a></dd>
+<dt class="long_update">2013/01/02 03:04<span title="2013/02/03 04:05 改稿">（<u>改</u>）</span></dt></dl>
+</div></div></body></html>"""
+
+
+@pytest.mark.parametrize("enc,codec,prefix", [("UTF-8", "utf-8", b""), ("Shift_JIS", "cp932", b""),
+                                               ("UTF-8", "utf-8", b"\xef\xbb\xbf"),
+                                               ("EUC-JP", "euc_jp", b"")])
+def test_xhtml_with_an_xml_declaration_parses_from_bytes_and_from_text(enc, codec, prefix):
+    data = prefix + XHTML_TOC.format(enc=enc).encode(codec)
+    for page in (parse_toc(data, "http://x/n0002bb/"), parse_toc(XHTML_TOC.format(enc=enc), "http://x/n0002bb/")):
+        assert (page.layout, page.title, page.author) == ("old", "古い題名", "古い作者")
+        assert [(e.number, e.subtitle, e.chapter, e.published, e.revised) for e in page.entries] == \
+            [(1, "一話", "第一章", "2013-01-02 03:04", "2013-02-03 04:05")]
+
+
+def test_a_wrong_charset_header_does_not_garble_the_page():
+    sjis = CURRENT_EPISODE.replace('charset="UTF-8"', 'charset="Shift_JIS"').encode("cp932")
+    assert parse_episode(sjis, header_charset="utf-8").body == parse_episode(CURRENT_EPISODE).body
+    utf8 = CURRENT_EPISODE.encode("utf-8")
+    assert parse_episode(utf8, header_charset="Shift_JIS").body == parse_episode(CURRENT_EPISODE).body
+    assert decode_page(sjis, "utf-8")[1] == "cp932" and decode_page(utf8, "euc-jp")[1] == "utf-8"
+
+
+def test_a_page_that_is_not_a_page_is_a_layout_change_not_a_crash():
+    for junk in (b"", b"\x00\x01\x02", b"<?xml version='1.0' encoding='UTF-8'?><rss/>", "\ufeff", b"\xff\xfe\x00"):
+        with pytest.raises(LayoutChanged):
+            parse_toc(junk, "http://x/n0001aa/")
+        with pytest.raises(LayoutChanged):
+            parse_episode(junk)

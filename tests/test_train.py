@@ -80,7 +80,7 @@ def test_model_folder_is_complete(straight):
     assert state["epoch"] == 2 and state["step"] == 0 and state["batch_position"] == 8
     assert state["optimizer_iterations"] == 8
     log = (straight / "log.txt").read_text(encoding="utf-8")
-    assert "LSTM: fused cuDNN kernel not in use" in log
+    assert "RNN: fused cuDNN kernel not in use" in log
     assert "epoch 1/2:" in log and "pairs/s" in log and "val loss" in log
     from pipeline.models import load_inference_model
 
@@ -170,7 +170,7 @@ def test_errors_a_user_can_cause(pairs, straight, tmp_path):
     with pytest.raises(UsageError, match="epochs"):
         run(pairs, tmp_path / "m2", 0)
     with pytest.raises(UsageError, match="architecture"):
-        run(pairs, tmp_path / "m3", 1, arch="transformer")
+        run(pairs, tmp_path / "m3", 1, arch="gpt")
     with pytest.raises(UsageError, match="batch-size"):
         run(pairs, tmp_path / "m4", 1, batch_size=0)
     other = tmp_path / "other"

@@ -7,7 +7,8 @@ Heavy imports (TensorFlow, Keras) happen inside the commands that need them.
 One module per group of commands, each registering on `app`:
     scrape.py   scrape, list           (the raw store from the sites)
     corpus.py   ingest, extract-pairs, kana, report
-    model.py    train, evaluate, predict
+    model.py    train, predict
+    evaluate.py evaluate
     serve.py    serve
 Shared options and helpers live here.
 """
@@ -64,6 +65,8 @@ def _check_reader(reader: str) -> str:
 from . import scrape as _scrape_cmds  # noqa: E402,F401
 from . import corpus as _corpus_cmds  # noqa: E402,F401
 from . import model as _model_cmds  # noqa: E402,F401
+from . import evaluate as _evaluate_cmds  # noqa: E402,F401
+from . import serve as _serve_cmds  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------- entry point

@@ -120,6 +120,42 @@ def extract_pairs(
             typer.echo(f"  「{row['utterance_kana']}」 -> 「{row['reply_kana']}」")
 
 
+# ---------------------------------------------------------------- report
+
+@app.command()
+def report(
+    data_dir: Path = typer.Option(None, "--data-dir",
+                                  help="The corpus: extract-pairs' --out-dir, a folder of Parquet or one "
+                                       "Parquet file (default: data/processed)."),
+    out: Path = typer.Option(Path("report.html"), "--out",
+                             help="The HTML report (one file, plots embedded); the Markdown version "
+                                  "is written beside it (.md)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
+    top: int = typer.Option(20, "--top", help="Works to list by pairs."),
+) -> None:
+    """A corpus report with plots, before training: pairs per source and work,
+    splits, side lengths against --max-len, characters and vocabulary coverage,
+    drop reasons, near-copy works, where readings came from.
+
+    Example:  nocpipe report --data-dir data/processed --out report.html --json report.json
+    """
+    from stages.report import ReportOptions, report as run
+
+    from ..atomic import check_output
+
+    check_output(out)
+    check_output(json_out)
+    res = run(ReportOptions(data_dir=data_dir or config.default_processed_dir(), out=out, json_out=json_out,
+                            top_works=max(1, top)))
+    f = res.figures
+    typer.echo(f"report: {res.html}" + (f" and {res.markdown}" if res.markdown else "") + f" ({res.plots} plots)"
+               + (f", figures in {res.json}" if res.json else ""))
+    typer.echo(f"{f['pairs']:,} pairs from {f['works']:,} works; "
+               + ", ".join(f"{k} {v['pairs']:,}" for k, v in f["splits"].items())
+               + "; vocabulary 128 covers "
+               + f"{f['characters']['vocabulary_coverage']['128']:.1%} of the characters")
+
+
 # ---------------------------------------------------------------- kana
 
 @app.command()

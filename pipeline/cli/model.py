@@ -20,6 +20,9 @@ def _model_dir(model_dir: Optional[Path], name: str) -> Path:
         return model_dir
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise NocpipeError(f"--name must be a plain folder name, not {name!r}")
+    if len(name.encode("utf-8", "surrogateescape")) > 255:  # the longest file name most file systems take
+        raise NocpipeError(f"--name is {len(name.encode('utf-8', 'surrogateescape'))} bytes long; "
+                           "a folder name can have at most 255: choose a shorter one")
     return config.default_models_dir() / name
 
 
@@ -105,36 +108,60 @@ def predict(
                                     help="Text file (one utterance a line) or Parquet with an `utterance` column."),
     output_file: Path = typer.Option(None, "--output", "-o", help="Write replies to a .csv or .parquet file."),
     temperature: float = typer.Option(0.0, "--temperature", "-t",
-                                      help="0 = greedy (default); above 0 samples (1.0 when --num > 1)."),
-    num: int = typer.Option(1, "--num", "-n", help="Candidates per text, best first."),
+                                      help="0 = greedy or beam search; above 0 samples at that temperature."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Sampling: draw from the smallest set of characters "
+                                                     "holding this much probability (1 = all)."),
+    beam: int = typer.Option(0, "--beam", "-b", help="Beam search of this width (0 = off; --num > 1 "
+                                                    "without --temperature searches a beam of --num)."),
+    num: int = typer.Option(1, "--num", "-n", help="Distinct candidates per text, best first, with the "
+                                                   "model's log-probability (at most 50)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling."),
+    mmi: float = typer.Option(0.0, "--mmi", help="Rerank an N-best list (8 beams unless --beam/--temperature) by "
+                                                 "log p(reply|utterance) − λ·log p_LM(reply), p_LM the reply 5-gram "
+                                                 "model in the model folder (0 = off; 0.3-0.5 is usual)."),
     show_kana: bool = typer.Option(False, "--show-kana", "-k", help="Print the katakana reading before the reply."),
 ) -> None:
     """Reply to each text with the model's katakana, in 「」.
 
     Each text is read into katakana with the reader the training data
-    used, cut to the model's length (with a warning), reversed and encoded
-    as in training. With no TEXT: an interactive prompt on a terminal,
-    else one reply per stdin line.
+    used and cut to the model's length (with a warning). Decoding is greedy
+    by default; --temperature/--top-p sample, --beam searches, and --num N
+    gives N distinct replies, best first, with their log-probabilities.
+    With no TEXT: an interactive prompt on a terminal, else one reply per
+    stdin line; an --input file is answered in batches.
 
-    Example:  echo 'こんな忘れ物、ある?' | nocpipe predict --name small
+    Example:  echo 'こんな忘れ物、ある?' | nocpipe predict --name small --num 3
     """
     from pipeline import modeldir
     from pipeline.errors import InputError
-    from stages.predict import batched, read_input_file, strip_quotes, write_output_file
+    from stages.predict import MAX_NUM, batched, check_decoding, read_input_file, strip_quotes, write_output_file
 
+    from ..atomic import check_output
+
+    check_output(output_file)  # a folder named as -o fails before any reply is made
     mdir = _model_dir(model_dir, name)
     modeldir.read_config(mdir)  # a missing or foreign folder fails here, before TensorFlow loads
     if text is not None and any(not strip_quotes(t) for t in text):
         raise InputError("empty input: give some text to reply to")
     if input_file is not None and text:
         raise NocpipeError("give TEXT or --input, not both")
-    if num < 1:
-        raise NocpipeError(f"--num must be at least 1, not {num}")
+    check_decoding(num, temperature, top_p, beam)
+    if num > MAX_NUM:
+        typer.echo(f"note: --num {num} capped at {MAX_NUM} candidates", err=True)
+        num = MAX_NUM
+    decoding = dict(num=num, temperature=temperature, top_p=top_p, beam=beam, seed=seed)
 
     from stages.predict import Predictor
 
     pred = Predictor(mdir)
+    if mmi:
+        from pipeline.ngram import MMI_NBEST, mmi_rerank, ngram_for_model
+
+        lm, _ = ngram_for_model(mdir, pred.vocab, log=lambda s: typer.echo(s, err=True))
+        decoding["rerank"] = mmi_rerank(lm, mmi)
+        if not beam and not temperature:
+            decoding["beam"] = max(MMI_NBEST, num)
+    short = {"n": 0}
     collected = []
     counter = {"n": 0}
 
@@ -147,6 +174,8 @@ def predict(
             if output_file is not None:
                 collected.append(r)
                 continue
+            if len(r.candidates) < num:
+                short["n"] += 1
             head = f"「{r.kana}」 -> " if show_kana else ""
             if num == 1:
                 typer.echo(f"{head}「{r.replies[0]}」")
@@ -164,12 +193,12 @@ def predict(
             else:
                 typer.echo(f"warning: skipped {t!r}: nothing in it reads as katakana", err=True)
         if keep:
-            show(pred.reply(keep, temperature=temperature, num=num, seed=seed))
+            show(pred.reply(keep, **decoding))
 
     if text:
         if any(not pred.to_kana(t) for t in text):
             raise InputError(f"empty input: {next(t for t in text if not pred.to_kana(t))!r} has nothing to read")
-        show(pred.reply(list(text), temperature=temperature, num=num, seed=seed))
+        show(pred.reply(list(text), **decoding))
     elif input_file is not None:
         lines = read_input_file(input_file)
         if not lines:
@@ -198,6 +227,9 @@ def predict(
             raise InputError("empty input: stdin held no text")
         if blank:
             typer.echo(f"warning: skipped {blank} blank line(s)", err=True)
+    if short["n"]:
+        typer.echo(f"note: {short['n']} text(s) got fewer than {num} distinct candidates "
+                   "(the vocabulary allows no more)", err=True)
     if output_file is not None:
         rows = write_output_file(output_file, collected)
         typer.echo(f"{rows} replies to {counter['n']} texts -> {output_file}")

@@ -62,6 +62,7 @@ def scrape(
     goes on (exit status 1 at the end). Progress: bars on a terminal, otherwise a line
     per work and every 30 s; waits over 5 s say why.
 
+    \b
     Example:  nocpipe scrape n1234ab https://novel18.syosetu.com/n5678cd/ --contact me@example.com
     Example:  nocpipe scrape --site narou --genre 201 --kaiwaritu 30-70 --finished --limit 20
     Example:  nocpipe scrape --update
@@ -121,6 +122,7 @@ def list_works(
     (current; N failed episodes; gone; incomplete: a run was interrupted) and the pairs
     extracted from it when the corpus exists.
 
+    \b
     Example:  nocpipe list --site nocturne
     Example:  nocpipe list --json | jq -r 'select(.status != "current") | .work_id'
     """

@@ -20,14 +20,15 @@ layout change: `LayoutChanged` says so (with the URL) instead of yielding nothin
 from __future__ import annotations
 
 import codecs
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import soupsieve
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, NavigableString, ParserRejectedMarkup, Tag
 from bs4.element import CData, Comment, Declaration, Doctype, ProcessingInstruction
 
 from .. import rawstore
@@ -142,7 +143,10 @@ _PROLOG_RE = re.compile(r"^\s*(?:<\?xml[^>]*\?>\s*)?", re.IGNORECASE)
 def _soup(data: bytes | str, header_charset: str | None = None) -> BeautifulSoup:
     text, _ = decode_page(data, header_charset)
     text = _PROLOG_RE.sub("", text, count=1)
-    return BeautifulSoup(text or "<html></html>", "lxml")
+    try:
+        return BeautifulSoup(text or "<html></html>", "lxml")
+    except (ValueError, ParserRejectedMarkup) as exc:  # whatever the page is, it is not one we know
+        raise LayoutChanged(f"the page cannot be parsed as HTML ({exc})") from exc
 
 
 def _layout_of(soup: BeautifulSoup, what: str) -> Layout | None:
@@ -190,8 +194,26 @@ def _dates(update: Tag | None) -> tuple[str | None, str | None]:
     return _date(" ".join(own)), revised
 
 
+def _untrusted(where_arg: str) -> Callable:
+    """A page is input from elsewhere: whatever goes wrong while reading it (a malformed
+    URL, markup no layout expects) is that page not parsing, never a crash of the run."""
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except LayoutChanged:
+                raise
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                where = kwargs.get(where_arg, args[1] if len(args) > 1 else "page")
+                raise LayoutChanged(f"{where}: the page cannot be read ({type(exc).__name__}: {exc})") from exc
+        return run
+    return decorate
+
+
 # ---------------------------------------------------------------- table of contents
 
+@_untrusted("page_url")
 def parse_toc(html: bytes | str, page_url: str, chapter: str | None = None,
               header_charset: str | None = None) -> TocPage:
     """The work page or one TOC page (?p=N). `chapter` is the chapter the previous TOC
@@ -211,11 +233,17 @@ def parse_toc(html: bytes | str, page_url: str, chapter: str | None = None,
     if layout.next_page:
         nxt = soup.select_one(layout.next_page)
         if nxt is not None:
-            page.next_url = urljoin(page_url, _attr(nxt, "href"))
+            try:
+                page.next_url = urljoin(page_url, _attr(nxt, "href"))
+            except ValueError as exc:
+                raise LayoutChanged(f"{page_url}: the pager's next link is not a URL ({exc})") from exc
     if layout.last_page:
         last = soup.select_one(layout.last_page)
         if last is not None:
-            p = parse_qs(urlsplit(urljoin(page_url, _attr(last, "href"))).query).get("p")
+            try:
+                p = parse_qs(urlsplit(urljoin(page_url, _attr(last, "href"))).query).get("p")
+            except ValueError:
+                p = None
             page.last_page = int(p[0]) if p and p[0].isascii() and p[0].isdigit() else None
     numbers = [e.number for e in page.entries]
     if not page.entries:
@@ -260,8 +288,11 @@ def _entry(link: Tag, update: Tag | None, chapter: str | None, page_url: str) ->
     if not href:
         raise LayoutChanged(f"{page_url}: an episode entry without a link; the page layout has "
                             "probably changed")
-    url = urljoin(page_url, href)
-    m = _EP_NUMBER_RE.search(urlsplit(url).path)
+    try:
+        url = urljoin(page_url, href)
+        m = _EP_NUMBER_RE.search(urlsplit(url).path)
+    except ValueError:  # a malformed URL ("http://[::1")
+        m = None
     if not m or int(m.group(1)) < 1:
         raise LayoutChanged(f"{page_url}: episode link {href!r} has no episode number; the "
                             "page layout has probably changed")
@@ -271,6 +302,7 @@ def _entry(link: Tag, update: Tag | None, chapter: str | None, page_url: str) ->
 
 # ---------------------------------------------------------------- episode pages
 
+@_untrusted("where")
 def parse_episode(html: bytes | str, where: str = "episode page",
                   header_charset: str | None = None) -> EpisodePage:
     """Body, preface and afterword lines of an episode page (or a short story's page)."""
