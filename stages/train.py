@@ -19,6 +19,7 @@ with the same weights.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -96,6 +97,7 @@ class TrainOptions:
     max_time: float | None = None    # seconds of training in this run (None: no budget)
     tensorboard: Path | None = None  # a TensorBoard log folder
     early_stop: int = 0              # patience in epochs on validation bits/char (0: off)
+    distribute: bool = False    # data-parallel over every device (pipeline.distribute); not saved: a resume may change it
 
     def given(self, names) -> dict:
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
@@ -428,11 +430,18 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
     from pipeline.models import (build_model, choose_precision, compile_model, cudnn_report, gpu_info,
                                  quiet_native_logs)
 
+    from pipeline import distribute
+
+    plan = distribute.setup(tcfg.batch_size, enabled=opts.distribute)  # a batch that does not split stops here
     gpu = gpu_info()
     policy = choose_precision(tcfg.precision, gpu)
     old_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     plotter = _Plotter(model_dir, f"{model_dir.name}: {mcfg.arch}, units {mcfg.units}", log)
+    # Build, compile and restore inside the strategy's scope (MirroredStrategy's variables).
+    scope = contextlib.ExitStack()
+    scope.callback(plan.close)
+    scope.enter_context(plan.scope())
     try:
         keras.utils.set_random_seed(tcfg.seed)
         model = build_model(mcfg)
@@ -440,12 +449,15 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
         log(f"nocpipe {__version__}, keras {keras.__version__} on {backend}"
             f"{', ' + gpu['name'] if gpu else ', CPU'}; precision {policy}")
         log(cudnn_report(model, gpu))
+        if plan.enabled:
+            log(f"--distribute: {plan.describe()}; {tcfg.batch_size // plan.devices} pairs per device per step")
 
         valid_limit = _valid_limit(tcfg, n_train)
         if valid_limit:
             x_val, y_val = load_arrays(valid_units, "valid", vocab, valid_limit)
         else:
             x_val = y_val = np.zeros((0, mcfg.max_len), dtype=np.int32)
+        x_val, y_val = plan.whole_batches(x_val, y_val)
         if mcfg.autoregressive:
             val_inputs, val_y = teacher_forcing(x_val, y_val, mcfg.start_id)
             val_w = end_weights(val_y)
@@ -472,6 +484,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
         # ---- state
         if checkpoint is not None:
             weights, opt_arrays, state = checkpoint
+            modeldir.check_weights(model_dir / modeldir.CHECKPOINT_FILE, weights, model.get_weights())
             model.set_weights(weights)
             epoch, step = int(state["epoch"]), int(state["step"])
             best_loss = state.get("best_loss")
@@ -521,7 +534,8 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 watch = _watch_callback(stop, deadline)
                 run.begin(epoch, step, kind, watch)
                 position = epoch * steps + step
-                model.fit(keras_batches(stream, position, weighted=tcfg.pad_loss == "end", start_id=start_id),
+                model.fit(plan.local_batches(keras_batches(stream, position, weighted=tcfg.pad_loss == "end",
+                                                           start_id=start_id)),
                           initial_epoch=epoch, epochs=last, steps_per_epoch=steps - step,
                           validation_data=validation, validation_batch_size=tcfg.batch_size,
                           verbose=opts.verbose, shuffle=False, callbacks=[watch, run, *extra])
@@ -555,6 +569,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                                            run.history)
         return TrainResult(model_dir, "done", epoch, 0, run.best_epoch, run.best_loss, run.history)
     finally:
+        scope.close()
         plotter.close()
         keras.config.set_dtype_policy(old_policy)
 

@@ -141,10 +141,14 @@ def report(
     """
     from stages.report import ReportOptions, report as run
 
+    from ..atomic import check_output
+
+    check_output(out)
+    check_output(json_out)
     res = run(ReportOptions(data_dir=data_dir or config.default_processed_dir(), out=out, json_out=json_out,
                             top_works=max(1, top)))
     f = res.figures
-    typer.echo(f"report: {res.html} and {res.markdown} ({res.plots} plots)"
+    typer.echo(f"report: {res.html}" + (f" and {res.markdown}" if res.markdown else "") + f" ({res.plots} plots)"
                + (f", figures in {res.json}" if res.json else ""))
     typer.echo(f"{f['pairs']:,} pairs from {f['works']:,} works; "
                + ", ".join(f"{k} {v['pairs']:,}" for k, v in f["splits"].items())
@@ -168,8 +172,9 @@ def kana(
     With --context, words that file annotates one way are read that way where
     they stand bare.
 
+    \b
     Example:  nocpipe kana '邪智暴虐《じゃちぼうぎゃく》の王だ。3回目だぞ!'
-              nocpipe kana --context hashire_merosu.txt 'メロスは激怒した。'
+    Example:  nocpipe kana --context data/aozora/1567_ruby_4948.txt 'メロスは激怒した。'
     """
     from ..kana import read_side
     from ..rubymemory import memory_of_file

@@ -83,6 +83,9 @@ def train(
     pad_loss: Optional[str] = typer.Option(None, "--pad-loss",
                                            help="all (default): every position counts, as the original; "
                                                 "end: padding after a reply's end adds no loss."),
+    distribute: bool = typer.Option(False, "--distribute",
+                                    help="Split each batch over every device: DataParallel on JAX (several GPUs "
+                                         "or hosts), MirroredStrategy on TensorFlow (several GPUs of one host)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (the per-epoch lines stay)."),
 ) -> None:
     """Train a seq2seq model on the pair shards, checkpointing every epoch.
@@ -95,6 +98,7 @@ def train(
     saved settings (give only --epochs).
 
     Example:  nocpipe train --arch transformer --max-time 5m --name small
+    Example:  KERAS_BACKEND=jax nocpipe train --distribute --batch-size 1024   (every GPU)
     """
     from stages.train import TrainOptions, train as run
 
@@ -104,7 +108,7 @@ def train(
         arch=arch, units=units, max_len=max_len, vocab_size=vocab_size, reverse_input=reverse_input,
         optimizer=optimizer, learning_rate=learning_rate, batch_size=batch_size,
         rotate_optimizers=rotate_optimizers, max_pairs=max_pairs, steps_per_epoch=steps_per_epoch,
-        valid_pairs=valid_pairs, seed=seed, precision=precision, pad_loss=pad_loss,
+        valid_pairs=valid_pairs, seed=seed, precision=precision, pad_loss=pad_loss, distribute=distribute,
         layers=layers, heads=heads, positions=positions, max_time=parse_duration(max_time) if max_time else None,
         early_stop=early_stop, tensorboard=tensorboard,
     )
@@ -159,6 +163,9 @@ def predict(
     from pipeline.errors import InputError
     from stages.predict import MAX_NUM, batched, check_decoding, read_input_file, strip_quotes, write_output_file
 
+    from ..atomic import check_output
+
+    check_output(output_file)  # a folder named as -o fails before any reply is made
     mdir = _model_dir(model_dir, name)
     modeldir.read_config(mdir)  # a missing or foreign folder fails here, before TensorFlow loads
     if text is not None and any(not strip_quotes(t) for t in text):
