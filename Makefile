@@ -37,7 +37,7 @@ lint: $(DEV)
 # a corpus report, a short training run of the default architecture (DEMO_TRAIN: a time budget,
 # so the demo takes the same few minutes on any machine), replies to six inputs from arguments
 # and from stdin, and the model's held-out figures when `nocpipe evaluate` is there.
-DEMO_TRAIN ?= --max-time 150s --epochs 100 --units 64 --batch-size 32
+DEMO_TRAIN ?= --max-time 150s --epochs 100 --units 64 --batch-size 32 --max-len 32
 demo: $(STAMP)
 	rm -rf $(DEMO)
 	NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe ingest -q data/aozora
