@@ -56,6 +56,8 @@ def is_kana_text(text: str) -> bool:
 
 def split_ruby(text: str) -> list[tuple[str, str | None]]:
     """Split text into (base, reading) pieces; reading is None for plain text."""
+    if "《" not in text and "｜" not in text:
+        return [(text, None)]
     out: list[tuple[str, str | None]] = []
     pos = 0
     for m in RUBY_RE.finditer(text):
@@ -125,6 +127,7 @@ _VOICED = dict(zip("カキクケコサシスセソタチツテトハヒフヘホ
 
 _HALFWIDTH_RE = re.compile(r"[\uff61-\uff9f]")
 _DIGIT_RE = re.compile(r"[0-9]")
+_ANY_DIGIT_RE = re.compile(r"[0-9０-９]")
 _FULLWIDTH_LATIN_RE = re.compile(r"[\uff21-\uff3a\uff41-\uff5a]")
 _NEEDS_READER_RE = re.compile(f"[{_KANJI}A-Za-z\uff21-\uff3a\uff41-\uff5a]")
 
@@ -153,8 +156,8 @@ def prenormalise(text: str) -> str:
         # NFKC widens half-width katakana (ｶﾞ -> ガ); apply it to those runs only so
         # that other characters (…, ～, full-width letters) keep their form.
         text = re.sub(r"[\uff61-\uff9f]+", lambda m: unicodedata.normalize("NFKC", m.group()), text)
-    text = text.translate(_WIDE_TABLE)
-    if _DIGIT_RE.search(text):
+    if _ANY_DIGIT_RE.search(text):
+        text = text.translate(_WIDE_TABLE)
         text = read_numbers(text)
     return text
 
@@ -174,6 +177,8 @@ def _repeat_marks(text: str) -> str:
 def postnormalise(text: str) -> str:
     """After the reader: katakana, the alphabet's punctuation, letters spelled out."""
     text = _hira_to_kata(text)
+    if ALPHABET_RE.fullmatch(text) and "。。" not in text:
+        return text  # the common case: nothing left to map
     for a, b in _MULTI:
         if a in text:
             text = text.replace(a, b)
@@ -384,8 +389,7 @@ _READER_RUN_RE = re.compile(f"[{_KANJI}]+|[A-Za-z]+")
 @lru_cache(maxsize=200_000)
 def _read_plain_counted(reader_name: str, text: str) -> tuple[str, int, int]:
     """(reading, numbers read out, runs left to the reader) of text without ruby."""
-    narrowed = text.translate(_WIDE_TABLE)
-    numbers = len(NUMBER_RE.findall(narrowed)) if _DIGIT_RE.search(narrowed) else 0
+    numbers = len(NUMBER_RE.findall(text.translate(_WIDE_TABLE))) if _ANY_DIGIT_RE.search(text) else 0
     text = prenormalise(text)
     # Pure kana needs no reader (and no dictionary look-up).
     if not _NEEDS_READER_RE.search(text):
@@ -435,6 +439,30 @@ def read_side(text: str, reader: str = DEFAULT_READER, memory: object | None = N
             if n:
                 counts[name] = counts.get(name, 0) + n
     return postnormalise("".join(parts))
+
+
+class SideReader:
+    """Reads the sides of one work with its ruby memory, counting sources in `counts`.
+
+    A dialogue line inside a run is read twice, as a reply and as the next utterance:
+    the second reading comes from a small cache (and is counted again)."""
+
+    def __init__(self, reader: str = DEFAULT_READER, memory: object | None = None) -> None:
+        self.reader = reader
+        self.memory = memory
+        self.counts: dict[str, int] = {}
+        self._last: dict[str, tuple[str, dict[str, int]]] = {}
+
+    def read(self, text: str) -> str:
+        hit = self._last.get(text)
+        if hit is None:
+            if len(self._last) > 64:
+                self._last.clear()
+            own: dict[str, int] = {}
+            hit = self._last[text] = (read_side(text, self.reader, self.memory, own), own)
+        for name, n in hit[1].items():
+            self.counts[name] = self.counts.get(name, 0) + n
+        return hit[0]
 
 
 @lru_cache(maxsize=200_000)

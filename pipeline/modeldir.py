@@ -10,15 +10,24 @@
     checkpoint.json  a readable copy of that state (never read back)
 
 No Keras here: predict and evaluate check a folder before paying for TensorFlow.
+
+Everything read back is checked here, types included (`check_types`), so that a damaged
+or hand-edited file is named with what to do, never a traceback or a silent misreading
+(`"reverse_input": "false"` is not true).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import math
 import os
 import tempfile
+import types
+import typing
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +47,69 @@ ALL_FILES = (CONFIG_FILE, VOCAB_FILE, MODEL_FILE, HISTORY_FILE, CURVES_FILE, CHE
 
 HISTORY_COLUMNS = ["epoch", "optimizer", "learning_rate", "steps", "samples", "seconds", "samples_per_s",
                    "loss", "acc", "val_loss", "val_acc", "resumed_at_step"]
+
+
+# ---------------------------------------------------------------- checks of what is read back
+
+def damaged(path: Path, problem: str, fix: str | None = None) -> ModelError:
+    """The error for a file of the model folder that is not what nocpipe wrote."""
+    return ModelError(f"{path} is damaged ({problem}); {fix or 'delete it and train with --force to start over, or restore it'}")
+
+
+def _type_name(t: object) -> str:
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
+             type(None): "null", list: "a list", dict: "an object"}
+    args = typing.get_args(t)
+    if typing.get_origin(t) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    return names.get(typing.get_origin(t) or t, getattr(t, "__name__", str(t)))
+
+
+def _matches(value: object, t: object) -> bool:
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if t is typing.Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if t is type(None) or t is None:
+        return value is None
+    if t is bool:
+        return isinstance(value, bool)
+    if t is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if t is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if origin in (list, tuple):
+        return isinstance(value, list) and (not args or all(_matches(v, args[0]) for v in value))
+    if origin is dict:
+        return isinstance(value, dict) and (not args or all(_matches(k, args[0]) and _matches(v, args[1])
+                                                            for k, v in value.items()))
+    return isinstance(value, origin or t) if isinstance(origin or t, type) else True
+
+
+def check_types(obj: object, cls: type, path: Path, fix: str | None = None) -> dict:
+    """`obj` as read from `path` must be a JSON object whose keys that name fields of the
+    dataclass `cls` hold values of the field's declared type; DamagedError-style
+    ModelError otherwise. Returns `obj`."""
+    if not isinstance(obj, dict):
+        raise damaged(path, "not a JSON object", fix)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in obj and f.init and not _matches(obj[f.name], hints[f.name]):
+            raise damaged(path, f"{f.name} is {json.dumps(obj[f.name], ensure_ascii=False)}, "
+                                f"not {_type_name(hints[f.name])}", fix)
+    return obj
+
+
+def check_weights(path: Path, saved: list, expected: list) -> None:
+    """Weights read from a checkpoint must have the shapes of the model being built."""
+    got = [tuple(getattr(a, "shape", ())) for a in saved]
+    want = [tuple(getattr(a, "shape", ())) for a in expected]
+    if got != want:
+        first = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
+        detail = (f"{len(got)} weight arrays, the model has {len(want)}" if len(got) != len(want)
+                  else f"weight {first} has shape {got[first]}, the model's is {want[first]}")
+        raise damaged(path, f"it holds a model of another size: {detail}")
 
 
 # ---------------------------------------------------------------- config
@@ -61,7 +133,21 @@ def read_config(model_dir: Path) -> dict:
                          f"this nocpipe reads format {MODEL_FORMAT}: train it again")
     if not isinstance(obj.get("model"), dict):
         raise ModelError(f"{path} has no model section")
+    _check_model_section(obj["model"], path)
     return obj
+
+
+def _check_model_section(section: dict, path: Path) -> None:
+    from .errors import UsageError
+    from .models import ModelConfig  # Keras-free at import
+
+    fix = "restore it, or train the model again with --force"
+    check_types(section, ModelConfig, path, fix)
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    try:
+        ModelConfig(**{k: v for k, v in section.items() if k in known}).validate()
+    except UsageError as exc:
+        raise damaged(path, str(exc), fix) from None
 
 
 def write_config(model_dir: Path, obj: dict) -> None:
@@ -126,8 +212,11 @@ def load_checkpoint(model_dir: Path) -> tuple[list[np.ndarray], list[np.ndarray]
             state = json.loads(bytes(data["state"]).decode("utf-8"))
             weights = [data[f"w{i}"] for i in range(sum(1 for k in data.files if k.startswith("w")))]
             opt = [data[f"o{i}"] for i in range(sum(1 for k in data.files if k.startswith("o")))]
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"cannot read the checkpoint {path}: {exc}") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        # A truncated or emptied file: np.load raises whatever its reader met first.
+        raise damaged(path, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
+    if not isinstance(state, dict):
+        raise damaged(path, "its state is not a JSON object")
     if state.get("format") != MODEL_FORMAT:
         raise ModelError(f"the checkpoint in {model_dir} is of format {state.get('format')!r}, "
                          f"not {MODEL_FORMAT}: it cannot be resumed by this nocpipe")

@@ -7,14 +7,16 @@ be キヨハ once and キヨシハ after. The memory is built from every body li
 whole work (for a web novel: all its episodes) before any side is read, and is
 applied only where it is safe:
 
-- bases of two or more characters holding a kanji (a single kanji is read in too
-  many ways to carry over: 人《ひと》 must not make every 人 ヒト);
+- bases of two or more characters (a single kanji is read in too many ways to
+  carry over: 人《ひと》 must not make every 人 ヒト);
 - readings written in kana only;
 - bases the work annotates one way only (a base annotated two ways is left to the
   reader);
 - whole words only: an occurrence counts when the characters before and after it
   are not kanji, so 人《ひと》 never turns 友人 into ユウヒト, and 祥子様 is neither
-  counted nor changed.
+  counted nor changed. A base that begins or ends in katakana or Latin letters
+  must not run on into more of the same either (｜ＨＰ《ヒットポイント》 is not read
+  inside ＨＰＳ).
 """
 
 from __future__ import annotations
@@ -23,11 +25,18 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from .kana import KANJI_CHARS, RUBY_RE, _hira_to_kata
+from .kana import KANJI_CHARS, _hira_to_kata
 
 _KANJI_RUN_RE = re.compile(f"[{KANJI_CHARS}]+")
-_HAS_KANJI_RE = re.compile(f"[{KANJI_CHARS}]")
+# pipeline.kana's RUBY_RE, kept inside one line, and written backwards: searched over
+# the reversed text of a whole work, the pattern starts with the literal 》 that the
+# regex engine finds fast, instead of trying every kanji run. Groups (reversed):
+# reading, then the explicit base (｜base) or the implicit one (kanji run, 〔…〕, Latin).
+_RUBY_REVERSED_RE = re.compile(f"》([^《》\n]*)《(?:([^｜|《》\n]+)[｜|]|([{KANJI_CHARS}]+|〕[^〔〕《》\n]*〔"
+                               f"|[A-Za-zＡ-Ｚａ-ｚ]+))")
 _KANA_READING_RE = re.compile(r"[ぁ-ゖァ-ヺー]+")
+# Scripts in which words run together without a break, besides kanji.
+_RUN_ON = (re.compile(r"[ァ-ヺー]"), re.compile(r"[A-Za-zＡ-Ｚａ-ｚ0-9０-９]"))
 MIN_BASE = 2
 
 
@@ -39,6 +48,7 @@ class RubyMemory:
         self._kanji: dict[str, str] = {}         # all-kanji bases: looked up by kanji run
         self._mixed: dict[str, str] = {}         # bases with kana or Latin too: searched
         self._mixed_re: re.Pattern | None = None
+        self._mixed_edges: dict[str, tuple[re.Pattern | None, re.Pattern | None]] = {}
         self._dirty = False
 
     # ------------------------------------------------------------ building
@@ -46,23 +56,25 @@ class RubyMemory:
     @classmethod
     def from_lines(cls, lines: Iterable[str]) -> "RubyMemory":
         memory = cls()
-        for line in lines:
-            memory.observe(line)
+        memory.observe("\n".join(lines))
         return memory
 
-    def observe(self, line: str) -> None:
-        """Remember the ruby of one body line (ruby kept as ｜base《reading》 or kanji《reading》)."""
-        if "《" not in line:
+    def observe(self, text: str) -> None:
+        """Remember the ruby of body lines (ruby kept as ｜base《reading》 or kanji《reading》)."""
+        if "《" not in text:
             return
-        for m in RUBY_RE.finditer(line):
-            base, reading = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
-            self.add(base, reading)
+        # One search over all the lines, and each distinct annotation added once.
+        found = _RUBY_REVERSED_RE.findall(text[::-1])
+        for reading, explicit, implicit in dict.fromkeys(reversed(found)):
+            self.add((explicit or implicit)[::-1], reading[::-1])
 
     def add(self, base: str, reading: str) -> None:
         base = base.strip()
-        if len(base) < MIN_BASE or not _HAS_KANJI_RE.search(base) or not _KANA_READING_RE.fullmatch(reading):
+        if len(base) < MIN_BASE or not _KANA_READING_RE.fullmatch(reading):
             return
         kana = _hira_to_kata(reading)
+        if kana == _hira_to_kata(base):
+            return  # kana read as written: nothing to remember
         if base in self._seen:
             if self._seen[base] not in (None, kana):
                 self._seen[base] = None
@@ -74,6 +86,7 @@ class RubyMemory:
     def _refresh(self) -> None:
         self._kanji = {b: r for b, r in self._seen.items() if r is not None and _KANJI_RUN_RE.fullmatch(b)}
         self._mixed = {b: r for b, r in self._seen.items() if r is not None and b not in self._kanji}
+        self._mixed_edges = {b: (_run_on(b[0]), _run_on(b[-1])) for b in self._mixed}
         self._mixed_re = None
         if self._mixed:
             # Longest first, so that the longer of two overlapping bases wins.
@@ -113,9 +126,23 @@ class RubyMemory:
                     return reading
                 text = _KANJI_RUN_RE.sub(sub, text)
         if self._mixed_re is not None:
-            text, k = self._mixed_re.subn(lambda m: self._mixed[m.group()], text)
-            n += k
+            def sub_mixed(m: re.Match) -> str:
+                nonlocal n
+                base = m.group()
+                head, tail = self._mixed_edges[base]
+                start, end = m.span()
+                if (head and start > 0 and head.match(text, start - 1)) or \
+                        (tail and end < len(text) and tail.match(text, end)):
+                    return base
+                n += 1
+                return self._mixed[base]
+            text = self._mixed_re.sub(sub_mixed, text)
         return text, n
+
+
+def _run_on(c: str) -> re.Pattern | None:
+    """The script that `c` would run on into, if any (kanji are checked for every base)."""
+    return next((p for p in _RUN_ON if p.match(c)), None)
 
 
 def memory_of_file(path: Path) -> RubyMemory:

@@ -151,17 +151,23 @@ class Vocab:
         }
 
     @classmethod
-    def from_json(cls, obj: dict) -> "Vocab":
+    def from_json(cls, obj: dict, path: Path | None = None, fix: str | None = None) -> "Vocab":
         if not isinstance(obj, dict) or obj.get("format") != VOCAB_FORMAT:
             fmt = obj.get("format") if isinstance(obj, dict) else None
             raise ModelError(f"vocabulary format {fmt!r} is not the one this nocpipe reads ({VOCAB_FORMAT})")
-        try:
-            return cls(tokens=list(obj["tokens"]), max_len=int(obj["max_len"]),
-                       reverse_input=bool(obj["reverse_input"]), reader=str(obj.get("reader", "pykakasi")),
-                       reader_version=str(obj.get("reader_version", "")),
-                       counts={str(k): int(v) for k, v in obj.get("counts", {}).items()})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"vocabulary is incomplete: {exc}") from None
+        from .modeldir import check_types
+
+        missing = [k for k in ("tokens", "max_len", "reverse_input") if k not in obj]
+        if missing:
+            raise ModelError(f"vocabulary is incomplete: no {', '.join(missing)}")
+        # Types checked, not coerced: bool("false") is True, int("abc") a traceback.
+        check_types(obj, cls, Path(path) if path else Path("vocab.json"), fix)
+        if len(obj["tokens"]) < 3 or obj["max_len"] < 1:
+            raise ModelError(f"{path or 'vocab.json'} is damaged (fewer than 3 tokens, or max_len below 1); "
+                             f"{fix or 'restore it'}")
+        return cls(tokens=list(obj["tokens"]), max_len=obj["max_len"], reverse_input=obj["reverse_input"],
+                   reader=obj.get("reader", "pykakasi"), reader_version=obj.get("reader_version", ""),
+                   counts=dict(obj.get("counts", {})))
 
     def save(self, path: Path) -> None:
         write_json(Path(path), self.to_json())
@@ -175,4 +181,4 @@ class Vocab:
             raise ModelError(f"no vocabulary at {path}") from None
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot read the vocabulary {path}: {exc}") from None
-        return cls.from_json(obj)
+        return cls.from_json(obj, path, "restore it, or train the model again with --force")

@@ -35,8 +35,8 @@ import pyarrow.parquet as pq
 from pipeline import atomic, card, neardup, rawstore
 from pipeline.config import SHARD_TARGET_PAIRS, NearDupConfig, SplitConfig
 from pipeline.errors import NocpipeError, StoreError, UsageError, describe_os_error
-from pipeline.kana import (DEFAULT_READER, KANJI_RE, READING_SOURCES, READINGS_VERSION, get_reader, is_kana_text,
-                           read_side, reader_version as get_reader_version)
+from pipeline.kana import (DEFAULT_READER, KANJI_RE, READING_SOURCES, READINGS_VERSION, SideReader, get_reader,
+                           is_kana_text, reader_version as get_reader_version)
 from pipeline.locks import folder_lock
 from pipeline.rubymemory import RubyMemory
 from pipeline.pairs import find_candidates
@@ -119,8 +119,7 @@ def process_work(ref: WorkRef, reader: str, max_len: int) -> WorkOutput:
     parse = parser_for(ref.source)
     # The whole work first: its ruby, from every episode, reads the bare words.
     episodes = list(parse(ref.path, c))
-    memory = RubyMemory.from_lines(line for episode in episodes for line in episode.lines)
-    readings: dict[str, int] = {}
+    sides = SideReader(reader, RubyMemory.from_lines(line for episode in episodes for line in episode.lines))
     for episode in episodes:
         c.add("episodes")
         for cand in find_candidates(episode, c):
@@ -128,14 +127,14 @@ def process_work(ref: WorkRef, reader: str, max_len: int) -> WorkOutput:
             if not cand.utterance.strip() or not cand.reply.strip():
                 c.add("dropped_empty")
                 continue
-            u = read_side(cand.utterance_ruby, reader, memory, readings)
-            r = read_side(cand.reply_ruby, reader, memory, readings)
+            u = sides.read(cand.utterance_ruby)
+            r = sides.read(cand.reply_ruby)
             reason = _check_side(u, max_len) or _check_side(r, max_len)
             if reason:
                 c.add(reason)
                 continue
             out.rows.append((cand.episode, cand.line, cand.utterance, cand.reply, u, r))
-    for source, n in readings.items():
+    for source, n in sides.counts.items():
         c.add(f"reading_{source}", n)
     c.add("works")
     return out

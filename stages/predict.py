@@ -87,6 +87,8 @@ def read_input_file(path: Path) -> list[str]:
     path = Path(path)
     if not path.exists():
         raise InputError(f"no such input file: {path}")
+    if path.is_dir():
+        raise InputError(f"--input {path} is a folder; name a text or Parquet file")
     if path.suffix.lower() in (".parquet", ".pq"):
         import pyarrow as pa
         import pyarrow.parquet as pq

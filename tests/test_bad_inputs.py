@@ -54,6 +54,7 @@ def world(tmp_path_factory) -> World:
 
 
 Case = tuple[str, Callable[[World], list[object]], str]
+LOCAL = ["--base-url", "http://127.0.0.1:9", "--api-url", "http://127.0.0.1:9/api"]
 
 # (id, arguments, a fragment the Error line must hold)
 CASES: list[Case] = [
@@ -101,6 +102,24 @@ CASES: list[Case] = [
     ("predict-negative-temperature", lambda w: ["predict", "--model-dir", w.model, "--temperature", "-1", "あ"],
      "--temperature"),
     ("predict-name-with-slash", lambda w: ["predict", "--name", "a/b", "あ"], "--name"),
+    ("predict-input-is-a-folder", lambda w: ["predict", "--model-dir", w.model, "-i", w.folder], "is a folder"),
+    ("predict-long-name", lambda w: ["predict", "--name", "x" * 300, "あ"], "255"),
+    ("train-long-name", lambda w: ["train", "--data-dir", w.corpus, "--name", "x" * 300], "255"),
+    ("train-long-japanese-name", lambda w: ["train", "--data-dir", w.corpus, "--name", "名" * 90], "270 bytes"),
+    # scrape and list: every case stops before any request (and could reach only a closed local port)
+    ("scrape-nothing-chosen", lambda w: ["scrape", *LOCAL], "choose the works"),
+    ("scrape-nan-delay", lambda w: ["scrape", *LOCAL, "--delay", "nan", "n1234ab"], "--delay"),
+    ("scrape-inf-delay", lambda w: ["scrape", *LOCAL, "--delay", "inf", "n1234ab"], "--delay"),
+    ("scrape-nan-timeout", lambda w: ["scrape", *LOCAL, "--timeout", "nan", "n1234ab"], "--timeout"),
+    ("scrape-nan-backoff", lambda w: ["scrape", *LOCAL, "--backoff", "nan", "n1234ab"], "--backoff"),
+    ("scrape-bad-base-url", lambda w: ["scrape", "--api-url", "http://127.0.0.1:9/api", "--base-url", "ht!tp://x",
+                                       "n1234ab"], "--base-url"),
+    ("scrape-unknown-site", lambda w: ["scrape", *LOCAL, "--site", "zz", "n1234ab"], "zz"),
+    ("scrape-arabic-digits", lambda w: ["scrape", *LOCAL, "n\u0661\u0662\u0663\u0664ab"], "ncode"),
+    ("scrape-fullwidth-digits", lambda w: ["scrape", *LOCAL, "n\uff10\uff10\uff10\uff11aa"], "ncode"),
+    ("scrape-negative-limit", lambda w: ["scrape", *LOCAL, "--limit", "-1", "--all"], "--limit"),
+    ("list-unknown-site", lambda w: ["list", "--raw-dir", w.raw, "--site", "zz"], "zz"),
+    ("list-raw-dir-missing", lambda w: ["list", "--raw-dir", w.root / "nope"], "nope"),
     # kana and the command line itself
     ("kana-bad-reader", lambda w: ["kana", "--reader", "zz", "あ"], "reader"),
     ("unknown-command", lambda w: ["nosuch"], "No such command"),
@@ -223,3 +242,48 @@ def test_every_work_damaged_is_one_error_line(damaged, cli):
     for text in raw.glob("*/*/text.txt"):
         text.write_bytes(b"\xe3")
     assert_one_error(_extract(cli, raw, corpus), "could be read")
+
+
+# ---------------------------------------------------------------- damaged files: the model folder
+
+@pytest.fixture
+def model_copy(world, tmp_path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(world.model, tmp_path / "model"))
+
+
+def _edit_json(path: Path, edit) -> None:
+    obj = json.loads(path.read_text(encoding="utf-8"))
+    edit(obj)
+    path.write_text(json.dumps(obj), encoding="utf-8")
+
+
+MODEL_DAMAGE = [
+    ("config.json", "units", "abc", "units"), ("config.json", "units", None, "units"),
+    ("config.json", "reverse_input", "false", "reverse_input"), ("config.json", "units", 0, "units"),
+    ("config.json", "max_len", 1.5, "max_len"),
+    ("vocab.json", "counts", [1], "counts"), ("vocab.json", "reverse_input", "false", "reverse_input"),
+    ("vocab.json", "tokens", None, "tokens"), ("vocab.json", "max_len", "16", "max_len"),
+]
+
+
+@pytest.mark.parametrize("name,key,value,fragment", MODEL_DAMAGE,
+                         ids=[f"{n}-{k}-{v}" for n, k, v, _ in MODEL_DAMAGE])
+def test_a_damaged_model_file_is_named_with_what_to_do(world, cli, model_copy, name, key, value, fragment):
+    path = model_copy / name
+    _edit_json(path, lambda o: (o["model"] if name == "config.json" else o).__setitem__(key, value))
+    for args in (["predict", "--model-dir", model_copy, "あ"],
+                 ["train", "--data-dir", world.corpus, "--model-dir", model_copy, "--resume", "--epochs", "2", "-q"]):
+        line = assert_one_error(cli(*args), name, fragment, "damaged")
+        assert "--force" in line
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not-a-zip"])
+def test_a_damaged_checkpoint_is_named_with_what_to_do(world, cli, model_copy, damage):
+    ckpt = model_copy / "checkpoint.npz"
+    data = ckpt.read_bytes()
+    ckpt.write_bytes({"truncated": data[: len(data) // 2], "empty": b"", "not-a-zip": b"x" * 100}[damage])
+    result = cli("train", "--data-dir", world.corpus, "--model-dir", model_copy, "--resume", "--epochs", "2", "-q")
+    assert_one_error(result, "checkpoint.npz", "damaged", "--force")
+    assert ckpt.exists()  # the user decides what to do with it

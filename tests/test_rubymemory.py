@@ -38,9 +38,9 @@ def test_only_whole_words_change(reader):
 
 
 def test_what_is_not_remembered():
-    m = memory("人《ひと》", "友人《ゆうじん》を", "友人《ともだち》も", "｜Alice《ありす》", "貴方《You》",
-               "御前《おまえ》", "御前《おんまえ》")
-    # Single kanji, bases annotated two ways, bases without kanji, readings not in kana.
+    m = memory("人《ひと》", "友人《ゆうじん》を", "友人《ともだち》も", "｜ありす《ありす》", "貴方《You》",
+               "御前《おまえ》", "御前《おんまえ》", "｜ＡＢ《》")
+    # Single kanji, bases annotated two ways, kana read as written, readings not in kana.
     assert m.readings() == {}
     assert m.apply("人と友人と御前") == ("人と友人と御前", 0)
     assert len(memory("貴下《あなた》", "貴下《アナタ》")) == 1  # hiragana and katakana agree
@@ -50,6 +50,9 @@ def test_bases_with_kana_are_whole_words_too():
     m = memory("｜お嬢様《おじょうさま》")
     assert m.apply("お嬢様が") == ("オジョウサマが", 1)
     assert m.apply("お嬢様方") == ("お嬢様方", 0)
+    m = memory("｜ＨＰ《ひっとぽいんと》", "｜ステータス《すてえたす》")
+    assert m.apply("ＨＰが0、ＨＰＳ、ステータス画面、ステータスバー") == (
+        "ヒットポイントが0、ＨＰＳ、ステータス画面、ステータスバー", 1)
 
 
 def test_reading_sources_are_counted():

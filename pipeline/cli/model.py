@@ -20,6 +20,9 @@ def _model_dir(model_dir: Optional[Path], name: str) -> Path:
         return model_dir
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise NocpipeError(f"--name must be a plain folder name, not {name!r}")
+    if len(name.encode("utf-8", "surrogateescape")) > 255:  # the longest file name most file systems take
+        raise NocpipeError(f"--name is {len(name.encode('utf-8', 'surrogateescape'))} bytes long; "
+                           "a folder name can have at most 255: choose a shorter one")
     return config.default_models_dir() / name
 
 
