@@ -77,8 +77,15 @@ class Server:
 
 def request(conn: http.client.HTTPConnection, method: str, path: str, body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
-    resp = conn.getresponse()
+    headers = {"Content-Type": "application/json"} if data else {}
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+        # The server closed an idle keep-alive connection (after 5 s): reconnect, as browsers do.
+        conn.close()
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
     payload = resp.read()
     if resp.status != 200:
         raise RuntimeError(f"{method} {path}: {resp.status} {payload[:200]!r}")

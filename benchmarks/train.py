@@ -130,7 +130,7 @@ def train_run(work: Path, pairs: Path, name: str, *opts: str) -> dict:
 
 def ensure_pairs(work: Path) -> Path:
     pairs = work / "data" / "processed" / "pairs"
-    if not any(pairs.glob("pairs-*.parquet")):
+    if not any(pairs.glob("*.parquet")):
         env = {**os.environ, "NOCPIPE_DATA": str(work / "data")}
         nocpipe = [PY, "-m", "pipeline.cli"]
         print(f"building pairs from {CORPUS} (ingest + extract-pairs) ...", flush=True)
@@ -166,7 +166,7 @@ def replicate(pairs: Path, dest: Path, n_train: int) -> Path:
             part = pa.concat_tables([part, valid])
         pq.write_table(part, dest / shard_name(shard), compression="zstd")
         shard += 1
-    (dest / "stats.json").write_bytes((pairs / "stats.json").read_bytes())
+    (dest / "stats.json").write_bytes((pairs.parent / "stats.json").read_bytes())  # stats sit at the corpus root
     (dest / "_bench.json").write_text(json.dumps({"n_train": n_train}))
     return dest
 

@@ -28,7 +28,7 @@ if [[ "${1:-}" == "prepare" ]]; then
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .whl $WHEELS
-    if ! ls .bench/pairs/pairs-*.parquet >/dev/null 2>&1; then
+    if ! ls .bench/pairs/*.parquet >/dev/null 2>&1; then
         PYBIN=${PYBIN:-.venv/bin/python}
         rm -rf .bench/data
         NOCPIPE_DATA=.bench/data "$PYBIN" -m pipeline.cli ingest -q data/aozora
@@ -97,7 +97,7 @@ CFG = ModelConfig(arch="seed", units=UNITS, max_len=50, vocab_size=128)
 
 # ---- real pairs: nocpipe's streaming pipeline on the carried shards
 stream_vocab = None
-if any(PAIRS.glob("pairs-*.parquet")):
+if any(PAIRS.glob("*.parquet")):
     units = scan_units(PAIRS, "train")
     counts = Counter()
     for u in units:

@@ -12,12 +12,22 @@ _UNSAFE_RE = re.compile(r"[^\w.-]+")
 #: ASCII only: str patterns would take any Unicode digit (n١٢٣٤ab, n０００１aa) as \d.
 NCODE_RE = re.compile(r"n[0-9]{4}[a-z]{1,3}")
 MAX_ID_CHARS = 100
+#: Files are named after ids with up to ~55 bytes around them (".ID.parquet.XXXXXXXX.tmp"),
+#: and most file systems take 255 bytes a name.
+MAX_ID_BYTES = 200
 HASH_CHARS = 8
 
 
+def _cut(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` of UTF-8, on a character boundary."""
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
+
+
 def sanitise(name: str) -> str:
-    """`name` reduced to word characters, '.', '-' and '_' (NFC, at most 100 characters)."""
-    return _UNSAFE_RE.sub("_", unicodedata.normalize("NFC", name)).strip("._-")[:MAX_ID_CHARS]
+    """`name` reduced to word characters, '.', '-' and '_' (NFC, at most 100 characters
+    and 200 bytes of UTF-8)."""
+    wid = _UNSAFE_RE.sub("_", unicodedata.normalize("NFC", name)).strip("._-")[:MAX_ID_CHARS]
+    return _cut(wid, MAX_ID_BYTES).strip("._-")
 
 
 def is_safe(name: str) -> bool:
@@ -43,7 +53,15 @@ def work_id_for(name: str, relpath: str, taken: bool = False) -> str:
     base = sanitise(name)
     if base and base == name and not taken:
         return base
-    return f"{(base or 'work')[:MAX_ID_CHARS - HASH_CHARS - 1]}-{path_hash(relpath)}"
+    base = _cut((base or "work")[:MAX_ID_CHARS - HASH_CHARS - 1], MAX_ID_BYTES - HASH_CHARS - 1).strip("._-")
+    return f"{base or 'work'}-{path_hash(relpath)}"
+
+
+def printable(text: str) -> str:
+    """`text` safe to store as JSON and to print on one line: bytes that were not UTF-8
+    (file names can hold any) and control characters are written as escapes."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def work_id_from_stem(stem: str) -> str:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_json, write_text, write_with
+from .atomic import file_mode, write_json, write_text, write_with
 from .errors import ModelError
 
 MODEL_FORMAT = 1
@@ -161,10 +161,11 @@ def clear(model_dir: Path) -> None:
 
 
 def holds_training(model_dir: Path) -> bool:
-    """True once a run has saved something worth keeping (a checkpoint or a model); a folder
-    with only config.json and vocab.json is a run that died in its first epoch."""
-    d = Path(model_dir)
-    return any((d / n).exists() for n in (CHECKPOINT_FILE, MODEL_FILE))
+    """True once a run has saved a checkpoint. The checkpoint is each epoch's commit point,
+    written after model.keras and history.csv: a folder without one is a run that died
+    (killed, or its disk full) before its first checkpoint, which the same command starts
+    again, even when that epoch's model.keras made it to disk."""
+    return (Path(model_dir) / CHECKPOINT_FILE).exists()
 
 
 # ---------------------------------------------------------------- atomic .keras
@@ -181,6 +182,7 @@ def save_keras(model, path: Path) -> None:
         model.save(tmp_path)
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, file_mode(path))  # a replaced model keeps its mode; a new one follows the umask
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)

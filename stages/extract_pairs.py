@@ -299,7 +299,7 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
         except OSError as exc:
             failed[w.key] = _work_failure(w, exc)
     inputs = _digest({"phase1": p1, "split": opts.split.as_list(), "threshold": opts.neardup.threshold,
-                      "shard_target": opts.shard_target, "works": [[w.key, prints[w.key]] for w in works]})
+                      "shard_target": opts.shard_target, "works": [[w.key, prints.get(w.key)] for w in works]})
     state_path = out_dir / STATE_FILE
     state = _load_state(state_path)
     result = ExtractResult()

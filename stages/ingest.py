@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pipeline import __version__, config, rawstore
 from pipeline.errors import ArchiveError, EmptyInputError, InputError, NocpipeError, StoreError, describe_os_error
-from pipeline.ids import work_id_for
+from pipeline.ids import printable, work_id_for
 from pipeline.locks import locked
 from pipeline.parsers import aozora
 from pipeline.progress import progress
@@ -203,10 +203,11 @@ def _read_member(zf: zipfile.ZipFile, m: zipfile.ZipInfo, max_bytes: int, path: 
 
 
 def _same_origin(stored: object, src: SourceText) -> bool:
-    """Whether a stored work's `origin` names the file `src` comes from."""
+    """Whether a stored work's `origin` names the file `src` comes from (or names no
+    file at all: a damaged meta.json is rewritten, not a reason for a second id)."""
     if not isinstance(stored, str):
-        return False
-    if stored == src.origin:
+        return True
+    if stored in (src.origin, printable(src.origin)):
         return True
     file_part, _, member = stored.partition("!")
     own_member = src.origin.partition("!")[2]
@@ -294,10 +295,10 @@ def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str
         rawstore.write_meta(work_dir, {
             "source": source,
             "work_id": work_id,
-            "title": title,
+            "title": printable(title),
             "author": author,
             "url": None,
-            "origin": src.origin,
+            "origin": printable(src.origin),
             "encoding": decoded.encoding,
             "sha256": digest,
             "chars": len(text),
@@ -318,7 +319,7 @@ def ingest(paths: list[Path], raw_dir: Path, show_progress: bool = True,
     def skip(exc: InputError) -> None:
         result.counters.add(f"failed_{exc.reason}")
         result.failures.append(str(exc))
-        print(f"skipped: {exc}", file=sys.stderr)
+        print(f"skipped: {printable(str(exc))}", file=sys.stderr)
 
     files = find_inputs(paths, skip)
     for item in progress(files, desc="ingest", unit="file", enabled=show_progress):

@@ -197,10 +197,10 @@ class Scraper:
         self._done += 1
         if self._bar is not None:
             self._bar.update(1)
+            self._tick()
         elif self._lines:
             self._last_line = time.monotonic()
             self.say(f"scrape {self.site.name}: {ncode} {status}; {self._status_line()}")
-        self._tick()
 
     # ------------------------------------------------------------ pages
 

@@ -268,10 +268,9 @@ def read_evaluate(model_dir: Path | None) -> dict | None:
         return None
     if not isinstance(obj, dict):
         return None
-    numbers = {k: v for k, v in obj.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
-    ordered = {k: numbers.pop(k) for k in EVALUATE_KEYS if k in numbers}
-    return {**ordered, **numbers} or None
+    figures = {k: obj[k] for k in EVALUATE_KEYS
+               if isinstance(obj.get(k), (int, float)) and not isinstance(obj[k], bool) and math.isfinite(obj[k])}
+    return figures or None
 
 
 def model_info(replier: Replier, model_dir: Path | None = None) -> dict:

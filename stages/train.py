@@ -35,6 +35,7 @@ from pipeline import __version__, modeldir
 from pipeline.dataset import (DEFAULT_WINDOW_ROWS, PairStream, end_weights, fingerprint, keras_batches, load_arrays,
                               read_unit, scan_units, count_too_long, teacher_forcing)
 from pipeline.errors import ModelError, UsageError
+from pipeline.kana import DEFAULT_READER
 from pipeline.locks import locked
 from pipeline.shards import corpus_metadata
 from pipeline.vocab import Vocab
@@ -214,14 +215,15 @@ def _valid_limit(cfg: TrainConfig, train_pairs: int) -> int:
     return min(5000, max(cfg.batch_size, train_pairs // 10))
 
 
-def _reader_of(data_dir: Path) -> tuple[str, str]:
+def _reader_of(data_dir: Path, log: Callable[[str], None] = print) -> tuple[str, str]:
     """The reader the corpus was read with (shard metadata, else stats.json): predict must read
-    input the same way. A corpus that does not say is an error, not a guess."""
+    input the same way. A corpus that does not say (a filtered copy whose tool dropped the
+    metadata) gets the default reader, said out loud."""
     meta = corpus_metadata(data_dir)
     if not meta.get("reader"):
-        raise UsageError(f"{data_dir} does not say which reader made its katakana (no nocpipe metadata "
-                         "in its Parquet files, no stats.json): train on extract-pairs' output, or copy "
-                         "the metadata when filtering (e.g. pyarrow: keep schema.metadata)")
+        log(f"warning: {data_dir} does not say which reader made its katakana (no nocpipe metadata in its "
+            f"Parquet files, no stats.json beside them); assuming {DEFAULT_READER}, the default")
+        return DEFAULT_READER, ""
     return meta["reader"], meta.get("reader_version", "")
 
 
@@ -315,7 +317,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
 
     if vocab is None:
         modeldir.clear(model_dir)  # --force, or the leftovers of a run that died in its first epoch
-        reader, reader_version = _reader_of(data_dir)
+        reader, reader_version = _reader_of(data_dir, log)
         cut, sides = count_too_long(train_units, "train", mcfg.max_len)
         if cut:
             log(f"warning: --max-len {mcfg.max_len} cuts {cut:,} of {sides:,} train sides ({cut / sides:.1%})")

@@ -287,3 +287,16 @@ def test_a_damaged_checkpoint_is_named_with_what_to_do(world, cli, model_copy, d
     result = cli("train", "--data-dir", world.corpus, "--model-dir", model_copy, "--resume", "--epochs", "2", "-q")
     assert_one_error(result, "checkpoint.npz", "damaged", "--force")
     assert ckpt.exists()  # the user decides what to do with it
+
+
+@pytest.mark.parametrize("num", ["50", "60000"])
+def test_predict_num_is_capped_with_a_note_and_never_silently_fewer(world, cli, num):
+    import re
+
+    result = cli("predict", "--model-dir", world.model, "--num", num, "あ")
+    assert result.code == 0, result.err
+    candidates = [ln for ln in result.out.splitlines() if re.match(r"\s*\d+\. 「", ln)]
+    assert len(set(candidates)) == len(candidates)
+    if int(num) > len(candidates):
+        assert "note:" in result.err and ("capped" in result.err or "only" in result.err), result.err
+    assert "Traceback" not in result.err

@@ -57,13 +57,34 @@ def test_extract_pairs_on_a_full_disk(store, tmp_path):
     assert _corpus_files(out) == _corpus_files(clean)
 
 
+TRAIN = ["--epochs", "1", "--units", "8", "--max-len", "16", "--vocab-size", "64", "--batch-size", "16",
+         "--steps-per-epoch", "2", "-q"]
+
+
 @pytest.fixture(scope="module")
 def model(store) -> Path:
     corpus, model = store / "corpus", store / "model"
     _ok("extract-pairs", "-q", "--raw-dir", store / "raw", "--out-dir", corpus, "--workers", "1", "--examples", "0")
-    _ok("train", "-q", "--data-dir", corpus, "--model-dir", model, "--epochs", "1", "--units", "8",
-        "--max-len", "16", "--vocab-size", "64", "--batch-size", "16", "--steps-per-epoch", "2")
+    _ok("train", "--data-dir", corpus, "--model-dir", model, *TRAIN)
     return model
+
+
+def _losses(model_dir: Path) -> list[tuple[str, ...]]:
+    rows = csv.DictReader((model_dir / "history.csv").open(encoding="utf-8"))
+    return [tuple(r[k] for k in r if "loss" in k or "acc" in k or "bpc" in k) for r in rows]
+
+
+def test_train_on_a_full_disk_and_the_same_command_again(model, store, tmp_path):
+    # The limit lets the smaller of model.keras and checkpoint.npz land and stops the larger.
+    sizes = sorted((model / n).stat().st_size for n in ("model.keras", "checkpoint.npz"))
+    folder = tmp_path / "m"
+    args = ["train", "--data-dir", store / "corpus", "--model-dir", folder, *TRAIN]
+    result = run_nocpipe(*args, fsize=sizes[1] - 1)
+    assert_one_error(result, "disk is full", allowed=("skipped:", "warning:", "note:", "epoch "))
+    assert temporaries(folder) == []
+    again = run_nocpipe(*args)  # the same command, once there is space
+    assert again.code == 0, again.err
+    assert _losses(folder) == _losses(model)
 
 
 def test_predict_output_on_a_full_disk(model, tmp_path):

@@ -254,3 +254,51 @@ def test_ingest_on_a_full_disk_is_one_line_and_a_rerun_finishes_like_a_clean_run
         return {k: re.sub(rb'"fetched_at": "[^"]*"', b"", v) for k, v in files.items()}
 
     assert strip_times(tree_files(full)) == strip_times(tree_files(clean))
+
+
+HOSTILE_NAMES = [b"\xff\xfe.txt", b"a\nb.txt", b"-rf.txt", b"x" * 251 + b".txt", "あ".encode() * 83 + b".txt",
+                 b" .txt", b"..txt", b"a\tb.txt", "\u202e.txt".encode(), b"a%2Fb.txt", "ga\u3099.txt".encode(),
+                 "が.txt".encode()]
+
+
+def test_hostile_file_names_get_distinct_ids_that_every_stage_can_use(tmp_path, data_dir, cli):
+    import os
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for i, name in enumerate(HOSTILE_NAMES):
+        with open(os.path.join(os.fsencode(d), name), "wb") as fh:
+            fh.write(f"「{i}番目の話だ」\n「そうか」\n".encode())
+    r = cli("ingest", d)
+    assert r.code == 0, r.err
+    assert f"{len(HOSTILE_NAMES)} new" in r.out
+    ids = _work_ids(data_dir)
+    assert len(ids) == len(HOSTILE_NAMES)
+    assert all(len(i.encode()) <= 5 + 200 for i in ids)
+    assert f"{len(HOSTILE_NAMES)} unchanged" in cli("ingest", d).out
+    for i in ids:  # one line each, valid JSON, the name kept readable
+        m = meta(data_dir, *i.split("/"))
+        assert "\n" not in m["origin"] and "\n" not in m["title"]
+    r = cli("extract-pairs", "-q", "--workers", "1", "--examples", "0")
+    assert r.code == 0, r.err
+    assert f"totals: {len(HOSTILE_NAMES)} works" in r.out
+
+
+def test_a_skipped_line_stays_one_line_whatever_the_name(tmp_path, data_dir, cli):
+    (tmp_path / "bad\nname.txt").write_bytes(b"")
+    write_aozora(tmp_path / "good.txt", BODY)
+    r = cli("ingest", tmp_path)
+    assert r.code == 0
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("skipped:") and "bad\\nname.txt" in lines[0]
+
+
+def test_a_damaged_meta_json_is_rewritten_under_the_same_id(tmp_path, data_dir, cli):
+    p = write_aozora(tmp_path / "a.txt", BODY)
+    cli("ingest", p)
+    for damage in ("[]", "{bad", '{"origin": null}'):
+        (data_dir / "raw" / "aozora" / "a" / "meta.json").write_text(damage, encoding="utf-8")
+        r = cli("ingest", p)
+        assert r.code == 0 and "1 updated" in r.out, (damage, r.out, r.err)
+        assert _work_ids(data_dir) == ["aozora/a"]
+        assert meta(data_dir, "aozora", "a")["title"] == "試験の話"

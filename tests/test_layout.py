@@ -91,7 +91,9 @@ def test_train_reads_the_reader_and_a_filtered_copy(corpus, tmp_path):
     n = duckdb.sql(f"SELECT count(*) FROM '{filtered}' WHERE split = 'train'").fetchall()[0][0]
     assert sum(u.take for u in scan_units(filtered, "train")) == n > 0
     assert corpus_metadata(filtered) == {}           # DuckDB drops the metadata; nothing beside it says
+    from pipeline.kana import DEFAULT_READER
     from stages.train import _reader_of
-    from pipeline.errors import UsageError
-    with pytest.raises(UsageError, match="which reader"):
-        _reader_of(filtered)
+    logs: list[str] = []
+    assert _reader_of(filtered, logs.append) == (DEFAULT_READER, "")   # said, not silent
+    assert len(logs) == 1 and "which reader" in logs[0] and DEFAULT_READER in logs[0]
+    assert _reader_of(corpus, logs.append)[0] == "pykakasi" and len(logs) == 1

@@ -169,3 +169,13 @@ def test_malformed_links_and_redirects_fail_their_work_not_the_run(tmp_path):
     assert res.stopped is None and res.works == {"n0001aa": "failed", "n0002bb": "failed", "n0003cc": "new"}
     assert any("not a URL" in f for f in res.failures) and any("cannot be read" in f or "episode number" in f
                                                               for f in res.failures)
+
+
+def test_a_log_gets_a_status_line_at_least_every_interval(tmp_path, capsys, monkeypatch):
+    import stages.scrape as mod
+
+    monkeypatch.setattr(mod, "LOG_EVERY", 0.0)  # every page, instead of every 30 s
+    with SyosetuServer(sample_works(), per_page=2) as srv:
+        run(srv, tmp_path / "raw", targets=["n0001aa"], show_progress=True)
+    status = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("scrape nocturne: ")]
+    assert len(status) >= 7 and status[-1].startswith("scrape nocturne: n0001aa new; 1/1 works, 5 episodes stored")

@@ -98,8 +98,9 @@ def echo():
 
 @pytest.fixture
 def echo_server(echo, tmp_path):
-    (tmp_path / "evaluate.json").write_text(json.dumps({"chrf": 12.5, "bits_per_char": 3.25, "n": 40,
-                                                        "note": "text is left out"}))
+    # as `nocpipe evaluate` writes it: the figures, and facts about the run that the page leaves out
+    (tmp_path / "evaluate.json").write_text(json.dumps({"chrf": 12.5, "bits_per_char": 3.25, "n": 40, "tokens": 900,
+                                                        "distinct_1": float("nan"), "split": "test"}))
     app = serve.create_app(echo, model_dir=tmp_path)
     with running(app) as url:
         yield url, app
@@ -151,7 +152,7 @@ def test_health_names_the_model_version_and_figures(echo_server):
     assert h["status"] == "ok" and h["version"] == __version__
     assert h["model"]["name"] == "echo" and h["model"]["arch"] == "test" and h["model"]["max_len"] == 16
     assert h["model"]["units"] == 8 and h["model"]["trained_with"] == "0.0.9"
-    # evaluate.json: its numbers, in the order of the evaluate keys; anything else left out
+    # evaluate.json: the finite figures, in the order of the evaluate keys
     assert list(h["model"]["evaluate"].items()) == [("bits_per_char", 3.25), ("chrf", 12.5), ("n", 40)]
     assert h["stats"]["replies"] == 1 and h["stats"]["calls"] == 1
     assert h["limits"]["max_text"] == ServeLimits().max_text

@@ -51,6 +51,7 @@ def serve(
     limits = config.ServeLimits(max_batch=max_batch)
     res = run(ServeOptions(model_dir=mdir, host=host, port=port, limits=limits), log=lambda s: typer.echo(s))
     if res.status == "interrupted":
+        typer.echo("interrupted before serving", err=True)
         raise typer.Exit(130)
     st = res.stats
     typer.echo(f"stopped: {st.get('replies', 0)} replies in {st.get('calls', 0)} model calls "
