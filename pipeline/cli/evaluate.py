@@ -56,7 +56,7 @@ def evaluate(
     res = run(EvaluateOptions(model_dir=mdir, data_dir=data_dir, split=split, max_pairs=max_pairs,
                               examples=examples, batch_size=batch_size, decoding=dec, json_path=json_file,
                               show_progress=not quiet and sys.stderr.isatty()),
-              log=lambda s: typer.echo(s, err=True), default_data_dir=config.default_pairs_dir())
+              log=lambda s: typer.echo(s, err=True), default_data_dir=config.default_processed_dir())
     f = res.figures
     typer.echo(f"{mdir} on the {split} split of {res.data_dir} ({f['n']:,} pairs; replies: {dec.describe()})")
     typer.echo("")
