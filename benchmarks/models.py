@@ -132,13 +132,10 @@ def mmi_section(work: Path, best: dict, args) -> list[dict]:
 def predict_speed(work: Path, args) -> dict:
     """Greedy replies per line after load and warm-up: the default architecture at its default
     width, trained briefly (speed does not depend on how well it learned), 100 lines a batch."""
-    from pipeline.models import DEFAULT_ARCH, ModelConfig
-
-    units = ModelConfig().units
-    name = f"bench-speed-{DEFAULT_ARCH}"
+    name = "bench-speed-default"
     nocpipe(work, "train", "--name", name, "--max-time", "20s", "--epochs", "1", "--steps-per-epoch", "20",
             "--max-pairs", "2000", "--force", "--quiet")
-    code = f"""
+    code = """
 import json, sys, time
 from pathlib import Path
 from pipeline.inference import Chatbot
@@ -151,8 +148,8 @@ bot.reply(kana[:8]); bot.reply(kana)  # load, compile and warm up
 times = []
 for _ in range(3):
     t = time.perf_counter(); bot.reply(kana); times.append(time.perf_counter() - t)
-print(json.dumps({{"lines": len(kana), "ms_per_line": min(times) / len(kana) * 1000,
-                  "arch": bot.arch, "units": {units}}}))
+print(json.dumps({"lines": len(kana), "ms_per_line": min(times) / len(kana) * 1000,
+                  "arch": bot.arch, "units": bot.model_config.units}))
 """
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "NOCPIPE_DATA": str(work / "data")}
     cfg = json.loads((work / "data" / "models" / name / "config.json").read_text())
@@ -211,6 +208,7 @@ def main() -> None:
     ap.add_argument("--train-opts", default="", help="more `nocpipe train` options for every run")
     ap.add_argument("--no-speed", action="store_true", help="skip the predict-speed measurement")
     ap.add_argument("--corpus-only", action="store_true", help="build the corpus in --work and stop")
+    ap.add_argument("--speed-only", action="store_true", help="only the predict-speed measurement")
     ap.add_argument("--work", type=Path, default=Path("/tmp/nocpipe-bench-models"))
     ap.add_argument("--corpus", type=Path, default=REPO / "data" / "aozora")
     ap.add_argument("--json", type=Path)
@@ -222,6 +220,9 @@ def main() -> None:
     t_all = time.perf_counter()
     ensure_corpus(work, args.corpus)
     if args.corpus_only:
+        return
+    if args.speed_only:
+        print(json.dumps(predict_speed(work, args)))
         return
     load = os.getloadavg()[0]
     print(f"architectures at --units {args.units}, {args.budget}s of training each (batch {args.batch_size}), "
