@@ -1,8 +1,10 @@
 """Atomic writes: a temporary name in the same folder, fsync, then rename, so a
-reader (or a rerun after kill -9) never sees a half-written file."""
+reader (or a rerun after kill -9) never sees a half-written file. Symbolic links are
+written through and devices or FIFOs written into, never replaced (atomic_path)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -36,10 +38,38 @@ def file_mode(path: Path) -> int:
         return 0o666 & ~current_umask()
 
 
+def _existing(path: Path) -> os.stat_result | None:
+    from .errors import UsageError
+
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"cannot write {path}: a loop of symbolic links") from None
+        raise
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it is renamed onto `path`."""
+    """Yield a temporary path beside `path`; on success it is renamed onto `path`.
+
+    As `sort -o` and `cp` do: a symbolic link is written through (its target is replaced
+    atomically, the link stays), and anything that is not a regular file (/dev/null, a
+    FIFO, a terminal) is yielded itself, to be written straight into, never replaced by
+    a file. A folder is a UsageError."""
+    from .errors import UsageError
+
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    st = _existing(path)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{path} is a folder; name a file to write")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        yield path
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -90,25 +120,20 @@ def clean_temporaries(folder: Path, recursive: bool = False, patterns: tuple[str
 
 
 def write_output(path: Path, writer: Callable[[Path], None]) -> None:
-    """Write a file the user named (predict -o), as `sort -o` and `cp` do: through a
-    symbolic link (its target is replaced atomically, the link stays), straight into
-    anything that is not a regular file (/dev/null, a FIFO, a terminal), and
-    atomically onto a regular file or a new name. A folder is a UsageError."""
+    """Write a file the user named (predict -o, report --out, evaluate --json): through a
+    symbolic link, straight into a device or FIFO, atomically onto a regular file or a
+    new name (see atomic_path, which every write here goes through)."""
+    write_with(path, writer)
+
+
+def check_output(path: Path | None) -> None:
+    """Fail at once, before any long work, when a file the user named cannot be written
+    the way atomic_path would: a folder, or a loop of symbolic links."""
     from .errors import UsageError
 
+    if path is None:
+        return
     path = Path(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    if st is None:
-        write_with(target, writer)
-    elif stat.S_ISDIR(st.st_mode):
+    st = _existing(Path(os.path.realpath(path)) if path.is_symlink() else path)
+    if st is not None and stat.S_ISDIR(st.st_mode):
         raise UsageError(f"{path} is a folder; name a file to write")
-    elif stat.S_ISREG(st.st_mode):
-        write_with(target, writer)
-    else:
-        writer(target)

@@ -219,6 +219,10 @@ def load_checkpoint(model_dir: Path) -> tuple[list[np.ndarray], list[np.ndarray]
         raise damaged(path, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
     if not isinstance(state, dict):
         raise damaged(path, "its state is not a JSON object")
+    for key, low in (("epoch", 0), ("step", 0), ("steps_per_epoch", 1)):
+        value = state.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise damaged(path, f"its state's {key} is {json.dumps(value)}, not a whole number of at least {low}")
     if state.get("format") != MODEL_FORMAT:
         raise ModelError(f"the checkpoint in {model_dir} is of format {state.get('format')!r}, "
                          f"not {MODEL_FORMAT}: it cannot be resumed by this nocpipe")

@@ -152,7 +152,19 @@ def memory_of_file(path: Path) -> RubyMemory:
     from .parsers import aozora
     from .textfile import decode_bytes
 
+    import os
+    import stat
+
+    from .config import MAX_INPUT_MB
+
+    limit = MAX_INPUT_MB * 1024 * 1024
     try:
+        st = os.stat(path)
+        # A FIFO would block and /dev/zero never end: only a regular file of bounded size is read.
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"--context {path} is not a regular file; give a text file")
+        if st.st_size > limit:
+            raise UsageError(f"--context {path} is larger than {MAX_INPUT_MB} MB; give one work's text")
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"--context {path}: {exc.strerror or exc}") from exc

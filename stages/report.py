@@ -15,6 +15,7 @@ import base64
 import html
 import io
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,7 @@ class Section:
 @dataclass
 class ReportResult:
     html: Path
-    markdown: Path
+    markdown: Path | None  # None when the HTML went to a device or FIFO
     json: Path | None
     figures: dict
     plots: int
@@ -357,12 +358,14 @@ def report(opts: ReportOptions) -> ReportResult:
     out = Path(opts.out)
     if out.suffix.lower() == ".md":  # asked for Markdown: the HTML goes beside it
         out = out.with_suffix(".html")
-    md = out.with_suffix(".md")
+    # A device or FIFO (--out /dev/null) is written into, and gets no twin beside it.
+    md = out.with_suffix(".md") if not out.exists() or Path(os.path.realpath(out)).is_file() else None
     # Leftovers of a report killed while writing (nothing else writes these names).
-    for p in (out, md):
+    for p in (out, md) if md else ():
         atomic.clean_temporaries(p.parent, patterns=(f".{p.name}.*.tmp",))
     atomic.write_text(out, render_html(title, sections))
-    atomic.write_text(md, render_markdown(title, sections))
+    if md:
+        atomic.write_text(md, render_markdown(title, sections))
     if opts.json_out:
         atomic.write_json(Path(opts.json_out), figures)
     return ReportResult(out, md, opts.json_out, figures, sum(len(s.images) for s in sections))

@@ -383,6 +383,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
         # ---- state
         if checkpoint is not None:
             weights, opt_arrays, state = checkpoint
+            modeldir.check_weights(model_dir / modeldir.CHECKPOINT_FILE, weights, model.get_weights())
             model.set_weights(weights)
             epoch, step = int(state["epoch"]), int(state["step"])
             best_loss = state.get("best_loss")

@@ -132,3 +132,26 @@ def tree_files(root: Path) -> dict[str, bytes]:
 def temporaries(root: Path) -> list[Path]:
     """Leftovers of atomic writes (.NAME.XXXX.tmp) under `root`."""
     return sorted(p for p in root.rglob(".*.tmp"))
+
+
+class FifoReader:
+    """A FIFO at `path` with a thread reading it to the end, as a pager or `cat` would:
+    a stand-in for a device that a test can write into without root and without risk
+    to the real /dev/null."""
+
+    def __init__(self, path: Path):
+        import threading
+
+        self.path = Path(path)
+        os.mkfifo(self.path)
+        self.data = b""
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with open(self.path, "rb") as fh:
+            self.data = fh.read()
+
+    def result(self, timeout: float = 60) -> bytes:
+        self._thread.join(timeout)
+        return self.data

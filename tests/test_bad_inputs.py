@@ -122,9 +122,38 @@ CASES: list[Case] = [
     ("list-raw-dir-missing", lambda w: ["list", "--raw-dir", w.root / "nope"], "nope"),
     # kana and the command line itself
     ("kana-bad-reader", lambda w: ["kana", "--reader", "zz", "あ"], "reader"),
+    ("kana-context-missing", lambda w: ["kana", "--context", w.root / "nope.txt", "あ"], "--context"),
+    ("kana-context-folder", lambda w: ["kana", "--context", w.folder, "あ"], "--context"),
+    ("kana-context-device", lambda w: ["kana", "--context", "/dev/zero", "あ"], "not a regular file"),
+    ("kana-context-fifo", lambda w: ["kana", "--context", _fifo(w), "あ"], "not a regular file"),
+    ("kana-context-binary", lambda w: ["kana", "--context", _binary(w), "あ"], "binary"),
+    # report and evaluate
+    ("report-data-dir-missing", lambda w: ["report", "--data-dir", w.root / "nope"], "nope"),
+    ("report-data-dir-is-a-file", lambda w: ["report", "--data-dir", w.file], "file.txt"),
+    ("report-out-is-a-folder", lambda w: ["report", "--data-dir", w.corpus, "--out", w.folder], "folder"),
+    ("evaluate-no-model", lambda w: ["evaluate", "--model-dir", w.root / "nope"], "model"),
+    ("evaluate-bad-split", lambda w: ["evaluate", "--model-dir", w.model, "--data-dir", w.corpus, "--split", "x"],
+     "--split"),
+    ("evaluate-json-is-a-folder", lambda w: ["evaluate", "--model-dir", w.model, "--data-dir", w.corpus,
+                                             "--split", "valid", "--max-pairs", "4", "--json", w.folder], "folder"),
+    ("serve-no-model", lambda w: ["serve", "--model-dir", w.root / "nope"], "model"),
+    ("serve-bad-port", lambda w: ["serve", "--model-dir", w.model, "--port", "99999"], "--port"),
     ("unknown-command", lambda w: ["nosuch"], "No such command"),
     ("unknown-option", lambda w: ["ingest", "--bogus", SAMPLES], "--bogus"),
 ]
+
+
+def _fifo(w: World) -> Path:
+    path = w.root / "context.fifo"
+    if not path.exists():
+        os.mkfifo(path)
+    return path
+
+
+def _binary(w: World) -> Path:
+    path = w.root / "binary.txt"
+    path.write_bytes(b"\x00\x01PNG" * 100)
+    return path
 
 
 @pytest.mark.parametrize("name,args,fragment", CASES, ids=[c[0] for c in CASES])
@@ -151,9 +180,32 @@ def test_predict_output_is_written_through_a_link_and_into_a_device(world, cli):
     result = cli("predict", "--model-dir", world.model, "-o", link, "あ")
     assert result.code == 0, result.err
     assert link.is_symlink() and "utterance" in target.read_text(encoding="utf-8").splitlines()[0]
-    result = cli("predict", "--model-dir", world.model, "-o", "/dev/null", "あ")
+    from harness import FifoReader  # a device stand-in: no test risks the real /dev/null
+
+    reader = FifoReader(world.root / "pipe.csv")
+    result = cli("predict", "--model-dir", world.model, "-o", world.root / "pipe.csv", "あ")
     assert result.code == 0, result.err
-    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    assert b"utterance" in reader.result() and not (world.root / "pipe.csv").is_file()
+
+
+def test_report_and_evaluate_write_through_links_and_into_fifos(world, cli):
+    from harness import FifoReader
+
+    target = world.root / "real-report.html"
+    target.write_text("old", encoding="utf-8")
+    (world.root / "report-link.html").symlink_to(target)
+    result = cli("report", "--data-dir", world.corpus, "--out", world.root / "report-link.html")
+    assert result.code == 0, result.err
+    assert (world.root / "report-link.html").is_symlink() and "<html" in target.read_text(encoding="utf-8")
+    reader = FifoReader(world.root / "report-pipe.html")
+    result = cli("report", "--data-dir", world.corpus, "--out", world.root / "report-pipe.html")
+    assert result.code == 0, result.err
+    assert b"<html" in reader.result() and not (world.root / "report-pipe.md").exists()
+    reader = FifoReader(world.root / "figures.json")
+    result = cli("evaluate", "--model-dir", world.model, "--data-dir", world.corpus, "--split", "valid",
+                 "--max-pairs", "8", "--examples", "0", "--json", world.root / "figures.json")
+    assert result.code == 0, result.err
+    assert b"bits_per_char" in reader.result()
 
 
 # ---------------------------------------------------------------- damaged files: extract-pairs
@@ -300,3 +352,31 @@ def test_predict_num_is_capped_with_a_note_and_never_silently_fewer(world, cli, 
     if int(num) > len(candidates):
         assert "note:" in result.err and ("capped" in result.err or "only" in result.err), result.err
     assert "Traceback" not in result.err
+
+
+def test_a_checkpoint_of_another_model_size_is_named(world, cli, model_copy, tmp_path):
+    other = tmp_path / "other"
+    result = cli("train", "--data-dir", world.corpus, "--model-dir", other, "--epochs", "1", "--units", "12",
+                 "--max-len", "16", "--vocab-size", "64", "--batch-size", "16", "--steps-per-epoch", "2", "-q")
+    assert result.code == 0, result.err
+    (model_copy / "checkpoint.npz").write_bytes((other / "checkpoint.npz").read_bytes())
+    result = cli("train", "--data-dir", world.corpus, "--model-dir", model_copy, "--resume", "--epochs", "2", "-q")
+    assert_one_error(result, "checkpoint.npz", "another size", "--force")
+
+
+def test_a_checkpoint_with_a_damaged_state_is_named(world, cli, model_copy):
+    import io
+
+    import numpy as np
+
+    ckpt = model_copy / "checkpoint.npz"
+    with np.load(ckpt) as data:
+        arrays = {k: data[k] for k in data.files}
+    state = json.loads(bytes(arrays["state"]).decode())
+    state["epoch"] = "1"
+    arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    ckpt.write_bytes(buf.getvalue())
+    result = cli("train", "--data-dir", world.corpus, "--model-dir", model_copy, "--resume", "--epochs", "2", "-q")
+    assert_one_error(result, "checkpoint.npz", "epoch", "damaged")

@@ -44,11 +44,6 @@ def test_a_dangling_symlink_creates_its_target(tmp_path):
     assert link.is_symlink() and (tmp_path / "made.csv").read_text() == "x"
 
 
-def test_dev_null_stays_a_device(tmp_path):
-    write_output("/dev/null", _writer("gone"))
-    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
-
-
 def test_a_fifo_is_written_into(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
@@ -59,6 +54,20 @@ def test_a_fifo_is_written_into(tmp_path):
     reader.join(10)
     assert got == ["through the pipe"]
     assert not fifo.is_file()
+
+
+def test_every_atomic_write_goes_through_links_and_into_fifos(tmp_path):
+    from harness import FifoReader
+    from pipeline import atomic
+
+    target = tmp_path / "stats.json"
+    target.write_text("{}")
+    (tmp_path / "link.json").symlink_to(target)
+    atomic.write_json(tmp_path / "link.json", {"a": 1})
+    assert (tmp_path / "link.json").is_symlink() and '"a": 1' in target.read_text()
+    reader = FifoReader(tmp_path / "pipe")
+    atomic.write_text(tmp_path / "pipe", "into the pipe")
+    assert reader.result() == "into the pipe".encode() and not (tmp_path / "pipe").is_file()
 
 
 def test_a_folder_or_a_link_loop_is_a_usage_error(tmp_path):

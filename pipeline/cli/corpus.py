@@ -141,10 +141,14 @@ def report(
     """
     from stages.report import ReportOptions, report as run
 
+    from ..atomic import check_output
+
+    check_output(out)
+    check_output(json_out)
     res = run(ReportOptions(data_dir=data_dir or config.default_processed_dir(), out=out, json_out=json_out,
                             top_works=max(1, top)))
     f = res.figures
-    typer.echo(f"report: {res.html} and {res.markdown} ({res.plots} plots)"
+    typer.echo(f"report: {res.html}" + (f" and {res.markdown}" if res.markdown else "") + f" ({res.plots} plots)"
                + (f", figures in {res.json}" if res.json else ""))
     typer.echo(f"{f['pairs']:,} pairs from {f['works']:,} works; "
                + ", ".join(f"{k} {v['pairs']:,}" for k, v in f["splits"].items())

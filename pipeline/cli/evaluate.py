@@ -50,6 +50,9 @@ def evaluate(
     """
     from stages.evaluate import Decoding, EvaluateOptions, evaluate as run
 
+    from ..atomic import check_output
+
+    check_output(json_file)
     mdir = _model_dir(model_dir, name)
     dec = Decoding(temperature=temperature, top_p=top_p, beam=beam, length_penalty=length_penalty, seed=seed,
                    mmi=mmi)

@@ -132,6 +132,9 @@ def predict(
     from pipeline.errors import InputError
     from stages.predict import MAX_NUM, batched, check_decoding, read_input_file, strip_quotes, write_output_file
 
+    from ..atomic import check_output
+
+    check_output(output_file)  # a folder named as -o fails before any reply is made
     mdir = _model_dir(model_dir, name)
     modeldir.read_config(mdir)  # a missing or foreign folder fails here, before TensorFlow loads
     if text is not None and any(not strip_quotes(t) for t in text):
