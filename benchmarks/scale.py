@@ -1,6 +1,6 @@
 """extract-pairs on local processes and on a Dask cluster: speed-up and overhead per task.
 
-    .venv/bin/python benchmarks/scale.py [--works 30] [--reader pykakasi] [--repeat 2]
+    .venv/bin/python benchmarks/scale.py [--works 30] [--reader READER] [--repeat 2]
 
 Ingests the first --works works of the bundled corpus (data/aozora) once, then runs the
 whole command `nocpipe extract-pairs` from scratch (a fresh output folder, a fresh
@@ -12,7 +12,8 @@ interpreter) with
 and prints, for each, the best wall time of --repeat runs, the speed-up of two against
 one, and the Dask overhead per task against the local executor at the same count
 ((dask - local) / works). Every run's rows (order aside) and stats.json (timings aside)
-must equal the first run's; a difference stops the benchmark. Figures only, no
+must equal the first run's; a difference stops the benchmark. Last, each executor alone:
+its start-up and its cost per empty task. Figures only, no
 assertion on time. The machine's load average is printed beside them: on a shared
 machine two workers cannot be faster than the free cores allow.
 """
@@ -59,11 +60,30 @@ def digest(out_dir: Path) -> tuple[str, dict]:
     return f"{h} ({len(rows)} rows)", {k: v for k, v in stats.items() if "time" not in k and "second" not in k}
 
 
+def _noop(x: int) -> int:
+    return x
+
+
+def executor_overheads(n_tasks: int = 200) -> None:
+    """Start-up and per-task cost of each executor alone, on tasks that do nothing."""
+    sys.path.insert(0, str(REPO))
+    from pipeline import cluster
+
+    for label, sched, n in (("local processes", None, 2), ("dask local:2", "local:2", 2)):
+        t0 = time.perf_counter()
+        with cluster.open_executor(sched, workers=n) as ex:
+            t1 = time.perf_counter()
+            list(ex.map(_noop, list(range(n_tasks)), ordered=False))
+            t2 = time.perf_counter()
+        print(f"  {label:16s} start-up {t1 - t0:5.2f}s, {(t2 - t1) / n_tasks * 1000:6.2f} ms per empty task "
+              f"({n_tasks} tasks, pool start included for local processes)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=REPO / "data" / "aozora")
     ap.add_argument("--works", type=int, default=30)
-    ap.add_argument("--reader", default="pykakasi")
+    ap.add_argument("--reader", default=None, help="default: extract-pairs' own default reader")
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
 
@@ -74,7 +94,7 @@ def main() -> None:
         tmp = Path(tmp)
         raw = tmp / "raw"
         run([py, "-m", "pipeline.cli", "ingest", "-q", "--raw-dir", str(raw), *map(str, files)], env)
-        print(f"extract-pairs on {len(files)} works of {args.corpus} (reader {args.reader}), "
+        print(f"extract-pairs on {len(files)} works of {args.corpus} (reader {args.reader or 'default'}), "
               f"best of {args.repeat}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
         configs = [("local", 1, ["--workers", "1"]), ("local", 2, ["--workers", "2"]),
                    ("dask", 1, ["--scheduler", "local:1"]), ("dask", 2, ["--scheduler", "local:2"])]
@@ -84,7 +104,7 @@ def main() -> None:
             for kind, n, opt in configs:
                 out = tmp / f"out-{kind}-{n}-{rep}"
                 wall = run([py, "-m", "pipeline.cli", "extract-pairs", "-q", "--examples", "0", "--raw-dir", str(raw),
-                            "--out-dir", str(out), "--reader", args.reader, *opt], env)
+                            "--out-dir", str(out), *(["--reader", args.reader] if args.reader else []), *opt], env)
                 got = digest(out)
                 if reference is None:
                     reference = got
@@ -101,6 +121,8 @@ def main() -> None:
             over = (times[("dask", n)] - times[("local", n)]) / len(files)
             print(f"dask overhead per task at {n} worker(s): {over * 1000:+.0f} ms "
                   f"({times[('dask', n)] - times[('local', n)]:+.2f}s over {len(files)} works, cluster start-up included)")
+        print("executors alone:")
+        executor_overheads()
         print(f"load average now {os.getloadavg()[0]:.1f}")
 
 

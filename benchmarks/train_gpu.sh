@@ -4,7 +4,8 @@
 # batch 1024 and 4096, on random data and on real pairs streamed from Parquet shards through
 # nocpipe's input pipeline (pipeline.dataset), with KERAS_BACKEND=jax; then the real trainer
 # (stages.train: precision auto = mixed bfloat16 there, the cuDNN line, checkpoints) for a few
-# steps. Reference: Keras on JAX reaches about 61-67k samples/s with this network on random data.
+# steps, plain and with --distribute (DataParallel over its one device: the overhead of the
+# engine alone). Reference: Keras on JAX reaches about 61-67k samples/s with this network on random data.
 #
 # Two modes:
 #   benchmarks/train_gpu.sh prepare   HERE: download the wheels into .whl/ (keras and the two pure
@@ -184,18 +185,30 @@ for precision in ("float32", "mixed_bfloat16"):
                   f"({steps} timed steps; point done at {elapsed():.0f}s)")
         keras.config.set_dtype_policy("float32")
 
-# ---- the real trainer end to end on the real pairs (stages.train: mixed precision auto, checkpoints)
+# ---- the real trainer end to end on the real pairs (stages.train: mixed precision auto, checkpoints),
+# then the same with --distribute (DataParallel over the one device): the engine's own overhead
+train_times = {}
 if stream_vocab is not None and elapsed() < BUDGET:
     from stages.train import TrainOptions, train
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        try:
-            res = train(TrainOptions(data_dir=PAIRS, model_dir=Path(tmp) / "m", epochs=2, batch_size=BATCHES[-1],
-                                     units=UNITS, steps_per_epoch=12, verbose=2), log=lambda s: print("  train:", s))
-            print(f"  nocpipe train (2 epochs x 12 steps at batch {BATCHES[-1]}): {time.perf_counter() - t:.1f}s whole, "
-                  f"status {res.status}")
-        except Exception:
-            traceback.print_exc()
+    for distribute in (False, True):
+        if elapsed() > BUDGET:
+            print(f"(time budget reached: train distribute={distribute} skipped)")
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            try:
+                res = train(TrainOptions(data_dir=PAIRS, model_dir=Path(tmp) / "m", epochs=2, batch_size=BATCHES[-1],
+                                         units=UNITS, steps_per_epoch=12, verbose=2, distribute=distribute),
+                            log=lambda s: print("  train:", s))
+                train_times[distribute] = time.perf_counter() - t
+                rows = [r for r in res.history if r.get("samples_per_s")]
+                print(f"  nocpipe train{' --distribute' if distribute else ''} (2 epochs x 12 steps at batch "
+                      f"{BATCHES[-1]}): {train_times[distribute]:.1f}s whole, second epoch "
+                      f"{rows[-1]['samples_per_s'] if rows else 0:,.0f} samples/s, status {res.status}")
+            except Exception:
+                traceback.print_exc()
+    if len(train_times) == 2:
+        print(f"  --distribute on one device: {train_times[True] / train_times[False]:.2f}x the plain run's time")
 
 print(f"\n== summary (samples/s, seed network units {UNITS}; reference on an H200 at 512: ~61-67k on random data)")
 for precision, batch, label, sps in results:

@@ -163,7 +163,7 @@ class DaskExecutor(Executor):
             if scheduler.local:
                 with dask.config.set({"distributed.worker.multiprocessing-method": _start_method()}):
                     self._cluster = LocalCluster(n_workers=scheduler.workers, threads_per_worker=1,
-                                                 processes=True, dashboard_address=None, silence_logs=40)
+                                                 processes=True, dashboard_address=":0", silence_logs=40)
                 self.client = Client(self._cluster)
             else:
                 self.client = Client(scheduler.address, timeout=f"{connect_timeout}s")

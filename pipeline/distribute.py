@@ -61,13 +61,11 @@ class Plan:
     def local_batch(self, global_batch: int) -> int:
         return global_batch // self.processes
 
-    def local_rows(self, arrays):
-        """This process's rows of a global batch (all of them on one host)."""
+    def local_rows(self, batch):
+        """This process's rows of a global batch, any nesting of arrays (all of them on one host)."""
         if self.processes == 1:
-            return arrays
-        n = len(arrays[0]) // self.processes
-        lo = self.process_id * n
-        return tuple(a[lo:lo + n] for a in arrays)
+            return batch
+        return _rows(batch, self.process_id, self.processes)
 
     def local_batches(self, dataset):
         """A PyDataset of global batches -> one of this process's rows (itself on one host)."""
@@ -91,12 +89,11 @@ class Plan:
         return LocalRows()
 
     def whole_batches(self, *arrays):
-        """Arrays cut to a multiple of the device count: a last evaluation batch must split
-        evenly too (at most devices - 1 rows are left out)."""
+        """Arrays (or tuples of them, or None) cut to a multiple of the device count: a last
+        evaluation batch must split evenly too (at most devices - 1 rows are left out)."""
         if self.devices <= 1:
             return arrays
-        n = len(arrays[0]) // self.devices * self.devices
-        return tuple(a[:n] for a in arrays)
+        return tuple(_cut(a, self.devices) for a in arrays)
 
     def describe(self) -> str:
         if not self.enabled:
@@ -111,6 +108,23 @@ class Plan:
             import keras
 
             keras.distribution.set_distribution(None)
+
+
+def _rows(batch, part: int, parts: int):
+    if batch is None:
+        return None
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_rows(b, part, parts) for b in batch)
+    n = len(batch) // parts
+    return batch[part * n:(part + 1) * n]
+
+
+def _cut(arrays, multiple: int):
+    if arrays is None:
+        return None
+    if isinstance(arrays, (tuple, list)):
+        return type(arrays)(_cut(a, multiple) for a in arrays)
+    return arrays[:len(arrays) // multiple * multiple]
 
 
 def check_batch(global_batch: int, devices: int) -> None:

@@ -117,6 +117,7 @@ class Batcher:
         self.received = 0  # requests submitted so far
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
+        self._batch: list = []  # the requests taken from the queue and not yet answered
         self._model_thread = ThreadPoolExecutor(1, thread_name_prefix="nocpipe-model")
 
     @property
@@ -132,8 +133,10 @@ class Batcher:
             self._task.cancel()
             with suppress(asyncio.CancelledError):
                 await self._task
+        left = list(self._batch)
         while self._queue is not None and not self._queue.empty():
-            *_, fut = self._queue.get_nowait()
+            left.append(self._queue.get_nowait())
+        for *_, fut in left:
             if not fut.done():
                 fut.set_exception(Busy("the server is stopping"))
         self._model_thread.shutdown(wait=False, cancel_futures=True)
@@ -162,6 +165,7 @@ class Batcher:
                 await asyncio.sleep(self.limits.batch_window)
             while len(batch) < self.limits.max_batch and not queue.empty():
                 batch.append(queue.get_nowait())
+            self._batch = batch
             groups: dict[DecodeOptions, list] = {}
             for item in batch:
                 groups.setdefault(item[1], []).append(item)
@@ -175,7 +179,7 @@ class Batcher:
         kanas = [kana for kana, _, _ in items]
         try:
             results = await self.in_model_thread(self._call, kanas, opts)
-        except Exception as exc:  # noqa: BLE001 - handed to each waiting request, never kills the loop
+        except Exception as exc:  # handed to each waiting request; the loop goes on
             self.stats.failed_calls += 1
             for *_, fut in items:
                 if not fut.done():

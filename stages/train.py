@@ -89,6 +89,7 @@ class TrainOptions:
     precision: str | None = None
     window_rows: int | None = None
     pad_loss: str | None = None
+    distribute: bool = False    # data-parallel over every device (pipeline.distribute); not saved: a resume may change it
 
     def given(self, names) -> dict:
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
@@ -339,11 +340,18 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
     from pipeline.models import (build_model, choose_precision, compile_model, cudnn_report, gpu_info,
                                  inference_copy, quiet_native_logs, variable_value)
 
+    from pipeline import distribute
+
+    plan = distribute.setup(tcfg.batch_size, enabled=opts.distribute)  # a batch that does not split stops here
     gpu = gpu_info()
     policy = choose_precision(tcfg.precision, gpu)
     old_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     plotter = _Plotter(model_dir, f"{model_dir.name}: {mcfg.arch}, units {mcfg.units}", log)
+    # Build, compile and restore inside the strategy's scope (MirroredStrategy's variables).
+    scope = contextlib.ExitStack()
+    scope.callback(plan.close)
+    scope.enter_context(plan.scope())
     try:
         keras.utils.set_random_seed(tcfg.seed)
         model = build_model(mcfg)
@@ -351,12 +359,15 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
         log(f"nocpipe {__version__}, keras {keras.__version__} on {backend}"
             f"{', ' + gpu['name'] if gpu else ', CPU'}; precision {policy}")
         log(cudnn_report(model, gpu))
+        if plan.enabled:
+            log(f"--distribute: {plan.describe()}; {tcfg.batch_size // plan.devices} pairs per device per step")
 
         valid_limit = _valid_limit(tcfg, n_train)
         if valid_limit:
             x_val, y_val = load_arrays(valid_units, "valid", vocab, valid_limit)
         else:
             x_val = y_val = np.zeros((0, mcfg.max_len), dtype=np.int32)
+        x_val, y_val = plan.whole_batches(x_val, y_val)
         if mcfg.autoregressive:
             val_inputs, val_y = teacher_forcing(x_val, y_val, mcfg.start_id)
             val_w = end_weights(val_y)
@@ -421,8 +432,9 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 t0 = time.perf_counter()
                 # The first run of a traced step prints TensorFlow's native notices: filtered.
                 with quiet_native_logs() if first else contextlib.nullcontext():
-                    hist = model.fit(keras_batches(stream, position, weighted=tcfg.pad_loss == "end",
-                                                   start_id=mcfg.start_id if mcfg.autoregressive else None), epochs=1, steps_per_epoch=steps - step,
+                    hist = model.fit(plan.local_batches(keras_batches(
+                        stream, position, weighted=tcfg.pad_loss == "end",
+                        start_id=mcfg.start_id if mcfg.autoregressive else None)), epochs=1, steps_per_epoch=steps - step,
                                      verbose=opts.verbose, shuffle=False, callbacks=[watch, *callbacks])
                 seconds = time.perf_counter() - t0
                 if watch.nan_step is not None:
@@ -472,6 +484,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                     return TrainResult(model_dir, "interrupted", epoch, 0, best_epoch, best_loss, history)
         return TrainResult(model_dir, "done", epoch, 0, best_epoch, best_loss, history)
     finally:
+        scope.close()
         plotter.close()
         keras.config.set_dtype_policy(old_policy)
 

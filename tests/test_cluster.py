@@ -34,7 +34,7 @@ def dask_cluster():
     """One real LocalCluster of two worker processes for every test that needs one."""
     from dask.distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=40) as lc:
         yield lc.scheduler_address
 
@@ -209,3 +209,11 @@ def test_object_store_urls_are_refused_in_one_line(small_store, cli, tmp_path):
     root, _ = small_store
     r = cli("extract-pairs", "-q", "--raw-dir", str(root / "raw"), "--out-dir", "memory://bucket/corpus")
     assert r.code == 1 and "only local paths and file:// URLs" in r.err
+
+
+def test_extract_pairs_on_a_local_cluster_it_starts(small_store, cli, tmp_path):
+    root, reference = small_store
+    r = cli("extract-pairs", "-q", "--examples", "0", "--shard-size", "40", "--scheduler", "local:2",
+            "--raw-dir", str(root / "raw"), "--out-dir", str(tmp_path / "out"))
+    assert r.code == 0, r.err
+    assert _corpus(tmp_path / "out") == reference

@@ -80,3 +80,62 @@ def test_check_batch():
     check_batch(7, 1)
     with pytest.raises(UsageError, match="multiple of 4, such as 4 or 8"):
         check_batch(6, 4)
+
+
+# Two epochs straight on one device, against one epoch with --distribute on two devices and a
+# --resume on one: the same steps on the same batches, so the same losses within rounding.
+TRAIN = r"""
+import json, sys
+from pathlib import Path
+import numpy as np
+from pipeline import modeldir
+from pipeline.cli import main
+root = Path(sys.argv[1])
+tiny = ["--units", "8", "--max-len", "16", "--vocab-size", "64", "--batch-size", "16", "--max-pairs", "160",
+        "--steps-per-epoch", "4", "--seed", "7", "-q", "--data-dir", str(root / "pairs")]
+assert main(["train", "--model-dir", str(root / "straight"), "--epochs", "2", *tiny]) == 0
+assert main(["train", "--model-dir", str(root / "moved"), "--epochs", "1", "--distribute", *tiny]) == 0
+assert main(["train", "--model-dir", str(root / "moved"), "--epochs", "2", "--resume",
+             "--data-dir", str(root / "pairs"), "-q"]) == 0
+assert main(["train", "--model-dir", str(root / "odd"), "--epochs", "1", "--distribute",
+             *tiny, "--batch-size", "15"]) == 1
+out = {}
+for name in ("straight", "moved"):
+    w, _, state = modeldir.load_checkpoint(root / name)
+    out[name] = {"loss": [float(r["loss"]) for r in modeldir.read_history(root / name)],
+                 "epoch": int(state["epoch"]), "w": [np.asarray(a).ravel()[:40].tolist() for a in w]}
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_train_distribute_on_two_jax_devices_then_resume_on_one(tmp_path):
+    from test_dataset import write_pairs
+
+    write_pairs(tmp_path / "pairs", n_train=300, n_valid=40, shards=2)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run([sys.executable, "-c", TRAIN, str(tmp_path)], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=400)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, (proc.stdout[-2000:], proc.stderr[-3000:])
+    assert "DataParallel over 2 device(s)" in proc.stdout
+    assert "Error: --batch-size 15 does not divide over 2 devices" in proc.stderr
+    r = json.loads(lines[-1][len("RESULT "):])
+    assert r["straight"]["epoch"] == r["moved"]["epoch"] == 2
+    assert r["straight"]["loss"] == pytest.approx(r["moved"]["loss"], rel=1e-4, abs=1e-5)
+    for a, b in zip(r["straight"]["w"], r["moved"]["w"]):
+        assert a == pytest.approx(b, rel=1e-3, abs=1e-5)
+
+
+def test_rows_per_host_and_whole_device_batches():
+    import numpy as np
+
+    from pipeline.distribute import Plan
+
+    batch = ((np.arange(8), np.arange(8) * 2), np.arange(8), None)  # (encoder, decoder inputs), targets, weights
+    host1 = Plan("jax", devices=4, processes=2, process_id=1).local_rows(batch)
+    assert [list(a) for a in host1[0]] == [[4, 5, 6, 7], [8, 10, 12, 14]] and list(host1[1]) == [4, 5, 6, 7]
+    assert host1[2] is None
+    assert Plan("jax").local_rows(batch) is batch
+    x, (a, b), w = Plan("jax", devices=4).whole_batches(np.arange(10), (np.arange(10), np.arange(10)), None)
+    assert len(x) == len(a) == len(b) == 8 and w is None

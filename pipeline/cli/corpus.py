@@ -172,8 +172,9 @@ def kana(
     With --context, words that file annotates one way are read that way where
     they stand bare.
 
+    \b
     Example:  nocpipe kana '邪智暴虐《じゃちぼうぎゃく》の王だ。3回目だぞ!'
-              nocpipe kana --context hashire_merosu.txt 'メロスは激怒した。'
+    Example:  nocpipe kana --context data/aozora/1567_ruby_4948.txt 'メロスは激怒した。'
     """
     from ..kana import read_side
     from ..rubymemory import memory_of_file

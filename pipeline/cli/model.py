@@ -60,6 +60,9 @@ def train(
     pad_loss: Optional[str] = typer.Option(None, "--pad-loss",
                                            help="all (default): every position counts, as the original; "
                                                 "end: padding after a reply's end adds no loss."),
+    distribute: bool = typer.Option(False, "--distribute",
+                                    help="Split each batch over every device: DataParallel on JAX (several GPUs "
+                                         "or hosts), MirroredStrategy on TensorFlow (several GPUs of one host)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (the per-epoch lines stay)."),
 ) -> None:
     """Train a seq2seq model on the pair shards, checkpointing every epoch.
@@ -72,6 +75,7 @@ def train(
     saved settings (give only --epochs).
 
     Example:  nocpipe train --units 32 --epochs 2 --max-pairs 2000 --name small
+    Example:  KERAS_BACKEND=jax nocpipe train --distribute --batch-size 1024   (every GPU)
     """
     from stages.train import TrainOptions, train as run
 
@@ -81,7 +85,7 @@ def train(
         arch=arch, units=units, max_len=max_len, vocab_size=vocab_size, reverse_input=reverse_input,
         optimizer=optimizer, learning_rate=learning_rate, batch_size=batch_size,
         rotate_optimizers=rotate_optimizers, max_pairs=max_pairs, steps_per_epoch=steps_per_epoch,
-        valid_pairs=valid_pairs, seed=seed, precision=precision, pad_loss=pad_loss,
+        valid_pairs=valid_pairs, seed=seed, precision=precision, pad_loss=pad_loss, distribute=distribute,
     )
     if pad_loss not in (None, "end", "all"):
         raise NocpipeError(f"--pad-loss takes end or all, not {pad_loss!r}")
