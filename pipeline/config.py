@@ -9,6 +9,11 @@ from pathlib import Path
 
 #: The original experiment's limit on a side's length, in katakana characters.
 DEFAULT_MAX_LEN = 50
+#: `nocpipe train --arch` when none is given: the best validation bits/char at equal time and
+#: width on the bundled corpus (docs/models.md); `seed` stays the 2017 network.
+DEFAULT_ARCH = "transformer"
+#: `--units` when none is given: the width of every architecture.
+DEFAULT_UNITS = 128
 #: train/valid/test shares of works, by a stable hash of work_id.
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)
 #: Pairs per Parquet shard before a new shard is started.

@@ -84,6 +84,7 @@ class Chatbot:
         self.arch = self.model_config.arch
         self.max_len = vocab.max_len
         self.autoregressive = self.model_config.autoregressive
+        self._decoding = None
 
     # ------------------------------------------------------------ loading
 
@@ -126,22 +127,15 @@ class Chatbot:
     # ------------------------------------------------------------ the network
 
     def _forward(self, inputs) -> np.ndarray:
-        """Probabilities (rows, max_len, vocab) for int32 inputs, in batches of BATCH_ROWS. Each batch
-        is padded to a power of two rows, so the compiled predict function sees few shapes."""
-        arrays = inputs if isinstance(inputs, tuple) else (inputs,)
-        n = len(arrays[0])
-        outs = []
-        for i in range(0, n, BATCH_ROWS):
-            part = [a[i:i + BATCH_ROWS] for a in arrays]
-            rows = len(part[0])
-            size = max(8, 1 << (rows - 1).bit_length())
-            if size != rows:
-                part = [np.concatenate([a, np.zeros((size - rows, a.shape[1]), dtype=a.dtype)]) for a in part]
-            out = self.model.predict_on_batch(tuple(part) if len(part) > 1 else part[0])
-            outs.append(np.asarray(out)[:rows])
-        if not outs:
-            return np.zeros((0, self.max_len, self.model_config.vocab_size), dtype=np.float32)
-        return outs[0] if len(outs) == 1 else np.concatenate(outs)
+        """Probabilities (rows, max_len, vocab) of the whole network for int32 inputs."""
+        return _predict(self.model, inputs if isinstance(inputs, tuple) else (inputs,))[0]
+
+    def _parts(self):
+        if self._decoding is None:
+            from .models import decoding_parts
+
+            self._decoding = decoding_parts(self.model, self.model_config)
+        return self._decoding
 
     def _encode_replies(self, replies: Sequence[str]) -> np.ndarray:
         y = self.vocab.encode_replies(list(replies))
@@ -192,11 +186,7 @@ class Chatbot:
             def step(rows, tokens, t):
                 return logp[rows // k, t]
             return step
-        x_rows = np.repeat(x, k, axis=0)
-
-        def step(rows, tokens, t):
-            return _log(self._forward((x_rows[rows], self._decoder_input(tokens)))[:, t])
-        return step
+        return _Incremental(self, x, k)
 
     def _masked(self, lp: np.ndarray, tokens: np.ndarray, t: int, no_repeat: int) -> np.ndarray:
         """log p with what may not come next removed (-inf)."""
@@ -268,9 +258,10 @@ class Chatbot:
             lp = self._masked(raw, flat, t, no_repeat)
             total = (scores[active].reshape(-1, 1) + lp).reshape(len(active), W * V)
             still = []
+            parent = np.arange(n * W)  # the row each beam continues (its decoder state follows it)
             for a, u in enumerate(active):
                 order = np.argsort(-total[a], kind="stable")[: 2 * W]
-                new_tokens, new_scores = [], []
+                new_tokens, new_scores, new_parents = [], [], []
                 for idx in order:
                     s = total[a, idx]
                     if s == _NEG:
@@ -284,16 +275,20 @@ class Chatbot:
                         seq[t] = c
                         new_tokens.append(seq)
                         new_scores.append(s)
+                        new_parents.append(w)
                     if len(new_tokens) >= W:
                         break
                 if not new_tokens or self._beam_done(finished[u], max(new_scores), W, alpha):
                     continue
+                parent[u * W:u * W + len(new_parents)] = u * W + np.asarray(new_parents)
                 tokens[u] = 0
                 scores[u] = _NEG
                 tokens[u, :len(new_tokens)] = np.stack(new_tokens)
                 scores[u, :len(new_tokens)] = new_scores
                 still.append(u)
             active = np.asarray(still, dtype=np.int64)
+            if hasattr(step, "reorder"):
+                step.reorder(parent)
         return finished
 
     def _beam_done(self, finished: list, best_alive: float, width: int, alpha: float) -> bool:
@@ -365,6 +360,58 @@ class Chatbot:
                 cands = list(rerank(utt, cands))
             out.append(cands[:num])
         return out
+
+
+def _predict(model, arrays: tuple) -> list[np.ndarray]:
+    """model.predict_on_batch over `arrays` (same first dimension) in batches of BATCH_ROWS, each padded
+    to a power of two rows, so the compiled predict function sees few shapes; every output as numpy."""
+    n = len(arrays[0])
+    outs: list[list[np.ndarray]] = []
+    for i in range(0, n, BATCH_ROWS):
+        part = [a[i:i + BATCH_ROWS] for a in arrays]
+        rows = len(part[0])
+        size = max(8, 1 << (rows - 1).bit_length())
+        if size != rows:
+            part = [np.concatenate([a, np.zeros((size - rows, *a.shape[1:]), dtype=a.dtype)]) for a in part]
+        got = model.predict_on_batch(tuple(part) if len(part) > 1 else part[0])
+        got = got if isinstance(got, (list, tuple)) else [got]
+        outs.append([np.asarray(g)[:rows] for g in got])
+    if len(outs) == 1:
+        return outs[0]
+    return [np.concatenate(col) for col in zip(*outs)]
+
+
+class _Incremental:
+    """The decoder of an autoregressive network, one position at a time, with its state kept per row
+    (row r answers utterance r // k): the encoder runs once, each step costs one position."""
+
+    def __init__(self, bot: Chatbot, x: np.ndarray, k: int):
+        encoder, self.step_model, shapes = bot._parts()
+        context = _predict(encoder, (x,))
+        self.attention = bot.arch == "attention"
+        if self.attention:
+            states, mask, start = context
+            self.context = [np.repeat(states, k, axis=0), np.repeat(mask, k, axis=0)]
+            self.state = [np.repeat(start, k, axis=0)]
+        else:
+            self.context = [np.repeat(c, k, axis=0) for c in context]
+            self.state = [np.zeros((len(x) * k, *shape), dtype=np.float32) for shape in shapes]
+        self.start_id = bot.model_config.start_id
+
+    def __call__(self, rows: np.ndarray, tokens: np.ndarray, t: int) -> np.ndarray:
+        token = np.full((len(rows), 1), self.start_id, dtype=np.int32) if t == 0 else tokens[:, t - 1:t].astype(np.int32)
+        position = np.full((len(rows), 1), t, dtype=np.int32)
+        outs = _predict(self.step_model, (*(c[rows] for c in self.context), token, position,
+                                          *(s[rows] for s in self.state)))
+        if self.attention:
+            self.state[0][rows] = outs[1]
+        else:
+            for cache, new in zip(self.state, outs[1:]):
+                cache[rows, t] = new[:, 0]
+        return _log(outs[0][:, 0])
+
+    def reorder(self, parent: np.ndarray) -> None:
+        self.state = [s[parent] for s in self.state]
 
 
 def _draw(lp: np.ndarray, temperature: float, top_p: float, rng) -> np.ndarray:

@@ -46,7 +46,7 @@ CHECKPOINT_STATE_FILE = "checkpoint.json"
 ALL_FILES = (CONFIG_FILE, VOCAB_FILE, MODEL_FILE, HISTORY_FILE, CURVES_FILE, CHECKPOINT_FILE, CHECKPOINT_STATE_FILE)
 
 HISTORY_COLUMNS = ["epoch", "optimizer", "learning_rate", "steps", "samples", "seconds", "samples_per_s",
-                   "loss", "acc", "val_loss", "val_acc", "resumed_at_step"]
+                   "loss", "acc", "bpc", "val_loss", "val_acc", "val_bpc", "resumed_at_step"]
 
 
 # ---------------------------------------------------------------- checks of what is read back
@@ -269,10 +269,11 @@ def plot_curves(model_dir: Path, rows: list[dict], title: str = "") -> None:
     from matplotlib.figure import Figure
 
     epochs = [int(r["epoch"]) for r in rows]
-    fig = Figure(figsize=(9, 3.6), dpi=100)
+    fig = Figure(figsize=(12, 3.6), dpi=100)
     FigureCanvasAgg(fig)
-    for i, (metric, label) in enumerate((("loss", "loss (cross-entropy)"), ("acc", "character accuracy"))):
-        ax = fig.add_subplot(1, 2, i + 1)
+    panels = (("loss", "loss (cross-entropy)"), ("bpc", "bits per character"), ("acc", "character accuracy"))
+    for i, (metric, label) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
         ax.plot(epochs, [_num(r.get(metric)) for r in rows], "o-", label=f"train {metric}")
         val = [_num(r.get(f"val_{metric}")) for r in rows]
         if any(v == v for v in val):

@@ -71,16 +71,15 @@ with quiet_native_logs():
         import tensorflow as _tf
 
         _tf.config.list_physical_devices("GPU")
+        # Decoding calls the compiled predict function on a few batch shapes (powers of two) on
+        # purpose; TensorFlow's "triggered tf.function retracing" warning about that is noise.
+        _tf.get_logger().setLevel("ERROR")
 
 from .errors import ModelError, UsageError  # noqa: E402
 
 PARALLEL_ARCHS = ("seed", "simple", "dense-attention")
 AUTOREGRESSIVE_ARCHS = ("attention", "transformer")
 ARCHS = PARALLEL_ARCHS + AUTOREGRESSIVE_ARCHS
-#: `--arch` when none is given: the best validation bits/char at equal time and width (docs/models.md).
-DEFAULT_ARCH = "transformer"
-#: `--units` when none is given (the width of every architecture).
-DEFAULT_UNITS = 128
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 PACKAGE = "nocpipe"
 
@@ -184,6 +183,7 @@ class MaskedAccuracy(keras.metrics.Metric):
 
     def __init__(self, name: str = "acc", pad_id: int = 0, dtype=None, **kwargs):
         super().__init__(name=name, dtype=dtype or "float32", **kwargs)
+        self._direction = "up"
         self.pad_id = int(pad_id)
         self.correct = self.add_variable(shape=(), initializer="zeros", name="correct", dtype="float32")
         self.total = self.add_variable(shape=(), initializer="zeros", name="total", dtype="float32")
@@ -251,10 +251,13 @@ class PositionEmbedding(layers.Layer):
             table = np.where(np.arange(dim) % 2 == 0, np.sin(pos * rate), np.cos(pos * rate))
             self.table = table.astype("float32")
 
-    def call(self, inputs):
-        length = inputs.shape[1]
+    def call(self, inputs, positions=None):
+        """`positions` (batch, time) ints: the vectors of those positions (one step of decoding);
+        without it, positions 0, 1, ... of the input."""
         table = self.positions if self.kind == "learned" else ops.convert_to_tensor(self.table)
-        return inputs + ops.cast(table[:length], inputs.dtype)[None, :, :]
+        if positions is not None:
+            return inputs + ops.cast(ops.take(table, ops.cast(positions, "int32"), axis=0), inputs.dtype)
+        return inputs + ops.cast(table[: inputs.shape[1]], inputs.dtype)[None, :, :]
 
     def get_config(self):
         return {**super().get_config(), "max_len": self.max_len, "kind": self.kind}
@@ -274,6 +277,7 @@ class BitsPerChar(keras.metrics.Metric):
 
     def __init__(self, name: str = "bpc", dtype=None, **kwargs):
         super().__init__(name=name, dtype=dtype or "float32", **kwargs)
+        self._direction = "down"  # lower is better: EarlyStopping(monitor="val_bpc") needs no mode
         self.bits = self.add_variable(shape=(), initializer="zeros", name="bits", dtype="float32")
         self.total = self.add_variable(shape=(), initializer="zeros", name="total", dtype="float32")
 
@@ -369,7 +373,8 @@ def build_attention(config: ModelConfig, dtype=None) -> keras.Model:
     both = layers.Concatenate(name="encoder_last", dtype=dtype)([forward, backward])
     start = layers.Dense(u, activation="tanh", name="bridge", dtype=dtype)(both)
     y = layers.Embedding(config.vocab_size + 1, u, name="reply_embedding", dtype=dtype)(reply_in)
-    y = layers.GRU(u, return_sequences=True, name="decoder", dtype=dtype)(y, initial_state=start)
+    # return_state: the same layer then steps one character at a time when decoding (decoding_parts).
+    y, _ = layers.GRU(u, return_sequences=True, return_state=True, name="decoder", dtype=dtype)(y, initial_state=start)
     heads = config.num_heads()
     context = layers.MultiHeadAttention(heads, u // heads, name="cross_attention", dtype=dtype)(
         y, states, attention_mask=mask)
@@ -414,6 +419,73 @@ def build_transformer(config: ModelConfig, dtype=None) -> keras.Model:
         y = _block(y, config, f"decoder{i}", dtype, causal=True, context=encoded, context_mask=mask)
     y = layers.LayerNormalization(name="decoder_norm", dtype=dtype)(y)
     return keras.Model([chars, reply_in], _softmax(config, y), name="nocpipe_transformer")
+
+
+def decoding_parts(model: keras.Model, config: ModelConfig):
+    """An autoregressive `model` split for fast decoding, sharing its layers (and weights):
+
+        encoder(chars) -> context arrays, computed once per utterance
+        step(*context, token, position, *state) -> (probs (batch, 1, vocab), *new_state)
+
+    attention: state = the decoder GRU's hidden vector (batch, units).
+    transformer: state = per decoder block, the normalised inputs of every position so far
+    (batch, max_len, units), zero from `position` on; the step returns each block's vector at
+    `position` (batch, 1, units) to be written there. The step runs one position of the
+    decoder against that cache: the same numbers as the full model, without its quadratic cost.
+    Returns (encoder, step, state_shapes)."""
+    T, u = config.max_len, config.units
+    get = model.get_layer
+    chars = keras.Input((T,), dtype="int32", name="chars")
+    token = keras.Input((1,), dtype="int32", name="token")
+    position = keras.Input((1,), dtype="int32", name="position")
+    mask = get("padding_mask")(chars)
+    x = get("utterance_embedding")(chars)
+    if config.arch == "attention":
+        states, forward, backward = get("encoder")(x)
+        start = get("bridge")(get("encoder_last")([forward, backward]))
+        encoder = keras.Model(chars, [states, mask, start], name="encoder")
+        states_in = keras.Input((T, 2 * u), name="states")
+        mask_in = keras.Input((1, T), dtype="bool", name="mask")
+        h_in = keras.Input((u,), name="hidden")
+        y = get("reply_embedding")(token)
+        y, h = get("decoder")(y, initial_state=h_in)
+        context = get("cross_attention")(y, states_in, attention_mask=mask_in)
+        out = get("reply")(get("attentional")(get("attend")([y, context])))
+        step = keras.Model([states_in, mask_in, token, position, h_in], [out, h], name="step")
+        return encoder, step, [(u,)]
+    x = get("utterance_positions")(x)
+    for i in range(config.layers):
+        x = _block_by_name(x, get, f"encoder{i}", self_mask=mask)
+    encoded = get("encoder_norm")(x)
+    encoder = keras.Model(chars, [encoded, mask], name="encoder")
+    enc_in = keras.Input((T, u), name="encoded")
+    mask_in = keras.Input((1, T), dtype="bool", name="mask")
+    caches = [keras.Input((T, u), name=f"cache{i}") for i in range(config.layers)]
+    here = ops.expand_dims(ops.one_hot(position[:, 0], T), -1)                   # (batch, T, 1)
+    seen = ops.expand_dims(ops.less_equal(ops.arange(T)[None, :], position), 1)  # (batch, 1, T)
+    y = get("reply_positions")(get("reply_embedding")(token), positions=position)
+    news = []
+    for i in range(config.layers):
+        name = f"decoder{i}"
+        h = get(f"{name}_norm1")(y)
+        news.append(h)
+        full = caches[i] * (1.0 - here) + h * here
+        y = get(f"{name}_add1")([y, get(f"{name}_self_attention")(h, full, attention_mask=seen)])
+        h = get(f"{name}_norm2")(y)
+        y = get(f"{name}_add2")([y, get(f"{name}_cross_attention")(h, enc_in, attention_mask=mask_in)])
+        h = get(f"{name}_ff2")(get(f"{name}_ff1")(get(f"{name}_norm3")(y)))
+        y = get(f"{name}_add3")([y, h])
+    out = get("reply")(get("decoder_norm")(y))
+    step = keras.Model([enc_in, mask_in, token, position, *caches], [out, *news], name="step")
+    return encoder, step, [(T, u)] * config.layers
+
+
+def _block_by_name(x, get, name: str, self_mask):
+    """An encoder block of a built model, re-applied (decoding_parts)."""
+    h = get(f"{name}_norm1")(x)
+    x = get(f"{name}_add1")([x, get(f"{name}_self_attention")(h, h, attention_mask=self_mask)])
+    h = get(f"{name}_ff2")(get(f"{name}_ff1")(get(f"{name}_norm3")(x)))
+    return get(f"{name}_add3")([x, h])
 
 
 BUILDERS = {"seed": build_seed, "simple": build_simple, "dense-attention": build_dense_attention,

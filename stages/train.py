@@ -32,6 +32,7 @@ from typing import Callable
 import numpy as np
 
 from pipeline import __version__, modeldir
+from pipeline.config import DEFAULT_ARCH, DEFAULT_UNITS
 from pipeline.dataset import (DEFAULT_WINDOW_ROWS, PairStream, end_weights, fingerprint, keras_batches, load_arrays,
                               read_unit, scan_units, count_too_long, teacher_forcing)
 from pipeline.errors import ModelError, UsageError
@@ -58,7 +59,8 @@ class TrainConfig:
     pad_loss: str = "all"       # "all": every position counts (the original); "end": padding after the end adds no loss
 
 
-MODEL_DEFAULTS = {"arch": "seed", "units": 512, "max_len": 50, "vocab_size": 128, "reverse_input": True,
+MODEL_DEFAULTS = {"arch": DEFAULT_ARCH, "units": DEFAULT_UNITS, "layers": 2, "heads": 0, "positions": "learned",
+                  "max_len": 50, "vocab_size": 128, "reverse_input": True,
                   "optimizer": "adam", "learning_rate": None}
 TRAIN_DEFAULTS = asdict(TrainConfig())
 
@@ -75,6 +77,9 @@ class TrainOptions:
     verbose: int = 1  # Keras progress bar: 1 bar, 2 one line per epoch, 0 none
     arch: str | None = None
     units: int | None = None
+    layers: int | None = None
+    heads: int | None = None
+    positions: str | None = None
     max_len: int | None = None
     vocab_size: int | None = None
     reverse_input: bool | None = None
@@ -89,6 +94,9 @@ class TrainOptions:
     precision: str | None = None
     window_rows: int | None = None
     pad_loss: str | None = None
+    max_time: float | None = None    # seconds of training in this run (None: no budget)
+    tensorboard: Path | None = None  # a TensorBoard log folder
+    early_stop: int = 0              # patience in epochs on validation bits/char (0: off)
     distribute: bool = False    # data-parallel over every device (pipeline.distribute); not saved: a resume may change it
 
     def given(self, names) -> dict:
@@ -133,16 +141,19 @@ class _Stop:
         return False
 
 
-def _watch_callback(stop: _Stop):
-    """A Keras callback: counts steps, stops on Ctrl-C, finds the first NaN loss (one step late, no sync)."""
+def _watch_callback(stop: _Stop, deadline: float | None = None):
+    """A Keras callback: counts steps, stops on Ctrl-C or at the time budget (after the running step),
+    finds the first NaN loss (one step late, no sync)."""
     import keras
     from keras import ops
 
     class Watch(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.steps = 0
+            self.steps = 0              # steps in this fit
+            self.epoch_steps = 0        # steps in the running epoch
             self.nan_step: int | None = None
+            self.reason: str | None = None  # "interrupt" or "time"
             self._pending = None
 
         def _check(self):
@@ -153,18 +164,97 @@ def _watch_callback(stop: _Stop):
                     self.model.stop_training = True
             self._pending = None
 
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_steps = 0
+
         def on_train_batch_end(self, batch, logs=None):
             self.steps += 1
+            self.epoch_steps += 1
             self._check()  # the previous step's loss: finished by now, reading it costs no sync
             if logs and "loss" in logs:
-                self._pending = (self.steps, logs["loss"])
+                self._pending = (self.epoch_steps, logs["loss"])
             if stop.requested:
+                self.reason = "interrupt"
+                self.model.stop_training = True
+            elif deadline is not None and time.monotonic() >= deadline:
+                self.reason = "time"
                 self.model.stop_training = True
 
-        def on_train_end(self, logs=None):
+        def on_epoch_end(self, epoch, logs=None):
             self._check()
 
     return Watch()
+
+
+def _run_callback():
+    import keras
+
+    class Run(keras.callbacks.Callback):
+        """At every epoch end (or a stop inside one): the history row, model.keras when the validation
+        bits/char is the best so far, curves, and the checkpoint, all atomic."""
+
+        def __init__(self, model, model_dir, mcfg, tcfg, steps, fp, plotter, log, epochs, best_loss, best_epoch,
+                     history):
+            super().__init__()
+            self.net, self.model_dir, self.mcfg, self.tcfg = model, model_dir, mcfg, tcfg
+            self.steps_per_epoch, self.fp, self.plotter, self.log, self.epochs = steps, fp, plotter, log, epochs
+            self.best_loss, self.best_epoch, self.history = best_loss, best_epoch, history
+            self.nan_at = (0, 0)
+
+        def begin(self, epoch: int, step: int, kind: str, watch) -> None:
+            self.epoch, self.step, self.kind, self.watch = epoch, step, kind, watch
+            self.first_step = step
+            self.t0 = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            from pipeline.models import inference_copy, variable_value
+
+            logs = dict(logs or {})
+            watch = self.watch
+            if watch.nan_step is not None:
+                self.nan_at = (epoch, self.first_step + watch.nan_step)
+                return
+            done = self.first_step + watch.epoch_steps
+            seconds = time.perf_counter() - self.t0
+            ran = done - self.first_step
+            samples = ran * self.tcfg.batch_size
+            row = {"epoch": epoch + 1, "optimizer": self.kind,
+                   "learning_rate": float(variable_value(self.net.optimizer.learning_rate)),
+                   "steps": ran, "samples": samples, "seconds": round(seconds, 3),
+                   "samples_per_s": round(samples / seconds, 1) if seconds > 0 else None,
+                   "loss": logs.get("loss"), "acc": logs.get("acc"), "bpc": logs.get("bpc"),
+                   "val_loss": logs.get("val_loss"), "val_acc": logs.get("val_acc"), "val_bpc": logs.get("val_bpc"),
+                   "resumed_at_step": self.first_step or ""}
+            self.history.append(row)
+            score = logs.get("val_bpc", logs.get("bpc"))
+            is_best = score is not None and math.isfinite(score) and (self.best_loss is None or score < self.best_loss)
+            if is_best:
+                self.best_loss, self.best_epoch = float(score), epoch + 1
+                modeldir.save_keras(inference_copy(self.net, self.mcfg), self.model_dir / modeldir.MODEL_FILE)
+            modeldir.write_history(self.model_dir, self.history)
+            self.plotter.submit(self.history)
+            if done >= self.steps_per_epoch:
+                self.epoch, self.step = epoch + 1, 0
+            else:
+                self.epoch, self.step = epoch, done
+            self.first_step = 0
+            _save(self.net, self.model_dir, self.epoch, self.step, self.steps_per_epoch, self.kind, self.tcfg,
+                  self.fp, self.best_loss, self.best_epoch)
+            part = f" (stopped at step {done}/{self.steps_per_epoch})" if self.step else ""
+            self.log(f"epoch {epoch + 1}/{self.epochs}{part}: {samples:,} pairs in {seconds:.1f}s "
+                     f"({row['samples_per_s'] or 0:,.0f} pairs/s), loss {_fmt_loss(row['loss'])}, "
+                     f"bits/char {_fmt_loss(row['bpc'])}, val loss {_fmt_loss(row['val_loss'])}, "
+                     f"val bits/char {_fmt_loss(row['val_bpc'])}, val acc {_fmt_loss(row['val_acc'])}"
+                     + (" (best)" if is_best else ""))
+
+    return Run
+
+
+def _Run(*args):
+    return _run_callback()(*args)
 
 
 class _Plotter:
@@ -338,7 +428,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
     import keras
 
     from pipeline.models import (build_model, choose_precision, compile_model, cudnn_report, gpu_info,
-                                 inference_copy, quiet_native_logs, variable_value)
+                                 quiet_native_logs)
 
     from pipeline import distribute
 
@@ -416,73 +506,68 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
             return TrainResult(model_dir, "already-done", epoch, 0, best_epoch, best_loss, history)
 
         stream = PairStream(train_units, vocab, tcfg.batch_size, seed=tcfg.seed, window_rows=tcfg.window_rows)
-        first = True
-        with _Stop(log) as stop:
+        start_id = mcfg.start_id if mcfg.autoregressive else None
+        validation = None
+        if len(x_val):
+            validation = (val_inputs, val_y) if val_w is None else (val_inputs, val_y, val_w)
+        if opts.early_stop and validation is None:
+            raise UsageError("--early-stop watches the validation bits/char: it needs validation pairs")
+        extra = list(callbacks)
+        if opts.tensorboard is not None:
+            extra.append(keras.callbacks.TensorBoard(log_dir=str(opts.tensorboard)))
+        if opts.early_stop:
+            extra.append(keras.callbacks.EarlyStopping(monitor="val_bpc", mode="min", patience=opts.early_stop,
+                                                       verbose=1))
+        run = _Run(model, model_dir, mcfg, tcfg, steps, fp, plotter, log, opts.epochs,
+                   best_loss, best_epoch, history)
+        deadline = time.monotonic() + opts.max_time if opts.max_time else None
+        with _Stop(log) as stop, quiet_native_logs():
             while epoch < opts.epochs:
                 kind = _rotation(tcfg.seed, epoch) if tcfg.rotate_optimizers else mcfg.optimizer
                 if current_opt is None or (tcfg.rotate_optimizers and step == 0):
                     # Fresh optimizer state: the first epoch, or every epoch under rotation (as the original did).
                     compile_model(model, kind, mcfg.learning_rate, per_token=mcfg.autoregressive)
                     current_opt = kind
-                watch = _watch_callback(stop)
+                # One fit over every epoch left, so Keras callbacks see the real epoch numbers; a
+                # resumed partial epoch, and each epoch under optimizer rotation, get a fit of their own.
+                last = epoch + 1 if (step or tcfg.rotate_optimizers) else opts.epochs
+                watch = _watch_callback(stop, deadline)
+                run.begin(epoch, step, kind, watch)
                 position = epoch * steps + step
-                if opts.verbose:
-                    log(f"Epoch {epoch + 1}/{opts.epochs}" + (f" (from step {step})" if step else "")
-                        + (f" [{kind}]" if tcfg.rotate_optimizers else ""))
-                t0 = time.perf_counter()
-                # The first run of a traced step prints TensorFlow's native notices: filtered.
-                with quiet_native_logs() if first else contextlib.nullcontext():
-                    hist = model.fit(plan.local_batches(keras_batches(
-                        stream, position, weighted=tcfg.pad_loss == "end",
-                        start_id=mcfg.start_id if mcfg.autoregressive else None)), epochs=1, steps_per_epoch=steps - step,
-                                     verbose=opts.verbose, shuffle=False, callbacks=[watch, *callbacks])
-                seconds = time.perf_counter() - t0
+                model.fit(plan.local_batches(keras_batches(stream, position, weighted=tcfg.pad_loss == "end",
+                                                           start_id=start_id)),
+                          initial_epoch=epoch, epochs=last, steps_per_epoch=steps - step,
+                          validation_data=validation, validation_batch_size=tcfg.batch_size,
+                          verbose=opts.verbose, shuffle=False, callbacks=[watch, run, *extra])
                 if watch.nan_step is not None:
-                    raise ModelError(f"the loss became NaN at epoch {epoch + 1}, step {step + watch.nan_step}: "
-                                     f"training stopped; the last checkpoint (epoch {epoch}"
-                                     f"{f', step {step}' if step else ''}) is kept. Try a lower --learning-rate")
-                done = step + watch.steps
-                if done < steps:  # Ctrl-C in the middle of the epoch
-                    _save(model, model_dir, epoch, done, steps, kind, tcfg, fp, best_loss, best_epoch)
-                    log(f"interrupted at epoch {epoch + 1}, step {done}/{steps}: checkpoint saved in {model_dir}; "
+                    e, st = run.nan_at
+                    raise ModelError(f"the loss became NaN at epoch {e + 1}, step {st}: training stopped; the "
+                                     f"last checkpoint (epoch {run.epoch}{f', step {run.step}' if run.step else ''}) "
+                                     "is kept. Try a lower --learning-rate")
+                epoch, step = run.epoch, run.step
+                if step:  # stopped inside an epoch: Ctrl-C or the time budget
+                    why = "time budget reached" if watch.reason == "time" else "interrupted"
+                    log(f"{why} at epoch {epoch + 1}, step {step}/{steps}: checkpoint saved in {model_dir}; "
                         "run again with --resume to continue from this step")
-                    return TrainResult(model_dir, "interrupted", epoch, done, best_epoch, best_loss, history)
-
-                logs = {k: float(v[-1]) for k, v in hist.history.items()}
-                val = {}
-                if len(x_val):
-                    with quiet_native_logs() if first else contextlib.nullcontext():
-                        val = model.evaluate(val_inputs, val_y, batch_size=tcfg.batch_size, verbose=0, return_dict=True,
-                                             sample_weight=val_w)
-                    val = {k: float(v) for k, v in val.items()}
-                samples = (steps - step) * tcfg.batch_size
-                first = False
-                row = {"epoch": epoch + 1, "optimizer": kind,
-                       "learning_rate": float(variable_value(model.optimizer.learning_rate)),
-                       "steps": steps - step, "samples": samples, "seconds": round(seconds, 3),
-                       "samples_per_s": round(samples / seconds, 1) if seconds > 0 else None,
-                       "loss": logs.get("loss"), "acc": logs.get("acc"),
-                       "val_loss": val.get("loss"), "val_acc": val.get("acc"),
-                       "resumed_at_step": step or ""}
-                history.append(row)
-                score = val.get("loss", logs.get("loss"))
-                is_best = score is not None and math.isfinite(score) and (best_loss is None or score < best_loss)
-                if is_best:
-                    best_loss, best_epoch = score, epoch + 1
-                    modeldir.save_keras(inference_copy(model, mcfg), model_dir / modeldir.MODEL_FILE)
-                modeldir.write_history(model_dir, history)
-                plotter.submit(history)
-                epoch, step = epoch + 1, 0
-                _save(model, model_dir, epoch, 0, steps, kind, tcfg, fp, best_loss, best_epoch)
-                log(f"epoch {epoch}/{opts.epochs}: {samples:,} pairs in {seconds:.1f}s "
-                    f"({row['samples_per_s'] or 0:,.0f} pairs/s), loss {_fmt_loss(row['loss'])}, "
-                    f"acc {_fmt_loss(row['acc'])}, val loss {_fmt_loss(row['val_loss'])}, "
-                    f"val acc {_fmt_loss(row['val_acc'])}" + (" (best)" if is_best else ""))
-                if stop.requested:
-                    log(f"interrupted after epoch {epoch}: checkpoint saved in {model_dir}; "
-                        "run again with --resume to continue")
-                    return TrainResult(model_dir, "interrupted", epoch, 0, best_epoch, best_loss, history)
-        return TrainResult(model_dir, "done", epoch, 0, best_epoch, best_loss, history)
+                    status = "time-up" if watch.reason == "time" else "interrupted"
+                    return TrainResult(model_dir, status, epoch, step, run.best_epoch, run.best_loss, run.history)
+                if watch.reason or model.stop_training:
+                    if watch.reason == "time":
+                        log(f"time budget reached after epoch {epoch}: checkpoint saved in {model_dir}; "
+                            "--resume continues")
+                        return TrainResult(model_dir, "time-up", epoch, 0, run.best_epoch, run.best_loss, run.history)
+                    if watch.reason == "interrupt":
+                        log(f"interrupted after epoch {epoch}: checkpoint saved in {model_dir}; "
+                            "run again with --resume to continue")
+                        return TrainResult(model_dir, "interrupted", epoch, 0, run.best_epoch, run.best_loss,
+                                           run.history)
+                    if any(getattr(c, "stopped_epoch", 0) for c in extra
+                           if isinstance(c, keras.callbacks.EarlyStopping)):
+                        log(f"early stop after epoch {epoch}: validation bits/char did not improve for "
+                            f"{opts.early_stop} epochs (best {_fmt_loss(run.best_loss)} at epoch {run.best_epoch})")
+                        return TrainResult(model_dir, "early-stopped", epoch, 0, run.best_epoch, run.best_loss,
+                                           run.history)
+        return TrainResult(model_dir, "done", epoch, 0, run.best_epoch, run.best_loss, run.history)
     finally:
         scope.close()
         plotter.close()

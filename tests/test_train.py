@@ -68,24 +68,26 @@ def test_model_folder_is_complete(straight):
     assert (straight / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     cfg = json.loads((straight / "config.json").read_text(encoding="utf-8"))
     assert cfg["format"] == modeldir.MODEL_FORMAT
-    assert cfg["model"]["arch"] == "seed" and cfg["model"]["units"] == 8 and cfg["model"]["reverse_input"] is True
+    assert cfg["model"]["arch"] == "transformer" and cfg["model"]["units"] == 8  # the default architecture
+    assert cfg["model"]["reverse_input"] is True
     assert cfg["train"]["batch_size"] == 16 and cfg["train"]["seed"] == 7
     assert cfg["data"]["train_pairs"] == 160 and cfg["data"]["reader"] == "pykakasi"
     rows = list(csv.DictReader(open(straight / "history.csv", encoding="utf-8")))
     assert [r["epoch"] for r in rows] == ["1", "2"]
     for r in rows:
         assert float(r["loss"]) > 0 and 0 <= float(r["acc"]) <= 1 and float(r["val_loss"]) > 0
+        assert float(r["val_bpc"]) == pytest.approx(float(r["val_loss"]) / np.log(2), rel=1e-3)  # nats -> bits
         assert r["optimizer"] == "adam" and int(r["steps"]) == 4 and int(r["samples"]) == 64
     state = json.loads((straight / "checkpoint.json").read_text(encoding="utf-8"))
     assert state["epoch"] == 2 and state["step"] == 0 and state["batch_position"] == 8
     assert state["optimizer_iterations"] == 8
     log = (straight / "log.txt").read_text(encoding="utf-8")
-    assert "RNN: fused cuDNN kernel not in use" in log
+    assert "RNN: no recurrent layers" in log
     assert "epoch 1/2:" in log and "pairs/s" in log and "val loss" in log
     from pipeline.models import load_inference_model
 
     model = load_inference_model(straight / "model.keras")
-    assert model.output_shape == (None, 16, 64)
+    assert model.output_shape == (None, 16, 64) and [t.name for t in model.inputs] == ["chars", "reply_in"]
 
 
 def test_resume_at_an_epoch_boundary_equals_a_straight_run(pairs, straight, tmp_path):
@@ -144,7 +146,7 @@ def test_nan_loss_stops_naming_epoch_and_step(pairs, tmp_path):
     class Poison(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
             if batch == 2:
-                kernel = self.model.get_layer("attention").kernel
+                kernel = self.model.get_layer("reply").kernel
                 kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
 
     d = tmp_path / "m"
@@ -208,3 +210,49 @@ def test_pad_loss_end_trains_with_end_weights_and_is_saved(pairs, tmp_path):
     assert res.status == "done"
     assert json.loads((d / "config.json").read_text())["train"]["pad_loss"] == "end"
     assert res.history and res.history[-1]["loss"] > 0
+
+
+def test_keras_callbacks_see_every_epoch_and_the_validation_metrics(pairs, tmp_path):
+    log = tmp_path / "log.csv"
+    cbs = (keras.callbacks.CSVLogger(str(log)), keras.callbacks.EarlyStopping(monitor="val_bpc", patience=50))
+    train(TrainOptions(data_dir=pairs, model_dir=tmp_path / "m", epochs=3, **TINY), log=lambda s: None,
+          callbacks=cbs)
+    rows = list(csv.DictReader(open(log, encoding="utf-8")))
+    assert [r["epoch"] for r in rows] == ["0", "1", "2"]
+    assert all(float(r["val_bpc"]) > 0 and float(r["val_loss"]) > 0 for r in rows)
+    hist = modeldir.read_history(tmp_path / "m")
+    assert [float(h["val_bpc"]) for h in hist] == pytest.approx([float(r["val_bpc"]) for r in rows], rel=1e-4)
+
+
+def test_max_time_stops_after_a_step_and_resume_continues_exactly(pairs, straight, tmp_path):
+    d = tmp_path / "m"
+    logs: list[str] = []
+    res = run(pairs, d, 2, logs, max_time=1e-6)
+    assert res.status == "time-up" and (res.epochs_done, res.step) == (0, 1)
+    assert any("time budget reached at epoch 1, step 1/4" in s for s in logs)
+    assert (d / modeldir.MODEL_FILE).exists()  # the partial epoch was validated and kept
+    res = run(pairs, d, 2, resume=True)
+    assert res.status == "done"
+    assert_same(d, straight)
+
+
+def test_early_stop_watches_validation_bits_per_char(pairs, tmp_path):
+    logs: list[str] = []
+    # A learning rate too small to change a float32 weight: the validation figure never improves.
+    res = run(pairs, tmp_path / "m", 6, logs, early_stop=1, optimizer="sgd", learning_rate=1e-30)
+    assert res.status == "early-stopped" and res.epochs_done == 2 and res.best_epoch == 1
+    assert any("early stop after epoch 2" in s for s in logs)
+    with pytest.raises(UsageError, match="validation"):
+        run(pairs, tmp_path / "n", 2, early_stop=1, valid_pairs=0)
+
+
+def test_max_time_durations(cli, tmp_path):
+    from pipeline.cli.model import parse_duration
+    from pipeline.errors import NocpipeError
+
+    assert [parse_duration(t) for t in ("90s", "20m", "2h", "1.5h", "45")] == [90, 1200, 7200, 5400, 45]
+    for bad in ("soon", "0s", "-5m", "10d", ""):
+        with pytest.raises(NocpipeError, match="--max-time"):
+            parse_duration(bad)
+    res = cli("train", "--data-dir", tmp_path, "--model-dir", tmp_path / "m", "--max-time", "soon")
+    assert res.code == 1 and res.err.startswith("Error: --max-time takes a duration")

@@ -26,6 +26,16 @@ def _model_dir(model_dir: Optional[Path], name: str) -> Path:
     return config.default_models_dir() / name
 
 
+def parse_duration(text: str) -> float:
+    """'90s', '20m', '2h', '1.5h' or plain seconds -> seconds."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text or "")
+    if not m or float(m.group(1)) <= 0:
+        raise NocpipeError(f"--max-time takes a duration like 90s, 20m or 2h, not {text!r}")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
 NameOpt = typer.Option("default", "--name", help="Model name: the folder data/models/NAME (when no --model-dir).")
 
 
@@ -34,10 +44,23 @@ def train(
     data_dir: Path = typer.Option(None, "--data-dir", help="The corpus: extract-pairs' --out-dir, a folder of Parquet or one Parquet file (default: data/processed)."),
     model_dir: Path = typer.Option(None, "--model-dir", help="Model folder (default: data/models/NAME)."),
     name: str = NameOpt,
-    arch: Optional[str] = typer.Option(None, "--arch", help="seed (default: the 2017 network), simple, dense-attention."),
+    arch: Optional[str] = typer.Option(None, "--arch", help=f"transformer, attention (GRU encoder-decoder with "
+                                       f"attention), seed (the 2017 network), simple, dense-attention "
+                                       f"[default: {config.DEFAULT_ARCH}]."),
     epochs: int = typer.Option(10, "--epochs", help="Epochs in all; a resumed run counts the ones already done."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Pairs per step [default: 128]."),
-    units: Optional[int] = typer.Option(None, "--units", help="LSTM and attention width [default: 512]."),
+    units: Optional[int] = typer.Option(None, "--units", help="Width of every architecture: units of each "
+                                        f"LSTM/GRU layer, the Transformer's model size [default: {config.DEFAULT_UNITS}]."),
+    layers: Optional[int] = typer.Option(None, "--layers", help="Transformer blocks on each side [default: 2]."),
+    heads: Optional[int] = typer.Option(None, "--heads", help="Attention heads [default: 0 = units / 32, 1 to 8]."),
+    positions: Optional[str] = typer.Option(None, "--positions", help="Transformer positions: learned or "
+                                            "sinusoidal [default: learned]."),
+    max_time: Optional[str] = typer.Option(None, "--max-time", help="Stop after the step that reaches this "
+                                           "much training time (90s, 20m, 2h); --resume continues [default: none]."),
+    early_stop: int = typer.Option(0, "--early-stop", help="Stop when the validation bits/char has not improved "
+                                   "for N epochs (0 = off)."),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Write TensorBoard logs to this "
+                                               "folder (pip install 'nocpipe[tensorboard]' to view them)."),
     max_len: Optional[int] = typer.Option(None, "--max-len", help="Time steps: characters per side [default: 50]."),
     vocab_size: Optional[int] = typer.Option(None, "--vocab-size",
                                              help="Characters incl. padding and unknown [default: 128]."),
@@ -74,7 +97,7 @@ def train(
     at the current step; --resume continues from it exactly, with the
     saved settings (give only --epochs).
 
-    Example:  nocpipe train --units 32 --epochs 2 --max-pairs 2000 --name small
+    Example:  nocpipe train --arch transformer --max-time 5m --name small
     Example:  KERAS_BACKEND=jax nocpipe train --distribute --batch-size 1024   (every GPU)
     """
     from stages.train import TrainOptions, train as run
@@ -86,14 +109,18 @@ def train(
         optimizer=optimizer, learning_rate=learning_rate, batch_size=batch_size,
         rotate_optimizers=rotate_optimizers, max_pairs=max_pairs, steps_per_epoch=steps_per_epoch,
         valid_pairs=valid_pairs, seed=seed, precision=precision, pad_loss=pad_loss, distribute=distribute,
+        layers=layers, heads=heads, positions=positions, max_time=parse_duration(max_time) if max_time else None,
+        early_stop=early_stop, tensorboard=tensorboard,
     )
+    if early_stop < 0:
+        raise NocpipeError(f"--early-stop must be 0 (off) or a number of epochs, not {early_stop}")
     if pad_loss not in (None, "end", "all"):
         raise NocpipeError(f"--pad-loss takes end or all, not {pad_loss!r}")
     res = run(opts, log=lambda s: typer.echo(s))
     if res.status == "interrupted":
         raise typer.Exit(130)
     if res.best_epoch is not None:
-        typer.echo(f"model in {res.model_dir}: {res.epochs_done} epochs; best loss {res.best_val_loss:.4f} "
+        typer.echo(f"model in {res.model_dir}: {res.epochs_done} epochs; best bits/char {res.best_val_loss:.4f} "
                    f"at epoch {res.best_epoch} -> {res.model_dir}/model.keras")
 
 
