@@ -49,9 +49,13 @@ class Decoding:
     nbest: int = MMI_NBEST
 
     def describe(self) -> str:
-        how = (f"beam {self.beam}" if self.beam else
-               f"sampling T={self.temperature} top-p={self.top_p}" if self.temperature > 0 else "greedy")
-        return how + (f", MMI λ={self.mmi} over {self.nbest} candidates" if self.mmi else "")
+        if self.temperature > 0:
+            how = f"sampling T={self.temperature} top-p={self.top_p}"
+        elif self.beam or self.mmi:
+            how = f"beam {self.beam or max(self.nbest, 2)}"
+        else:
+            how = "greedy"
+        return how + (f", reranked by MMI λ={self.mmi}" if self.mmi else "")
 
 
 @dataclass
