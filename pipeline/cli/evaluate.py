@@ -53,6 +53,9 @@ def evaluate(
     from ..atomic import check_output
 
     check_output(json_file)
+    from stages.predict import check_decoding
+
+    check_decoding(1, temperature, top_p, beam, mmi, length_penalty)
     mdir = _model_dir(model_dir, name)
     dec = Decoding(temperature=temperature, top_p=top_p, beam=beam, length_penalty=length_penalty, seed=seed,
                    mmi=mmi)
