@@ -5,7 +5,7 @@ a PNG of validation bits/char against training time, what `--mmi` does to the be
 replies, and greedy predict's time per line at the default architecture and width.
 Prints figures; asserts nothing.
 
-    .venv/bin/python benchmarks/models.py [--budget 210] [--units 128] [--archs seed,...,transformer]
+    .venv/bin/python benchmarks/models.py [--budget 180] [--units 128] [--archs seed,...,transformer]
                                           [--work DIR] [--corpus DIR] [--json FILE] [--png FILE]
 
 Every step is the real command line in its own process (`nocpipe train --max-time`,
@@ -100,7 +100,8 @@ def run_arch(work: Path, arch: str, args) -> dict:
     t = time.perf_counter()
     nocpipe(work, "train", "--name", name, "--arch", arch, "--units", str(args.units), "--max-time",
             f"{args.budget}s", "--epochs", "10000", "--batch-size", str(args.batch_size), "--steps-per-epoch",
-            str(args.steps_per_epoch), "--seed", "0", "--force", "--quiet", *args.train_opts.split())
+            str(args.steps_per_epoch), "--valid-pairs", str(args.valid_pairs), "--seed", "0", "--force", "--quiet",
+            *args.train_opts.split())
     train_wall = time.perf_counter() - t
     rows = history(mdir)
     samples = sum(num(r.get("samples")) for r in rows)
@@ -122,7 +123,7 @@ def mmi_section(work: Path, best: dict, args) -> list[dict]:
         path = work / f"mmi-{best['name']}-{lam}.json"
         opts = ["--mmi", str(lam)] if lam else ["--beam", "8"]
         nocpipe(work, "evaluate", "--name", best["name"], "--json", str(path), "--examples", "0", "--quiet",
-                "--max-pairs", str(args.eval_pairs), *opts)
+                "--max-pairs", str(args.mmi_pairs or args.eval_pairs), *opts)
         figs = json.loads(path.read_text())
         out.append({"mmi": lam, "decoding": figs.get("decoding", ""), **{k: figs[k] for k in FIGURES}})
     return out
@@ -131,13 +132,10 @@ def mmi_section(work: Path, best: dict, args) -> list[dict]:
 def predict_speed(work: Path, args) -> dict:
     """Greedy replies per line after load and warm-up: the default architecture at its default
     width, trained briefly (speed does not depend on how well it learned), 100 lines a batch."""
-    from pipeline.models import DEFAULT_ARCH, ModelConfig
-
-    units = ModelConfig().units
-    name = f"bench-speed-{DEFAULT_ARCH}"
+    name = "bench-speed-default"
     nocpipe(work, "train", "--name", name, "--max-time", "20s", "--epochs", "1", "--steps-per-epoch", "20",
             "--max-pairs", "2000", "--force", "--quiet")
-    code = f"""
+    code = """
 import json, sys, time
 from pathlib import Path
 from pipeline.inference import Chatbot
@@ -150,8 +148,8 @@ bot.reply(kana[:8]); bot.reply(kana)  # load, compile and warm up
 times = []
 for _ in range(3):
     t = time.perf_counter(); bot.reply(kana); times.append(time.perf_counter() - t)
-print(json.dumps({{"lines": len(kana), "ms_per_line": min(times) / len(kana) * 1000,
-                  "arch": bot.arch, "units": {units}}}))
+print(json.dumps({"lines": len(kana), "ms_per_line": min(times) / len(kana) * 1000,
+                  "arch": bot.arch, "units": bot.model_config.units}))
 """
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "NOCPIPE_DATA": str(work / "data")}
     cfg = json.loads((work / "data" / "models" / name / "config.json").read_text())
@@ -198,16 +196,19 @@ def table(results: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--budget", type=int, default=210, help="training seconds per architecture (train --max-time)")
+    ap.add_argument("--budget", type=int, default=180, help="training seconds per architecture (train --max-time)")
     ap.add_argument("--units", type=int, default=128, help="--units of every architecture")
     ap.add_argument("--archs", default="seed,simple,dense-attention,attention,transformer")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--steps-per-epoch", type=int, default=60, help="steps between validations (curve points)")
-    ap.add_argument("--eval-pairs", type=int, default=0, help="test pairs to evaluate (0 = all)")
-    ap.add_argument("--mmi", default="0.3,0.5", help="λ values to try on the best model ('' = skip)")
+    ap.add_argument("--valid-pairs", type=int, default=500, help="validation pairs (the curve's points)")
+    ap.add_argument("--eval-pairs", type=int, default=300, help="test pairs to evaluate (0 = all)")
+    ap.add_argument("--mmi", default="0.5", help="λ values to try on the best model ('' = skip)")
+    ap.add_argument("--mmi-pairs", type=int, default=150, help="test pairs for the --mmi runs (0 = --eval-pairs)")
     ap.add_argument("--train-opts", default="", help="more `nocpipe train` options for every run")
     ap.add_argument("--no-speed", action="store_true", help="skip the predict-speed measurement")
     ap.add_argument("--corpus-only", action="store_true", help="build the corpus in --work and stop")
+    ap.add_argument("--speed-only", action="store_true", help="only the predict-speed measurement")
     ap.add_argument("--work", type=Path, default=Path("/tmp/nocpipe-bench-models"))
     ap.add_argument("--corpus", type=Path, default=REPO / "data" / "aozora")
     ap.add_argument("--json", type=Path)
@@ -219,6 +220,9 @@ def main() -> None:
     t_all = time.perf_counter()
     ensure_corpus(work, args.corpus)
     if args.corpus_only:
+        return
+    if args.speed_only:
+        print(json.dumps(predict_speed(work, args)))
         return
     load = os.getloadavg()[0]
     print(f"architectures at --units {args.units}, {args.budget}s of training each (batch {args.batch_size}), "

@@ -64,6 +64,6 @@ python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), '| k
 
 python3 benchmarks/models.py --work .bench/models --units "${UNITS:-512}" --budget "${BUDGET_S:-60}" \
     --batch-size "${BATCH:-512}" --steps-per-epoch "${STEPS:-40}" \
-    --archs "${ARCHS:-seed,simple,dense-attention,attention,transformer}" --mmi "${MMI:-0.5}" \
+    --archs "${ARCHS:-seed,simple,dense-attention,attention,transformer}" --mmi "${MMI:-0.5}" --eval-pairs 0 --mmi-pairs 0 \
     --json "$RESULTS/models_gpu.json" --png "$RESULTS/models_gpu.png"
 echo "== done in $(( $(date +%s) - START ))s"

@@ -30,6 +30,7 @@ from pipeline.dataset import read_unit, scan_units
 from pipeline.errors import StoreError, UsageError
 from pipeline.ngram import DEFAULT_ORDER, MMI_NBEST, NgramLM, mmi_rerank, ngram_for_model, reply_ids
 from pipeline.progress import progress
+from pipeline.shards import SPLITS
 
 EVALUATE_FILE = "evaluate.json"
 
@@ -48,9 +49,13 @@ class Decoding:
     nbest: int = MMI_NBEST
 
     def describe(self) -> str:
-        how = (f"beam {self.beam}" if self.beam else
-               f"sampling T={self.temperature} top-p={self.top_p}" if self.temperature > 0 else "greedy")
-        return how + (f", MMI λ={self.mmi} over {self.nbest} candidates" if self.mmi else "")
+        if self.temperature > 0:
+            how = f"sampling T={self.temperature} top-p={self.top_p}"
+        elif self.beam or self.mmi:
+            how = f"beam {self.beam or max(self.nbest, 2)}"
+        else:
+            how = "greedy"
+        return how + (f", reranked by MMI λ={self.mmi}" if self.mmi else "")
 
 
 @dataclass
@@ -108,15 +113,16 @@ def evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print, default_
     t0 = time.perf_counter()
     model_dir = Path(opts.model_dir)
     modeldir.read_config(model_dir)  # a missing or foreign folder fails before Keras loads
-    if opts.split not in ("train", "valid", "test"):
-        raise UsageError(f"--split takes train, valid or test, not {opts.split!r}")
+    split = {"validation": "valid"}.get(opts.split, opts.split)  # the shard files' name for it
+    if split not in SPLITS:
+        raise UsageError(f"--split takes train, valid (validation) or test, not {opts.split!r}")
     if opts.max_pairs < 0 or opts.examples < 0 or opts.batch_size < 1:
         raise UsageError("--max-pairs and --examples must be 0 or more, the batch size at least 1")
-    data_dir = corpus_of(model_dir, opts.data_dir, default_data_dir or Path("data/processed/pairs"))
-    units = scan_units(data_dir, opts.split, opts.max_pairs)
+    data_dir = corpus_of(model_dir, opts.data_dir, default_data_dir or Path("data/processed"))
+    units = scan_units(data_dir, split, opts.max_pairs)
     total = sum(u.take for u in units)
     if not total:
-        raise StoreError(f"no {opts.split} pairs in {data_dir}")
+        raise StoreError(f"no {split} pairs in {data_dir}")
 
     chatbot = Chatbot.load(model_dir)
     lm, fitted = ngram_for_model(model_dir, chatbot.vocab, data_dir, opts.ngram_order, log)
@@ -130,11 +136,11 @@ def evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print, default_
 
     def batches():
         for unit in units:
-            u, r = read_unit(unit, opts.split)
+            u, r = read_unit(unit, split)
             for i in range(0, len(u), opts.batch_size):
                 yield u[i:i + opts.batch_size], r[i:i + opts.batch_size]
 
-    bar = progress(batches(), desc=f"evaluate ({opts.split})", unit="batch", enabled=opts.show_progress,
+    bar = progress(batches(), desc=f"evaluate ({split})", unit="batch", enabled=opts.show_progress,
                    total=sum(-(-u.take // opts.batch_size) for u in units))
     for u, r in bar:
         lps, hits = chatbot.teacher_forced(u, r)
@@ -155,7 +161,7 @@ def evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print, default_
     figures = {k: figures[k] for k in metrics.FIGURES}
     record = {
         **{k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in figures.items()},
-        "split": opts.split,
+        "split": split,
         "data_dir": str(data_dir),
         "tokens": int(sum(len(x) for x in model_lp)),
         "decoding": opts.decoding.describe(),

@@ -66,11 +66,17 @@ class Predictor:
         return [Reply(t, k, c, cu, self.vocab.unknown_chars(k)) for t, k, c, cu in zip(texts, kanas, lists, cut)]
 
 
-def check_decoding(num: int, temperature: float, top_p: float, beam: int) -> None:
+def check_decoding(num: int, temperature: float, top_p: float, beam: int, mmi: float = 0.0,
+                   length_penalty: float = 1.0) -> None:
     """The decoding options' own limits (before any model loads); --num above MAX_NUM is capped by the CLI."""
+    import math
+
     if num < 1:
         raise UsageError(f"--num must be at least 1, not {num}")
-    if temperature < 0 or temperature != temperature:
+    for name, value in (("--mmi", mmi), ("--length-penalty", length_penalty)):
+        if not math.isfinite(value):
+            raise UsageError(f"{name} must be a finite number, not {value}")
+    if temperature < 0 or not math.isfinite(temperature):
         raise UsageError(f"--temperature must be 0 (greedy) or positive, not {temperature}")
     if not 0 < top_p <= 1:
         raise UsageError(f"--top-p must be above 0 and at most 1, not {top_p}")

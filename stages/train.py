@@ -537,7 +537,8 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 model.fit(plan.local_batches(keras_batches(stream, position, weighted=tcfg.pad_loss == "end",
                                                            start_id=start_id)),
                           initial_epoch=epoch, epochs=last, steps_per_epoch=steps - step,
-                          validation_data=validation, validation_batch_size=tcfg.batch_size,
+                          validation_data=plan.local_rows(validation),
+                          validation_batch_size=plan.local_batch(tcfg.batch_size),
                           verbose=opts.verbose, shuffle=False, callbacks=[watch, run, *extra])
                 if watch.nan_step is not None:
                     e, st = run.nan_at

@@ -89,7 +89,7 @@ def test_mmi_reranks_replies_in_evaluate_and_predict(env, cli, tmp_path):
     out = tmp_path / "mmi.json"
     r = cli("evaluate", "--name", "tiny", "--json", out, "--examples", "0", "--max-pairs", "8", "--mmi", "0.5")
     assert r.code == 0, r.err
-    assert "MMI λ=0.5" in json.loads(out.read_text())["decoding"]
+    assert json.loads(out.read_text())["decoding"] == "beam 8, reranked by MMI λ=0.5"
     plain = cli("predict", "--name", "tiny", "--num", "3", "お母さん？")
     mmi = cli("predict", "--name", "tiny", "--num", "3", "--mmi", "0.5", "お母さん？")
     assert plain.code == 0 and mmi.code == 0, mmi.err

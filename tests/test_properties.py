@@ -34,7 +34,9 @@ line_lists = st.lists(texts, max_size=12)
 @given(texts)
 def test_kana_reads_any_text_without_error(text):
     out = to_katakana(text)
-    assert isinstance(out, str) and "\n" not in out
+    assert isinstance(out, str)
+    if "\n" not in text and "\r" not in text:  # one line in, one line out
+        assert "\n" not in out
 
 
 @SETTINGS

@@ -53,13 +53,16 @@ def evaluate(
     from ..atomic import check_output
 
     check_output(json_file)
+    from stages.predict import check_decoding
+
+    check_decoding(1, temperature, top_p, beam, mmi, length_penalty)
     mdir = _model_dir(model_dir, name)
     dec = Decoding(temperature=temperature, top_p=top_p, beam=beam, length_penalty=length_penalty, seed=seed,
                    mmi=mmi)
     res = run(EvaluateOptions(model_dir=mdir, data_dir=data_dir, split=split, max_pairs=max_pairs,
                               examples=examples, batch_size=batch_size, decoding=dec, json_path=json_file,
                               show_progress=not quiet and sys.stderr.isatty()),
-              log=lambda s: typer.echo(s, err=True), default_data_dir=config.default_pairs_dir())
+              log=lambda s: typer.echo(s, err=True), default_data_dir=config.default_processed_dir())
     f = res.figures
     typer.echo(f"{mdir} on the {split} split of {res.data_dir} ({f['n']:,} pairs; replies: {dec.describe()})")
     typer.echo("")

@@ -172,7 +172,7 @@ def predict(
         raise InputError("empty input: give some text to reply to")
     if input_file is not None and text:
         raise NocpipeError("give TEXT or --input, not both")
-    check_decoding(num, temperature, top_p, beam)
+    check_decoding(num, temperature, top_p, beam, mmi)
     if num > MAX_NUM:
         typer.echo(f"note: --num {num} capped at {MAX_NUM} candidates", err=True)
         num = MAX_NUM
