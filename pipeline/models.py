@@ -95,6 +95,7 @@ class ModelConfig:
     layers: int = 2             # transformer: encoder and decoder blocks (each)
     heads: int = 0              # transformer and attention: attention heads (0: units // 32, 1 to 8)
     positions: str = "learned"  # transformer: learned or sinusoidal position vectors
+    reply_dropout: float = 0.0  # attention and transformer: share of the reply-so-far characters hidden in training
     max_len: int = 50
     vocab_size: int = 128
     reverse_input: bool = True
@@ -110,6 +111,8 @@ class ModelConfig:
             raise UsageError(f"positions must be learned or sinusoidal, not {self.positions!r}")
         if self.arch in AUTOREGRESSIVE_ARCHS and self.max_len < 2:
             raise UsageError(f"max-len must be at least 2 for {self.arch} (a character and the end), not {self.max_len}")
+        if not (0.0 <= float(self.reply_dropout) < 1.0):
+            raise UsageError(f"reply-dropout must be from 0 up to (not including) 1, not {self.reply_dropout}")
         if self.heads < 0 or (self.heads and self.units % self.heads):
             raise UsageError(f"heads must divide units ({self.units}), not {self.heads}")
         for name in ("units", "max_len", "layers"):
@@ -356,6 +359,16 @@ def _inputs(config: ModelConfig):
     return chars, reply_in
 
 
+def _reply_dropout(config: ModelConfig, y, dtype):
+    """Hide whole characters of the reply so far during training (word dropout, Bowman et al. 2016):
+    a character-level decoder otherwise learns to continue replies from their own first characters
+    and ignores the utterance, so every input gets the same few replies. Inactive when decoding."""
+    if not config.reply_dropout:
+        return y
+    return layers.Dropout(config.reply_dropout, noise_shape=(None, config.max_len, 1), name="reply_dropout",
+                          dtype=dtype)(y)
+
+
 def _softmax(config: ModelConfig, x):
     return layers.Dense(config.vocab_size, activation="softmax", name="reply", dtype="float32")(x)
 
@@ -373,6 +386,7 @@ def build_attention(config: ModelConfig, dtype=None) -> keras.Model:
     both = layers.Concatenate(name="encoder_last", dtype=dtype)([forward, backward])
     start = layers.Dense(u, activation="tanh", name="bridge", dtype=dtype)(both)
     y = layers.Embedding(config.vocab_size + 1, u, name="reply_embedding", dtype=dtype)(reply_in)
+    y = _reply_dropout(config, y, dtype)
     # return_state: the same layer then steps one character at a time when decoding (decoding_parts).
     y, _ = layers.GRU(u, return_sequences=True, return_state=True, name="decoder", dtype=dtype)(y, initial_state=start)
     heads = config.num_heads()
@@ -414,6 +428,7 @@ def build_transformer(config: ModelConfig, dtype=None) -> keras.Model:
         x = _block(x, config, f"encoder{i}", dtype, self_mask=mask)
     encoded = layers.LayerNormalization(name="encoder_norm", dtype=dtype)(x)
     y = layers.Embedding(config.vocab_size + 1, u, name="reply_embedding", dtype=dtype)(reply_in)
+    y = _reply_dropout(config, y, dtype)
     y = PositionEmbedding(config.max_len, config.positions, name="reply_positions", dtype=dtype)(y)
     for i in range(config.layers):
         y = _block(y, config, f"decoder{i}", dtype, causal=True, context=encoded, context_mask=mask)

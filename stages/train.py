@@ -60,6 +60,7 @@ class TrainConfig:
 
 
 MODEL_DEFAULTS = {"arch": DEFAULT_ARCH, "units": DEFAULT_UNITS, "layers": 2, "heads": 0, "positions": "learned",
+                  "reply_dropout": 0.0,
                   "max_len": 50, "vocab_size": 128, "reverse_input": True,
                   "optimizer": "adam", "learning_rate": None}
 TRAIN_DEFAULTS = asdict(TrainConfig())
@@ -80,6 +81,7 @@ class TrainOptions:
     layers: int | None = None
     heads: int | None = None
     positions: str | None = None
+    reply_dropout: float | None = None
     max_len: int | None = None
     vocab_size: int | None = None
     reverse_input: bool | None = None

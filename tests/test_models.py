@@ -218,3 +218,19 @@ def test_mixed_precision_keeps_the_softmax_in_float32():
     assert model.get_layer("reply").compute_dtype == "float32"
     twin = inference_copy(model, cfg)
     assert twin.get_layer("encoder").compute_dtype == "float32"
+
+
+@pytest.mark.parametrize("arch", ["attention", "transformer"])
+def test_reply_dropout_hides_characters_in_training_only(arch):
+    cfg = ModelConfig(arch=arch, reply_dropout=0.5, **TINY)
+    model = build_model(cfg)
+    layer = model.get_layer("reply_dropout")
+    assert layer.noise_shape == (None, cfg.max_len, 1)  # whole characters, not single features
+    x = inputs_of(cfg, 4)
+    a, b = model(x, training=False), model(x, training=False)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b))
+    assert not np.allclose(np.asarray(model(x, training=True)), np.asarray(a))
+    plain = build_model(ModelConfig(arch=arch, **TINY))
+    assert "reply_dropout" not in [lyr.name for lyr in plain.layers]
+    with pytest.raises(UsageError, match="reply-dropout"):
+        ModelConfig(arch=arch, reply_dropout=1.0, **TINY).validate()
