@@ -70,6 +70,24 @@ def _log(p: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(np.asarray(p, dtype=np.float64), 1e-30))
 
 
+
+def check_decoding(*, temperature: float = 0.0, top_p: float = 1.0, beam: int = 0, length_penalty: float = 1.0,
+                   no_repeat_ngram: int = 4) -> None:
+    """The decoding options' own limits, checked before any model loads (the command line) and
+    again by `Chatbot.reply` (library callers)."""
+    if not math.isfinite(length_penalty):
+        raise UsageError(f"--length-penalty must be a finite number, not {length_penalty}")
+    if temperature < 0 or not math.isfinite(temperature):
+        raise UsageError(f"--temperature must be 0 (greedy) or positive, not {temperature}")
+    if not 0 < top_p <= 1:
+        raise UsageError(f"--top-p must be above 0 and at most 1, not {top_p}")
+    if beam < 0:
+        raise UsageError(f"--beam must be 0 (off) or positive, not {beam}")
+    if beam and temperature:
+        raise UsageError("--beam searches and --temperature samples: choose one")
+    if no_repeat_ngram < 0 or no_repeat_ngram == 1:
+        raise UsageError(f"no_repeat_ngram must be 0 (off) or at least 2, not {no_repeat_ngram}")
+
 class Chatbot:
     """A loaded model folder; see the module docstring."""
 
@@ -306,16 +324,8 @@ class Chatbot:
         vocabulary cannot make that many); see the module docstring for the modes."""
         if not 1 <= num <= MAX_NUM:
             raise UsageError(f"--num must be between 1 and {MAX_NUM}, not {num}")
-        if temperature < 0 or not math.isfinite(temperature):
-            raise UsageError(f"--temperature must be 0 (greedy) or positive, not {temperature}")
-        if not 0 < top_p <= 1:
-            raise UsageError(f"--top-p must be above 0 and at most 1, not {top_p}")
-        if beam < 0:
-            raise UsageError(f"--beam must be 0 (off) or positive, not {beam}")
-        if beam and temperature:
-            raise UsageError("--beam searches and --temperature samples: choose one")
-        if no_repeat_ngram < 0 or no_repeat_ngram == 1:
-            raise UsageError(f"no_repeat_ngram must be 0 (off) or at least 2, not {no_repeat_ngram}")
+        check_decoding(temperature=temperature, top_p=top_p, beam=beam, length_penalty=length_penalty,
+                       no_repeat_ngram=no_repeat_ngram)
         if not utterances_kana:
             return []
         x = self.vocab.encode_utterances(list(utterances_kana))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pipeline.errors import InputError, UsageError
 from pipeline.inference import MAX_NUM, Candidate, Chatbot, strip_quotes
+from pipeline.inference import check_decoding as check_model_decoding
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -73,17 +74,9 @@ def check_decoding(num: int, temperature: float, top_p: float, beam: int, mmi: f
 
     if num < 1:
         raise UsageError(f"--num must be at least 1, not {num}")
-    for name, value in (("--mmi", mmi), ("--length-penalty", length_penalty)):
-        if not math.isfinite(value):
-            raise UsageError(f"{name} must be a finite number, not {value}")
-    if temperature < 0 or not math.isfinite(temperature):
-        raise UsageError(f"--temperature must be 0 (greedy) or positive, not {temperature}")
-    if not 0 < top_p <= 1:
-        raise UsageError(f"--top-p must be above 0 and at most 1, not {top_p}")
-    if beam < 0:
-        raise UsageError(f"--beam must be 0 (off) or positive, not {beam}")
-    if beam and temperature:
-        raise UsageError("--beam searches and --temperature samples: choose one")
+    if not math.isfinite(mmi):
+        raise UsageError(f"--mmi must be a finite number, not {mmi}")
+    check_model_decoding(temperature=temperature, top_p=top_p, beam=beam, length_penalty=length_penalty)
 
 
 # ---------------------------------------------------------------- inputs and outputs
