@@ -145,9 +145,16 @@ def _kunoji(m: re.Match) -> str:
     return head + rep
 
 
+# Variation selectors choose a glyph, never a reading; pykakasi's own handling of them
+# fails on some sequences (漢字︀々), so they go before anything is read.
+_VARIATION_RE = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+
+
 def prenormalise(text: str) -> str:
-    """Before the reader: NFKC-widen half-width kana, narrow digits, read numbers out,
-    expand the repeat marks ／＼ and 〻."""
+    """Before the reader: drop variation selectors, NFKC-widen half-width kana, narrow
+    digits, read numbers out, expand the repeat marks ／＼ and 〻."""
+    if _VARIATION_RE.search(text):
+        text = _VARIATION_RE.sub("", text)
     if "＼" in text:
         text = _KUNOJI_RE.sub(_kunoji, text)
     if "〻" in text:
@@ -406,7 +413,7 @@ def _read_plain_counted(reader_name: str, text: str) -> tuple[str, int, int]:
 
 
 #: Changes whenever the same text and reader may read differently (corpora re-extract).
-READINGS_VERSION = 2
+READINGS_VERSION = 3
 #: Where a side's readings come from, in the order they are tried.
 READING_SOURCES = ("ruby", "memory", "numbers", "reader")
 
