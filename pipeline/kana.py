@@ -145,16 +145,30 @@ def _kunoji(m: re.Match) -> str:
     return head + rep
 
 
+# Kinship words with an honorific, as spoken: UniDic-lite splits お母さん into お/母/さん and
+# reads オハハサン (the full dictionary and pykakasi read オカアサン). A kanji right before the
+# word makes it another word (叔母さん オバサン, 伯父さん), left to the reader.
+_KINSHIP = {"母": "かあ", "父": "とう", "兄": "にい", "姉": "ねえ", "祖母": "ばあ", "祖父": "じい"}
+_KINSHIP_RE = re.compile(f"(?<![{_KANJI}])(祖母|祖父|母|父|兄|姉)(さん|さま|様|ちゃん)")
+
+
+def _kinship(text: str) -> str:
+    return _KINSHIP_RE.sub(lambda m: _KINSHIP[m.group(1)] + ("さま" if m.group(2) == "様" else m.group(2)), text)
+
+
 # Variation selectors choose a glyph, never a reading; pykakasi's own handling of them
 # fails on some sequences (漢字︀々), so they go before anything is read.
 _VARIATION_RE = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 
 
 def prenormalise(text: str) -> str:
-    """Before the reader: drop variation selectors, NFKC-widen half-width kana, narrow
+    """Before the reader: drop variation selectors, read kinship words with an honorific as
+    spoken (お母さん オカアサン), NFKC-widen half-width kana, narrow
     digits, read numbers out, expand the repeat marks ／＼ and 〻."""
     if _VARIATION_RE.search(text):
         text = _VARIATION_RE.sub("", text)
+    if "さ" in text or "様" in text or "ち" in text:
+        text = _kinship(text)
     if "＼" in text:
         text = _KUNOJI_RE.sub(_kunoji, text)
     if "〻" in text:

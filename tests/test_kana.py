@@ -168,3 +168,15 @@ def test_default_reader_is_unidic():
 
     assert CONFIGURED[0] == "unidic"
     assert to_katakana("王様は、人を殺します。") == "オウサマハ、ヒトヲコロシマス。"
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_kinship_words_with_an_honorific_read_as_spoken(reader):
+    # UniDic-lite splits お母さん into お/母/さん and reads オハハサン.
+    for text, kana in [("お母さん", "オカアサン"), ("お父さん", "オトウサン"), ("兄さん、姉さん", "ニイサン、ネエサン"),
+                       ("お祖母さん", "オバアサン"), ("お父様のご意見", "オトウサマノゴイケン"), ("母ちゃん", "カアチャン")]:
+        assert to_katakana(text, reader) == kana, text
+    # A kanji before it makes another word, left to the reader; the author's ruby still wins.
+    assert to_katakana("叔母さん", reader) == "オバサン"
+    assert to_katakana("母上", reader) == "ハハウエ"
+    assert to_katakana("｜母さん《おっかさん》", reader) == "オッカサン"
