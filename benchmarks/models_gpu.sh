@@ -11,7 +11,7 @@
 #                                      of the bundled works: the reader's dictionaries stay here)
 #   benchmarks/models_gpu.sh           THERE: install the missing wheels into /tmp/site and run
 # The device call (carry both ignored folders; about 8-9 minutes with the defaults):
-#   run(command="bash benchmarks/models_gpu.sh", carry=[".whl", ".bench"], timeout_s=600)
+#   on the GPU machine, with .whl and .bench copied beside the checkout: bash benchmarks/models_gpu.sh  (within 600 s)
 # Environment knobs: UNITS (default 512), BUDGET_S (training seconds per architecture, default 60),
 # BATCH (default 512), STEPS (steps between validations, default 40), ARCHS (default: all five),
 # MMI (λ values for the best model, default 0.5), OUT (results folder, default $OUT or .bench).
@@ -34,7 +34,7 @@ if [[ "${1:-}" == "prepare" ]]; then
     PYBIN=${PYBIN:-.venv/bin/python}
     "$PYBIN" benchmarks/models.py --work .bench/models --corpus-only
     du -sh .whl .bench
-    echo 'ready: run(command="bash benchmarks/models_gpu.sh", carry=[".whl", ".bench"], timeout_s=600)'
+    echo "ready: copy .whl and .bench to the GPU machine with the checkout, then: bash benchmarks/models_gpu.sh"
     exit 0
 fi
 

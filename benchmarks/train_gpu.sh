@@ -13,7 +13,7 @@
 #                                      .bench/pairs (ingest + extract-pairs of the bundled corpus)
 #   benchmarks/train_gpu.sh           THERE: install .whl/*.whl into /tmp/site and measure
 # The device call (carry both ignored folders; the whole run takes about 3-5 minutes):
-#   run(command="bash benchmarks/train_gpu.sh", carry=[".whl", ".bench"], timeout_s=420)
+#   on the GPU machine, with .whl and .bench copied beside the checkout: bash benchmarks/train_gpu.sh  (within 420 s)
 # Environment knobs: PAIRS (shards, default .bench/pairs), BUDGET_S (stop starting new
 # measurements after this many seconds, default 270), SECONDS_PER_POINT (default 6), and for a
 # smoke run on a CPU: UNITS (default 512), BATCHES (default "1024 4096").
@@ -41,7 +41,7 @@ if [[ "${1:-}" == "prepare" ]]; then
     fi
     ls -la .whl .bench/pairs
     du -sh .whl .bench
-    echo 'ready: run(command="bash benchmarks/train_gpu.sh", carry=[".whl", ".bench"], timeout_s=420)'
+    echo "ready: copy .whl and .bench to the GPU machine with the checkout, then: bash benchmarks/train_gpu.sh"
     exit 0
 fi
 

@@ -5,7 +5,7 @@
       -> other segments: the work's ruby memory (pipeline.rubymemory) for words the
          author annotated elsewhere, widened kana, numbers read out (pipeline.numbers),
          then the reader
-      -> hiragana to katakana, punctuation mapped onto the alphabet of DESIGN.md
+      -> hiragana to katakana, punctuation mapped onto the alphabet of docs/design.md
 
 Readers: `unidic` (the default: fugashi + unidic-lite, the `kana` field; unknown
 words fall back to pykakasi) and `pykakasi` (pure Python). A reader is built once per
@@ -50,7 +50,7 @@ _STRAY_RUBY_RE = re.compile(r"《[^《》]*》|[｜]")
 
 
 def is_kana_text(text: str) -> bool:
-    """True when `text` lies entirely inside the katakana alphabet of DESIGN.md."""
+    """True when `text` lies entirely inside the katakana alphabet of docs/design.md."""
     return ALPHABET_RE.fullmatch(text) is not None
 
 

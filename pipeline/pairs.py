@@ -1,4 +1,4 @@
-"""The pair rule of DESIGN.md, as pure functions over body lines.
+"""The pair rule (docs/design.md), as pure functions over body lines.
 
 1. strip white space at both ends (U+3000 included);
 2. a dialogue line starts with 「, ends with 」, and its first 「 is closed only by its last 」;

@@ -1,5 +1,5 @@
 """The bundled Aozora corpus (data/aozora) end to end, checked against an independent reading of
-the DESIGN.md pair rule, and a kill -9 in the middle of a run."""
+the pair rule, and a kill -9 in the middle of a run."""
 
 import os
 import re

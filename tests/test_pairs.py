@@ -1,4 +1,4 @@
-"""The pair rule of DESIGN.md, case by case."""
+"""The pair rule (docs/design.md), case by case."""
 
 import pytest
 
