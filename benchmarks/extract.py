@@ -165,7 +165,6 @@ def neardup_section(out: Path, extract_wall: float | None) -> None:
     from pipeline.config import NearDupConfig
 
     cfg = NearDupConfig()
-    neardup.preload()  # its import (about a second) is paid once per process, not per work
     works = _work_sides(out)
     pairs = []
     for sides in works.values():

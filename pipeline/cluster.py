@@ -19,6 +19,8 @@ install it. Dask is imported only here, only when asked for.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import multiprocessing
 import os
 import re
@@ -123,7 +125,9 @@ class ProcessExecutor(Executor):
             yield from super().map(fn, tasks, keys, ordered)
             return
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(min(self.workers, len(tasks))) as pool:
+        with _frozen_for_fork():
+            pool = ctx.Pool(min(self.workers, len(tasks)))
+        with pool:
             if ordered:
                 yield from pool.imap(fn, tasks, chunksize=1)
             else:
@@ -161,7 +165,8 @@ class DaskExecutor(Executor):
         # The tasks are CPU-bound Python: one thread per worker process, or they share one GIL.
         try:
             if scheduler.local:
-                with dask.config.set({"distributed.worker.multiprocessing-method": _start_method()}):
+                with (dask.config.set({"distributed.worker.multiprocessing-method": _start_method()}),
+                      _frozen_for_fork()):
                     self._cluster = LocalCluster(n_workers=scheduler.workers, threads_per_worker=1,
                                                  processes=True, dashboard_address=":0", silence_logs=40)
                 self.client = Client(self._cluster)
@@ -206,6 +211,20 @@ class DaskExecutor(Executor):
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+
+
+@contextlib.contextmanager
+def _frozen_for_fork():
+    """What exists now goes to the collector's permanent generation while workers fork:
+    in them the collector never walks the shared dictionaries (a reader's million objects),
+    which costs time and touches their pages (copy-on-write copies them after all). This
+    process gets its collector back as it was once the workers are started."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _start_method() -> str:

@@ -13,6 +13,7 @@ figures that chose them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 
@@ -51,22 +52,6 @@ def shingles(sides: Iterable[str], k: int) -> set[bytes]:
     return out
 
 
-def _identity(x: int) -> int:
-    return x
-
-
-def _minhash(cfg: NearDupConfig, hashvalues: np.ndarray | None = None):
-    from datasketch import MinHash
-
-    # Shingles arrive hashed (shingle_hashes, vectorised): datasketch's own per-item SHA-1
-    # made signatures a tenth of extract-pairs' time.
-    try:  # datasketch 2 names its hashing scheme; values are only comparable within one
-        return MinHash(num_perm=cfg.num_perm, seed=cfg.seed, hashvalues=hashvalues, hashfunc=_identity,
-                       scheme="affine32")
-    except TypeError:  # datasketch 1.x: one scheme only
-        return MinHash(num_perm=cfg.num_perm, seed=cfg.seed, hashvalues=hashvalues, hashfunc=_identity)
-
-
 def shingle_hashes(sides: Iterable[str], k: int) -> np.ndarray:
     """The distinct 32-bit hashes of `shingles(sides, k)`, computed with numpy."""
     from numpy.lib.stride_tricks import sliding_window_view
@@ -95,28 +80,32 @@ def shingle_hashes(sides: Iterable[str], k: int) -> np.ndarray:
     return np.unique(h >> np.uint64(32))
 
 
-def preload() -> None:
-    """Import datasketch now (about a second, mostly its asyncio parts): once in the parent
-    before worker processes fork, rather than once in each."""
-    import datasketch  # noqa: F401
+MINHASH_ENGINE = "nocpipe-affine32-1"
+_MASK32 = np.uint64(0xFFFFFFFF)
 
 
-def engine_version() -> str:
-    """Signatures are comparable only when made by the same datasketch (part of the cache key)."""
-    from importlib.metadata import version
-
-    return version("datasketch")
+def _permutations(cfg: NearDupConfig) -> tuple[np.ndarray, np.ndarray]:
+    """num_perm affine maps h -> (a*h + b) mod 2**32, a odd (so each is a permutation of the
+    32-bit values), drawn from cfg.seed: the same maps in every process and on every run."""
+    rng = np.random.default_rng(cfg.seed)
+    a = rng.integers(0, 2**32, size=cfg.num_perm, dtype=np.uint64) | np.uint64(1)
+    b = rng.integers(0, 2**32, size=cfg.num_perm, dtype=np.uint64)
+    return a, b
 
 
 def signature(sides: Iterable[str], cfg: NearDupConfig = NearDupConfig()) -> np.ndarray | None:
-    """The MinHash hash values (uint64) of a work's dialogue sides; None when the work has
-    too few shingles to compare (a handful of lines says nothing about being a copy)."""
+    """The MinHash values (uint64 holding 32 bits) of a work's dialogue sides; None when the
+    work has too few shingles to compare (a handful of lines says nothing about being a copy)."""
     sh = shingle_hashes(sides, cfg.shingle)
     if len(sh) < cfg.min_shingles:
         return None
-    m = _minhash(cfg)
-    m.update_batch(sh.tolist())
-    return m.hashvalues.astype(np.uint64)
+    a, b = _permutations(cfg)
+    out = np.full(cfg.num_perm, _MASK32, dtype=np.uint64)
+    # Blocks of shingles keep the (shingles x permutations) product small for long works.
+    for i in range(0, len(sh), 4096):
+        block = sh[i:i + 4096, None]
+        np.minimum(out, ((block * a + b) & _MASK32).min(axis=0), out=out)
+    return out
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -124,18 +113,44 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / len(a)
 
 
+@functools.lru_cache(maxsize=16)
+def band_params(threshold: float, num_perm: int, fp_weight: float = 0.1) -> tuple[int, int]:
+    """(bands, rows) for LSH at this threshold: the banding whose S-curve 1-(1-s**r)**b misses
+    the fewest pairs above the threshold and lets through the fewest below it (areas under
+    the curve, weighted), as in Leskovec et al., Mining of Massive Datasets, ch. 3. A false
+    candidate costs one comparison of signatures, a missed one a lost group: misses weigh
+    nine times more. At 0.5 and 128 permutations: 32 bands of 4 rows, which make candidates
+    of 87 % of the pairs at similarity 0.5, 99 % at 0.6 and 0.3 % at 0.1."""
+    # Midpoint sums over 200 steps: the areas to three decimals, enough to rank bandings.
+    below = (np.arange(200) + 0.5) / 200 * threshold
+    above = threshold + (np.arange(200) + 0.5) / 200 * (1 - threshold)
+    best, best_err = (1, num_perm), float("inf")
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            fp = (1 - (1 - below ** r) ** b).mean() * threshold
+            fn = ((1 - above ** r) ** b).mean() * (1 - threshold)
+            err = fp_weight * fp + (1 - fp_weight) * fn
+            if err < best_err:
+                best, best_err = (b, r), err
+    return best
+
+
 def group_works(signatures: dict[str, np.ndarray | None], cfg: NearDupConfig = NearDupConfig()
                 ) -> list[list[str]]:
     """Groups (of two or more) of near-copy works, each sorted, sorted by first member.
-    Deterministic: depends on the signatures only, not on the order they are given in."""
-    from datasketch import MinHashLSH
+    Deterministic: depends on the signatures only, not on the order they are given in.
 
+    Banded LSH finds the candidates (works that agree on every row of some band) and the
+    whole signatures confirm them, so no pair of works is compared unless it might match."""
     keys = sorted(k for k, s in signatures.items() if s is not None)
     if len(keys) < 2:
         return []
-    lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm)
+    bands, rows = band_params(cfg.threshold, cfg.num_perm)
+    buckets: dict[tuple[int, bytes], list[str]] = {}
     for k in keys:
-        lsh.insert(k, _minhash(cfg, signatures[k]))
+        sig = np.asarray(signatures[k], dtype=np.uint64)
+        for j in range(bands):
+            buckets.setdefault((j, sig[j * rows:(j + 1) * rows].tobytes()), []).append(k)
     parent = {k: k for k in keys}
 
     def find(k: str) -> str:
@@ -144,13 +159,23 @@ def group_works(signatures: dict[str, np.ndarray | None], cfg: NearDupConfig = N
             k = parent[k]
         return k
 
-    for k in keys:
-        for other in lsh.query(_minhash(cfg, signatures[k])):
-            if other != k and similarity(signatures[k], signatures[other]) >= cfg.threshold:
-                a, b = find(k), find(other)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
+    checked: set[tuple[str, str]] = set()
+    for members in buckets.values():
+        for i, k in enumerate(members):
+            for other in members[i + 1:]:
+                if (k, other) in checked:
+                    continue
+                checked.add((k, other))
+                if similarity(signatures[k], signatures[other]) >= cfg.threshold:
+                    a, b = find(k), find(other)
+                    if a != b:
+                        parent[max(a, b)] = min(a, b)
     groups: dict[str, list[str]] = {}
     for k in keys:
         groups.setdefault(find(k), []).append(k)
     return sorted(sorted(g) for g in groups.values() if len(g) > 1)
+
+
+def engine_version() -> str:
+    """Signatures are comparable only when made by the same hashing (part of the cache key)."""
+    return MINHASH_ENGINE

@@ -201,6 +201,14 @@ def fingerprint(work: Path) -> str:
     return h.hexdigest()
 
 
+def size(work: Path) -> int:
+    """Bytes in a work's files (dot files aside): how long it takes to read, roughly."""
+    total = 0
+    for root, _dirs, files in os.walk(work):
+        total += sum(os.stat(os.path.join(root, n)).st_size for n in files if not n.startswith("."))
+    return total
+
+
 # ---------------------------------------------------------------- scrape's progress log
 
 def read_progress(work: Path) -> dict[int, dict]:

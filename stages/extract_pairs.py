@@ -213,6 +213,13 @@ def run_work(task: WorkTask) -> tuple[str, dict]:
     return task.ref.key, info
 
 
+def _task_size(task: WorkTask) -> int:
+    try:
+        return rawstore.size(task.ref.path)
+    except OSError:
+        return 0
+
+
 def _run(tasks: list[WorkTask], workers: int, scheduler: str | None = None) -> Iterator[tuple[str, dict]]:
     """Phase 1 of `tasks` on local processes or a Dask cluster (pipeline.cluster); results as
     they finish. Each task writes its own file under a name given by its work, so a task run
@@ -327,9 +334,11 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
         else:
             tasks.append(WorkTask(w, opts.reader, opts.max_len, prints[w.key], p1_digest, path, opts.neardup))
     result.skipped = len(works) - len(tasks) - len(failed)
+    # Longest works first: a long work started last would leave the other workers idle
+    # at the end (results are gathered by work, so the order changes nothing else).
+    tasks.sort(key=_task_size, reverse=True)
     if tasks:
         get_reader(opts.reader)  # built once here, before the workers fork
-        neardup.preload()
         for key, info in progress(_run(tasks, min(workers, len(tasks)), opts.scheduler), desc="extract-pairs", unit="work",
                                   enabled=opts.show_progress, total=len(tasks)):
             if "failed" in info:

@@ -6,6 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import stages.extract_pairs as ep
+from pipeline import rawstore
 from pipeline.config import SplitConfig
 from pipeline.shards import SCHEMA, list_shards
 from stages.extract_pairs import ExtractOptions, extract_pairs
@@ -100,8 +101,11 @@ def test_interrupted_run_resumes_and_matches_a_clean_run(store, tmp_path, monkey
     out = tmp_path / "p"
     real = ep.process_work
 
+    started = []
+
     def flaky(ref, reader, max_len):
-        if ref.work_id == "w3":
+        started.append(ref.work_id)
+        if len(started) == 3:
             raise KeyboardInterrupt
         return real(ref, reader, max_len)
     monkeypatch.setattr(ep, "process_work", flaky)
@@ -109,7 +113,7 @@ def test_interrupted_run_resumes_and_matches_a_clean_run(store, tmp_path, monkey
         run(store, out, shard_target=1)
     assert not list(out.rglob(".*.tmp"))          # nothing half-written left visible
     done = sorted(p.stem for p in (out / ".works" / "aozora").glob("*.parquet"))
-    assert done == ["w1", "w2"]                   # works finished before the crash are kept
+    assert done == sorted(started[:2])            # works finished before the crash are kept
     assert not list_shards(out)                   # no corpus from half the works
     monkeypatch.setattr(ep, "process_work", real)
     res = run(store, out, shard_target=1)
@@ -271,3 +275,16 @@ def test_second_run_on_the_same_folder_stops(store, tmp_path, cli):
     assert r.code == 1 and len(r.err.strip().splitlines()) == 1
     assert "pid" in r.err and "since" in r.err and "extract-pairs" in r.err
     assert not (out / "pairs").exists()
+
+
+def test_the_longest_works_are_read_first(store, tmp_path, monkeypatch):
+    real = ep.process_work
+    order = []
+
+    def recording(ref, reader, max_len):
+        order.append(ref.work_id)
+        return real(ref, reader, max_len)
+    monkeypatch.setattr(ep, "process_work", recording)
+    run(store, tmp_path / "p", workers=1)
+    sizes = {w.work_id: rawstore.size(w.path) for w in ep.list_works(store)}
+    assert len(set(sizes.values())) > 1 and order == sorted(sizes, key=sizes.get, reverse=True)

@@ -75,3 +75,41 @@ def test_an_edited_copy_takes_its_originals_split_and_loses_its_pairs(tmp_path, 
     assert kept["1018_ruby_2213"] > 30 and kept.get("1018_ruby_2213_rev", 0) < kept["1018_ruby_2213"] * 0.2
     assert stats["dropped"]["dropped_near_duplicate"] > 0
     assert "1018_ruby_2213_rev" in (out / "README.md").read_text()
+
+
+def test_signatures_estimate_jaccard_similarity():
+    cfg = NearDupConfig()
+    rng = np.random.default_rng(2)
+    alphabet = list("アイウエオカキクケコサシスセソタチツテトナニヌネノ")
+    base = ["".join(rng.choice(alphabet, 10)) for _ in range(300)]
+    for keep in (1.0, 0.8, 0.5, 0.2, 0.0):
+        n = int(len(base) * keep)
+        other = base[:n] + ["".join(rng.choice(alphabet, 10)) for _ in range(len(base) - n)]
+        sa, sb = neardup.shingles(base, cfg.shingle), neardup.shingles(other, cfg.shingle)
+        exact = len(sa & sb) / len(sa | sb)
+        est = neardup.similarity(neardup.signature(base, cfg), neardup.signature(other, cfg))
+        # 128 permutations: a standard error of at most 0.045
+        assert abs(est - exact) < 0.15, (keep, exact, est)
+
+
+def test_banded_candidates_find_every_pair_a_full_comparison_finds():
+    cfg = NearDupConfig()
+    rng = np.random.default_rng(3)
+    alphabet = list("アイウエオカキクケコサシスセソタチツテトナニヌネノ")
+    originals = [["".join(rng.choice(alphabet, 10)) for _ in range(150)] for _ in range(8)]
+    sigs = {}
+    for i, orig in enumerate(originals):
+        sigs[f"w{i}"] = neardup.signature(orig, cfg)
+        for j, share in enumerate((0.9, 0.7, 0.55, 0.3)):   # copies from near to far
+            n = int(len(orig) * share)
+            copy = orig[:n] + ["".join(rng.choice(alphabet, 10)) for _ in range(len(orig) - n)]
+            sigs[f"w{i}c{j}"] = neardup.signature(copy, cfg)
+    keys = sorted(sigs)
+    # LSH is probabilistic at the threshold itself; a clear margin above it is always found.
+    full = {(a, b) for x, a in enumerate(keys) for b in keys[x + 1:]
+            if neardup.similarity(sigs[a], sigs[b]) >= cfg.threshold + 0.1}
+    assert len(full) >= 8                       # the near copies are there to be found
+    grouped = {(a, b) for g in neardup.group_works(sigs, cfg) for x, a in enumerate(g) for b in g[x + 1:]}
+    assert full <= grouped
+    bands, rows = neardup.band_params(cfg.threshold, cfg.num_perm)
+    assert bands * rows <= cfg.num_perm and bands > 1 and rows > 1

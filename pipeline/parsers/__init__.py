@@ -10,16 +10,24 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..records import Counters, Episode
-from .. import syosetu
 from . import aozora, text
 
 ReadWork = Callable[[Path, Counters], Iterator[Episode]]
 
+
+def _syosetu(work_dir: Path, counters: Counters) -> Iterator[Episode]:
+    # Imported on first use: BeautifulSoup and soupsieve cost a run over Aozora files alone
+    # a tenth of a second in every process.
+    from .. import syosetu
+
+    return syosetu.read_work(work_dir, counters)
+
+
 PARSERS: dict[str, ReadWork] = {
     "aozora": aozora.read_work,
     "text": text.read_work,
-    "nocturne": syosetu.read_work,
-    "narou": syosetu.read_work,
+    "nocturne": _syosetu,
+    "narou": _syosetu,
 }
 
 
