@@ -339,6 +339,9 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
     tasks.sort(key=_task_size, reverse=True)
     if tasks:
         get_reader(opts.reader)  # built once here, before the workers fork
+        # pyarrow imports pandas on its first array (a quarter of a second); this process
+        # needs it for phase 2 anyway, and forked workers then find it imported.
+        import pandas  # noqa: F401
         for key, info in progress(_run(tasks, min(workers, len(tasks)), opts.scheduler), desc="extract-pairs", unit="work",
                                   enabled=opts.show_progress, total=len(tasks)):
             if "failed" in info:

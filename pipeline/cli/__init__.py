@@ -15,6 +15,9 @@ Shared options and helpers live here.
 
 from __future__ import annotations
 
+import gc
+import sys
+
 import typer
 
 from .. import __version__, config
@@ -70,6 +73,15 @@ from . import serve as _serve_cmds  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------- entry point
+
+def run() -> None:
+    """The `nocpipe` command: main(), then exit with its status."""
+    code = main()
+    # The process ends next: its last garbage collection would walk every object still
+    # alive (a reader's dictionaries: a million of them, a fifth of a second) for nothing.
+    gc.freeze()
+    sys.exit(code)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: one `Error:` line and exit 1 for every user error."""
