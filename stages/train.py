@@ -97,6 +97,7 @@ class TrainOptions:
     window_rows: int | None = None
     pad_loss: str | None = None
     max_time: float | None = None    # seconds of training in this run (None: no budget)
+    lr_decay: bool = False           # with max_time: the learning rate falls linearly over the budget
     tensorboard: Path | None = None  # a TensorBoard log folder
     early_stop: int = 0              # patience in epochs on validation bits/char (0: off)
     distribute: bool = False    # data-parallel over every device (pipeline.distribute); not saved: a resume may change it
@@ -186,6 +187,21 @@ def _watch_callback(stop: _Stop, deadline: float | None = None):
             self._check()
 
     return Watch()
+
+
+def _budget_decay_callback(base: float, deadline: float, budget: float, log):
+    """Budgeted training (Li, Yumer and Ramanan, ICLR 2020): with a fixed time budget, a learning
+    rate that falls linearly to zero as the budget runs out ends at a lower loss than a constant
+    one. Set at each epoch's start from the share of the budget left (Keras applies a rate set
+    there on every backend); never below 2 % of the start value."""
+    import keras
+
+    class BudgetDecay(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            left = max(0.0, deadline - time.monotonic()) / budget
+            self.model.optimizer.learning_rate = base * max(0.02, left)
+
+    return BudgetDecay()
 
 
 def _run_callback():
@@ -430,7 +446,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
     import keras
 
     from pipeline.models import (build_model, choose_precision, compile_model, cudnn_report, gpu_info,
-                                 quiet_native_logs)
+                                 make_optimizer, quiet_native_logs, variable_value)
 
     from pipeline import distribute
 
@@ -517,12 +533,19 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
         extra = list(callbacks)
         if opts.tensorboard is not None:
             extra.append(keras.callbacks.TensorBoard(log_dir=str(opts.tensorboard)))
+        deadline = time.monotonic() + opts.max_time if opts.max_time else None
+        if opts.lr_decay:
+            if deadline is None:
+                raise UsageError("--lr-decay lowers the learning rate over the time budget: give --max-time too")
+            if tcfg.rotate_optimizers:
+                raise UsageError("--lr-decay and --rotate-optimizers both set the learning rate: choose one")
+            base = mcfg.learning_rate or float(variable_value(make_optimizer(mcfg.optimizer).learning_rate))
+            extra.append(_budget_decay_callback(base, deadline, opts.max_time, log))
         if opts.early_stop:
             extra.append(keras.callbacks.EarlyStopping(monitor="val_bpc", mode="min", patience=opts.early_stop,
                                                        verbose=1))
         run = _Run(model, model_dir, mcfg, tcfg, steps, fp, plotter, log, opts.epochs,
                    best_loss, best_epoch, history)
-        deadline = time.monotonic() + opts.max_time if opts.max_time else None
         with _Stop(log) as stop, quiet_native_logs():
             while epoch < opts.epochs:
                 kind = _rotation(tcfg.seed, epoch) if tcfg.rotate_optimizers else mcfg.optimizer

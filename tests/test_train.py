@@ -256,3 +256,38 @@ def test_max_time_durations(cli, tmp_path):
             parse_duration(bad)
     res = cli("train", "--data-dir", tmp_path, "--model-dir", tmp_path / "m", "--max-time", "soon")
     assert res.code == 1 and res.err.startswith("Error: --max-time takes a duration")
+
+
+def test_lr_decay_lowers_the_learning_rate_as_the_time_budget_runs_out(pairs, tmp_path, monkeypatch):
+    import time as real_time
+
+    import stages.train as st
+
+    class Clock:
+        """Training time that advances one second whenever it is read."""
+
+        now = 0.0
+
+        def monotonic(self):
+            Clock.now += 1.0
+            return Clock.now
+
+        def __getattr__(self, name):
+            return getattr(real_time, name)
+
+    monkeypatch.setattr(st, "time", Clock())
+    res = run(pairs, tmp_path / "m", 20, max_time=40, lr_decay=True, learning_rate=0.01)
+    assert res.status == "time-up"
+    rates = [float(r["learning_rate"]) for r in modeldir.read_history(tmp_path / "m")]
+    assert len(rates) >= 3 and rates[0] < 0.01
+    assert all(b < a for a, b in zip(rates, rates[1:]))        # falls at every epoch
+    assert rates[-1] < 0.01 * 0.5                             # most of the way down by the end
+    plain = run(pairs, tmp_path / "p", 2, learning_rate=0.01)
+    assert [float(r["learning_rate"]) for r in plain.history] == pytest.approx([0.01, 0.01])
+
+
+def test_lr_decay_needs_a_time_budget_and_no_rotation(pairs, tmp_path):
+    with pytest.raises(UsageError, match="--max-time"):
+        run(pairs, tmp_path / "m", 1, lr_decay=True)
+    with pytest.raises(UsageError, match="rotate"):
+        run(pairs, tmp_path / "n", 1, lr_decay=True, max_time=60, rotate_optimizers=True)

@@ -60,6 +60,9 @@ def train(
                                                   "decoder must use the utterance [default: 0]."),
     max_time: Optional[str] = typer.Option(None, "--max-time", help="Stop after the step that reaches this "
                                            "much training time (90s, 20m, 2h); --resume continues [default: none]."),
+    lr_decay: bool = typer.Option(False, "--lr-decay/--no-lr-decay", help="With --max-time: lower the "
+                                  "learning rate linearly towards 0 as the time budget runs out (set at each "
+                                  "epoch's start; a resumed run decays over its own budget)."),
     early_stop: int = typer.Option(0, "--early-stop", help="Stop when the validation bits/char has not improved "
                                    "for N epochs (0 = off)."),
     tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Write TensorBoard logs to this "
@@ -113,7 +116,7 @@ def train(
         rotate_optimizers=rotate_optimizers, max_pairs=max_pairs, steps_per_epoch=steps_per_epoch,
         valid_pairs=valid_pairs, seed=seed, precision=precision, pad_loss=pad_loss, distribute=distribute,
         layers=layers, heads=heads, positions=positions, reply_dropout=reply_dropout, max_time=parse_duration(max_time) if max_time else None,
-        early_stop=early_stop, tensorboard=tensorboard,
+        lr_decay=lr_decay, early_stop=early_stop, tensorboard=tensorboard,
     )
     if early_stop < 0:
         raise NocpipeError(f"--early-stop must be 0 (off) or a number of epochs, not {early_stop}")
