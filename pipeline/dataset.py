@@ -246,6 +246,37 @@ def end_weights(y: np.ndarray) -> np.ndarray:
     return w
 
 
+ITF_CAP = 5.0
+
+
+def itf_weights(vocab, size: int, lam: float, ends: int) -> np.ndarray:
+    """Per-id loss weights 1 / frequency**lam (inverse token frequency: Nakamura et al. 2018,
+    "Another Diversity-Promoting Objective Function for Neural Dialogue Generation"), scaled so
+    that the average weight of a character of the training text is 1. Generic replies are made
+    of the most frequent characters; weighing them less moves the model's most likely reply,
+    which greedy decoding returns, towards the informative ones. `ends`: how many end tokens
+    the counted text holds (one per side); the unknown id counts as the characters outside
+    the vocabulary; ids without a count (padding after the end, the start token) weigh 1.
+    No weight exceeds ITF_CAP times the average before the final scaling."""
+    freq = np.zeros(len(vocab.tokens), dtype=np.float64)
+    freq[0] = max(1, ends)
+    known = set(vocab.tokens[2:])
+    freq[1] = max(1, sum(n for c, n in vocab.counts.items() if c not in known))
+    for i, c in enumerate(vocab.tokens[2:], start=2):
+        freq[i] = max(1, vocab.counts.get(c, 1))
+    p = freq / freq.sum()
+    w = freq ** -float(lam)
+    w /= float((p * w).sum())
+    # A character seen a handful of times would otherwise weigh hundreds of steps' worth, and
+    # "unknown" is no information at all: rare ones are capped, unknown weighs as usual.
+    w = np.minimum(w, ITF_CAP)
+    w[1] = 1.0
+    w /= float((p * w).sum())
+    out = np.ones(size, dtype=np.float32)
+    out[:len(w)] = w
+    return out
+
+
 def teacher_forcing(x: np.ndarray, y: np.ndarray, start_id: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
     """An autoregressive model's inputs and targets: the reply cut to max_len - 1 characters (so its
     end, id 0, always has a position), and the decoder's input, the start token then the reply
@@ -258,10 +289,12 @@ def teacher_forcing(x: np.ndarray, y: np.ndarray, start_id: int) -> tuple[tuple[
     return (x, shifted), y
 
 
-def keras_batches(stream: PairStream, start: int = 0, weighted: bool = False, start_id: int | None = None):
+def keras_batches(stream: PairStream, start: int = 0, weighted: bool = False, start_id: int | None = None,
+                  token_weights: np.ndarray | None = None):
     """An endless keras.utils.PyDataset whose item i is stream.batch(start + i),
     with end_weights() as sample weights when `weighted`; with `start_id`, batches are
-    teacher_forcing() pairs for an autoregressive model (always weighted)."""
+    teacher_forcing() pairs for an autoregressive model (always weighted), each target
+    also weighted by `token_weights[id]` when given (itf_weights)."""
     import keras
 
     class StreamBatches(keras.utils.PyDataset):
@@ -278,7 +311,8 @@ def keras_batches(stream: PairStream, start: int = 0, weighted: bool = False, st
             x, y = stream.batch(self.start + index)
             if start_id is not None:
                 inputs, y = teacher_forcing(x, y, start_id)
-                return inputs, y, end_weights(y)
+                w = end_weights(y)
+                return inputs, y, (w if token_weights is None else w * token_weights[y])
             return (x, y, end_weights(y)) if weighted else (x, y)
 
     return StreamBatches()

@@ -33,8 +33,8 @@ import numpy as np
 
 from pipeline import __version__, modeldir
 from pipeline.config import DEFAULT_ARCH, DEFAULT_UNITS
-from pipeline.dataset import (DEFAULT_WINDOW_ROWS, PairStream, end_weights, fingerprint, keras_batches, load_arrays,
-                              read_unit, scan_units, count_too_long, teacher_forcing)
+from pipeline.dataset import (DEFAULT_WINDOW_ROWS, PairStream, count_too_long, end_weights, fingerprint, itf_weights,
+                              keras_batches, load_arrays, read_unit, scan_units, teacher_forcing)
 from pipeline.errors import ModelError, UsageError
 from pipeline.kana import DEFAULT_READER
 from pipeline.locks import locked
@@ -57,6 +57,7 @@ class TrainConfig:
     precision: str = "auto"
     window_rows: int = DEFAULT_WINDOW_ROWS
     pad_loss: str = "all"       # "all": every position counts (the original); "end": padding after the end adds no loss
+    itf: float = 0.0            # autoregressive: reply characters weighted 1/frequency**itf in the loss (0: off)
 
 
 MODEL_DEFAULTS = {"arch": DEFAULT_ARCH, "units": DEFAULT_UNITS, "layers": 2, "heads": 0, "positions": "learned",
@@ -96,6 +97,7 @@ class TrainOptions:
     precision: str | None = None
     window_rows: int | None = None
     pad_loss: str | None = None
+    itf: float | None = None
     max_time: float | None = None    # seconds of training in this run (None: no budget)
     lr_decay: bool = False           # with max_time: the learning rate falls linearly over the budget
     tensorboard: Path | None = None  # a TensorBoard log folder
@@ -415,6 +417,11 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
     for name in ("max_pairs", "steps_per_epoch"):
         if getattr(tcfg, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} cannot be negative")
+    if not (0.0 <= float(tcfg.itf) <= 2.0):
+        raise UsageError(f"--itf must be from 0 (off) to 2, not {tcfg.itf}")
+    if tcfg.itf and not mcfg.autoregressive:
+        raise UsageError(f"--itf weighs the reply characters of an autoregressive model (attention, transformer), "
+                         f"not {mcfg.arch}")
 
     # ---- data
     train_units = scan_units(data_dir, "train", tcfg.max_pairs)
@@ -524,6 +531,8 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
             return TrainResult(model_dir, "already-done", epoch, 0, best_epoch, best_loss, history)
 
         stream = PairStream(train_units, vocab, tcfg.batch_size, seed=tcfg.seed, window_rows=tcfg.window_rows)
+        # Validation stays unweighted: its bits/char is the true figure, and picks the best model.
+        token_weights = itf_weights(vocab, mcfg.vocab_size + 1, tcfg.itf, 2 * n_train) if tcfg.itf else None
         start_id = mcfg.start_id if mcfg.autoregressive else None
         validation = None
         if len(x_val):
@@ -560,7 +569,7 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 run.begin(epoch, step, kind, watch)
                 position = epoch * steps + step
                 model.fit(plan.local_batches(keras_batches(stream, position, weighted=tcfg.pad_loss == "end",
-                                                           start_id=start_id)),
+                                                           start_id=start_id, token_weights=token_weights)),
                           initial_epoch=epoch, epochs=last, steps_per_epoch=steps - step,
                           validation_data=plan.local_rows(validation),
                           validation_batch_size=plan.local_batch(tcfg.batch_size),

@@ -211,3 +211,32 @@ def test_count_too_long_counts_both_sides(pairs):
     want = sum((len(u) > 8) + (len(r) > 8) for u, r in all_train_pairs(pairs))
     assert count_too_long(units, "train", 8) == (want, 2 * 300) and want > 0
     assert count_too_long(units, "train", 1000) == (0, 600)
+
+
+def test_itf_weights_favour_rare_characters_and_average_one():
+    from pipeline.dataset import ITF_CAP, itf_weights
+
+    counts = {"イ": 5000, "ン": 3000, "カ": 1000, "ゾ": 50, "ヂ": 2, "☆": 3}   # ☆ is outside the vocabulary
+    vocab = Vocab(tokens=["", "<unk>", "イ", "ン", "カ", "ゾ", "ヂ"], max_len=8, counts=counts)
+    ends = 2000
+    w = itf_weights(vocab, 10, 0.5, ends)
+    assert w.shape == (10,) and w.dtype == np.float32
+    assert w[2] < w[3] < w[4] < w[5] <= w[6]          # the rarer, the heavier
+    assert w[1] < w[5] and w[1] < w[6]                # unknown, rare as it is, is not promoted
+    freq = np.array([ends, 3, 5000, 3000, 1000, 50, 2], dtype=np.float64)
+    assert float((freq / freq.sum() * w[:7]).sum()) == pytest.approx(1.0, rel=1e-5)
+    assert w[6] / w[1] <= ITF_CAP * 1.0001             # a character seen twice is capped
+    assert (w[7:] == 1).all()                          # ids without a count
+    assert np.allclose(itf_weights(vocab, 10, 0.0, ends)[:7], 1.0)
+
+
+def test_keras_batches_weigh_targets_by_token_weights(pairs, vocab):
+    from pipeline.dataset import end_weights, teacher_forcing
+
+    s = PairStream(scan_units(pairs, "train"), vocab, batch_size=8, seed=0)
+    table = np.linspace(0.5, 2.0, len(vocab.tokens) + 2).astype(np.float32)
+    start = len(vocab.tokens) + 1
+    (inputs, y, w) = keras_batches(s, start_id=start, token_weights=table)[0]
+    _, y0 = teacher_forcing(*s.batch(0), start)
+    assert np.array_equal(y, y0)
+    assert np.allclose(w, end_weights(y0) * table[y0])

@@ -291,3 +291,16 @@ def test_lr_decay_needs_a_time_budget_and_no_rotation(pairs, tmp_path):
         run(pairs, tmp_path / "m", 1, lr_decay=True)
     with pytest.raises(UsageError, match="rotate"):
         run(pairs, tmp_path / "n", 1, lr_decay=True, max_time=60, rotate_optimizers=True)
+
+
+def test_itf_trains_an_autoregressive_model_and_is_saved(pairs, tmp_path):
+    res = run(pairs, tmp_path / "m", 1, itf=0.5)
+    assert res.status == "done"
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text(encoding="utf-8"))
+    assert cfg["train"]["itf"] == 0.5
+    with pytest.raises(UsageError, match="--itf 0.7 differs"):
+        run(pairs, tmp_path / "m", 2, resume=True, itf=0.7)
+    with pytest.raises(UsageError, match="autoregressive"):
+        run(pairs, tmp_path / "s", 1, itf=0.5, arch="seed")
+    with pytest.raises(UsageError, match="--itf"):
+        run(pairs, tmp_path / "n", 1, itf=3.0)

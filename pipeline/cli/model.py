@@ -55,6 +55,9 @@ def train(
     heads: Optional[int] = typer.Option(None, "--heads", help="Attention heads [default: 0 = units / 32, 1 to 8]."),
     positions: Optional[str] = typer.Option(None, "--positions", help="Transformer positions: learned or "
                                             "sinusoidal [default: learned]."),
+    itf: Optional[float] = typer.Option(None, "--itf", help="attention, transformer: weigh each reply "
+                                        "character's loss by 1/frequency^λ (inverse token frequency), so the "
+                                        "characters every generic reply is made of count less [default: 0 = off]."),
     reply_dropout: Optional[float] = typer.Option(None, "--reply-dropout", help="attention, transformer: share of "
                                                   "the reply-so-far characters hidden in training, so the "
                                                   "decoder must use the utterance [default: 0]."),
@@ -115,7 +118,7 @@ def train(
         optimizer=optimizer, learning_rate=learning_rate, batch_size=batch_size,
         rotate_optimizers=rotate_optimizers, max_pairs=max_pairs, steps_per_epoch=steps_per_epoch,
         valid_pairs=valid_pairs, seed=seed, precision=precision, pad_loss=pad_loss, distribute=distribute,
-        layers=layers, heads=heads, positions=positions, reply_dropout=reply_dropout, max_time=parse_duration(max_time) if max_time else None,
+        layers=layers, heads=heads, positions=positions, reply_dropout=reply_dropout, itf=itf, max_time=parse_duration(max_time) if max_time else None,
         lr_decay=lr_decay, early_stop=early_stop, tensorboard=tensorboard,
     )
     if early_stop < 0:
