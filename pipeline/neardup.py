@@ -81,31 +81,34 @@ def shingle_hashes(sides: Iterable[str], k: int) -> np.ndarray:
 
 
 MINHASH_ENGINE = "nocpipe-affine32-1"
-_MASK32 = np.uint64(0xFFFFFFFF)
 
 
+@functools.lru_cache(maxsize=8)
 def _permutations(cfg: NearDupConfig) -> tuple[np.ndarray, np.ndarray]:
     """num_perm affine maps h -> (a*h + b) mod 2**32, a odd (so each is a permutation of the
     32-bit values), drawn from cfg.seed: the same maps in every process and on every run."""
     rng = np.random.default_rng(cfg.seed)
-    a = rng.integers(0, 2**32, size=cfg.num_perm, dtype=np.uint64) | np.uint64(1)
-    b = rng.integers(0, 2**32, size=cfg.num_perm, dtype=np.uint64)
+    a = rng.integers(0, 2**32, size=cfg.num_perm, dtype=np.uint64).astype(np.uint32) | np.uint32(1)
+    b = rng.integers(0, 2**32, size=cfg.num_perm, dtype=np.uint64).astype(np.uint32)
     return a, b
 
 
 def signature(sides: Iterable[str], cfg: NearDupConfig = NearDupConfig()) -> np.ndarray | None:
     """The MinHash values (uint64 holding 32 bits) of a work's dialogue sides; None when the
     work has too few shingles to compare (a handful of lines says nothing about being a copy)."""
-    sh = shingle_hashes(sides, cfg.shingle)
+    sh = shingle_hashes(sides, cfg.shingle).astype(np.uint32)
     if len(sh) < cfg.min_shingles:
         return None
     a, b = _permutations(cfg)
-    out = np.full(cfg.num_perm, _MASK32, dtype=np.uint64)
-    # Blocks of shingles keep the (shingles x permutations) product small for long works.
-    for i in range(0, len(sh), 4096):
-        block = sh[i:i + 4096, None]
-        np.minimum(out, ((block * a + b) & _MASK32).min(axis=0), out=out)
-    return out
+    out = np.full(cfg.num_perm, 0xFFFFFFFF, dtype=np.uint32)
+    # uint32 arithmetic wraps mod 2**32 by itself. Permutations by rows, shingles along each
+    # row, so that the minimum runs over contiguous memory (ten times faster than down the
+    # columns); blocks of shingles keep the product small for long works.
+    for i in range(0, len(sh), 8192):
+        t = np.multiply.outer(a, sh[i:i + 8192])
+        t += b[:, None]
+        np.minimum(out, t.min(axis=1), out=out)
+    return out.astype(np.uint64)
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
