@@ -76,8 +76,8 @@ class NearDupConfig:
 
     Chosen on the bundled 61 Aozora works (`benchmarks/extract.py --neardup-only`; the table
     is in docs/corpus.md): at 5-character shingles the most similar unrelated works have a
-    Jaccard similarity of 0.069 (MinHash estimate 0.109), while copies with 10 % of their
-    lines changed and 5 % removed score at least 0.817 (estimate 0.828), and copies with
+    Jaccard similarity of 0.069 (MinHash estimate 0.094), while copies with 10 % of their
+    lines changed and 5 % removed score at least 0.817 (estimate 0.797), and copies with
     half their lines changed still 0.564. A threshold of 0.5 sits in that gap.
     """
 
