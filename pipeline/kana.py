@@ -304,6 +304,9 @@ class PykakasiReader(Reader):
     def __init__(self) -> None:
         import pykakasi
 
+        from .kanwacache import install
+
+        install()  # pykakasi's dictionary read a character at a time, not loaded whole
         self._kks = pykakasi.Kakasi()
         _kana_only(self._kks)
 

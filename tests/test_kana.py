@@ -1,5 +1,7 @@
 """Readings: ruby first, numbers, punctuation, long vowels, small kana, both readers."""
 
+from pathlib import Path
+
 import pytest
 
 from pipeline.kana import is_kana_text, split_ruby, strip_ruby, to_katakana
@@ -180,3 +182,49 @@ def test_kinship_words_with_an_honorific_read_as_spoken(reader):
     assert to_katakana("叔母さん", reader) == "オバサン"
     assert to_katakana("母上", reader) == "ハハウエ"
     assert to_katakana("｜母さん《おっかさん》", reader) == "オッカサン"
+
+
+_KANWA_PROBE = """
+import json, sys
+from pipeline.kana import get_reader
+from pykakasi.kanji import Kanwa
+text = sys.stdin.read()
+r = get_reader("pykakasi")
+print(json.dumps({"kana": [r.read(line) for line in text.splitlines()],
+                  "indexed": type(Kanwa._shared_state["_jisyo_table"]).__name__ == "KanwaTable"}))
+"""
+
+
+def test_pykakasi_reads_the_same_from_its_indexed_dictionary(tmp_path, shared_corpus):
+    """The indexed copy of pykakasi's dictionary (pipeline.kanwacache) gives the readings its
+    own pickle gives: built on first use, read from on the next, rebuilt when damaged, and
+    pykakasi's own file where no copy can be written."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    raw = (shared_corpus / "1018_ruby_2213.txt").read_bytes().decode("cp932")
+    lines = [ln for ln in raw.splitlines() if ln.startswith("「")][:300]
+    text = "\n".join(lines)
+    repo = Path(__file__).resolve().parents[1]
+
+    def probe(cache: str) -> dict:
+        env = {**os.environ, "PYTHONPATH": str(repo), "NOCPIPE_CACHE": cache}
+        out = subprocess.run([sys.executable, "-c", _KANWA_PROBE], input=text, capture_output=True, text=True,
+                             env=env, check=True, cwd=repo)
+        return json.loads(out.stdout)
+
+    cache = tmp_path / "cache"
+    (tmp_path / "a-file").write_text("not a folder")
+    built = probe(str(cache))
+    copies = list(cache.glob("pykakasi-*-kanwa.idx"))
+    assert built["indexed"] and len(copies) == 1
+    again = probe(str(cache))
+    plain = probe(str(tmp_path / "a-file" / "cache"))          # cannot be created: pykakasi's own file
+    assert again["indexed"] and not plain["indexed"]
+    assert built["kana"] == again["kana"] == plain["kana"]
+    assert sum(len(k) for k in plain["kana"]) > 3000
+    copies[0].write_bytes(copies[0].read_bytes()[:5000])         # a damaged copy is written again
+    assert probe(str(cache))["kana"] == plain["kana"]
+    assert copies[0].stat().st_size > 5000
