@@ -191,7 +191,7 @@ def _watch_callback(stop: _Stop, deadline: float | None = None):
     return Watch()
 
 
-def _budget_decay_callback(base: float, deadline: float, budget: float, log):
+def _budget_decay_callback(base: float, deadline: float, budget: float):
     """Budgeted training (Li, Yumer and Ramanan, ICLR 2020): with a fixed time budget, a learning
     rate that falls linearly to zero as the budget runs out ends at a lower loss than a constant
     one. Set at each epoch's start from the share of the budget left (Keras applies a rate set
@@ -419,6 +419,10 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
             raise UsageError(f"--{name.replace('_', '-')} cannot be negative")
     if not (0.0 <= float(tcfg.itf) <= 2.0):
         raise UsageError(f"--itf must be from 0 (off) to 2, not {tcfg.itf}")
+    if opts.lr_decay and not opts.max_time:
+        raise UsageError("--lr-decay lowers the learning rate over the time budget: give --max-time too")
+    if opts.lr_decay and tcfg.rotate_optimizers:
+        raise UsageError("--lr-decay and --rotate-optimizers both set the learning rate: choose one")
     if tcfg.itf and not mcfg.autoregressive:
         raise UsageError(f"--itf weighs the reply characters of an autoregressive model (attention, transformer), "
                          f"not {mcfg.arch}")
@@ -544,12 +548,8 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
             extra.append(keras.callbacks.TensorBoard(log_dir=str(opts.tensorboard)))
         deadline = time.monotonic() + opts.max_time if opts.max_time else None
         if opts.lr_decay:
-            if deadline is None:
-                raise UsageError("--lr-decay lowers the learning rate over the time budget: give --max-time too")
-            if tcfg.rotate_optimizers:
-                raise UsageError("--lr-decay and --rotate-optimizers both set the learning rate: choose one")
             base = mcfg.learning_rate or float(variable_value(make_optimizer(mcfg.optimizer).learning_rate))
-            extra.append(_budget_decay_callback(base, deadline, opts.max_time, log))
+            extra.append(_budget_decay_callback(base, deadline, opts.max_time))
         if opts.early_stop:
             extra.append(keras.callbacks.EarlyStopping(monitor="val_bpc", mode="min", patience=opts.early_stop,
                                                        verbose=1))
