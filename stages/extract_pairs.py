@@ -220,17 +220,30 @@ def _task_size(task: WorkTask) -> int:
         return 0
 
 
-def _run(tasks: list[WorkTask], workers: int, scheduler: str | None = None) -> Iterator[tuple[str, dict]]:
+def _run(tasks: list[WorkTask], workers: int, scheduler: str | None = None,
+         closing: list | None = None) -> Iterator[tuple[str, dict]]:
     """Phase 1 of `tasks` on local processes or a Dask cluster (pipeline.cluster); results as
     they finish. Each task writes its own file under a name given by its work, so a task run
-    twice (a lost worker) rewrites the same file."""
+    twice (a lost worker) rewrites the same file. With `closing`, a cluster is shut down in
+    the background once the results are in (its thread is appended, for the caller to join)
+    while phase 2 runs; on an error it is closed at once."""
     from pipeline import cluster
 
-    with cluster.open_executor(scheduler, workers) as ex:
+    ex = cluster.open_executor(scheduler, workers)
+    try:
         keys = [f"extract-{t.ref.source}-{t.ref.work_id}-{t.fingerprint[:10]}-{t.options_digest[:10]}"
                 for t in tasks]
         for _, result in ex.map(run_work, tasks, keys=keys, ordered=False):
             yield result
+    except BaseException:
+        ex.close()
+        raise
+    if closing is None:
+        ex.close()
+    else:
+        thread = ex.close_later()
+        if thread is not None:
+            closing.append(thread)
 
 
 # ---------------------------------------------------------------- the stage
@@ -289,10 +302,15 @@ def extract_pairs(opts: ExtractOptions) -> ExtractResult:
         raise StoreError(f"the raw store {opts.raw_dir} holds no works yet; run `nocpipe ingest` or `nocpipe scrape` first")
     with folder_lock(opts.out_dir, "extract-pairs", "corpus folder"):
         atomic.clean_temporaries(opts.out_dir, recursive=True)
-        return _extract(opts, works, workers)
+        closing: list = []  # a cluster shutting down while phase 2 runs
+        try:
+            return _extract(opts, works, workers, closing)
+        finally:
+            for thread in closing:
+                thread.join()
 
 
-def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> ExtractResult:
+def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int, closing: list) -> ExtractResult:
     out_dir = opts.out_dir
     works = sorted(works, key=_work_order)
     reader_version = get_reader_version(opts.reader)
@@ -342,7 +360,7 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
         # pyarrow imports pandas on its first array (a quarter of a second); this process
         # needs it for phase 2 anyway, and forked workers then find it imported.
         import pandas  # noqa: F401
-        for key, info in progress(_run(tasks, min(workers, len(tasks)), opts.scheduler), desc="extract-pairs", unit="work",
+        for key, info in progress(_run(tasks, min(workers, len(tasks)), opts.scheduler, closing), desc="extract-pairs", unit="work",
                                   enabled=opts.show_progress, total=len(tasks)):
             if "failed" in info:
                 failed[key] = info["failed"]
