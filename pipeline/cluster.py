@@ -25,7 +25,6 @@ import multiprocessing
 import os
 import re
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,12 +107,6 @@ class Executor:
 
     def close(self) -> None:
         pass
-
-    def close_later(self) -> threading.Thread | None:
-        """Start closing; returns the thread to join (None: closed already). A cluster's
-        workers take a fifth of a second to stop, which the caller can spend on its own work."""
-        self.close()
-        return None
 
     def __enter__(self):
         return self
@@ -215,11 +208,6 @@ class DaskExecutor(Executor):
     def describe(self) -> str:
         where = "a local cluster" if self.scheduler.local else f"the cluster at {self.scheduler}"
         return f"{self.workers} Dask worker(s) on {where}"
-
-    def close_later(self) -> threading.Thread:
-        thread = threading.Thread(target=self.close, name="nocpipe-dask-close")
-        thread.start()
-        return thread
 
     def close(self) -> None:
         client = getattr(self, "client", None)

@@ -72,7 +72,7 @@ def _source() -> Path:
     return Path(Configurations.dictpath(Configurations.jisyo_kanwa))
 
 
-def _cache_path(source: Path) -> Path:
+def _cache_path() -> Path:
     return cache_dir() / f"pykakasi-{metadata.version('pykakasi')}-kanwa.idx"
 
 
@@ -91,18 +91,11 @@ def _read(path: Path, source_size: int) -> KanwaTable | None:
 
 
 def _write(path: Path, source: Path, source_size: int) -> None:
-    import gc
-
     from .atomic import write_bytes
 
-    paused = gc.isenabled()
-    gc.disable()  # a million small objects: the collector would walk them again and again
-    try:
-        with open(source, "rb") as fh:
-            full = pickle.load(fh)
-    finally:
-        if paused:
-            gc.enable()
+    # Built once per machine, inside kana.get_reader, which pauses the collector for it.
+    with open(source, "rb") as fh:
+        full = pickle.load(fh)
     blobs = {key: pickle.dumps(table, protocol=pickle.HIGHEST_PROTOCOL) for key, table in full.items()}
     index, pos = {}, 0
     for key, blob in blobs.items():
@@ -126,7 +119,7 @@ def install() -> bool:
     try:
         source = _source()
         size = source.stat().st_size
-        path = _cache_path(source)
+        path = _cache_path()
         table = _read(path, size)
         if table is None:
             _write(path, source, size)

@@ -186,10 +186,13 @@ def list_works(raw_dir: Path, sources: Iterable[str] | None = None) -> list[Work
     return work_dirs(raw_dir, sources)
 
 
-def fingerprint(work: Path) -> str:
-    """Cheap identity of a work's files (names, sizes, mtimes): changes when it is
-    re-fetched or re-ingested. Dot files (temporaries, the progress log) do not count."""
+def identity(work: Path) -> tuple[str, int]:
+    """(fingerprint, size) of a work in one walk over its files. The fingerprint is a cheap
+    identity of the files (names, sizes, mtimes): it changes when the work is re-fetched or
+    re-ingested. The size is their bytes: how long the work takes to read, roughly. Dot
+    files (temporaries, the progress log) count in neither."""
     h = hashlib.sha1()
+    total = 0
     for root, dirs, files in os.walk(work):
         dirs.sort()
         for name in sorted(files):
@@ -198,15 +201,16 @@ def fingerprint(work: Path) -> str:
             st = os.stat(os.path.join(root, name))
             rel = os.path.relpath(os.path.join(root, name), work)
             h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+            total += st.st_size
+    return h.hexdigest(), total
+
+
+def fingerprint(work: Path) -> str:
+    return identity(work)[0]
 
 
 def size(work: Path) -> int:
-    """Bytes in a work's files (dot files aside): how long it takes to read, roughly."""
-    total = 0
-    for root, _dirs, files in os.walk(work):
-        total += sum(os.stat(os.path.join(root, n)).st_size for n in files if not n.startswith("."))
-    return total
+    return identity(work)[1]
 
 
 # ---------------------------------------------------------------- scrape's progress log

@@ -96,10 +96,6 @@ def list_works(raw_dir: Path) -> list[WorkRef]:
     return [w for w in rawstore.list_works(raw_dir) if parser_for(w.source) is not None]
 
 
-def fingerprint(work_dir: Path) -> str:
-    return rawstore.fingerprint(work_dir)
-
-
 # ---------------------------------------------------------------- one work (in a worker)
 
 def _check_side(kana: str, max_len: int) -> str | None:
@@ -213,37 +209,17 @@ def run_work(task: WorkTask) -> tuple[str, dict]:
     return task.ref.key, info
 
 
-def _task_size(task: WorkTask) -> int:
-    try:
-        return rawstore.size(task.ref.path)
-    except OSError:
-        return 0
-
-
-def _run(tasks: list[WorkTask], workers: int, scheduler: str | None = None,
-         closing: list | None = None) -> Iterator[tuple[str, dict]]:
+def _run(tasks: list[WorkTask], workers: int, scheduler: str | None = None) -> Iterator[tuple[str, dict]]:
     """Phase 1 of `tasks` on local processes or a Dask cluster (pipeline.cluster); results as
     they finish. Each task writes its own file under a name given by its work, so a task run
-    twice (a lost worker) rewrites the same file. With `closing`, a cluster is shut down in
-    the background once the results are in (its thread is appended, for the caller to join)
-    while phase 2 runs; on an error it is closed at once."""
+    twice (a lost worker) rewrites the same file."""
     from pipeline import cluster
 
-    ex = cluster.open_executor(scheduler, workers)
-    try:
+    with cluster.open_executor(scheduler, workers) as ex:
         keys = [f"extract-{t.ref.source}-{t.ref.work_id}-{t.fingerprint[:10]}-{t.options_digest[:10]}"
                 for t in tasks]
         for _, result in ex.map(run_work, tasks, keys=keys, ordered=False):
             yield result
-    except BaseException:
-        ex.close()
-        raise
-    if closing is None:
-        ex.close()
-    else:
-        thread = ex.close_later()
-        if thread is not None:
-            closing.append(thread)
 
 
 # ---------------------------------------------------------------- the stage
@@ -302,25 +278,20 @@ def extract_pairs(opts: ExtractOptions) -> ExtractResult:
         raise StoreError(f"the raw store {opts.raw_dir} holds no works yet; run `nocpipe ingest` or `nocpipe scrape` first")
     with folder_lock(opts.out_dir, "extract-pairs", "corpus folder"):
         atomic.clean_temporaries(opts.out_dir, recursive=True)
-        closing: list = []  # a cluster shutting down while phase 2 runs
-        try:
-            return _extract(opts, works, workers, closing)
-        finally:
-            for thread in closing:
-                thread.join()
+        return _extract(opts, works, workers)
 
 
-def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int, closing: list) -> ExtractResult:
+def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> ExtractResult:
     out_dir = opts.out_dir
     works = sorted(works, key=_work_order)
     reader_version = get_reader_version(opts.reader)
     p1 = _phase1_options(opts, reader_version)
     p1_digest = _digest(p1)
     failed: dict[str, str] = {}
-    prints = {}
+    prints, sizes = {}, {}
     for w in works:
         try:
-            prints[w.key] = fingerprint(w.path)
+            prints[w.key], sizes[w.key] = rawstore.identity(w.path)
         except OSError as exc:
             failed[w.key] = _work_failure(w, exc)
     inputs = _digest({"phase1": p1, "split": opts.split.as_list(), "threshold": opts.neardup.threshold,
@@ -354,13 +325,13 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int, closing: 
     result.skipped = len(works) - len(tasks) - len(failed)
     # Longest works first: a long work started last would leave the other workers idle
     # at the end (results are gathered by work, so the order changes nothing else).
-    tasks.sort(key=_task_size, reverse=True)
+    tasks.sort(key=lambda t: sizes[t.ref.key], reverse=True)
     if tasks:
         get_reader(opts.reader)  # built once here, before the workers fork
         # pyarrow imports pandas on its first array (a quarter of a second); this process
         # needs it for phase 2 anyway, and forked workers then find it imported.
         import pandas  # noqa: F401
-        for key, info in progress(_run(tasks, min(workers, len(tasks)), opts.scheduler, closing), desc="extract-pairs", unit="work",
+        for key, info in progress(_run(tasks, min(workers, len(tasks)), opts.scheduler), desc="extract-pairs", unit="work",
                                   enabled=opts.show_progress, total=len(tasks)):
             if "failed" in info:
                 failed[key] = info["failed"]
