@@ -23,6 +23,7 @@ so one driver per output is a rule the user keeps, not one the store enforces.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -31,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import ClusterError, UsageError
+from .errors import ClusterError, NocpipeError, StoreError, UsageError
 
 #: Protocols whose `mv` is a rename within one file system (temporary name + rename works).
 RENAMING = {"file", "local", "sftp", "ssh", "hdfs", "webhdfs", "smb"}
@@ -39,6 +40,27 @@ RENAMING = {"file", "local", "sftp", "ssh", "hdfs", "webhdfs", "smb"}
 
 def is_url(text: str | os.PathLike) -> bool:
     return "://" in str(text)
+
+
+@contextmanager
+def _translated(url: str) -> Iterator[None]:
+    """A storage client's own exceptions (no endpoint, no credentials: botocore's, gcsfs's)
+    as one StoreError line; OSError (a missing object, a refused write) passes as it is."""
+    try:
+        yield
+    except (OSError, NocpipeError):
+        raise
+    except Exception as exc:
+        raise StoreError(f"{url}: {exc} ({type(exc).__name__}); check the URL, the store's "
+                         "endpoint and the credentials") from None
+
+
+def _storage_errors(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with _translated(self.url):
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 class Location:
@@ -58,7 +80,8 @@ class Location:
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url)
         except (ImportError, ValueError) as exc:
-            raise UsageError(f"cannot open {self.url}: {exc}") from None
+            hint = " (pip install 'nocpipe[s3]')" if isinstance(exc, ImportError) and "s3fs" in str(exc) else ""
+            raise UsageError(f"cannot open {self.url}: {exc}{hint}") from None
         protocol = self.fs.protocol
         self.protocol = protocol if isinstance(protocol, str) else protocol[0]
         self.root = self.root.rstrip("/")
@@ -97,12 +120,15 @@ class Location:
 
     # ---- reading
 
+    @_storage_errors
     def exists(self, name: str = "") -> bool:
         return os.path.exists(self.path(name)) if self.fs is None else self.fs.exists(self.path(name))
 
+    @_storage_errors
     def isdir(self, name: str = "") -> bool:
         return os.path.isdir(self.path(name)) if self.fs is None else self.fs.isdir(self.path(name))
 
+    @_storage_errors
     def listdir(self, name: str = "") -> list[str]:
         """Names (not paths) inside a folder, sorted; [] when it does not exist."""
         p = self.path(name)
@@ -112,11 +138,13 @@ class Location:
             return []
         return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in self.fs.ls(p, detail=False))
 
+    @_storage_errors
     def read_bytes(self, name: str) -> bytes:
         if self.fs is None:
             return Path(self.path(name)).read_bytes()
         return self.fs.cat_file(self.path(name))
 
+    @_storage_errors
     def stat(self, name: str) -> tuple[int, str]:
         """(size, a change marker: mtime where there is one, else the ETag/checksum)."""
         p = self.path(name)
@@ -124,8 +152,48 @@ class Location:
             st = os.stat(p)
             return st.st_size, str(st.st_mtime_ns)
         info = self.fs.info(p)
-        marker = info.get("mtime") or info.get("LastModified") or info.get("ETag") or info.get("created") or ""
-        return int(info.get("size") or 0), str(marker)
+        return int(info.get("size") or 0), _marker(info)
+
+    @_storage_errors
+    def files(self, name: str = "") -> dict[str, tuple[int, str]]:
+        """Every file under the folder (or its subfolder `name`), by '/'-separated name relative
+        to it: (size, change marker). One listing, fresh (never a cached one: other processes
+        write here too); {} when there is nothing."""
+        top = self.path(name).rstrip("/")
+        found: dict[str, tuple[int, str]] = {}
+        if self.fs is None:
+            for root, dirs, names in os.walk(top):
+                dirs.sort()
+                for n in names:
+                    full = os.path.join(root, n)
+                    st = os.stat(full)
+                    found[os.path.relpath(full, top).replace(os.sep, "/")] = (st.st_size, str(st.st_mtime_ns))
+            return found
+        self.fs.invalidate_cache()
+        if not self.fs.exists(top):
+            return found
+        for path, info in self.fs.find(top, detail=True).items():
+            if info.get("type", "file") != "file":
+                continue
+            rel = path.rstrip("/")[len(top):].lstrip("/")
+            if rel:
+                found[rel] = (int(info.get("size") or 0), _marker(info))
+        return found
+
+    @_storage_errors
+    def get_file(self, name: str, local: Path) -> None:
+        """Copy one file to a local path (through a temporary name beside it)."""
+        local = Path(local)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.parent / f".{local.name}.{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            if self.fs is None:
+                shutil.copyfile(self.path(name), tmp)
+            else:
+                self.fs.get_file(self.path(name), str(tmp))
+            os.replace(tmp, local)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @contextmanager
     def fetch(self, name: str = "") -> Iterator[Path]:
@@ -137,19 +205,22 @@ class Location:
         tmp = Path(tempfile.mkdtemp(prefix="nocpipe-fetch-"))
         try:
             dest = tmp / (name.rstrip("/").rsplit("/", 1)[-1] or "root")
-            self.fs.get(self.path(name).rstrip("/") + "/", str(dest) + "/", recursive=True)
+            with _translated(self.url):
+                self.fs.get(self.path(name).rstrip("/") + "/", str(dest) + "/", recursive=True)
             yield dest
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
     # ---- writing
 
+    @_storage_errors
     def makedirs(self, name: str = "") -> None:
         if self.fs is None:
             os.makedirs(self.path(name), exist_ok=True)
         else:
             self.fs.makedirs(self.path(name), exist_ok=True)
 
+    @_storage_errors
     def commit_file(self, local_file: Path, name: str) -> None:
         """Move a finished local file to `name`, appearing whole or not at all."""
         final = self.path(name)
@@ -180,6 +251,7 @@ class Location:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
+    @_storage_errors
     def remove(self, name: str) -> None:
         p = self.path(name)
         if self.fs is None:
@@ -190,24 +262,32 @@ class Location:
         elif self.fs.exists(p):
             self.fs.rm(p, recursive=True)
 
-    def clean_temporaries(self, name: str = "") -> int:
-        """Remove `.NAME.XXXX.tmp` leftovers of commits cut short (a killed worker) in one folder."""
+    def clean_temporaries(self, name: str = "", recursive: bool = False) -> int:
+        """Remove `.NAME.XXXX.tmp` leftovers of commits cut short (a killed worker) in one
+        folder, or with `recursive` in every folder under it."""
+        entries = self.files(name) if recursive else dict.fromkeys(self.listdir(name))
         n = 0
-        for entry in self.listdir(name):
-            if entry.startswith(".") and entry.endswith(".tmp"):
+        for entry in entries:
+            base = entry.rsplit("/", 1)[-1]
+            if base.startswith(".") and base.endswith(".tmp"):
                 self.remove(f"{name}/{entry}" if name else entry)
                 n += 1
         return n
 
 
-def local_folder(where: str | os.PathLike, option: str = "the folder") -> Path:
-    """A command-line folder as a local path: plain paths, and URLs of a file system every
-    machine mounts (file://). Other URLs (object stores) are refused with one line: the
-    stages read and write their folders through local paths."""
+def _marker(info: dict) -> str:
+    """What changes when a file is rewritten: its content hash where the store keeps one
+    (an object's ETag), else its modification time."""
+    marker = (info.get("ETag") or info.get("etag") or info.get("md5") or info.get("mtime")
+              or info.get("LastModified") or info.get("created") or "")
+    return str(marker).strip('"')
+
+
+def folder_or_url(where: str | os.PathLike) -> Path | str:
+    """A command-line folder for a stage that reads and writes through `Location`: a local
+    path (plain, or a file:// URL), or the URL of another file system, checked here so that
+    a missing driver (s3fs, gcsfs) or a malformed URL is one line before any work."""
     if not is_url(where):
         return Path(where)
     loc = Location(where)
-    if loc.local_path is None:
-        raise UsageError(f"{option} {where}: only local paths and file:// URLs are supported; mount the "
-                         f"{loc.protocol} store on every machine (s3fs, gcsfuse) and give its path")
-    return loc.local_path
+    return loc.local_path if loc.local_path is not None else loc.url

@@ -13,7 +13,8 @@ the syosetu sources, a file stem made folder-safe (`pipeline.ids`) for the other
 absolute paths, `..` and symlinks out of the folder are refused.
 
 No stage writes here but through this module: ingest and scrape write, extract-pairs
-and list read.
+and list read. A store copied to an object store (s3://...) is read by extract-pairs
+through `remote_works`: one listing gives every work and its fingerprint.
 """
 
 from __future__ import annotations
@@ -24,12 +25,16 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from . import atomic
 from .config import SOURCES
 from .errors import StoreError, UsageError
 from .ids import NCODE_RE, work_id_from_stem
 from .records import WorkRef
+
+if TYPE_CHECKING:
+    from .location import Location
 
 META_FILE = "meta.json"
 TEXT_FILE = "text.txt"
@@ -184,6 +189,51 @@ def work_dirs(raw_dir: Path, sources: Iterable[str] | None = None, *,
 def list_works(raw_dir: Path, sources: Iterable[str] | None = None) -> list[WorkRef]:
     """Finished works (those with meta.json), sorted."""
     return work_dirs(raw_dir, sources)
+
+
+def remote_works(store: Location) -> list[tuple[WorkRef, str, int]]:
+    """Finished works of a raw store at a URL (an object store), sorted, each with its
+    (fingerprint, size) as `identity` gives them, from one listing of the store. A work's
+    `path` is its URL; a worker copies the folder before reading it (Location.fetch). The
+    fingerprint hashes names, sizes and the store's change markers (ETags), so a work
+    re-uploaded with new content gets a new one."""
+    by_work: dict[tuple[str, str], list[tuple[str, int, str]]] = {}
+    for name, (nbytes, marker) in store.files().items():
+        parts = name.split("/")
+        if len(parts) < 3 or any(p.startswith(".") for p in parts):
+            continue
+        by_work.setdefault((parts[0], parts[1]), []).append(("/".join(parts[2:]), nbytes, marker))
+    if not by_work and not store.exists():
+        raise StoreError(f"raw store {store} does not exist; run `nocpipe ingest` into a local store "
+                         "and copy it there first")
+    found, warned = [], set()
+    for (source, work_id), files in sorted(by_work.items()):
+        if source not in SOURCES:
+            if source not in warned:
+                print(f"warning: {store}/{source} is not a source nocpipe knows; skipped", file=sys.stderr)
+                warned.add(source)
+            continue
+        if not valid_work_id(source, work_id):
+            print(f"warning: {store}/{source}/{work_id} is not named by a valid work id; skipped", file=sys.stderr)
+            continue
+        if not any(rel == META_FILE for rel, _, _ in files):
+            continue
+        h = hashlib.sha1()
+        for rel, nbytes, marker in sorted(files):
+            h.update(f"{rel}\0{nbytes}\0{marker}\n".encode())
+        ref = WorkRef(source, work_id, f"{store.url.rstrip('/')}/{source}/{work_id}")
+        found.append((ref, h.hexdigest(), sum(n for _, n, _ in files)))
+    return found
+
+
+def read_remote_meta(store: Location, ref: WorkRef) -> dict:
+    """A remote work's meta.json, {} (with a warning) when it cannot be read."""
+    try:
+        meta = json.loads(store.read_bytes(f"{ref.key}/{META_FILE}"))
+    except (OSError, ValueError) as exc:
+        print(f"warning: {ref.path}/{META_FILE}: unreadable ({exc}); treating it as missing", file=sys.stderr)
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def identity(work: Path) -> tuple[str, int]:

@@ -15,6 +15,13 @@ Two phases, so that a rerun after any change equals a clean run by construction:
 
 A kill in phase 1 loses only the works in flight; phase 2 is rebuilt from the per-work
 files each time anything changed, so no dedup decision outlives the works it depended on.
+
+The raw store and the corpus folder may be URLs of an object store (s3://, gs://, any
+fsspec file system; pipeline.location). Workers then copy a work's folder from the raw
+store before reading it and put their per-work file straight into the corpus folder (one
+PUT: whole or absent); the driver works on a local copy of the corpus folder
+(pipeline.mirror) and uploads what phase 2 changed, _state.json last. An object store has
+no locks: one extract-pairs per corpus folder at a time is the user's rule there.
 """
 
 
@@ -24,8 +31,9 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +43,11 @@ import pyarrow.parquet as pq
 from pipeline import atomic, card, neardup, rawstore
 from pipeline.config import SHARD_TARGET_PAIRS, NearDupConfig, SplitConfig
 from pipeline.errors import NocpipeError, StoreError, UsageError, describe_os_error
+from pipeline.location import Location, is_url
 from pipeline.kana import (DEFAULT_READER, KANJI_RE, READING_SOURCES, READINGS_VERSION, SideReader, get_reader,
                            is_kana_text, reader_version as get_reader_version)
 from pipeline.locks import folder_lock
+from pipeline.mirror import Mirror
 from pipeline.rubymemory import RubyMemory
 from pipeline.pairs import find_candidates
 from pipeline.parsers import parser_for
@@ -55,8 +65,8 @@ WORK_META_KEY = b"nocpipe.work"
 
 @dataclass(frozen=True)
 class ExtractOptions:
-    raw_dir: Path
-    out_dir: Path
+    raw_dir: Path | str  # a local path, or the URL of a raw store on another file system
+    out_dir: Path | str  # likewise for the corpus folder
     max_len: int = 50
     reader: str = DEFAULT_READER
     workers: int = 0  # 0 = all cores
@@ -65,6 +75,7 @@ class ExtractOptions:
     show_progress: bool = True
     shard_target: int = SHARD_TARGET_PAIRS
     neardup: NearDupConfig = NearDupConfig()
+    examples: int = 0  # rows of the first shard to return in the result
 
 
 @dataclass
@@ -87,6 +98,7 @@ class ExtractResult:
     failed: list[str] = field(default_factory=list)  # works that could not be read, one line each
     counters: Counters = field(default_factory=Counters)  # this run
     totals: dict = field(default_factory=dict)            # stats.json
+    examples: list[dict] = field(default_factory=list)    # the first rows of the first shard
 
 
 # ---------------------------------------------------------------- the raw store
@@ -170,7 +182,8 @@ def read_work_info(path: Path) -> dict | None:
 
 @dataclass(frozen=True)
 class WorkTask:
-    """Phase 1 of one work: a pure function of the work's files and the options; writes one file."""
+    """Phase 1 of one work: a pure function of the work's files and the options; writes one
+    file: `path`, or with `sink` (a corpus folder at a URL) its `name` there."""
 
     ref: WorkRef
     reader: str
@@ -179,6 +192,9 @@ class WorkTask:
     options_digest: str
     path: Path
     neardup: NearDupConfig
+    raw: Location | None = None   # the raw store at a URL: the work's folder is copied first
+    sink: Location | None = None
+    name: str = ""
 
 
 def _work_failure(ref: WorkRef, exc: Exception) -> str:
@@ -193,7 +209,11 @@ def _work_failure(ref: WorkRef, exc: Exception) -> str:
 
 def run_work(task: WorkTask) -> tuple[str, dict]:
     try:
-        out = process_work(task.ref, task.reader, task.max_len)
+        if task.raw is None:
+            out = process_work(task.ref, task.reader, task.max_len)
+        else:
+            with task.raw.fetch(task.ref.key) as local:
+                out = process_work(replace(task.ref, path=local), task.reader, task.max_len)
     except (OSError, ValueError, NocpipeError) as exc:
         # One damaged work is skipped and named; it never stops the others.
         return task.ref.key, {"failed": _work_failure(task.ref, exc)}
@@ -205,7 +225,12 @@ def run_work(task: WorkTask) -> tuple[str, dict]:
             "signature": None if sig is None else [int(v) for v in sig]}
     table = pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in zip(cols, WORK_SCHEMA)],
                                  schema=WORK_SCHEMA.with_metadata({WORK_META_KEY: json.dumps(info)}))
-    write_table(task.path, table)
+    if task.sink is None:
+        write_table(task.path, table)
+    else:
+        with tempfile.TemporaryDirectory(prefix="nocpipe-work-") as tmp:
+            write_table(Path(tmp) / "work.parquet", table)
+            task.sink.commit_file(Path(tmp) / "work.parquet", task.name)
     return task.ref.key, info
 
 
@@ -273,16 +298,37 @@ def extract_pairs(opts: ExtractOptions) -> ExtractResult:
 
         cluster.parse_scheduler(opts.scheduler, workers)
         cluster.require_dask()
-    works = list_works(opts.raw_dir)
+    raw = Location(opts.raw_dir) if is_url(opts.raw_dir) else None
+    identities = None
+    if raw is None:
+        works = list_works(Path(opts.raw_dir))
+    else:
+        listed = rawstore.remote_works(raw)
+        works = [ref for ref, _, _ in listed]
+        identities = {ref.key: (fp, n) for ref, fp, n in listed}
     if not works:
         raise StoreError(f"the raw store {opts.raw_dir} holds no works yet; run `nocpipe ingest` or `nocpipe scrape` first")
-    with folder_lock(opts.out_dir, "extract-pairs", "corpus folder"):
-        atomic.clean_temporaries(opts.out_dir, recursive=True)
-        return _extract(opts, works, workers)
+    if not is_url(opts.out_dir):
+        with folder_lock(Path(opts.out_dir), "extract-pairs", "corpus folder"):
+            atomic.clean_temporaries(Path(opts.out_dir), recursive=True)
+            return _extract(opts, works, workers, identities, raw)
+    # A corpus folder at a URL: phase 2 and the state on a local copy, uploaded at the end.
+    out = Location(opts.out_dir)
+    out.clean_temporaries(recursive=True)
+    with tempfile.TemporaryDirectory(prefix="nocpipe-corpus-") as tmp:
+        mirror = Mirror(out, Path(tmp))
+        mirror.pull()
+        result = _extract(replace(opts, out_dir=Path(tmp)), works, workers, identities, raw, mirror)
+        mirror.push(last=STATE_FILE)
+    return result
 
 
-def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> ExtractResult:
-    out_dir = opts.out_dir
+def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int,
+             identities: dict[str, tuple[str, int]] | None = None, raw: Location | None = None,
+             mirror: Mirror | None = None) -> ExtractResult:
+    """The stage on a local corpus folder (with `mirror`, the local copy of one at a URL),
+    reading the raw store in place (with `raw`, through copies; `identities` from its listing)."""
+    out_dir = Path(opts.out_dir)
     works = sorted(works, key=_work_order)
     reader_version = get_reader_version(opts.reader)
     p1 = _phase1_options(opts, reader_version)
@@ -291,7 +337,7 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
     prints, sizes = {}, {}
     for w in works:
         try:
-            prints[w.key], sizes[w.key] = rawstore.identity(w.path)
+            prints[w.key], sizes[w.key] = identities[w.key] if identities else rawstore.identity(w.path)
         except OSError as exc:
             failed[w.key] = _work_failure(w, exc)
     inputs = _digest({"phase1": p1, "split": opts.split.as_list(), "threshold": opts.neardup.threshold,
@@ -308,6 +354,7 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
     if stats is not None and all(_intact(out_dir / n) for n in state.get("shards", [])):
         result.skipped = len(works)
         result.totals = stats
+        result.examples = _examples(out_dir, opts.examples)
         return result
 
     # ---- phase 1: works whose file is missing or stale
@@ -321,11 +368,14 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
         if info and info.get("fingerprint") == prints[w.key] and info.get("options") == p1_digest:
             infos[w.key] = info
         else:
-            tasks.append(WorkTask(w, opts.reader, opts.max_len, prints[w.key], p1_digest, path, opts.neardup))
+            tasks.append(WorkTask(w, opts.reader, opts.max_len, prints[w.key], p1_digest, path, opts.neardup,
+                                  raw=raw, sink=mirror.remote if mirror else None,
+                                  name=path.relative_to(out_dir).as_posix()))
     result.skipped = len(works) - len(tasks) - len(failed)
     # Longest works first: a long work started last would leave the other workers idle
     # at the end (results are gathered by work, so the order changes nothing else).
     tasks.sort(key=lambda t: sizes[t.ref.key], reverse=True)
+    names = {t.ref.key: t.name for t in tasks}
     if tasks:
         get_reader(opts.reader)  # built once here, before the workers fork
         # pyarrow imports pandas on its first array (a quarter of a second); this process
@@ -339,6 +389,8 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
             infos[key] = info
             result.processed += 1
             result.counters.merge(info["counters"])
+            if mirror is not None:  # the worker put it in the corpus folder; phase 2 reads it here
+                mirror.pull_file(names[key])
     for key in sorted(failed):
         print(f"skipped: {failed[key]}", file=sys.stderr)
     result.failed = [failed[k] for k in sorted(failed)]
@@ -353,9 +405,15 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int) -> Extrac
     written, groups, per_work = _build_shards(opts, works, infos, reader_version, result)
     state["shards"] = written
     result.totals = _write_stats(out_dir, opts, reader_version, works, per_work, groups, written)
-    card.write_card(out_dir, result.totals, per_work, _work_metas(works))
+    card.write_card(out_dir, result.totals, per_work, _work_metas(works, raw))
     atomic.write_json(state_path, state)
+    result.examples = _examples(out_dir, opts.examples)
     return result
+
+
+def _examples(out_dir: Path, n: int) -> list[dict]:
+    shards = list_shards(out_dir)
+    return pq.read_table(shards[0]).slice(0, n).to_pylist() if n and shards else []
 
 
 def _remove_stale_work_files(out_dir: Path, works: list[WorkRef]) -> int:
@@ -462,7 +520,9 @@ def _table_digest(table: pa.Table, meta: dict[str, str]) -> str:
     return h.hexdigest()
 
 
-def _work_metas(works: list[WorkRef]) -> dict[str, dict]:
+def _work_metas(works: list[WorkRef], raw: Location | None = None) -> dict[str, dict]:
+    if raw is not None:
+        return {w.key: rawstore.read_remote_meta(raw, w) for w in works}
     return {w.key: rawstore.read_meta_or_empty(w.path) for w in works}
 
 

@@ -75,6 +75,10 @@ CASES: list[Case] = [
     ("extract-negative-max-len", lambda w: ["extract-pairs", "--raw-dir", w.raw, "--max-len", "-1"], "--max-len"),
     ("extract-negative-workers", lambda w: ["extract-pairs", "--raw-dir", w.raw, "--workers", "-3"], "--workers"),
     ("extract-not-a-number", lambda w: ["extract-pairs", "--max-len", "ten"], "--max-len"),
+    ("extract-unknown-url-scheme", lambda w: ["extract-pairs", "--raw-dir", w.raw, "--out-dir", "nosuch://b/c"],
+     "cannot open nosuch://b/c"),
+    ("extract-empty-object-store", lambda w: ["extract-pairs", "--raw-dir", f"memory://{os.getpid()}-none/raw",
+                                               "--out-dir", w.root / "o-mem"], "does not exist"),
     # train
     ("train-data-dir-missing", lambda w: ["train", "--data-dir", w.root / "nope", "--model-dir", w.root / "m1"],
      "nope"),

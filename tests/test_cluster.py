@@ -205,10 +205,14 @@ def test_extract_pairs_without_dask_says_how_to_install(monkeypatch, small_store
                              "pip install 'nocpipe[dask]'")
 
 
-def test_object_store_urls_are_refused_in_one_line(small_store, cli, tmp_path):
+def test_unknown_or_unusable_urls_are_refused_in_one_line(small_store, cli, tmp_path, monkeypatch):
     root, _ = small_store
-    r = cli("extract-pairs", "-q", "--raw-dir", str(root / "raw"), "--out-dir", "memory://bucket/corpus")
-    assert r.code == 1 and "only local paths and file:// URLs" in r.err
+    r = cli("extract-pairs", "-q", "--raw-dir", str(root / "raw"), "--out-dir", "nosuch://bucket/corpus")
+    assert r.code == 1 and r.err.startswith("Error: cannot open nosuch://bucket/corpus") and r.err.count("\n") == 1
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # as if its driver were not installed
+    r = cli("extract-pairs", "-q", "--raw-dir", "s3://bucket/raw", "--out-dir", str(tmp_path / "out"))
+    assert r.code == 1 and "s3fs" in r.err and r.err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_extract_pairs_on_a_local_cluster_it_starts(small_store, cli, tmp_path):
@@ -217,3 +221,118 @@ def test_extract_pairs_on_a_local_cluster_it_starts(small_store, cli, tmp_path):
             "--raw-dir", str(root / "raw"), "--out-dir", str(tmp_path / "out"))
     assert r.code == 0, r.err
     assert _corpus(tmp_path / "out") == reference
+
+
+# ---------------------------------------------------------------- an object store
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """A real S3 endpoint (moto's server on 127.0.0.1) that s3:// URLs reach, in this process
+    and in the workers it starts (forked, or spawned: they read the same variables)."""
+    import fsspec
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    none = tmp_path_factory.mktemp("aws") / "none"
+    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": str(none),
+           "AWS_SHARED_CREDENTIALS_FILE": str(none), "FSSPEC_S3_ENDPOINT_URL": f"http://{host}:{port}"}
+    saved = {k: os.environ.get(k) for k in env}
+    saved_conf = fsspec.config.conf.get("s3")
+    os.environ.update(env)
+    fsspec.config.conf["s3"] = {**(saved_conf or {}), "endpoint_url": env["FSSPEC_S3_ENDPOINT_URL"]}
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    fs.mkdir("nocpipe")
+    try:
+        yield fs
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if saved_conf is None:
+            fsspec.config.conf.pop("s3", None)
+        else:
+            fsspec.config.conf["s3"] = saved_conf
+
+
+def _download(fs, url: str, dest: Path) -> Path:
+    fs.invalidate_cache()
+    fs.get(url.removeprefix("s3://").rstrip("/") + "/", str(dest) + "/", recursive=True)
+    return dest
+
+
+@pytest.mark.parametrize("where", ["processes", "dask"])
+def test_extract_pairs_on_an_object_store_equals_local(s3, small_store, cli, tmp_path, where):
+    """Raw store and corpus in S3: the same rows, stats and per-work files as the local run;
+    a rerun does nothing; a work removed from the store leaves the corpus with it."""
+    root, reference = small_store
+    raw, out = f"s3://nocpipe/{where}/raw", f"s3://nocpipe/{where}/corpus"
+    s3.put(str(root / "raw") + "/", raw.removeprefix("s3://") + "/", recursive=True)
+    run = ("--scheduler", "local:2") if where == "dask" else ("--workers", "2")
+    args = ("extract-pairs", "-q", "--examples", "1", "--shard-size", "40", *run, "--raw-dir", raw, "--out-dir", out)
+    r = cli(*args)
+    assert r.code == 0, r.err
+    assert f"written in {out}/pairs" in r.out and " -> 「" in r.out  # an example row, read from the store
+    assert _corpus(_download(s3, out, tmp_path / "first")) == reference
+    assert not [f for f in s3.find(out.removeprefix("s3://")) if f.endswith(".tmp")]
+
+    again = cli(*args)
+    assert again.code == 0 and "nothing new: 4 works" in again.out, again.err
+
+    gone = reference[2][0].removeprefix(".works/").removesuffix(".parquet")  # e.g. aozora/1567_ruby_4948
+    s3.rm(f"{raw.removeprefix('s3://')}/{gone}", recursive=True)
+    third = cli(*args)
+    assert third.code == 0 and "(3 already done, 1 removed)" in third.out, third.err
+    rows, stats, works = _corpus(_download(s3, out, tmp_path / "third"))
+    assert stats["works"] == 3 and f".works/{gone}.parquet" not in works and len(works) == 3
+    assert gone.split("/")[1] not in "".join(rows) and len(rows) < len(reference[0])
+
+
+def test_mirror_uploads_changes_state_last_then_removes(tmp_path):
+    from pipeline.mirror import Mirror
+
+    class Recording(Location):
+        def commit_file(self, local_file, name):
+            order.append(("put", name))
+            super().commit_file(local_file, name)
+
+        def remove(self, name):
+            order.append(("rm", name))
+            super().remove(name)
+
+    order: list[tuple[str, str]] = []
+    remote = Recording(tmp_path / "remote")
+    for name in ("_state.json", "pairs/a.parquet", "pairs/b.parquet", ".works/x.parquet", ".lock"):
+        remote.commit(name, name.encode())
+    mirror = Mirror(remote, tmp_path / "local")
+    assert mirror.pull() == 4  # the lock file stays where it is
+    order.clear()
+    assert mirror.push(last="_state.json").uploaded == []  # nothing changed, nothing moves
+    local = tmp_path / "local"
+    (local / "pairs" / "b.parquet").unlink()
+    (local / "pairs" / "c.parquet").write_bytes(b"c")
+    (local / "_state.json").write_bytes(b"new state")
+    (local / "pairs" / ".c.parquet.1234.tmp").write_bytes(b"a temporary")
+    res = mirror.push(last="_state.json")
+    assert order == [("put", "pairs/c.parquet"), ("put", "_state.json"), ("rm", "pairs/b.parquet")]
+    assert (res.uploaded, res.removed) == (["pairs/c.parquet", "_state.json"], ["pairs/b.parquet"])
+    assert remote.read_bytes("_state.json") == b"new state" and not remote.exists("pairs/b.parquet")
+    assert remote.listdir("pairs") == ["a.parquet", "c.parquet"]
+
+
+def test_object_store_failures_are_one_line(s3, small_store, cli, tmp_path, monkeypatch):
+    import fsspec
+
+    root, _ = small_store
+    r = cli("extract-pairs", "-q", "--raw-dir", "s3://nocpipe-missing/raw", "--out-dir", str(tmp_path / "a"))
+    assert r.code == 1 and r.err.startswith("Error: raw store s3://nocpipe-missing/raw does not exist")
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": "http://127.0.0.1:9"})  # nothing listens there
+    r = cli("extract-pairs", "-q", "--raw-dir", "s3://nocpipe/raw", "--out-dir", str(tmp_path / "b"))
+    assert r.code == 1 and r.err.count("\n") == 1, r.err
+    assert r.err.startswith("Error: s3://nocpipe/raw: Could not connect") and "check the URL" in r.err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

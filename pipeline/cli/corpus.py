@@ -51,10 +51,11 @@ def ingest(
 @app.command("extract-pairs")
 def extract_pairs(
     raw_dir: str = typer.Option(None, "--raw-dir", metavar="PATH|URL",
-                                help="Raw store, a path or a file:// URL (default: data/raw)."),
+                                help="Raw store: a path, or a URL (file://, s3://bucket/raw, any fsspec file system) "
+                                     "(default: data/raw)."),
     out_dir: str = typer.Option(None, "--out-dir", metavar="PATH|URL",
-                                help="The corpus folder, a path or a file:// URL: pairs/ shards, README.md card, "
-                                     "stats.json (default: data/processed)."),
+                                help="The corpus folder, a path or a URL as for --raw-dir: pairs/ shards, README.md "
+                                     "card, stats.json (default: data/processed)."),
     max_len: int = typer.Option(config.DEFAULT_MAX_LEN, "--max-len",
                                 help="Longest side kept, in katakana characters; 0 = no limit."),
     reader: str = ReaderOpt,
@@ -80,16 +81,17 @@ def extract_pairs(
 
     Example:  nocpipe extract-pairs --reader unidic --max-len 50 --workers 2
     Example:  nocpipe extract-pairs --scheduler tcp://10.0.0.5:8786 --raw-dir /shared/raw --out-dir /shared/corpus
+    Example:  nocpipe extract-pairs --scheduler tcp://10.0.0.5:8786 --raw-dir s3://bucket/raw --out-dir s3://bucket/corpus
     """
     from stages.extract_pairs import ExtractOptions, extract_pairs as run
-    from ..location import local_folder
+    from ..location import folder_or_url
 
     opts = ExtractOptions(
-        raw_dir=local_folder(raw_dir, "--raw-dir") if raw_dir else config.default_raw_dir(),
-        out_dir=local_folder(out_dir, "--out-dir") if out_dir else config.default_processed_dir(),
+        raw_dir=folder_or_url(raw_dir) if raw_dir else config.default_raw_dir(),
+        out_dir=folder_or_url(out_dir) if out_dir else config.default_processed_dir(),
         max_len=max_len, reader=_check_reader(reader), workers=workers, scheduler=scheduler,
         split=config.SplitConfig.parse(split), show_progress=not quiet,
-        shard_target=max(1, shard_size),
+        shard_target=max(1, shard_size), examples=max(0, examples),
     )
     res = run(opts)
     t = res.totals
@@ -98,7 +100,7 @@ def extract_pairs(
     else:
         typer.echo(f"extracted {res.processed} works ({res.skipped} already done"
                    + (f", {res.removed} removed" if res.removed else "") + f") -> "
-                   f"{res.shards_written} shard(s) written in {opts.out_dir / 'pairs'}")
+                   f"{res.shards_written} shard(s) written in {str(opts.out_dir).rstrip('/')}/pairs")
     typer.echo(f"totals: {t['works']} works, {t['lines']} lines, {t['dialogue_lines']} dialogue lines, "
                f"{t['candidate_pairs']} candidate pairs, {t['pairs_kept']} kept "
                f"({', '.join(f'{k} {v}' for k, v in t['pairs_by_split'].items())})")
@@ -109,13 +111,7 @@ def extract_pairs(
     if t.get("near_copy_groups"):
         typer.echo(f"near-copy works: {len(t['near_copy_groups'])} group(s), "
                    f"{sum(len(g) for g in t['near_copy_groups'])} works (each group shares one split)")
-    if examples > 0 and t["pairs_kept"]:
-        from ..shards import list_shards
-        import pyarrow.parquet as pq
-
-        shards = list_shards(opts.out_dir)
-        rows = pq.read_table(shards[0]).slice(0, examples).to_pylist()
-        for row in rows:
+    for row in res.examples:
             typer.echo(f"  「{row['utterance']}」 -> 「{row['reply']}」")
             typer.echo(f"  「{row['utterance_kana']}」 -> 「{row['reply_kana']}」")
 

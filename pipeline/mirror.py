@@ -1,0 +1,91 @@
+"""A folder at a URL (an object store, a remote file system) worked on through a local copy.
+
+A stage that reads and rewrites a whole folder (extract-pairs' corpus: its state, its
+per-work files, its shards) runs its local code unchanged on a temporary copy:
+
+    mirror = Mirror(Location("s3://bucket/corpus"), Path(tmp))
+    mirror.pull()                  # every file, as it is now
+    ...                            # the stage works in tmp; files others put in the
+    mirror.pull_file(name)         #   store (a worker's output) are brought in by name
+    mirror.push(last="_state.json")
+
+`push` uploads what the stage added or changed, the file named `last` after all the
+others, then removes what the stage removed. With the state written last a crash at any
+point leaves the store as the previous run committed it, plus files no state names yet
+(the next run overwrites or removes them). Temporaries and lock files never travel.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .location import Location
+
+
+def _local_files(root: Path) -> dict[str, tuple[int, int]]:
+    found = {}
+    for dirpath, dirs, names in os.walk(root):
+        dirs.sort()
+        for n in names:
+            if _transient(n):
+                continue
+            full = os.path.join(dirpath, n)
+            st = os.stat(full)
+            found[os.path.relpath(full, root).replace(os.sep, "/")] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def _transient(name: str) -> bool:
+    """A temporary (`.NAME.XXXX.tmp`) or a lock file: never a part of the folder's content."""
+    base = name.rsplit("/", 1)[-1]
+    return base.startswith(".") and base.endswith((".tmp", ".lock"))
+
+
+@dataclass
+class PushResult:
+    uploaded: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+class Mirror:
+    """`local`, a copy of `remote`; what changed in it since the copy was made goes back."""
+
+    def __init__(self, remote: Location, local: Path):
+        self.remote = remote
+        self.local = Path(local)
+        self._synced: dict[str, tuple[int, int]] = {}  # name -> (size, mtime_ns) as pulled
+
+    def pull(self) -> int:
+        """Copy every file of the remote folder (temporaries aside); returns how many."""
+        names = [n for n in self.remote.files() if not _transient(n)]
+        for name in names:
+            self.pull_file(name)
+        return len(names)
+
+    def pull_file(self, name: str) -> None:
+        """Copy one file that the remote folder holds now (a worker's output)."""
+        dest = self.local / name
+        self.remote.get_file(name, dest)
+        st = dest.stat()
+        self._synced[name] = (st.st_size, st.st_mtime_ns)
+
+    def push(self, last: str | None = None) -> PushResult:
+        """Upload new and changed files (`last` after the others), then remove from the remote
+        folder the files pulled earlier that the local copy no longer has."""
+        res = PushResult()
+        now = _local_files(self.local)
+        changed = sorted(n for n, st in now.items() if self._synced.get(n) != st)
+        if last in changed:
+            changed.remove(last)
+            changed.append(last)
+        for name in changed:
+            self.remote.commit_file(self.local / name, name)
+            self._synced[name] = now[name]
+            res.uploaded.append(name)
+        for name in sorted(set(self._synced) - set(now)):
+            self.remote.remove(name)
+            del self._synced[name]
+            res.removed.append(name)
+        return res
