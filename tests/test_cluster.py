@@ -336,3 +336,24 @@ def test_object_store_failures_are_one_line(s3, small_store, cli, tmp_path, monk
     assert r.code == 1 and r.err.count("\n") == 1, r.err
     assert r.err.startswith("Error: s3://nocpipe/raw: Could not connect") and "check the URL" in r.err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_lost_worker_on_an_object_store_loses_nothing(s3, small_store, cli, tmp_path):
+    """A worker killed in the middle of a work, corpus in S3: its work runs again elsewhere and
+    the bucket holds exactly the local run's files (its PUT never happened or happened whole)."""
+    from dask.distributed import Client, LocalCluster
+
+    root, reference = small_store
+    raw, out = "s3://nocpipe/lost/raw", "s3://nocpipe/lost/corpus"
+    s3.put(str(root / "raw") + "/", raw.removeprefix("s3://") + "/", recursive=True)
+    marker = tmp_path / "died"
+    # Started after the S3 endpoint's variables are set, so its workers reach it too.
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=40) as lc, Client(lc) as client:
+        client.register_plugin(_DieOnce(str(marker)))
+        r = cli("extract-pairs", "-q", "--examples", "0", "--shard-size", "40", "--scheduler", lc.scheduler_address,
+                "--raw-dir", raw, "--out-dir", out)
+    assert r.code == 0, r.err
+    assert marker.read_text().startswith("extract-")
+    assert _corpus(_download(s3, out, tmp_path / "corpus")) == reference
+    assert not [f for f in s3.find(out.removeprefix("s3://")) if f.endswith(".tmp")]
