@@ -20,25 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale import digest  # noqa: E402
-
-
-def run(cmd: list[str], env: dict) -> float:
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - t
-    if proc.returncode != 0:
-        raise SystemExit(f"command failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-    return wall
+from scale import digest, run  # noqa: E402
 
 
 def main() -> None:
