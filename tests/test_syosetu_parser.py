@@ -196,3 +196,15 @@ def test_a_page_that_is_not_a_page_is_a_layout_change_not_a_crash():
             parse_toc(junk, "http://x/n0001aa/")
         with pytest.raises(LayoutChanged):
             parse_episode(junk)
+
+
+def test_a_page_that_looks_like_xml_is_parsed_as_html_without_a_warning():
+    import warnings
+
+    from pipeline.syosetu.pages import _soup
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # Two declarations: the first is dropped before parsing, the second reaches bs4.
+        soup = _soup(b"<?xml version='1.0'?>\n<?xml version='1.0'?><rss><channel><title>t</title></channel></rss>")
+    assert soup.find("title").get_text() == "t"

@@ -22,13 +22,14 @@ from __future__ import annotations
 import codecs
 import functools
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import soupsieve
-from bs4 import BeautifulSoup, NavigableString, ParserRejectedMarkup, Tag
+from bs4 import BeautifulSoup, NavigableString, ParserRejectedMarkup, Tag, XMLParsedAsHTMLWarning
 from bs4.element import CData, Comment, Declaration, Doctype, ProcessingInstruction
 
 from .. import rawstore
@@ -144,7 +145,11 @@ def _soup(data: bytes | str, header_charset: str | None = None) -> BeautifulSoup
     text, _ = decode_page(data, header_charset)
     text = _PROLOG_RE.sub("", text, count=1)
     try:
-        return BeautifulSoup(text or "<html></html>", "lxml")
+        # A page is parsed as HTML whatever it claims to be (an XML declaration further in,
+        # a feed served by mistake): bs4's advice to use an XML parser does not apply.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+            return BeautifulSoup(text or "<html></html>", "lxml")
     except (ValueError, ParserRejectedMarkup) as exc:  # whatever the page is, it is not one we know
         raise LayoutChanged(f"the page cannot be parsed as HTML ({exc})") from exc
 
