@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,18 +108,20 @@ class Served:
     lines: list         # what it printed so far
 
 
-@pytest.fixture(scope="session")
-def served_model(tiny_model) -> Served:
-    """`nocpipe serve` on the tiny model, started as a real process on a free port (--port 0).
-    Stopped with Ctrl-C (SIGINT) at the end, which must end it cleanly with its summary line."""
+@contextmanager
+def serving(model_dir: Path, stop_with: int | None = None):
+    """`nocpipe serve` on a model, started as a real process on a free port (--port 0); at
+    the end stopped with `stop_with` (SIGINT, as Ctrl-C, when None), which must end it
+    cleanly with its summary line and exit status 0."""
     import queue
     import signal
     import subprocess
     import sys
     import threading
 
+    sig = signal.SIGINT if stop_with is None else stop_with
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--model-dir", str(tiny_model),
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--model-dir", str(model_dir),
                              "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=REPO, env=env)
     lines: list[str] = []
@@ -144,14 +147,22 @@ def served_model(tiny_model) -> Served:
         if line.startswith("serving at "):
             url = line.split()[2]
     yield Served(url, proc, lines)
+    name = signal.Signals(sig).name
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
     try:
         code = proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
-        pytest.fail("nocpipe serve did not stop on Ctrl-C within 60 s")
+        pytest.fail(f"nocpipe serve did not stop on {name} within 60 s")
     reader.join(timeout=10)
     tail = "\n".join(lines[-5:])
     if code != 0 or not any(ln.startswith("stopped: ") for ln in lines) or "Traceback" in "\n".join(lines):
-        pytest.fail(f"nocpipe serve did not stop cleanly on Ctrl-C (exit {code}):\n{tail}")
+        pytest.fail(f"nocpipe serve did not stop cleanly on {name} (exit {code}):\n{tail}")
+
+
+@pytest.fixture(scope="session")
+def served_model(tiny_model) -> Served:
+    """`nocpipe serve` on the tiny model for the session's tests; Ctrl-C ends it (checked)."""
+    with serving(tiny_model) as served:
+        yield served

@@ -326,6 +326,17 @@ def test_real_server_replies(served_model, tiny_model):
     assert [c["score"] for c in reps] == sorted((c["score"] for c in reps), reverse=True)
 
 
+def test_sigterm_stops_the_real_server_cleanly(tiny_model):
+    """A service manager's stop (SIGTERM) ends it like Ctrl-C: summary line, exit status 0."""
+    import signal
+
+    from conftest import serving
+
+    with serving(tiny_model, stop_with=signal.SIGTERM) as served:
+        assert post(served.url, {"text": "ありがとう"}).status_code == 200
+    assert any(line.startswith("stopped: 1 reply in 1 model call ") for line in served.lines), served.lines[-3:]
+
+
 def test_real_server_rejects_bad_requests_and_survives(served_model):
     url = served_model.url
     for body, status, fragment in [b for b in BAD if b[2] != "katakana"][:12]:

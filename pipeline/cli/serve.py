@@ -54,5 +54,6 @@ def serve(
         typer.echo("interrupted before serving", err=True)
         raise typer.Exit(130)
     st = res.stats
-    typer.echo(f"stopped: {st.get('replies', 0)} replies in {st.get('calls', 0)} model calls "
+    replies, calls = st.get("replies", 0), st.get("calls", 0)
+    typer.echo(f"stopped: {replies} repl{'y' if replies == 1 else 'ies'} in {calls} model call{'' if calls == 1 else 's'} "
                f"(mean batch {st.get('mean_batch', 0):.1f}) over {res.seconds:.0f} s")
