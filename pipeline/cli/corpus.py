@@ -79,6 +79,7 @@ def extract_pairs(
     card (OUT/README.md) and stats.json. Near-copy works share one split. A
     rerun reads again only works that changed; an interrupted run resumes.
 
+    \b
     Example:  nocpipe extract-pairs --reader unidic --max-len 50 --workers 2
     Example:  nocpipe extract-pairs --scheduler tcp://10.0.0.5:8786 --raw-dir /shared/raw --out-dir /shared/corpus
     Example:  nocpipe extract-pairs --scheduler tcp://10.0.0.5:8786 --raw-dir s3://bucket/raw --out-dir s3://bucket/corpus
