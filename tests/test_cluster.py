@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -357,3 +358,41 @@ def test_a_lost_worker_on_an_object_store_loses_nothing(s3, small_store, cli, tm
     assert marker.read_text().startswith("extract-")
     assert _corpus(_download(s3, out, tmp_path / "corpus")) == reference
     assert not [f for f in s3.find(out.removeprefix("s3://")) if f.endswith(".tmp")]
+
+
+def test_a_killed_driver_on_an_object_store_resumes_to_the_same_corpus(s3, cli, tmp_path):
+    """kill -9 of extract-pairs while its per-work files go into S3; the rerun redoes only the
+    rest and the bucket ends with the rows and stats of an uninterrupted local run."""
+    import signal
+    import subprocess
+    import time
+
+    from pipeline.cli import main
+
+    repo = Path(__file__).resolve().parents[1]
+    works = sorted((repo / "data" / "aozora").glob("*.txt"))[:12]
+    assert main(["ingest", "-q", "--raw-dir", str(tmp_path / "raw"), *map(str, works)]) == 0
+    args = ["extract-pairs", "-q", "--examples", "0", "--workers", "1", "--shard-size", "200"]
+    assert main([*args, "--raw-dir", str(tmp_path / "raw"), "--out-dir", str(tmp_path / "local")]) == 0
+    raw, out = "s3://nocpipe/killed/raw", "s3://nocpipe/killed/corpus"
+    s3.put(str(tmp_path / "raw") + "/", raw.removeprefix("s3://") + "/", recursive=True)
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args, "--raw-dir", raw, "--out-dir", out],
+                            cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    works_prefix = out.removeprefix("s3://") + "/.works"
+    deadline = time.monotonic() + 120
+    done: list[str] = []
+    while time.monotonic() < deadline and len(done) < 2 and proc.poll() is None:
+        time.sleep(0.05)
+        s3.invalidate_cache()
+        done = s3.find(works_prefix) if s3.exists(works_prefix) else []
+    killed = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert killed, "the run finished before it could be killed; give it more work"
+    assert not s3.exists(out.removeprefix("s3://") + "/_state.json")  # nothing was committed
+    r = cli(*args, "--raw-dir", raw, "--out-dir", out)
+    assert r.code == 0, r.err
+    redone, kept = map(int, re.findall(r"extracted (\d+) works \((\d+) already done", r.out)[-1])
+    assert kept >= 2 and redone + kept == 12, r.out
+    assert _corpus(_download(s3, out, tmp_path / "resumed")) == _corpus(tmp_path / "local")
