@@ -56,8 +56,11 @@ def _translated(url: str) -> Iterator[None]:
 
 
 def _storage_errors(method):
+    """_translated around a method, for a folder at a URL (a local one raises as it is)."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
+        if self.fs is None:
+            return method(self, *args, **kwargs)
         with _translated(self.url):
             return method(self, *args, **kwargs)
     return wrapper
@@ -145,6 +148,27 @@ class Location:
         return self.fs.cat_file(self.path(name))
 
     @_storage_errors
+    def read_many(self, names: list[str]) -> dict[str, bytes | OSError]:
+        """Several small files at once (concurrent requests on a remote store): each name's
+        bytes, or the OSError that reading it raised."""
+        if self.fs is None:
+            out: dict[str, bytes | OSError] = {}
+            for name in names:
+                try:
+                    out[name] = self.read_bytes(name)
+                except OSError as exc:
+                    out[name] = exc
+            return out
+        if not names:
+            return {}
+        got = self.fs.cat([self.path(n) for n in names], on_error="return")
+        out = {}
+        for n in names:
+            v = got.get(self.path(n), FileNotFoundError(self.path(n)))
+            out[n] = v if isinstance(v, (bytes, OSError)) else OSError(f"{self.path(n)}: {v}")
+        return out
+
+    @_storage_errors
     def stat(self, name: str) -> tuple[int, str]:
         """(size, a change marker: mtime where there is one, else the ETag/checksum)."""
         p = self.path(name)
@@ -181,19 +205,18 @@ class Location:
         return found
 
     @_storage_errors
-    def get_file(self, name: str, local: Path) -> None:
-        """Copy one file to a local path (through a temporary name beside it)."""
-        local = Path(local)
-        local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local.parent / f".{local.name}.{uuid.uuid4().hex[:12]}.tmp"
-        try:
-            if self.fs is None:
-                shutil.copyfile(self.path(name), tmp)
-            else:
-                self.fs.get_file(self.path(name), str(tmp))
-            os.replace(tmp, local)
-        finally:
-            tmp.unlink(missing_ok=True)
+    def get_files(self, names: list[str], dest: Path) -> None:
+        """Copy files (names relative to the folder) under a local folder, keeping their
+        names; on a remote store in one batch, which fsspec runs concurrently. The copies
+        appear straight under their names: `dest` is a scratch folder, not a committed one."""
+        dest = Path(dest)
+        for name in names:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        if self.fs is None:
+            for name in names:
+                shutil.copyfile(self.path(name), dest / name)
+        elif names:
+            self.fs.get([self.path(n) for n in names], [str(dest / n) for n in names])
 
     @contextmanager
     def fetch(self, name: str = "") -> Iterator[Path]:
@@ -233,13 +256,13 @@ class Location:
                 os.fsync(fh.fileno())
             os.replace(tmp, final)
             return
-        self.fs.makedirs(parent, exist_ok=True)
         if self.renames:
+            self.fs.makedirs(parent, exist_ok=True)
             tmp = f"{parent}/.{final.rsplit('/', 1)[-1]}.{uuid.uuid4().hex[:12]}.tmp"
             self.fs.put_file(str(local_file), tmp)
             self.fs.mv(tmp, final)
-        else:
-            self.fs.put_file(str(local_file), final)  # one PUT: atomic on an object store
+        else:  # an object store has no folders to make: one PUT, atomic there
+            self.fs.put_file(str(local_file), final)
 
     def commit(self, name: str, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(prefix="nocpipe-commit-", suffix=".tmp")

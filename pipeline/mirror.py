@@ -6,13 +6,13 @@ per-work files, its shards) runs its local code unchanged on a temporary copy:
     mirror = Mirror(Location("s3://bucket/corpus"), Path(tmp))
     mirror.pull()                  # every file, as it is now
     ...                            # the stage works in tmp; files others put in the
-    mirror.pull_file(name)         #   store (a worker's output) are brought in by name
+    mirror.pull_files(names)       #   store (workers' output) are brought in by name
     mirror.push(last="_state.json")
 
 `push` uploads what the stage added or changed, the file named `last` after all the
-others, then removes what the stage removed. With the state written last a crash at any
-point leaves the store as the previous run committed it, plus files no state names yet
-(the next run overwrites or removes them). Temporaries and lock files never travel.
+others, then removes what the stage removed. The state goes last, as in a local run: a
+crash part-way leaves the previous state, which no longer matches the inputs, so the next
+run rebuilds and uploads again whatever differs. Temporaries and lock files never travel.
 """
 
 from __future__ import annotations
@@ -60,16 +60,15 @@ class Mirror:
     def pull(self) -> int:
         """Copy every file of the remote folder (temporaries aside); returns how many."""
         names = [n for n in self.remote.files() if not _transient(n)]
-        for name in names:
-            self.pull_file(name)
+        self.pull_files(names)
         return len(names)
 
-    def pull_file(self, name: str) -> None:
-        """Copy one file that the remote folder holds now (a worker's output)."""
-        dest = self.local / name
-        self.remote.get_file(name, dest)
-        st = dest.stat()
-        self._synced[name] = (st.st_size, st.st_mtime_ns)
+    def pull_files(self, names: list[str]) -> None:
+        """Copy files that the remote folder holds now (workers' output), in one batch."""
+        self.remote.get_files(names, self.local)
+        for name in names:
+            st = (self.local / name).stat()
+            self._synced[name] = (st.st_size, st.st_mtime_ns)
 
     def push(self, last: str | None = None) -> PushResult:
         """Upload new and changed files (`last` after the others), then remove from the remote

@@ -226,14 +226,22 @@ def remote_works(store: Location) -> list[tuple[WorkRef, str, int]]:
     return found
 
 
-def read_remote_meta(store: Location, ref: WorkRef) -> dict:
-    """A remote work's meta.json, {} (with a warning) when it cannot be read."""
-    try:
-        meta = json.loads(store.read_bytes(f"{ref.key}/{META_FILE}"))
-    except (OSError, ValueError) as exc:
-        print(f"warning: {ref.path}/{META_FILE}: unreadable ({exc}); treating it as missing", file=sys.stderr)
-        return {}
-    return meta if isinstance(meta, dict) else {}
+def read_remote_metas(store: Location, refs: list[WorkRef]) -> dict[str, dict]:
+    """The meta.json of remote works, by key, read in one batch; {} (with a warning) for
+    one that cannot be read."""
+    got = store.read_many([f"{ref.key}/{META_FILE}" for ref in refs])
+    metas = {}
+    for ref in refs:
+        data = got[f"{ref.key}/{META_FILE}"]
+        try:
+            if isinstance(data, OSError):
+                raise data
+            meta = json.loads(data)
+        except (OSError, ValueError) as exc:
+            print(f"warning: {ref.path}/{META_FILE}: unreadable ({exc}); treating it as missing", file=sys.stderr)
+            meta = {}
+        metas[ref.key] = meta if isinstance(meta, dict) else {}
+    return metas
 
 
 def identity(work: Path) -> tuple[str, int]:

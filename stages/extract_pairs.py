@@ -389,8 +389,8 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int,
             infos[key] = info
             result.processed += 1
             result.counters.merge(info["counters"])
-            if mirror is not None:  # the worker put it in the corpus folder; phase 2 reads it here
-                mirror.pull_file(names[key])
+    if mirror is not None:  # workers put their files in the corpus folder; phase 2 reads them here
+        mirror.pull_files([names[k] for k in names if k in infos])
     for key in sorted(failed):
         print(f"skipped: {failed[key]}", file=sys.stderr)
     result.failed = [failed[k] for k in sorted(failed)]
@@ -522,7 +522,7 @@ def _table_digest(table: pa.Table, meta: dict[str, str]) -> str:
 
 def _work_metas(works: list[WorkRef], raw: Location | None = None) -> dict[str, dict]:
     if raw is not None:
-        return {w.key: rawstore.read_remote_meta(raw, w) for w in works}
+        return rawstore.read_remote_metas(raw, works)
     return {w.key: rawstore.read_meta_or_empty(w.path) for w in works}
 
 

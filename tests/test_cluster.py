@@ -280,6 +280,8 @@ def test_extract_pairs_on_an_object_store_equals_local(s3, small_store, cli, tmp
     assert r.code == 0, r.err
     assert f"written in {out}/pairs" in r.out and " -> 「" in r.out  # an example row, read from the store
     assert _corpus(_download(s3, out, tmp_path / "first")) == reference
+    # The dataset card names every work by the title and author in its meta.json, read from the bucket.
+    assert (tmp_path / "first" / "README.md").read_text() == (root / "local" / "README.md").read_text()
     assert not [f for f in s3.find(out.removeprefix("s3://")) if f.endswith(".tmp")]
 
     again = cli(*args)
@@ -332,7 +334,8 @@ def test_object_store_failures_are_one_line(s3, small_store, cli, tmp_path, monk
     root, _ = small_store
     r = cli("extract-pairs", "-q", "--raw-dir", "s3://nocpipe-missing/raw", "--out-dir", str(tmp_path / "a"))
     assert r.code == 1 and r.err.startswith("Error: raw store s3://nocpipe-missing/raw does not exist")
-    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": "http://127.0.0.1:9"})  # nothing listens there
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": "http://127.0.0.1:9",  # nothing listens there
+                                                   "config_kwargs": {"retries": {"max_attempts": 1}}})
     r = cli("extract-pairs", "-q", "--raw-dir", "s3://nocpipe/raw", "--out-dir", str(tmp_path / "b"))
     assert r.code == 1 and r.err.count("\n") == 1, r.err
     assert r.err.startswith("Error: s3://nocpipe/raw: Could not connect") and "check the URL" in r.err
