@@ -29,9 +29,12 @@ def normalise(kana: str) -> str:
     return kana.translate(_TABLE)
 
 
+#: A pair key's size: 16 bytes per pair instead of two strings keeps the seen-sets small.
+KEY_BYTES = 16
+
+
 def exact_key(u: str, r: str) -> bytes:
-    # 16 bytes per pair instead of two strings: the seen-set stays small for big corpora.
-    return hashlib.blake2b(f"{u}\t{r}".encode(), digest_size=16).digest()
+    return hashlib.blake2b(f"{u}\t{r}".encode(), digest_size=KEY_BYTES).digest()
 
 
 def near_key(u: str, r: str) -> bytes:

@@ -4,8 +4,9 @@ Two phases, so that a rerun after any change equals a clean run by construction:
 
     phase 1, per work (in worker processes; only works whose files or options changed):
       parse episodes, find candidates (pipeline.pairs), read both sides (pipeline.kana),
-      drop empty / unreadable / too long sides, counting reasons; write the work's rows,
-      counters and MinHash signature to <out>/.works/<source>/<work_id>.parquet
+      drop empty / unreadable / too long sides, counting reasons; write the work's rows
+      with each pair's exact and near-duplicate keys, its counters and MinHash signature
+      to <out>/.works/<source>/<work_id>.parquet
     phase 2, over all works in work_id order (in this process, from those files):
       group near-copy works (a group takes the split of its member whose work_id sorts
       first), drop exact and near-duplicate pairs (the first occurrence is kept), and
@@ -54,12 +55,16 @@ from pipeline.parsers import parser_for
 from pipeline.progress import progress
 from pipeline.records import Counters, WorkRef
 from pipeline.shards import (COLUMNS, SCHEMA, SPLITS, STATE_FILE, STATS_FILE, WORKS_DIR, list_shards, pairs_dir,
-                             read_metadata, shard_metadata, shard_name, split_of, to_table, write_table)
+                             read_metadata, shard_metadata, shard_name, split_of, write_table)
 
-STATE_VERSION = 2
-#: The per-work file's columns (source, work_id and split are added in phase 2).
+STATE_VERSION = 3
+#: The per-work file's columns (source, work_id and split are added in phase 2), and each
+#: pair's exact and near-duplicate keys: computed by the workers, so that phase 2 in the
+#: driver is a set lookup per pair and Arrow column operations, never Python per row.
 WORK_COLUMNS = ["episode", "line", "utterance", "reply", "utterance_kana", "reply_kana"]
-WORK_SCHEMA = pa.schema([SCHEMA.field(c) for c in WORK_COLUMNS])
+KEY_COLUMNS = ["exact_key", "near_key"]
+WORK_SCHEMA = pa.schema([SCHEMA.field(c) for c in WORK_COLUMNS]
+                        + [pa.field(c, pa.binary(neardup.KEY_BYTES)) for c in KEY_COLUMNS])
 WORK_META_KEY = b"nocpipe.work"
 
 
@@ -218,6 +223,7 @@ def run_work(task: WorkTask) -> tuple[str, dict]:
         # One damaged work is skipped and named; it never stops the others.
         return task.ref.key, {"failed": _work_failure(task.ref, exc)}
     cols = list(zip(*out.rows)) if out.rows else [[] for _ in WORK_COLUMNS]
+    cols += [[neardup.exact_key(r[4], r[5]) for r in out.rows], [neardup.near_key(r[4], r[5]) for r in out.rows]]
     sides = dict.fromkeys(side for row in out.rows for side in (row[4], row[5]))
     sig = neardup.signature(sides, task.neardup)
     info = {"fingerprint": task.fingerprint, "options": task.options_digest,
@@ -453,70 +459,74 @@ def _build_shards(opts: ExtractOptions, works: list[WorkRef], infos: dict[str, d
     meta = shard_metadata(opts.reader, reader_version, opts.max_len)
     seen: set[bytes] = set()
     seen_near: set[bytes] = set()
-    buffers: dict[str, dict[str, list]] = {s: {c: [] for c in COLUMNS} for s in SPLITS}
+    parts: dict[str, list[pa.Table]] = {s: [] for s in SPLITS}  # kept rows of whole works, in order
+    rows = dict.fromkeys(SPLITS, 0)
     next_index = dict.fromkeys(SPLITS, 0)
     written: list[str] = []
     per_work: dict[str, dict] = {}
 
     def flush(split: str) -> None:
-        buf = buffers[split]
-        if not buf["source"]:
+        if not rows[split]:
             return
         name = shard_name(next_index[split], split)
         next_index[split] += 1
         path = pairs_dir(out_dir) / name
-        table = to_table(buf)
+        table = pa.concat_tables(parts[split]).combine_chunks()
         content = _table_digest(table, meta)
         if read_metadata(path).get("content") != content:
             write_table(path, table.replace_schema_metadata({**meta, "nocpipe.content": content}))
             result.shards_written += 1
         written.append(f"{pairs_dir(out_dir).name}/{name}")
-        for col in buf.values():
-            col.clear()
+        parts[split].clear()
+        rows[split] = 0
 
     for w in works:
         counters = Counters(dict(infos[w.key]["counters"]))
         split = splits[w.key]
-        buf = buffers[split]
-        kept = 0
         table = pq.read_table(work_file(out_dir, w))
-        if table.num_rows:
-            cols = [table.column(c).to_pylist() for c in WORK_COLUMNS]
-            for ep, line, utt, rep, uk, rk in zip(*cols):
-                key = neardup.exact_key(uk, rk)
-                if key in seen:
-                    counters.add("dropped_duplicate")
-                    continue
-                seen.add(key)
-                nkey = neardup.near_key(uk, rk)
-                if nkey in seen_near:
-                    counters.add("dropped_near_duplicate")
-                    continue
-                seen_near.add(nkey)
-                kept += 1
-                for col, val in zip(COLUMNS, (w.source, w.work_id, ep, line, utt, rep, uk, rk, split)):
-                    buf[col].append(val)
+        keep = []
+        for key, nkey in zip(table.column("exact_key").to_pylist(), table.column("near_key").to_pylist()):
+            if key in seen:
+                counters.add("dropped_duplicate")
+                keep.append(False)
+                continue
+            seen.add(key)
+            if nkey in seen_near:
+                counters.add("dropped_near_duplicate")
+                keep.append(False)
+                continue
+            seen_near.add(nkey)
+            keep.append(True)
+        kept = sum(keep)
+        if kept:
+            part = table if kept == table.num_rows else table.filter(pa.array(keep, pa.bool_()))
+            fixed = {"source": w.source, "work_id": w.work_id, "split": split}
+            parts[split].append(pa.Table.from_arrays(
+                [pa.repeat(pa.scalar(fixed[c], pa.string()), kept) if c in fixed else part.column(c)
+                 for c in COLUMNS], schema=SCHEMA))
+            rows[split] += kept
         counters.add("pairs_kept", kept)
         per_work[w.key] = {"source": w.source, "work_id": w.work_id, "split": split,
                            "group": group_of.get(w.key), "counters": counters.values}
-        if len(buf["source"]) >= opts.shard_target:
+        if rows[split] >= opts.shard_target:
             flush(split)
     for s in SPLITS:
         flush(s)
-    keep = {out_dir / n for n in written}
+    keep_names = {out_dir / n for n in written}
     for p in list_shards(pairs_dir(out_dir)):
-        if p not in keep:  # shards of an earlier, larger corpus; old layouts
+        if p not in keep_names:  # shards of an earlier, larger corpus; old layouts
             p.unlink(missing_ok=True)
     return written, groups, per_work
 
 
 def _table_digest(table: pa.Table, meta: dict[str, str]) -> str:
-    """What a shard holds, to leave an unchanged shard untouched (its mtime too)."""
+    """What a shard holds, to leave an unchanged shard untouched (its mtime too): a hash of
+    its metadata and of the table in Arrow's stream format (one chunk per column)."""
     h = hashlib.blake2b(json.dumps(meta, sort_keys=True).encode(), digest_size=16)
-    for name in table.column_names:
-        values = table.column(name).to_pylist()
-        h.update(name.encode())
-        h.update("\x1f".join(map(str, values)).encode())
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema.remove_metadata()) as writer:
+        writer.write_table(table)
+    h.update(memoryview(sink.getvalue()))
     return h.hexdigest()
 
 
