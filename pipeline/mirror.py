@@ -56,6 +56,7 @@ class Mirror:
         self.remote = remote
         self.local = Path(local)
         self._synced: dict[str, tuple[int, int]] = {}  # name -> (size, mtime_ns) as pulled
+        self.pulled = 0  # files copied in so far
 
     def pull(self) -> int:
         """Copy every file of the remote folder (temporaries aside); returns how many."""
@@ -66,6 +67,7 @@ class Mirror:
     def pull_files(self, names: list[str]) -> None:
         """Copy files that the remote folder holds now (workers' output), in one batch."""
         self.remote.get_files(names, self.local)
+        self.pulled += len(names)
         for name in names:
             st = (self.local / name).stat()
             self._synced[name] = (st.st_size, st.st_mtime_ns)

@@ -104,6 +104,7 @@ class ExtractResult:
     counters: Counters = field(default_factory=Counters)  # this run
     totals: dict = field(default_factory=dict)            # stats.json
     examples: list[dict] = field(default_factory=list)    # the first rows of the first shard
+    transfers: dict[str, int] | None = None  # a corpus folder at a URL: files copied in, uploaded, removed
 
 
 # ---------------------------------------------------------------- the raw store
@@ -325,7 +326,8 @@ def extract_pairs(opts: ExtractOptions) -> ExtractResult:
         mirror = Mirror(out, Path(tmp))
         mirror.pull()
         result = _extract(replace(opts, out_dir=Path(tmp)), works, workers, identities, raw, mirror)
-        mirror.push(last=STATE_FILE)
+        pushed = mirror.push(last=STATE_FILE)
+    result.transfers = {"copied_in": mirror.pulled, "uploaded": len(pushed.uploaded), "removed": len(pushed.removed)}
     return result
 
 

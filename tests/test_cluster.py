@@ -284,8 +284,12 @@ def test_extract_pairs_on_an_object_store_equals_local(s3, small_store, cli, tmp
     assert (tmp_path / "first" / "README.md").read_text() == (root / "local" / "README.md").read_text()
     assert not [f for f in s3.find(out.removeprefix("s3://")) if f.endswith(".tmp")]
 
+    # The 4 per-work files came in to build the shards; the shards, card, stats and state went up.
+    shards = int(re.search(r"(\d+) shard\(s\) written", r.out).group(1))
+    assert f"{out}: 4 file(s) copied in to work on, {shards + 3} uploaded, 0 removed" in r.out
     again = cli(*args)
     assert again.code == 0 and "nothing new: 4 works" in again.out, again.err
+    assert f"{out}: {4 + shards + 3} file(s) copied in to work on, 0 uploaded, 0 removed" in again.out
 
     gone = reference[2][0].removeprefix(".works/").removesuffix(".parquet")  # e.g. aozora/1567_ruby_4948
     s3.rm(f"{raw.removeprefix('s3://')}/{gone}", recursive=True)

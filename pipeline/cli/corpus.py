@@ -107,6 +107,10 @@ def extract_pairs(
                f"({', '.join(f'{k} {v}' for k, v in t['pairs_by_split'].items())})")
     if t["dropped"]:
         typer.echo("dropped: " + ", ".join(f"{k.removeprefix('dropped_')} {v}" for k, v in t["dropped"].items()))
+    if res.transfers is not None:
+        x = res.transfers
+        typer.echo(f"{opts.out_dir}: {x['copied_in']} file(s) copied in to work on, {x['uploaded']} uploaded, "
+                   f"{x['removed']} removed")
     if res.failed:
         typer.echo(f"works skipped: {len(res.failed)} could not be read (named above); fix them and run again")
     if t.get("near_copy_groups"):
