@@ -398,12 +398,12 @@ def get_reader(name: str = DEFAULT_READER) -> Reader:
             # pykakasi unpickles a dictionary of about a million small objects, and the
             # cyclic collector would walk them again and again while they load: two thirds
             # of the reader's start-up. Nothing built here is garbage.
-            paused = gc.isenabled()
+            was_enabled = gc.isenabled()
             gc.disable()
             try:
                 _READERS[name] = PykakasiReader() if name == "pykakasi" else UnidicReader()
             finally:
-                if paused:
+                if was_enabled:
                     gc.enable()
         return _READERS[name]
 

@@ -107,14 +107,6 @@ class Location:
             return self.root
         return os.path.join(self.root, name) if self.fs is None else f"{self.root}/{name.strip('/')}"
 
-    def child(self, name: str) -> "Location":
-        if self.fs is None:
-            return Location(self.path(name))
-        loc = Location.__new__(Location)
-        loc.fs, loc.protocol, loc.root = self.fs, self.protocol, self.path(name)
-        loc.url = f"{self.url.rstrip('/')}/{name.strip('/')}"
-        return loc
-
     def __str__(self) -> str:
         return self.url
 
@@ -126,10 +118,6 @@ class Location:
     @_storage_errors
     def exists(self, name: str = "") -> bool:
         return os.path.exists(self.path(name)) if self.fs is None else self.fs.exists(self.path(name))
-
-    @_storage_errors
-    def isdir(self, name: str = "") -> bool:
-        return os.path.isdir(self.path(name)) if self.fs is None else self.fs.isdir(self.path(name))
 
     @_storage_errors
     def listdir(self, name: str = "") -> list[str]:
@@ -237,13 +225,6 @@ class Location:
     # ---- writing
 
     @_storage_errors
-    def makedirs(self, name: str = "") -> None:
-        if self.fs is None:
-            os.makedirs(self.path(name), exist_ok=True)
-        else:
-            self.fs.makedirs(self.path(name), exist_ok=True)
-
-    @_storage_errors
     def commit_file(self, local_file: Path, name: str) -> None:
         """Move a finished local file to `name`, appearing whole or not at all."""
         final = self.path(name)
@@ -285,14 +266,11 @@ class Location:
         elif self.fs.exists(p):
             self.fs.rm(p, recursive=True)
 
-    def clean_temporaries(self, name: str = "", recursive: bool = False) -> int:
-        """Remove `.NAME.XXXX.tmp` leftovers of commits cut short (a killed worker) in one
-        folder, or with `recursive` in every folder under it."""
-        entries = self.files(name) if recursive else dict.fromkeys(self.listdir(name))
+    def clean_temporaries(self, name: str = "") -> int:
+        """Remove `.NAME.XXXX.tmp` leftovers of commits cut short (a killed worker) in one folder."""
         n = 0
-        for entry in entries:
-            base = entry.rsplit("/", 1)[-1]
-            if base.startswith(".") and base.endswith(".tmp"):
+        for entry in self.listdir(name):
+            if entry.startswith(".") and entry.endswith(".tmp"):
                 self.remove(f"{name}/{entry}" if name else entry)
                 n += 1
         return n

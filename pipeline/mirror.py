@@ -58,9 +58,16 @@ class Mirror:
         self._synced: dict[str, tuple[int, int]] = {}  # name -> (size, mtime_ns) as pulled
         self.pulled = 0  # files copied in so far
 
-    def pull(self) -> int:
-        """Copy every file of the remote folder (temporaries aside); returns how many."""
-        names = [n for n in self.remote.files() if not _transient(n)]
+    def pull(self, remove_temporaries: bool = False) -> int:
+        """Copy every file of the remote folder (temporaries aside); returns how many. With
+        `remove_temporaries`, the temporaries found (a killed writer's) are deleted there:
+        only for a caller that is the folder's one writer."""
+        listing = self.remote.files()
+        if remove_temporaries:
+            for name in listing:
+                if _transient(name) and name.endswith(".tmp"):
+                    self.remote.remove(name)
+        names = [n for n in listing if not _transient(n)]
         self.pull_files(names)
         return len(names)
 

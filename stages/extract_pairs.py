@@ -173,8 +173,13 @@ def _digest(obj: object) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def work_name(ref: WorkRef) -> str:
+    """A work's phase-1 file, relative to the corpus folder."""
+    return f"{WORKS_DIR}/{ref.source}/{ref.work_id}.parquet"
+
+
 def work_file(out_dir: Path, ref: WorkRef) -> Path:
-    return out_dir / WORKS_DIR / ref.source / f"{ref.work_id}.parquet"
+    return out_dir / work_name(ref)
 
 
 def read_work_info(path: Path) -> dict | None:
@@ -189,7 +194,7 @@ def read_work_info(path: Path) -> dict | None:
 @dataclass(frozen=True)
 class WorkTask:
     """Phase 1 of one work: a pure function of the work's files and the options; writes one
-    file: `path`, or with `sink` (a corpus folder at a URL) its `name` there."""
+    file: `path`, or with `sink` (a corpus folder at a URL) its `work_name` there."""
 
     ref: WorkRef
     reader: str
@@ -200,7 +205,6 @@ class WorkTask:
     neardup: NearDupConfig
     raw: Location | None = None   # the raw store at a URL: the work's folder is copied first
     sink: Location | None = None
-    name: str = ""
 
 
 def _work_failure(ref: WorkRef, exc: Exception) -> str:
@@ -237,7 +241,7 @@ def run_work(task: WorkTask) -> tuple[str, dict]:
     else:
         with tempfile.TemporaryDirectory(prefix="nocpipe-work-") as tmp:
             write_table(Path(tmp) / "work.parquet", table)
-            task.sink.commit_file(Path(tmp) / "work.parquet", task.name)
+            task.sink.commit_file(Path(tmp) / "work.parquet", work_name(task.ref))
     return task.ref.key, info
 
 
@@ -320,11 +324,9 @@ def extract_pairs(opts: ExtractOptions) -> ExtractResult:
             atomic.clean_temporaries(Path(opts.out_dir), recursive=True)
             return _extract(opts, works, workers, identities, raw)
     # A corpus folder at a URL: phase 2 and the state on a local copy, uploaded at the end.
-    out = Location(opts.out_dir)
-    out.clean_temporaries(recursive=True)
     with tempfile.TemporaryDirectory(prefix="nocpipe-corpus-") as tmp:
-        mirror = Mirror(out, Path(tmp))
-        mirror.pull()
+        mirror = Mirror(Location(opts.out_dir), Path(tmp))
+        mirror.pull(remove_temporaries=True)
         result = _extract(replace(opts, out_dir=Path(tmp)), works, workers, identities, raw, mirror)
         pushed = mirror.push(last=STATE_FILE)
     result.transfers = {"copied_in": mirror.pulled, "uploaded": len(pushed.uploaded), "removed": len(pushed.removed)}
@@ -377,13 +379,11 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int,
             infos[w.key] = info
         else:
             tasks.append(WorkTask(w, opts.reader, opts.max_len, prints[w.key], p1_digest, path, opts.neardup,
-                                  raw=raw, sink=mirror.remote if mirror else None,
-                                  name=path.relative_to(out_dir).as_posix()))
+                                  raw=raw, sink=mirror.remote if mirror else None))
     result.skipped = len(works) - len(tasks) - len(failed)
     # Longest works first: a long work started last would leave the other workers idle
     # at the end (results are gathered by work, so the order changes nothing else).
     tasks.sort(key=lambda t: sizes[t.ref.key], reverse=True)
-    names = {t.ref.key: t.name for t in tasks}
     if tasks:
         get_reader(opts.reader)  # built once here, before the workers fork
         # pyarrow imports pandas on its first array (a quarter of a second); this process
@@ -398,7 +398,7 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int,
             result.processed += 1
             result.counters.merge(info["counters"])
     if mirror is not None:  # workers put their files in the corpus folder; phase 2 reads them here
-        mirror.pull_files([names[k] for k in names if k in infos])
+        mirror.pull_files([work_name(t.ref) for t in tasks if t.ref.key in infos])
     for key in sorted(failed):
         print(f"skipped: {failed[key]}", file=sys.stderr)
     result.failed = [failed[k] for k in sorted(failed)]

@@ -117,8 +117,8 @@ def extract_pairs(
         typer.echo(f"near-copy works: {len(t['near_copy_groups'])} group(s), "
                    f"{sum(len(g) for g in t['near_copy_groups'])} works (each group shares one split)")
     for row in res.examples:
-            typer.echo(f"  「{row['utterance']}」 -> 「{row['reply']}」")
-            typer.echo(f"  「{row['utterance_kana']}」 -> 「{row['reply_kana']}」")
+        typer.echo(f"  「{row['utterance']}」 -> 「{row['reply']}」")
+        typer.echo(f"  「{row['utterance_kana']}」 -> 「{row['reply_kana']}」")
 
 
 # ---------------------------------------------------------------- report
