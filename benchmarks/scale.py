@@ -10,7 +10,8 @@ interpreter) with
     --scheduler local:1, local:2          a Dask LocalCluster, its start-up included
 
 and prints, for each, the best wall time of --repeat runs, the speed-up of two against
-one, and the Dask overhead per task against the local executor at the same count
+one (from the best times, and the median of the ratios within each round: the four runs
+of a round follow each other, so a round shares the machine's load of the moment), and the Dask overhead per task against the local executor at the same count
 ((dask - local) / works). Every run's rows (order aside) and stats.json (timings aside)
 must equal the first run's; a difference stops the benchmark. Last, each executor alone:
 its start-up and its cost per empty task. Figures only, no
@@ -24,6 +25,7 @@ import argparse
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -99,6 +101,7 @@ def main() -> None:
         configs = [("local", 1, ["--workers", "1"]), ("local", 2, ["--workers", "2"]),
                    ("dask", 1, ["--scheduler", "local:1"]), ("dask", 2, ["--scheduler", "local:2"])]
         times: dict[tuple[str, int], float] = {}
+        rounds: dict[tuple[str, int], list[float]] = {c[:2]: [] for c in configs}
         reference = None
         for rep in range(args.repeat):
             for kind, n, opt in configs:
@@ -111,12 +114,15 @@ def main() -> None:
                 elif got != reference:
                     raise SystemExit(f"{kind} x{n} wrote other rows or stats than the first run:\n{got}\n{reference}")
                 times[(kind, n)] = min(wall, times.get((kind, n), float("inf")))
+                rounds[(kind, n)].append(wall)
                 print(f"  run {rep + 1}: {kind:5s} x{n}  {wall:6.2f}s", flush=True)
         print(f"\nrows and stats.json identical in every run: {reference[0]}")
-        print(f"{'executor':8s} {'1 worker':>9s} {'2 workers':>10s} {'2 vs 1':>7s}")
+        print(f"{'executor':8s} {'1 worker':>9s} {'2 workers':>10s} {'2 vs 1':>7s}   paired: median (range) of the rounds")
         for kind in ("local", "dask"):
             t1, t2 = times[(kind, 1)], times[(kind, 2)]
-            print(f"{kind:8s} {t1:8.2f}s {t2:9.2f}s {t2 / t1:6.2f}x")
+            paired = sorted(b / a for a, b in zip(rounds[(kind, 1)], rounds[(kind, 2)]))
+            print(f"{kind:8s} {t1:8.2f}s {t2:9.2f}s {t2 / t1:6.2f}x   "
+                  f"{statistics.median(paired):.2f}x ({paired[0]:.2f}-{paired[-1]:.2f})")
         for n in (1, 2):
             over = (times[("dask", n)] - times[("local", n)]) / len(files)
             print(f"dask overhead per task at {n} worker(s): {over * 1000:+.0f} ms "

@@ -130,15 +130,14 @@ def band_params(threshold: float, num_perm: int, fp_weight: float = 0.1) -> tupl
     # Midpoint sums over 200 steps: the areas to three decimals, enough to rank bandings.
     below = (np.arange(200) + 0.5) / 200 * threshold
     above = threshold + (np.arange(200) + 0.5) / 200 * (1 - threshold)
-    best, best_err = (1, num_perm), float("inf")
-    for b in range(1, num_perm + 1):
-        for r in range(1, num_perm // b + 1):
-            fp = (1 - (1 - below ** r) ** b).mean() * threshold
-            fn = ((1 - above ** r) ** b).mean() * (1 - threshold)
-            err = fp_weight * fp + (1 - fp_weight) * fn
-            if err < best_err:
-                best, best_err = (b, r), err
-    return best
+    # Every banding at once (b bands of r rows, b * r <= num_perm), in order of b then r: the
+    # first of equal errors wins, as in a loop over b and r.
+    b, r = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)]).T
+    b, r = b[:, None].astype(float), r[:, None].astype(float)
+    fp = (1 - (1 - below ** r) ** b).mean(axis=1) * threshold
+    fn = ((1 - above ** r) ** b).mean(axis=1) * (1 - threshold)
+    i = int(np.argmin(fp_weight * fp + (1 - fp_weight) * fn))
+    return int(b[i, 0]), int(r[i, 0])
 
 
 def group_works(signatures: dict[str, np.ndarray | None], cfg: NearDupConfig = NearDupConfig()

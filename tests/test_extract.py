@@ -288,3 +288,16 @@ def test_the_longest_works_are_read_first(store, tmp_path, monkeypatch):
     run(store, tmp_path / "p", workers=1)
     sizes = {w.work_id: rawstore.size(w.path) for w in ep.list_works(store)}
     assert len(set(sizes.values())) > 1 and order == sorted(sizes, key=sizes.get, reverse=True)
+
+
+def test_rows_by_position_equal_a_filter():
+    import random
+
+    import pyarrow as pa
+
+    table = pa.table({"n": list(range(40)), "s": [f"r{i}" for i in range(40)]})
+    rng = random.Random(7)
+    for _ in range(50):
+        index = sorted(rng.sample(range(40), rng.randint(1, 40)))
+        mask = pa.array([i in set(index) for i in range(40)])
+        assert ep._rows(table, index).equals(table.filter(mask))

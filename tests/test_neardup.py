@@ -113,3 +113,24 @@ def test_banded_candidates_find_every_pair_a_full_comparison_finds():
     assert full <= grouped
     bands, rows = neardup.band_params(cfg.threshold, cfg.num_perm)
     assert bands * rows <= cfg.num_perm and bands > 1 and rows > 1
+
+
+def test_band_params_is_the_best_banding_of_a_plain_search():
+    import numpy as np
+
+    def plain(threshold, num_perm, fp_weight=0.1):
+        below = (np.arange(200) + 0.5) / 200 * threshold
+        above = threshold + (np.arange(200) + 0.5) / 200 * (1 - threshold)
+        best, best_err = None, float("inf")
+        for b in range(1, num_perm + 1):
+            for r in range(1, num_perm // b + 1):
+                err = (fp_weight * (1 - (1 - below ** r) ** b).mean() * threshold
+                       + (1 - fp_weight) * ((1 - above ** r) ** b).mean() * (1 - threshold))
+                if err < best_err:
+                    best, best_err = (b, r), err
+        return best
+
+    for threshold in (0.3, 0.5, 0.8):
+        for num_perm in (16, 64, 128):
+            assert neardup.band_params(threshold, num_perm) == plain(threshold, num_perm)
+    assert neardup.band_params(0.5, 128) == (32, 4)
