@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import multiprocessing
 import os
 import re
@@ -180,8 +181,12 @@ class DaskExecutor(Executor):
             if scheduler.local:
                 with (dask.config.set({"distributed.worker.multiprocessing-method": _start_method(), **_LEAN}),
                       _frozen_for_fork()):
+                    # Silent but for critical records: what goes wrong in a task comes back
+                    # through its future (raised here, reported by the stage), and a worker's
+                    # heartbeat that races the cluster's close logs a traceback at ERROR.
                     self._cluster = LocalCluster(n_workers=scheduler.workers, threads_per_worker=1,
-                                                 processes=True, dashboard_address=":0", silence_logs=40)
+                                                 processes=True, dashboard_address=":0",
+                                                 silence_logs=logging.CRITICAL)
                 self.client = Client(self._cluster)
             else:
                 self.client = Client(scheduler.address, timeout=f"{connect_timeout}s")
