@@ -276,7 +276,7 @@ def test_lr_decay_lowers_the_learning_rate_as_the_time_budget_runs_out(pairs, tm
             return getattr(real_time, name)
 
     monkeypatch.setattr(st, "time", Clock())
-    res = run(pairs, tmp_path / "m", 20, max_time=40, lr_decay=True, learning_rate=0.01)
+    res = run(pairs, tmp_path / "m", 20, max_time=20, lr_decay=True, learning_rate=0.01)
     assert res.status == "time-up"
     rates = [float(r["learning_rate"]) for r in modeldir.read_history(tmp_path / "m")]
     assert len(rates) >= 3 and rates[0] < 0.01
