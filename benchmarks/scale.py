@@ -11,7 +11,8 @@ interpreter) with
 
 and prints, for each, the best wall time of --repeat runs, the speed-up of two against
 one (from the best times, and the median of the ratios within each round: the four runs
-of a round follow each other, so a round shares the machine's load of the moment), and the Dask overhead per task against the local executor at the same count
+of a round follow each other, so a round shares the machine's load of the moment), and
+the Dask overhead per task against the local executor at the same count
 ((dask - local) / works). Every run's rows (order aside) and stats.json (timings aside)
 must equal the first run's; a difference stops the benchmark. Last, each executor alone:
 its start-up and its cost per empty task. Figures only, no

@@ -172,6 +172,12 @@ def to_table(rows: Iterable[dict] | dict[str, list], metadata: dict[str, str] | 
     return table.replace_schema_metadata(metadata) if metadata else table
 
 
+def read_table(path: Path) -> pa.Table:
+    """One Parquet file, whole. pq.read_table would do, but it goes through pyarrow.dataset,
+    whose import (with pyarrow.compute's) costs a process 0.15 s."""
+    return pq.ParquetFile(path).read()
+
+
 def write_table(path: Path, table: pa.Table) -> int:
     """One zstd Parquet file, atomically."""
     write_with(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
