@@ -32,6 +32,7 @@ browser:
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The main job on the 61 bundled Aozora works, in ./demo (NOCPIPE_DATA): ingest, extract-pairs,
 # a corpus report, a short training run of the default architecture (DEMO_TRAIN: a time budget,

@@ -107,9 +107,25 @@ def _ingest(files: list[Path], raw: Path) -> None:
 
 def _extract(raw: Path, out: Path, reader: str, workers: int) -> tuple[float, float, float]:
     """(wall s, peak MB, cpu s of the process and its workers) of one extract-pairs run."""
-    cmd = [sys.executable, "-m", "pipeline.cli", "extract-pairs", "--raw-dir", str(raw),
-           "--out-dir", str(out), "--reader", reader, "--workers", str(workers), "-q",
-           "--examples", "0", "--max-len", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "extract-pairs",
+        "--raw-dir",
+        str(raw),
+        "--out-dir",
+        str(out),
+        "--reader",
+        reader,
+        "--workers",
+        str(workers),
+        "-q",
+        "--examples",
+        "0",
+        "--max-len",
+        "0",
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall, peak = peak_rss_of(cmd)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -152,7 +168,7 @@ def _edited(sides: list[str], edit: float, drop: float, seed: int = 0) -> list[s
             continue
         if r < drop + edit and len(s) > 2:
             j = int(rng.integers(0, len(s)))
-            s = s[:j] + ("ア" if s[j] != "ア" else "イ") + s[j + 1:]
+            s = s[:j] + ("ア" if s[j] != "ア" else "イ") + s[j + 1 :]
         out.append(s)
     return out
 
@@ -169,8 +185,10 @@ def neardup_section(out: Path, extract_wall: float | None) -> None:
     pairs = []
     for sides in works.values():
         pairs += list(zip(sides, sides[1:]))
-    print(f"\nnear-duplicates on {len(works)} works, {len(pairs):,} pairs "
-          f"(shingle {cfg.shingle}, {cfg.num_perm} permutations, threshold {cfg.threshold}):")
+    print(
+        f"\nnear-duplicates on {len(works)} works, {len(pairs):,} pairs "
+        f"(shingle {cfg.shingle}, {cfg.num_perm} permutations, threshold {cfg.threshold}):"
+    )
     t0 = time.perf_counter()
     sigs = {k: neardup.signature(v, cfg) for k, v in works.items()}
     t_sig = time.perf_counter() - t0
@@ -184,9 +202,11 @@ def neardup_section(out: Path, extract_wall: float | None) -> None:
     near = {neardup.near_key(u, r) for u, r in pairs}
     t_near = time.perf_counter() - t0
     base = f" ({(t_sig + t_group + t_near) / extract_wall:.1%} of the extract-pairs wall time)" if extract_wall else ""
-    print(f"  signatures {t_sig:.2f} s, grouping {t_group:.3f} s, near-duplicate keys {t_near:.3f} s "
-          f"(exact keys {t_exact:.3f} s){base}; {len(groups)} near-copy groups; "
-          f"{len(seen) - len(near)} pairs equal to another once punctuation is removed")
+    print(
+        f"  signatures {t_sig:.2f} s, grouping {t_group:.3f} s, near-duplicate keys {t_near:.3f} s "
+        f"(exact keys {t_exact:.3f} s){base}; {len(groups)} near-copy groups; "
+        f"{len(seen) - len(near)} pairs equal to another once punctuation is removed"
+    )
 
     names = [k for k, s in sigs.items() if s is not None]
     print(f"  {len(names)} of {len(works)} works have >= {cfg.min_shingles} shingles and are compared")
@@ -197,14 +217,22 @@ def neardup_section(out: Path, extract_wall: float | None) -> None:
         jac = [len(sh[a] & sh[b]) / len(sh[a] | sh[b]) for a, b in itertools.combinations(names, 2)]
         cells = []
         for edit, drop in rates:
-            cells.append(min(len(sh[n] & (e := neardup.shingles(_edited(works[n], edit, drop), k))) / len(sh[n] | e)
-                             for n in names))
-        print(f"  {k:>7} {max(jac):>13.3f} " + "  ".join(f"edit {e:.0%} drop {d:.0%}: {v:.3f}"
-                                                         for (e, d), v in zip(rates, cells)))
+            cells.append(
+                min(
+                    len(sh[n] & (e := neardup.shingles(_edited(works[n], edit, drop), k))) / len(sh[n] | e)
+                    for n in names
+                )
+            )
+        print(
+            f"  {k:>7} {max(jac):>13.3f} "
+            + "  ".join(f"edit {e:.0%} drop {d:.0%}: {v:.3f}" for (e, d), v in zip(rates, cells))
+        )
     est = [neardup.similarity(sigs[a], sigs[b]) for a, b in itertools.combinations(names, 2)]
     copies = [neardup.similarity(sigs[n], neardup.signature(_edited(works[n], 0.1, 0.05), cfg)) for n in names]
-    print(f"  MinHash estimate at shingle {cfg.shingle}: unrelated max {max(est):.3f}, "
-          f"copies (10% edited, 5% dropped) min {min(copies):.3f}, median {sorted(copies)[len(copies) // 2]:.3f}")
+    print(
+        f"  MinHash estimate at shingle {cfg.shingle}: unrelated max {max(est):.3f}, "
+        f"copies (10% edited, 5% dropped) min {min(copies):.3f}, median {sorted(copies)[len(copies) // 2]:.3f}"
+    )
 
 
 def incremental_section(raw: Path, tmp: Path, reader: str = "pykakasi") -> None:
@@ -213,22 +241,38 @@ def incremental_section(raw: Path, tmp: Path, reader: str = "pykakasi") -> None:
     import json as _json
 
     out = tmp / "pairs-incremental"
-    base = [sys.executable, "-m", "pipeline.cli", "extract-pairs", "--raw-dir", str(raw), "--reader", reader,
-            "--workers", "2", "--examples", "0", "--shard-size", "1000"]
+    base = [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "extract-pairs",
+        "--raw-dir",
+        str(raw),
+        "--reader",
+        reader,
+        "--workers",
+        "2",
+        "--examples",
+        "0",
+        "--shard-size",
+        "1000",
+    ]
     clean, _ = peak_rss_of(base + ["--out-dir", str(out), "-q"])
     work = sorted(p for p in (raw / "aozora").iterdir() if p.is_dir())[len(list((raw / "aozora").iterdir())) // 2]
     text = work / "text.txt"
     lines = text.read_text(encoding="utf-8").split("\n")
-    quoted = [i for i, ln in enumerate(lines) if ln.startswith("「") and len(ln) < 20]   # kept by --max-len
-    lines[quoted[len(quoted) // 2]] = "「ええ、" + lines[quoted[len(quoted) // 2]][1:]   # one reply revised
+    quoted = [i for i, ln in enumerate(lines) if ln.startswith("「") and len(ln) < 20]  # kept by --max-len
+    lines[quoted[len(quoted) // 2]] = "「ええ、" + lines[quoted[len(quoted) // 2]][1:]  # one reply revised
     text.write_text("\n".join(lines), encoding="utf-8")
     t0 = time.perf_counter()
     proc = subprocess.run(base + ["--out-dir", str(out)], capture_output=True, text=True)
     rerun = time.perf_counter() - t0
     shards = _json.loads((out / "stats.json").read_text(encoding="utf-8"))["shards"]
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("extracted")), proc.stdout.strip())
-    print(f"\nincremental ({reader}, 2 workers, --shard-size 1000): clean run {clean:.1f} s; "
-          f"after one work changed {rerun:.1f} s ({rerun / clean:.0%}); {line.split('-> ')[-1]} of {shards}")
+    print(
+        f"\nincremental ({reader}, 2 workers, --shard-size 1000): clean run {clean:.1f} s; "
+        f"after one work changed {rerun:.1f} s ({rerun / clean:.0%}); {line.split('-> ')[-1]} of {shards}"
+    )
 
 
 def main() -> None:
@@ -238,8 +282,7 @@ def main() -> None:
     ap.add_argument("--readers", default="unidic,pykakasi")
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--repeat", type=int, default=2, help="runs per figure; the fastest counts")
-    ap.add_argument("--neardup-only", action="store_true",
-                    help="only the near-duplicate and incremental sections")
+    ap.add_argument("--neardup-only", action="store_true", help="only the near-duplicate and incremental sections")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="nocpipe-bench-"))
@@ -274,18 +317,22 @@ def main() -> None:
             left[t] -= 1
         else:
             extra_texts.append(t)
-    print(f"corpus: {corpus_chars:,} body characters; {len(texts):,} dialogue sides to read "
-          f"({sum(map(len, texts)):,} characters); the extra works: {len(extra_texts):,} sides "
-          f"({sum(map(len, extra_texts)):,} characters); cores: {os.cpu_count()}; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"corpus: {corpus_chars:,} body characters; {len(texts):,} dialogue sides to read "
+        f"({sum(map(len, texts)):,} characters); the extra works: {len(extra_texts):,} sides "
+        f"({sum(map(len, extra_texts)):,} characters); cores: {os.cpu_count()}; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
 
     def best(raw: Path, reader: str, workers: int, name: str) -> tuple[float, float, float]:
         runs = [_extract(raw, tmp / f"{name}-{reader}-{workers}-{i}", reader, workers) for i in range(args.repeat)]
         return min(r[0] for r in runs), max(r[1] for r in runs), min(r[2] for r in runs)
 
     print("\nwhole run (the bigger corpus)")
-    print(f"{'reader':9} {'workers':>7} {'wall s':>7} {'cpu s':>6} {'chars/s':>10} {'peak MB':>8} "
-          f"{'library s':>9} {'ratio':>6}")
+    print(
+        f"{'reader':9} {'workers':>7} {'wall s':>7} {'cpu s':>6} {'chars/s':>10} {'peak MB':>8} "
+        f"{'library s':>9} {'ratio':>6}"
+    )
     marginal = []
     first_out = first_wall = None
     for reader in args.readers.split(","):
@@ -296,32 +343,43 @@ def main() -> None:
         t0 = time.perf_counter()
         for t in texts:
             ours.read(t)
-        print(f"{reader:9} {'-':>7}  nocpipe's reader alone: {time.perf_counter() - t0:.1f} s "
-              f"for the same sides (library alone: {pure:.1f} s, {pure_cpu:.1f} cpu s)")
+        print(
+            f"{reader:9} {'-':>7}  nocpipe's reader alone: {time.perf_counter() - t0:.1f} s "
+            f"for the same sides (library alone: {pure:.1f} s, {pure_cpu:.1f} cpu s)"
+        )
         for workers in map(int, args.workers.split(",")):
             wall, peak, cpu = best(raw_big, reader, workers, "big")
             if first_out is None:
                 first_out, first_wall = tmp / f"big-{reader}-{workers}-0", wall
-            print(f"{reader:9} {workers:>7} {wall:>7.1f} {cpu:>6.1f} {corpus_chars / wall:>10,.0f} {peak:>8.0f} "
-                  f"{pure:>9.1f} {wall / (pure / workers):>6.2f}")
+            print(
+                f"{reader:9} {workers:>7} {wall:>7.1f} {cpu:>6.1f} {corpus_chars / wall:>10,.0f} {peak:>8.0f} "
+                f"{pure:>9.1f} {wall / (pure / workers):>6.2f}"
+            )
             small_wall, _, small_cpu = best(raw_small, reader, workers, "small")
             marginal.append((reader, workers, wall - small_wall, cpu - small_cpu, pure_extra, pure_extra_cpu))
         # A rerun with nothing new: what "no work" costs.
         wall, peak, _ = _extract(raw_big, tmp / f"big-{reader}-{workers}-0", reader, workers)
         print(f"{reader:9} {'rerun':>7} {wall:>7.1f} {'':>6} {'':>10} {peak:>8.0f}   (nothing new)")
 
-    print(f"\nmarginal cost: {len(big_files) - len(small_files)} more works "
-          f"({len(big_files)} minus {len(small_files)})")
-    print(f"{'reader':9} {'workers':>7} {'wall s':>7} {'library s':>9} {'target s':>8} {'ratio':>6} "
-          f"{'cpu s':>6} {'lib cpu s':>9} {'cpu ratio':>9}")
+    print(
+        f"\nmarginal cost: {len(big_files) - len(small_files)} more works ({len(big_files)} minus {len(small_files)})"
+    )
+    print(
+        f"{'reader':9} {'workers':>7} {'wall s':>7} {'library s':>9} {'target s':>8} {'ratio':>6} "
+        f"{'cpu s':>6} {'lib cpu s':>9} {'cpu ratio':>9}"
+    )
     for reader, workers, extra_wall, extra_cpu, pure_extra, pure_extra_cpu in marginal:
-        print(f"{reader:9} {workers:>7} {extra_wall:>7.1f} {pure_extra:>9.1f} {1.3 * pure_extra / workers:>8.1f} "
-              f"{extra_wall / (pure_extra / workers):>6.2f} {extra_cpu:>6.1f} {pure_extra_cpu:>9.1f} "
-              f"{extra_cpu / pure_extra_cpu:>9.2f}")
-    print("\nratio = wall / (library reader time in one process / workers); the target for the marginal"
-          " cost is <= 1.3. Walls are the fastest of --repeat runs. cpu = user + system seconds of"
-          " extract-pairs and its workers; cpu ratio = marginal cpu / library cpu, the same target on"
-          " a quiet machine whose workers run in parallel, and a steadier figure on a busy one.")
+        print(
+            f"{reader:9} {workers:>7} {extra_wall:>7.1f} {pure_extra:>9.1f} {1.3 * pure_extra / workers:>8.1f} "
+            f"{extra_wall / (pure_extra / workers):>6.2f} {extra_cpu:>6.1f} {pure_extra_cpu:>9.1f} "
+            f"{extra_cpu / pure_extra_cpu:>9.2f}"
+        )
+    print(
+        "\nratio = wall / (library reader time in one process / workers); the target for the marginal"
+        " cost is <= 1.3. Walls are the fastest of --repeat runs. cpu = user + system seconds of"
+        " extract-pairs and its workers; cpu ratio = marginal cpu / library cpu, the same target on"
+        " a quiet machine whose workers run in parallel, and a steadier figure on a busy one."
+    )
     neardup_section(first_out, first_wall)
     incremental_section(raw_big, tmp)
 

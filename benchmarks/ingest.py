@@ -49,9 +49,14 @@ def write_text(path: Path, mb: int) -> None:
 def run(src: Path, store: Path, max_mb: int) -> tuple[float, float, str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", CHILD, str(src), str(store), str(max_mb * 1024 * 1024)],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-                         check=True).stdout.split(" ", 1)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(src), str(store), str(max_mb * 1024 * 1024)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.split(" ", 1)
     return time.perf_counter() - t0, float(out[0]), out[1].strip()
 
 
@@ -63,12 +68,15 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="nocpipe-bench-ingest-"))
     try:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        base = float(subprocess.run([sys.executable, "-c", BASELINE], capture_output=True, text=True, env=env,
-                                    check=True).stdout)
+        base = float(
+            subprocess.run([sys.executable, "-c", BASELINE], capture_output=True, text=True, env=env, check=True).stdout
+        )
         limit = config.MAX_INPUT_MB
         print(f"baseline (interpreter + imports): {base:.0f} MB RSS; default --max-size {limit} MB")
-        print(f"{'input':>26} {'--max-size':>10} {'wall s':>7} {'peak RSS MB':>12} {'RSS - base':>11} "
-              f"{'x file':>7}  counters")
+        print(
+            f"{'input':>26} {'--max-size':>10} {'wall s':>7} {'peak RSS MB':>12} {'RSS - base':>11} "
+            f"{'x file':>7}  counters"
+        )
         for mb, max_mb in ((limit, limit), (args.big_mb, limit), (args.big_mb, args.big_mb + 1)):
             src = tmp / f"text_{mb}.txt"
             if not src.exists():
@@ -76,8 +84,10 @@ def main() -> None:
             size = src.stat().st_size / 1024 / 1024
             shutil.rmtree(tmp / "raw", ignore_errors=True)
             wall, rss, counters = run(src, tmp / "raw", max_mb)
-            print(f"{f'{size:.0f} MB plain text':>26} {max_mb:>10} {wall:>7.1f} {rss:>12.0f} {rss - base:>11.0f} "
-                  f"{(rss - base) / size:>7.2f}  {counters}")
+            print(
+                f"{f'{size:.0f} MB plain text':>26} {max_mb:>10} {wall:>7.1f} {rss:>12.0f} {rss - base:>11.0f} "
+                f"{(rss - base) / size:>7.2f}  {counters}"
+            )
     finally:
         if not args.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline.kana import RUBY_RE, _hira_to_kata, read_side, split_ruby, to_katakana  # noqa: E402
-from pipeline.rubymemory import RubyMemory  # noqa: E402
 from pipeline.parsers import aozora  # noqa: E402
+from pipeline.rubymemory import RubyMemory  # noqa: E402
 from pipeline.textfile import decode_bytes  # noqa: E402
 
 
@@ -54,15 +54,22 @@ def main() -> None:
         return sum(read(b, r) == _hira_to_kata(r) for b, r in items) / len(items)
 
     print(f"{len(items)} ruby-annotated words from {args.corpus}")
-    print(f"ruby in the input (｜base《reading》), nocpipe kana: {share(lambda b, r: to_katakana(f'｜{b}《{r}》')):.3f}")
-    print(f"ruby in the input (implicit form, kanji bases only): "
-          f"{share(lambda b, r: to_katakana(f'{b}《{r}》') if re.fullmatch(r'[一-龥々〆ヶ]+', b) else _hira_to_kata(r)):.3f}")
+    print(
+        f"ruby in the input (｜base《reading》), nocpipe kana: {share(lambda b, r: to_katakana(f'｜{b}《{r}》')):.3f}"
+    )
+    print(
+        f"ruby in the input (implicit form, kanji bases only): "
+        f"{share(lambda b, r: to_katakana(f'{b}《{r}》') if re.fullmatch(r'[一-龥々〆ヶ]+', b) else _hira_to_kata(r)):.3f}"
+    )
     print(f"ruby removed, nocpipe --reader pykakasi: {share(lambda b, r: to_katakana(b, 'pykakasi')):.3f}")
-    print(f"ruby removed, pykakasi alone:            "
-          f"{share(lambda b, r: ''.join(d['kana'] for d in kks.convert(b))):.3f}")
+    print(
+        f"ruby removed, pykakasi alone:            {share(lambda b, r: ''.join(d['kana'] for d in kks.convert(b))):.3f}"
+    )
     print(f"ruby removed, nocpipe --reader unidic:   {share(lambda b, r: to_katakana(b, 'unidic')):.3f}")
-    print(f"ruby removed, fugashi alone:             "
-          f"{share(lambda b, r: ''.join((w.feature.kana or w.surface) if not w.is_unk else w.surface for w in tagger(b))):.3f}")
+    print(
+        f"ruby removed, fugashi alone:             "
+        f"{share(lambda b, r: ''.join((w.feature.kana or w.surface) if not w.is_unk else w.surface for w in tagger(b))):.3f}"
+    )
     memory_figures(works, args.readers.split(","))
 
 
@@ -111,8 +118,10 @@ def memory_figures(works: dict[str, list[str]], readers: list[str]) -> None:
     memories = {name: RubyMemory.from_lines(lines) for name, lines in works.items()}
     total = sum(n for c in cases.values() for *_, n in c)
     bases = len({(name, b) for name, c in cases.items() for _, b, _, _ in c})
-    print(f"\nwork ruby memory: {total} later bare occurrences of {bases} words that "
-          f"{sum(1 for c in cases.values() if c)} works annotate one way (two or more characters)")
+    print(
+        f"\nwork ruby memory: {total} later bare occurrences of {bases} words that "
+        f"{sum(1 for c in cases.values() if c)} works annotate one way (two or more characters)"
+    )
     print(f"{'reader':9} {'works':6} {'n':>6} {'reader alone':>13} {'with memory':>12}")
     for reader in readers:
         for part in ("all", "A", "B"):

@@ -21,7 +21,6 @@ from pipeline.kana import get_reader, to_katakana  # noqa: E402
 from pipeline.parsers import aozora  # noqa: E402
 from pipeline.textfile import decode_bytes  # noqa: E402
 
-
 DENSE = "王様は人を殺します。邪智暴虐の王だ、東京特許許可局長。"
 
 
@@ -47,15 +46,14 @@ def main() -> None:
     ap.add_argument("--readers", default="unidic,pykakasi")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    texts = {"dialogue": sample_text(args.corpus, max(sizes)),
-             "dense": DENSE * (max(sizes) // len(DENSE) + 1)}
+    texts = {"dialogue": sample_text(args.corpus, max(sizes)), "dense": DENSE * (max(sizes) // len(DENSE) + 1)}
     print(f"{'reader':9} {'text':9} {'chars':>7} {'seconds':>8} {'us/char':>8}")
     for reader in args.readers.split(","):
         get_reader(reader).read("準備")  # dictionaries loaded before timing
         for name, longest in texts.items():
             for size in sizes:
                 # A fresh string each time, so that no cache answers.
-                text = longest[:size - 1] + str(size % 10)
+                text = longest[: size - 1] + str(size % 10)
                 t0 = time.perf_counter()
                 to_katakana.__wrapped__(text, reader)
                 dt = time.perf_counter() - t0

@@ -31,17 +31,28 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 PY = sys.executable
-FIGURES = ("bits_per_char", "ngram_bits_per_char", "char_accuracy", "chrf", "distinct_1", "distinct_2",
-           "generic_rate", "mean_length", "n")
+FIGURES = (
+    "bits_per_char",
+    "ngram_bits_per_char",
+    "char_accuracy",
+    "chrf",
+    "distinct_1",
+    "distinct_2",
+    "generic_rate",
+    "mean_length",
+    "n",
+)
 
 
 def nocpipe(work: Path, *args: str, quiet: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "NOCPIPE_DATA": str(work / "data"), "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run([PY, "-m", "pipeline.cli", *args], env=env, cwd=REPO, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.run(
+        [PY, "-m", "pipeline.cli", *args], env=env, cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     if proc.returncode != 0:
-        raise SystemExit(f"nocpipe {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
-                         f"{proc.stderr[-3000:]}")
+        raise SystemExit(
+            f"nocpipe {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -83,11 +94,19 @@ def val_curve(rows: list[dict]) -> list[tuple[float, float]]:
 
 def params_of(model_dir: Path) -> int:
     """Trainable and other parameters of model.keras, counted in a child (Keras import there)."""
-    code = ("import sys, keras; from pipeline.models import load_inference_model; "
-            "print(load_inference_model(sys.argv[1]).count_params())")
+    code = (
+        "import sys, keras; from pipeline.models import load_inference_model; "
+        "print(load_inference_model(sys.argv[1]).count_params())"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    out = subprocess.run([PY, "-c", code, str(model_dir / "model.keras")], env=env, cwd=REPO, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = subprocess.run(
+        [PY, "-c", code, str(model_dir / "model.keras")],
+        env=env,
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         return int(out.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -98,23 +117,64 @@ def run_arch(work: Path, arch: str, args) -> dict:
     name = f"bench-{arch}-{args.units}"
     mdir = work / "data" / "models" / name
     t = time.perf_counter()
-    nocpipe(work, "train", "--name", name, "--arch", arch, "--units", str(args.units), "--max-time",
-            f"{args.budget}s", "--epochs", "10000", "--batch-size", str(args.batch_size), "--steps-per-epoch",
-            str(args.steps_per_epoch), "--valid-pairs", str(args.valid_pairs), "--seed", "0", "--force", "--quiet",
-            *args.train_opts.split())
+    nocpipe(
+        work,
+        "train",
+        "--name",
+        name,
+        "--arch",
+        arch,
+        "--units",
+        str(args.units),
+        "--max-time",
+        f"{args.budget}s",
+        "--epochs",
+        "10000",
+        "--batch-size",
+        str(args.batch_size),
+        "--steps-per-epoch",
+        str(args.steps_per_epoch),
+        "--valid-pairs",
+        str(args.valid_pairs),
+        "--seed",
+        "0",
+        "--force",
+        "--quiet",
+        *args.train_opts.split(),
+    )
     train_wall = time.perf_counter() - t
     rows = history(mdir)
     samples = sum(num(r.get("samples")) for r in rows)
     seconds = sum(num(r.get("seconds")) for r in rows)
     t = time.perf_counter()
     out = work / f"evaluate-{name}.json"
-    nocpipe(work, "evaluate", "--name", name, "--json", str(out), "--examples", "0", "--quiet",
-            "--max-pairs", str(args.eval_pairs))
+    nocpipe(
+        work,
+        "evaluate",
+        "--name",
+        name,
+        "--json",
+        str(out),
+        "--examples",
+        "0",
+        "--quiet",
+        "--max-pairs",
+        str(args.eval_pairs),
+    )
     figs = json.loads(out.read_text())
-    return {"arch": arch, "name": name, "model_dir": str(mdir), **{k: figs[k] for k in FIGURES},
-            "pairs_per_s": samples / seconds if seconds else float("nan"), "epochs": len(rows),
-            "pairs_seen": samples, "train_wall_s": train_wall, "evaluate_s": time.perf_counter() - t,
-            "params": params_of(mdir), "curve": val_curve(rows)}
+    return {
+        "arch": arch,
+        "name": name,
+        "model_dir": str(mdir),
+        **{k: figs[k] for k in FIGURES},
+        "pairs_per_s": samples / seconds if seconds else float("nan"),
+        "epochs": len(rows),
+        "pairs_seen": samples,
+        "train_wall_s": train_wall,
+        "evaluate_s": time.perf_counter() - t,
+        "params": params_of(mdir),
+        "curve": val_curve(rows),
+    }
 
 
 def mmi_section(work: Path, best: dict, args) -> list[dict]:
@@ -122,8 +182,20 @@ def mmi_section(work: Path, best: dict, args) -> list[dict]:
     for lam in [0.0] + [float(x) for x in args.mmi.split(",") if x]:
         path = work / f"mmi-{best['name']}-{lam}.json"
         opts = ["--mmi", str(lam)] if lam else ["--beam", "8"]
-        nocpipe(work, "evaluate", "--name", best["name"], "--json", str(path), "--examples", "0", "--quiet",
-                "--max-pairs", str(args.mmi_pairs or args.eval_pairs), *opts)
+        nocpipe(
+            work,
+            "evaluate",
+            "--name",
+            best["name"],
+            "--json",
+            str(path),
+            "--examples",
+            "0",
+            "--quiet",
+            "--max-pairs",
+            str(args.mmi_pairs or args.eval_pairs),
+            *opts,
+        )
         figs = json.loads(path.read_text())
         out.append({"mmi": lam, "decoding": figs.get("decoding", ""), **{k: figs[k] for k in FIGURES}})
     return out
@@ -133,8 +205,22 @@ def predict_speed(work: Path, args) -> dict:
     """Greedy replies per line after load and warm-up: the default architecture at its default
     width, trained briefly (speed does not depend on how well it learned), 100 lines a batch."""
     name = "bench-speed-default"
-    nocpipe(work, "train", "--name", name, "--max-time", "20s", "--epochs", "1", "--steps-per-epoch", "20",
-            "--max-pairs", "2000", "--force", "--quiet")
+    nocpipe(
+        work,
+        "train",
+        "--name",
+        name,
+        "--max-time",
+        "20s",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "20",
+        "--max-pairs",
+        "2000",
+        "--force",
+        "--quiet",
+    )
     code = """
 import json, sys, time
 from pathlib import Path
@@ -153,8 +239,14 @@ print(json.dumps({"lines": len(kana), "ms_per_line": min(times) / len(kana) * 10
 """
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", "NOCPIPE_DATA": str(work / "data")}
     cfg = json.loads((work / "data" / "models" / name / "config.json").read_text())
-    proc = subprocess.run([PY, "-c", code, str(work / "data" / "models" / name), cfg["data"]["data_dir"]],
-                          env=env, cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.run(
+        [PY, "-c", code, str(work / "data" / "models" / name), cfg["data"]["data_dir"]],
+        env=env,
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     if proc.returncode != 0:
         return {"error": proc.stderr[-1500:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -170,7 +262,13 @@ def plot(results: list[dict], path: Path, title: str) -> None:
     for r in results:
         pts = [(t, b) for t, b in r["curve"] if b == b]
         if pts:
-            ax.plot([t for t, _ in pts], [b for _, b in pts], "o-", ms=3, label=f"{r['arch']} (test {r['bits_per_char']:.2f})")
+            ax.plot(
+                [t for t, _ in pts],
+                [b for _, b in pts],
+                "o-",
+                ms=3,
+                label=f"{r['arch']} (test {r['bits_per_char']:.2f})",
+            )
     ng = [r["ngram_bits_per_char"] for r in results if r["ngram_bits_per_char"] == r["ngram_bits_per_char"]]
     if ng:
         ax.axhline(ng[0], color="grey", ls="--", lw=1, label=f"reply 5-gram (test {ng[0]:.2f})")
@@ -184,13 +282,17 @@ def plot(results: list[dict], path: Path, title: str) -> None:
 
 
 def table(results: list[dict]) -> str:
-    head = ("| arch | bits/char | 5-gram | char acc | chrF | distinct-2 | generic | mean len | pairs/s | params | epochs |\n"
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    head = (
+        "| arch | bits/char | 5-gram | char acc | chrF | distinct-2 | generic | mean len | pairs/s | params | epochs |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
     lines = [head]
     for r in results:
-        lines.append(f"| {r['arch']} | {r['bits_per_char']:.3f} | {r['ngram_bits_per_char']:.3f} | "
-                     f"{r['char_accuracy']:.3f} | {r['chrf']:.1f} | {r['distinct_2']:.3f} | {r['generic_rate']:.3f} | "
-                     f"{r['mean_length']:.1f} | {r['pairs_per_s']:,.0f} | {r['params']:,} | {r['epochs']} |")
+        lines.append(
+            f"| {r['arch']} | {r['bits_per_char']:.3f} | {r['ngram_bits_per_char']:.3f} | "
+            f"{r['char_accuracy']:.3f} | {r['chrf']:.1f} | {r['distinct_2']:.3f} | {r['generic_rate']:.3f} | "
+            f"{r['mean_length']:.1f} | {r['pairs_per_s']:,.0f} | {r['params']:,} | {r['epochs']} |"
+        )
     return "\n".join(lines)
 
 
@@ -225,39 +327,57 @@ def main() -> None:
         print(json.dumps(predict_speed(work, args)))
         return
     load = os.getloadavg()[0]
-    print(f"architectures at --units {args.units}, {args.budget}s of training each (batch {args.batch_size}), "
-          f"evaluated on the test split; {os.cpu_count()} CPUs, load average {load:.1f} at the start", flush=True)
+    print(
+        f"architectures at --units {args.units}, {args.budget}s of training each (batch {args.batch_size}), "
+        f"evaluated on the test split; {os.cpu_count()} CPUs, load average {load:.1f} at the start",
+        flush=True,
+    )
     results = []
     for arch in args.archs.split(","):
         print(f"  {arch}: training {args.budget}s ...", flush=True)
         r = run_arch(work, arch, args)
         results.append(r)
-        print(f"  {arch}: bits/char {r['bits_per_char']:.3f} (5-gram {r['ngram_bits_per_char']:.3f}), "
-              f"chrF {r['chrf']:.1f}, distinct-2 {r['distinct_2']:.3f}, generic {r['generic_rate']:.3f}, "
-              f"{r['pairs_per_s']:,.0f} pairs/s, {r['epochs']} epochs, {r['params']:,} params", flush=True)
+        print(
+            f"  {arch}: bits/char {r['bits_per_char']:.3f} (5-gram {r['ngram_bits_per_char']:.3f}), "
+            f"chrF {r['chrf']:.1f}, distinct-2 {r['distinct_2']:.3f}, generic {r['generic_rate']:.3f}, "
+            f"{r['pairs_per_s']:,.0f} pairs/s, {r['epochs']} epochs, {r['params']:,} params",
+            flush=True,
+        )
     print(f"\n{table(results)}\n")
     png = args.png or work / "models.png"
-    plot(results, png, f"--units {args.units}, {args.budget}s each, batch {args.batch_size}, "
-                       f"{results[0]['n']:,} test pairs")
+    plot(
+        results,
+        png,
+        f"--units {args.units}, {args.budget}s each, batch {args.batch_size}, {results[0]['n']:,} test pairs",
+    )
     print(f"curves -> {png}")
-    out: dict = {"units": args.units, "budget_s": args.budget, "batch_size": args.batch_size,
-                 "load_average_start": load, "results": results}
+    out: dict = {
+        "units": args.units,
+        "budget_s": args.budget,
+        "batch_size": args.batch_size,
+        "load_average_start": load,
+        "results": results,
+    }
     best = min(results, key=lambda r: r["bits_per_char"])
     if args.mmi:
         print(f"\n== --mmi on the best model by bits/char ({best['arch']}): 8 beams, reranked")
         out["mmi"] = mmi_section(work, best, args)
         print("| decoding | chrF | distinct-2 | generic | mean len |\n| --- | ---: | ---: | ---: | ---: |")
         for m in out["mmi"]:
-            print(f"| {m['decoding']} | {m['chrf']:.1f} | {m['distinct_2']:.3f} | {m['generic_rate']:.3f} | "
-                  f"{m['mean_length']:.1f} |")
+            print(
+                f"| {m['decoding']} | {m['chrf']:.1f} | {m['distinct_2']:.3f} | {m['generic_rate']:.3f} | "
+                f"{m['mean_length']:.1f} |"
+            )
     if not args.no_speed:
         sp = predict_speed(work, args)
         out["predict_speed"] = sp
         if "error" in sp:
             print(f"\npredict speed: failed\n{sp['error']}")
         else:
-            print(f"\ngreedy predict, {sp['arch']} at --units {sp['units']}: {sp['ms_per_line']:.1f} ms a line "
-                  f"({sp['lines']} lines a batch, after load and warm-up; best of 3)")
+            print(
+                f"\ngreedy predict, {sp['arch']} at --units {sp['units']}: {sp['ms_per_line']:.1f} ms a line "
+                f"({sp['lines']} lines a batch, after load and warm-up; best of 3)"
+            )
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}; total {time.perf_counter() - t_all:.0f}s")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, ensure_ascii=False))

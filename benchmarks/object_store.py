@@ -46,8 +46,15 @@ def main() -> None:
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     py = sys.executable
-    env = {**os.environ, "PYTHONPATH": str(REPO), "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true", "FSSPEC_S3_ENDPOINT_URL": endpoint}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "FSSPEC_S3_ENDPOINT_URL": endpoint,
+    }
     fs = fsspec.filesystem("s3", endpoint_url=endpoint, key="bench", secret="bench", skip_instance_cache=True)
     fs.mkdir("bench")
     files = sorted(p for p in args.corpus.iterdir() if p.suffix in (".txt", ".zip"))[: args.works]
@@ -58,17 +65,44 @@ def main() -> None:
             raw = tmp / "raw"
             run([py, "-m", "pipeline.cli", "ingest", "-q", "--raw-dir", str(raw), *map(str, files)], env)
             fs.put(str(raw) + "/", "bench/raw/", recursive=True)
-            print(f"extract-pairs on {len(files)} works, --workers {args.workers}, best of {args.repeat}; "
-                  f"S3 at {endpoint} (moto); load average {os.getloadavg()[0]:.1f}")
+            print(
+                f"extract-pairs on {len(files)} works, --workers {args.workers}, best of {args.repeat}; "
+                f"S3 at {endpoint} (moto); load average {os.getloadavg()[0]:.1f}"
+            )
             times: dict[str, float] = {}
             reference = None
             for rep in range(args.repeat):
                 out = tmp / f"local-{rep}"
-                times["local"] = min(times.get("local", 1e9), run(
-                    [py, "-m", "pipeline.cli", "extract-pairs", *opts, "--raw-dir", str(raw), "--out-dir", str(out)], env))
+                times["local"] = min(
+                    times.get("local", 1e9),
+                    run(
+                        [
+                            py,
+                            "-m",
+                            "pipeline.cli",
+                            "extract-pairs",
+                            *opts,
+                            "--raw-dir",
+                            str(raw),
+                            "--out-dir",
+                            str(out),
+                        ],
+                        env,
+                    ),
+                )
                 reference = reference or digest(out)
                 url = f"s3://bench/corpus-{rep}"
-                cmd = [py, "-m", "pipeline.cli", "extract-pairs", *opts, "--raw-dir", "s3://bench/raw", "--out-dir", url]
+                cmd = [
+                    py,
+                    "-m",
+                    "pipeline.cli",
+                    "extract-pairs",
+                    *opts,
+                    "--raw-dir",
+                    "s3://bench/raw",
+                    "--out-dir",
+                    url,
+                ]
                 times["s3"] = min(times.get("s3", 1e9), run(cmd, env))
                 times["s3 rerun"] = min(times.get("s3 rerun", 1e9), run(cmd, env))
                 got = tmp / f"s3-{rep}"
@@ -80,7 +114,9 @@ def main() -> None:
             print(f"\nrows and stats.json of the S3 corpus equal the local run's: {reference[0]}")
             for k, v in times.items():
                 print(f"{k:9s} {v:6.2f}s  ({v / times['local']:.2f}x local)")
-            print(f"object store cost per work, clean run: {(times['s3'] - times['local']) / len(files) * 1000:+.0f} ms")
+            print(
+                f"object store cost per work, clean run: {(times['s3'] - times['local']) / len(files) * 1000:+.0f} ms"
+            )
     finally:
         server.stop()
 

@@ -62,7 +62,7 @@ def measure(model_dir: Path, utts: list[str]) -> dict:
     t0 = time.perf_counter()
     bot = Chatbot.load(model_dir)
     bot.warm_up()
-    bot.reply(utts[:LINES // 4])
+    bot.reply(utts[: LINES // 4])
     loaded = time.perf_counter() - t0
     t0 = time.perf_counter()
     greedy = bot.reply(utts)
@@ -71,10 +71,16 @@ def measure(model_dir: Path, utts: list[str]) -> dict:
     bot.reply(utts, beam=4)
     b = time.perf_counter() - t0
     texts = [c[0].text for c in greedy]
-    return {"arch": bot.arch, "units": bot.model_config.units, "load_s": loaded,
-            "greedy_ms": 1000 * g / len(utts), "beam4_ms": 1000 * b / len(utts),
-            "mean_len": sum(map(len, texts)) / len(texts), "longest": max(map(len, texts)),
-            "distinct": len(set(texts))}
+    return {
+        "arch": bot.arch,
+        "units": bot.model_config.units,
+        "load_s": loaded,
+        "greedy_ms": 1000 * g / len(utts),
+        "beam4_ms": 1000 * b / len(utts),
+        "mean_len": sum(map(len, texts)) / len(texts),
+        "longest": max(map(len, texts)),
+        "distinct": len(set(texts)),
+    }
 
 
 def main() -> None:
@@ -93,17 +99,34 @@ def main() -> None:
     if not folders:
         for arch in args.archs:
             d = args.work / "models" / arch
-            cli("train", "--data-dir", str(pairs), "--model-dir", str(d), "--force", "--arch", arch,
-                "--epochs", "1000", "--max-time", args.train_time, "-q",
-                *(["--units", str(args.units)] if args.units else []))
+            cli(
+                "train",
+                "--data-dir",
+                str(pairs),
+                "--model-dir",
+                str(d),
+                "--force",
+                "--arch",
+                arch,
+                "--epochs",
+                "1000",
+                "--max-time",
+                args.train_time,
+                "-q",
+                *(["--units", str(args.units)] if args.units else []),
+            )
             folders.append(d)
     print(f"\ngreedy predict, {LINES} test lines in one batch, after load and warm-up")
-    print(f"{'arch':<12} {'units':>5} {'load s':>7} {'greedy ms/line':>15} {'beam 4 ms/line':>15} "
-          f"{'mean len':>8} {'longest':>7} {'distinct':>8}")
+    print(
+        f"{'arch':<12} {'units':>5} {'load s':>7} {'greedy ms/line':>15} {'beam 4 ms/line':>15} "
+        f"{'mean len':>8} {'longest':>7} {'distinct':>8}"
+    )
     for d in folders:
         r = measure(d, utts)
-        print(f"{r['arch']:<12} {r['units']:>5} {r['load_s']:>7.1f} {r['greedy_ms']:>15.1f} {r['beam4_ms']:>15.1f} "
-              f"{r['mean_len']:>8.1f} {r['longest']:>7} {r['distinct']:>8}")
+        print(
+            f"{r['arch']:<12} {r['units']:>5} {r['load_s']:>7.1f} {r['greedy_ms']:>15.1f} {r['beam4_ms']:>15.1f} "
+            f"{r['mean_len']:>8.1f} {r['longest']:>7} {r['distinct']:>8}"
+        )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def pairs_files(out_dir: Path) -> list[Path]:
     """The corpus's shards: every Parquet file outside hidden folders (the per-work cache)."""
-    return sorted(p for p in out_dir.rglob("*.parquet")
-                  if not any(part.startswith(".") for part in p.relative_to(out_dir).parts))
+    return sorted(
+        p for p in out_dir.rglob("*.parquet") if not any(part.startswith(".") for part in p.relative_to(out_dir).parts)
+    )
 
 
 def run(cmd: list[str], env: dict) -> float:
@@ -78,8 +79,10 @@ def executor_overheads(n_tasks: int = 200) -> None:
             t1 = time.perf_counter()
             list(ex.map(_noop, list(range(n_tasks)), ordered=False))
             t2 = time.perf_counter()
-        print(f"  {label:16s} start-up {t1 - t0:5.2f}s, {(t2 - t1) / n_tasks * 1000:6.2f} ms per empty task "
-              f"({n_tasks} tasks, pool start included for local processes)")
+        print(
+            f"  {label:16s} start-up {t1 - t0:5.2f}s, {(t2 - t1) / n_tasks * 1000:6.2f} ms per empty task "
+            f"({n_tasks} tasks, pool start included for local processes)"
+        )
 
 
 def main() -> None:
@@ -97,18 +100,40 @@ def main() -> None:
         tmp = Path(tmp)
         raw = tmp / "raw"
         run([py, "-m", "pipeline.cli", "ingest", "-q", "--raw-dir", str(raw), *map(str, files)], env)
-        print(f"extract-pairs on {len(files)} works of {args.corpus} (reader {args.reader or 'default'}), "
-              f"best of {args.repeat}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-        configs = [("local", 1, ["--workers", "1"]), ("local", 2, ["--workers", "2"]),
-                   ("dask", 1, ["--scheduler", "local:1"]), ("dask", 2, ["--scheduler", "local:2"])]
+        print(
+            f"extract-pairs on {len(files)} works of {args.corpus} (reader {args.reader or 'default'}), "
+            f"best of {args.repeat}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+        )
+        configs = [
+            ("local", 1, ["--workers", "1"]),
+            ("local", 2, ["--workers", "2"]),
+            ("dask", 1, ["--scheduler", "local:1"]),
+            ("dask", 2, ["--scheduler", "local:2"]),
+        ]
         times: dict[tuple[str, int], float] = {}
         rounds: dict[tuple[str, int], list[float]] = {c[:2]: [] for c in configs}
         reference = None
         for rep in range(args.repeat):
             for kind, n, opt in configs:
                 out = tmp / f"out-{kind}-{n}-{rep}"
-                wall = run([py, "-m", "pipeline.cli", "extract-pairs", "-q", "--examples", "0", "--raw-dir", str(raw),
-                            "--out-dir", str(out), *(["--reader", args.reader] if args.reader else []), *opt], env)
+                wall = run(
+                    [
+                        py,
+                        "-m",
+                        "pipeline.cli",
+                        "extract-pairs",
+                        "-q",
+                        "--examples",
+                        "0",
+                        "--raw-dir",
+                        str(raw),
+                        "--out-dir",
+                        str(out),
+                        *(["--reader", args.reader] if args.reader else []),
+                        *opt,
+                    ],
+                    env,
+                )
                 got = digest(out)
                 if reference is None:
                     reference = got
@@ -118,16 +143,22 @@ def main() -> None:
                 rounds[(kind, n)].append(wall)
                 print(f"  run {rep + 1}: {kind:5s} x{n}  {wall:6.2f}s", flush=True)
         print(f"\nrows and stats.json identical in every run: {reference[0]}")
-        print(f"{'executor':8s} {'1 worker':>9s} {'2 workers':>10s} {'2 vs 1':>7s}   paired: median (range) of the rounds")
+        print(
+            f"{'executor':8s} {'1 worker':>9s} {'2 workers':>10s} {'2 vs 1':>7s}   paired: median (range) of the rounds"
+        )
         for kind in ("local", "dask"):
             t1, t2 = times[(kind, 1)], times[(kind, 2)]
             paired = sorted(b / a for a, b in zip(rounds[(kind, 1)], rounds[(kind, 2)]))
-            print(f"{kind:8s} {t1:8.2f}s {t2:9.2f}s {t2 / t1:6.2f}x   "
-                  f"{statistics.median(paired):.2f}x ({paired[0]:.2f}-{paired[-1]:.2f})")
+            print(
+                f"{kind:8s} {t1:8.2f}s {t2:9.2f}s {t2 / t1:6.2f}x   "
+                f"{statistics.median(paired):.2f}x ({paired[0]:.2f}-{paired[-1]:.2f})"
+            )
         for n in (1, 2):
             over = (times[("dask", n)] - times[("local", n)]) / len(files)
-            print(f"dask overhead per task at {n} worker(s): {over * 1000:+.0f} ms "
-                  f"({times[('dask', n)] - times[('local', n)]:+.2f}s over {len(files)} works, cluster start-up included)")
+            print(
+                f"dask overhead per task at {n} worker(s): {over * 1000:+.0f} ms "
+                f"({times[('dask', n)] - times[('local', n)]:+.2f}s over {len(files)} works, cluster start-up included)"
+            )
         print("executors alone:")
         executor_overheads()
         print(f"load average now {os.getloadavg()[0]:.1f}")

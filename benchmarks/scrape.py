@@ -47,8 +47,14 @@ def make_works(n_works: int, n_eps: int, n_lines: int):
                     body.append(f"「{w}番目の作品の{e}話、{i}行目の｜台詞《せりふ》です。本当にそう思いますか」")
                 else:
                     body.append(f"　{w}番目の作品の{e}話、{i}行目の地の文です。雨が降っていて、窓の外は暗かった。")
-            eps.append(Ep(f"第{e + 1}話", body, preface=["「前書き」", "「です」"] if e % 3 == 0 else [],
-                          published=f"2021/{1 + e % 12:02d}/{1 + e % 28:02d} 12:00"))
+            eps.append(
+                Ep(
+                    f"第{e + 1}話",
+                    body,
+                    preface=["「前書き」", "「です」"] if e % 3 == 0 else [],
+                    published=f"2021/{1 + e % 12:02d}/{1 + e % 28:02d} 12:00",
+                )
+            )
         works.append(Work(f"n{w + 1:04d}bm", f"作品{w}", "作者", eps, layout="current" if w % 2 == 0 else "old"))
     return works
 
@@ -70,8 +76,14 @@ def serve(conn, n_works: int, n_eps: int, n_lines: int) -> None:
 
 
 def run(raw: Path, url: str, api: str, ncodes: list[str], delay: float):
-    opts = ScrapeOptions(raw_dir=raw, targets=ncodes, base_url=url, api_url=api, show_progress=False,
-                         politeness=Politeness(delay=delay, contact="bench@example.com"))
+    opts = ScrapeOptions(
+        raw_dir=raw,
+        targets=ncodes,
+        base_url=url,
+        api_url=api,
+        show_progress=False,
+        politeness=Politeness(delay=delay, contact="bench@example.com"),
+    )
     c0, t0 = time.process_time(), time.perf_counter()
     res = scrape(opts)
     return res, time.process_time() - c0, time.perf_counter() - t0
@@ -91,21 +103,27 @@ def main() -> None:
     proc.start()
     url, api = parent.recv()
     ncodes = [f"n{w + 1:04d}bm" for w in range(args.works)]
-    print(f"local stand-in at {url}: {args.works} works x {args.episodes} episodes x {args.lines} lines "
-          f"(half current layout, half older), pid {proc.pid}; scraper pid {os.getpid()}")
+    print(
+        f"local stand-in at {url}: {args.works} works x {args.episodes} episodes x {args.lines} lines "
+        f"(half current layout, half older), pid {proc.pid}; scraper pid {os.getpid()}"
+    )
     try:
         with tempfile.TemporaryDirectory() as tmp:
             raw = Path(tmp) / "raw"
             res, cpu, wall = run(raw, url, api, ncodes, 0.0)
             pages = res.requests
             stored = sum(p.stat().st_size for p in raw.rglob("*.html"))
-            print(f"\n--delay 0, first run: {pages} requests ({res.counters['episodes_downloaded']} episodes, "
-                  f"{res.counters['works_new']} works), {stored / 1e6:.1f} MB stored")
+            print(
+                f"\n--delay 0, first run: {pages} requests ({res.counters['episodes_downloaded']} episodes, "
+                f"{res.counters['works_new']} works), {stored / 1e6:.1f} MB stored"
+            )
             print(f"  wall {wall:.2f} s -> {pages / wall:.0f} pages/s")
             print(f"  scraper CPU {cpu:.2f} s -> {cpu / pages * 1000:.2f} ms CPU per page")
             res, cpu, wall = run(raw, url, api, ncodes, 0.0)
-            print(f"--delay 0, rerun (nothing changed): {res.requests} requests, "
-                  f"{res.counters['works_current']} works current, wall {wall:.2f} s, CPU {cpu:.2f} s")
+            print(
+                f"--delay 0, rerun (nothing changed): {res.requests} requests, "
+                f"{res.counters['works_current']} works current, wall {wall:.2f} s, CPU {cpu:.2f} s"
+            )
 
             raw2 = Path(tmp) / "paced"
             parent.send("clear")
@@ -117,11 +135,15 @@ def main() -> None:
             times = [t for t, _ in log]
             gaps = [b - a for a, b in zip(times, times[1:])]
             achieved = (len(times) - 1) / (times[-1] - times[0])
-            print(f"\n--delay {args.delay}: {len(times)} requests for 1 work of {args.episodes} episodes in {wall:.2f} s")
+            print(
+                f"\n--delay {args.delay}: {len(times)} requests for 1 work of {args.episodes} episodes in {wall:.2f} s"
+            )
             print(f"  configured rate {1 / args.delay:.2f} req/s (gap >= {args.delay:.3f} s; jitter adds 0-30%)")
-            print(f"  achieved rate   {achieved:.2f} req/s = {achieved * args.delay:.2f} x configured; "
-                  f"gaps min {min(gaps):.3f} s ({min(gaps) / args.delay:.2f} x delay), "
-                  f"mean {sum(gaps) / len(gaps):.3f} s, max {max(gaps):.3f} s")
+            print(
+                f"  achieved rate   {achieved:.2f} req/s = {achieved * args.delay:.2f} x configured; "
+                f"gaps min {min(gaps):.3f} s ({min(gaps) / args.delay:.2f} x delay), "
+                f"mean {sum(gaps) / len(gaps):.3f} s, max {max(gaps):.3f} s"
+            )
             print(f"  waited {res.waited:.2f} s in all; scraper CPU {cpu:.2f} s")
     finally:
         parent.send("stop")
@@ -141,9 +163,11 @@ def parse_figures(n_lines: int, repeat: int = 200) -> None:
     toc = toc_current(w, 1, 100).encode("utf-8")
     print(f"\nparsing alone, {repeat} times each:")
     base = None
-    for name, data, fn in (("episode, UTF-8 HTML", utf8, lambda d: parse_episode(d)),
-                           ("episode, Shift_JIS XHTML", sjis, lambda d: parse_episode(d)),
-                           ("TOC of 100 episodes", toc, lambda d: parse_toc(d, "http://x/n0001bm/"))):
+    for name, data, fn in (
+        ("episode, UTF-8 HTML", utf8, lambda d: parse_episode(d)),
+        ("episode, Shift_JIS XHTML", sjis, lambda d: parse_episode(d)),
+        ("TOC of 100 episodes", toc, lambda d: parse_toc(d, "http://x/n0001bm/")),
+    ):
         fn(data)
         c0 = time.process_time()
         for _ in range(repeat):

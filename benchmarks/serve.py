@@ -29,15 +29,27 @@ sys.path.insert(0, str(REPO))
 
 SAMPLES = REPO / "data" / "samples" / "aozora"
 # Lines a user might type, of different lengths (the reading is what the model sees).
-LINES = ["こんな忘れ物、ある?", "お母さん？", "うふふ", "大丈夫か?", "わたしがさりげなく聞いてみるわ", "はい",
-         "どうしてそんなことを言うの", "メロスは激怒した。", "ぼくは知らないよ", "ありがとう、また明日ね",
-         "何をしているんだ", "おい、待ってくれ"]
+LINES = [
+    "こんな忘れ物、ある?",
+    "お母さん？",
+    "うふふ",
+    "大丈夫か?",
+    "わたしがさりげなく聞いてみるわ",
+    "はい",
+    "どうしてそんなことを言うの",
+    "メロスは激怒した。",
+    "ぼくは知らないよ",
+    "ありがとう、また明日ね",
+    "何をしているんだ",
+    "おい、待ってくれ",
+]
 
 
 def nocpipe(*args: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    subprocess.run([sys.executable, "-m", "pipeline.cli", *args], check=True, env=env, cwd=REPO,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args], check=True, env=env, cwd=REPO, stdout=subprocess.DEVNULL
+    )
 
 
 def demo_model(work: Path, arch: str | None) -> Path:
@@ -48,8 +60,22 @@ def demo_model(work: Path, arch: str | None) -> Path:
     if not (work / "pairs").is_dir():
         nocpipe("ingest", str(SAMPLES), "--raw-dir", str(work / "raw"), "-q")
         nocpipe("extract-pairs", "--raw-dir", str(work / "raw"), "--out-dir", str(work / "pairs"), "-q")
-    nocpipe("train", "--data-dir", str(work / "pairs"), "--model-dir", str(model), "--units", "64",
-            "--batch-size", "16", "--epochs", "1", "--force", "-q", *(["--arch", arch] if arch else []))
+    nocpipe(
+        "train",
+        "--data-dir",
+        str(work / "pairs"),
+        "--model-dir",
+        str(model),
+        "--units",
+        "64",
+        "--batch-size",
+        "16",
+        "--epochs",
+        "1",
+        "--force",
+        "-q",
+        *(["--arch", arch] if arch else []),
+    )
     return model
 
 
@@ -58,9 +84,14 @@ class Server:
 
     def __init__(self, model: Path, *extra: str):
         env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--model-dir", str(model),
-                                      "--port", "0", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, cwd=REPO, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "serve", "--model-dir", str(model), "--port", "0", *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=REPO,
+            env=env,
+        )
         for line in self.proc.stdout:
             if line.startswith("serving at "):
                 url = line.split()[2]
@@ -126,8 +157,11 @@ def load(server: Server, clients: int, per_client: int, options: dict) -> dict:
     calls = after["calls"] - before["calls"]
     lat = sorted(latencies)
     return {
-        "clients": clients, "replies": len(lat), "replies_per_s": len(lat) / wall,
-        "p50_ms": 1000 * statistics.median(lat), "p95_ms": 1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))],
+        "clients": clients,
+        "replies": len(lat),
+        "replies_per_s": len(lat) / wall,
+        "p50_ms": 1000 * statistics.median(lat),
+        "p95_ms": 1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))],
         "mean_batch": (after["replies"] - before["replies"]) / calls if calls else 0.0,
     }
 
@@ -136,16 +170,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model-dir", type=Path, help="a trained model folder (default: train a demo-sized one)")
     ap.add_argument("--arch", help="architecture of the demo-sized model (default: train's default)")
-    ap.add_argument("--work", type=Path, default=REPO / "demo" / "bench-serve",
-                    help="where the demo-sized model is trained and kept")
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=REPO / "demo" / "bench-serve",
+        help="where the demo-sized model is trained and kept",
+    )
     ap.add_argument("--requests", type=int, default=200, help="replies per run (split among the clients)")
     ap.add_argument("--json", type=Path, help="write the figures here too")
     args = ap.parse_args()
 
     model = args.model_dir or demo_model(args.work, args.arch)
     cfg = json.loads((model / "config.json").read_text())["model"]
-    print(f"model: {model} ({cfg.get('arch')}, {cfg.get('units')} units); {os.cpu_count()} CPUs; "
-          f"{args.requests} replies per run, greedy")
+    print(
+        f"model: {model} ({cfg.get('arch')}, {cfg.get('units')} units); {os.cpu_count()} CPUs; "
+        f"{args.requests} replies per run, greedy"
+    )
     rows = []
     for label, extra in (("batched", ()), ("one by one", ("--max-batch", "1"))):
         server = Server(model, *extra)
@@ -158,13 +198,17 @@ def main() -> None:
             server.stop()
     print(f"\n{'server':<11} {'clients':>7} {'replies/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'mean batch':>11}")
     for r in rows:
-        print(f"{r['server']:<11} {r['clients']:>7} {r['replies_per_s']:>10.1f} {r['p50_ms']:>8.1f} "
-              f"{r['p95_ms']:>8.1f} {r['mean_batch']:>11.1f}")
+        print(
+            f"{r['server']:<11} {r['clients']:>7} {r['replies_per_s']:>10.1f} {r['p50_ms']:>8.1f} "
+            f"{r['p95_ms']:>8.1f} {r['mean_batch']:>11.1f}"
+        )
     by = {(r["server"], r["clients"]): r for r in rows}
     for label in ("batched", "one by one"):
         one, ten = by[(label, 1)], by[(label, 10)]
-        print(f"{label}: p95 at 10 clients / p95 at 1 client = {ten['p95_ms'] / one['p95_ms']:.2f}x; "
-              f"throughput 10 / 1 clients = {ten['replies_per_s'] / one['replies_per_s']:.2f}x")
+        print(
+            f"{label}: p95 at 10 clients / p95 at 1 client = {ten['p95_ms'] / one['p95_ms']:.2f}x; "
+            f"throughput 10 / 1 clients = {ten['replies_per_s'] / one['replies_per_s']:.2f}x"
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -34,6 +34,7 @@ PY = sys.executable
 
 # ---------------------------------------------------------------- children
 
+
 def child_train(argv: list[str], out: str) -> None:
     """In a fresh process: `nocpipe train ARGV`, then its peak RSS."""
     from pipeline.cli import main
@@ -52,8 +53,8 @@ def child_original(pairs: str, n: int, units: int, batch: int, epochs: int, out:
 
     import numpy as np
 
-    from pipeline.models import quiet_native_logs
     from pipeline.dataset import read_unit, scan_units
+    from pipeline.models import quiet_native_logs
     from pipeline.vocab import Vocab
 
     with quiet_native_logs():
@@ -92,20 +93,35 @@ def child_original(pairs: str, n: int, units: int, batch: int, epochs: int, out:
             autoencoder.fit(X, Y, batch_size=batch, epochs=1, verbose=0)
             fit_seconds.append(time.perf_counter() - t)
             autoencoder.save(model_path)
-    json.dump({"code": 0, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               "pairs": len(X), "onehot_mb": (X.nbytes + Y.nbytes) / 2**20, "data_s": t_data - t_start,
-               "fit_s": fit_seconds}, open(out, "w"))
+    json.dump(
+        {
+            "code": 0,
+            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "pairs": len(X),
+            "onehot_mb": (X.nbytes + Y.nbytes) / 2**20,
+            "data_s": t_data - t_start,
+            "fit_s": fit_seconds,
+        },
+        open(out, "w"),
+    )
 
 
 # ---------------------------------------------------------------- parent
+
 
 def run_child(args: list[str], work: Path) -> dict:
     """Run this script in child mode; whole-process wall time plus what the child reported."""
     out = work / f"child-{time.monotonic_ns()}.json"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
     t0 = time.perf_counter()
-    proc = subprocess.run([PY, __file__, *args, "--child-out", str(out)], env=env, cwd=REPO,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [PY, __file__, *args, "--child-out", str(out)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0 or not out.exists():
         raise SystemExit(f"child failed: {args}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
@@ -134,9 +150,16 @@ def ensure_pairs(work: Path) -> Path:
         env = {**os.environ, "NOCPIPE_DATA": str(work / "data")}
         nocpipe = [PY, "-m", "pipeline.cli"]
         print(f"building pairs from {CORPUS} (ingest + extract-pairs) ...", flush=True)
-        subprocess.run(nocpipe + ["ingest", "-q", str(CORPUS)], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(nocpipe + ["extract-pairs", "-q", "--examples", "0"], env=env, cwd=REPO, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            nocpipe + ["ingest", "-q", str(CORPUS)], env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL
+        )
+        subprocess.run(
+            nocpipe + ["extract-pairs", "-q", "--examples", "0"],
+            env=env,
+            cwd=REPO,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return pairs
 
 
@@ -220,8 +243,10 @@ def main() -> None:
     from pipeline.dataset import scan_units
 
     n_train = sum(u.take for u in scan_units(pairs, "train"))
-    print(f"pairs: {pairs} ({n_train:,} train pairs); CPU: {psutil.cpu_count()} cores, "
-          f"{psutil.virtual_memory().total / 2**30:.0f} GiB; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"pairs: {pairs} ({n_train:,} train pairs); CPU: {psutil.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB; load average {os.getloadavg()[0]:.2f}"
+    )
     results: dict = {"train_pairs": n_train}
     quick = args.quick
     sections = set(args.sections.split(","))
@@ -250,20 +275,46 @@ def pipeline_section(pairs, quick, results):
 
 def arch_section(work, pairs, args, quick, results):
     samples = 1024 if quick else 5120
-    print(f"\n== nocpipe train per architecture and batch size (units {args.units}, 2 epochs of {samples} "
-          f"pairs; samples/s of the 2nd epoch, peak RSS of the process)")
+    print(
+        f"\n== nocpipe train per architecture and batch size (units {args.units}, 2 epochs of {samples} "
+        f"pairs; samples/s of the 2nd epoch, peak RSS of the process)"
+    )
     print(f"  {'arch':16s} {'batch':>5s} {'samples/s':>10s} {'1st epoch s':>11s} {'wall s':>7s} {'peak MB':>8s}")
     results["throughput"] = []
     for arch in args.archs.split(","):
         for b in (int(x) for x in args.batches.split(",")):
-            r = train_run(work, pairs, f"tp-{arch}-{b}", "--arch", arch, "--units", str(args.units),
-                          "--batch-size", str(b), "--epochs", "2", "--steps-per-epoch", str(max(1, samples // b)),
-                          "--valid-pairs", str(b))
-            results["throughput"].append({"arch": arch, "batch": b, "samples_per_s": r["last_sps"],
-                                          "first_epoch_s": r["fit_s"][0], "wall_s": r["wall_s"],
-                                          "peak_mb": r["maxrss_mb"]})
-            print(f"  {arch:16s} {b:5d} {r['last_sps']:10,.0f} {r['fit_s'][0]:11.1f} {r['wall_s']:7.1f} "
-                  f"{r['maxrss_mb']:8.0f}", flush=True)
+            r = train_run(
+                work,
+                pairs,
+                f"tp-{arch}-{b}",
+                "--arch",
+                arch,
+                "--units",
+                str(args.units),
+                "--batch-size",
+                str(b),
+                "--epochs",
+                "2",
+                "--steps-per-epoch",
+                str(max(1, samples // b)),
+                "--valid-pairs",
+                str(b),
+            )
+            results["throughput"].append(
+                {
+                    "arch": arch,
+                    "batch": b,
+                    "samples_per_s": r["last_sps"],
+                    "first_epoch_s": r["fit_s"][0],
+                    "wall_s": r["wall_s"],
+                    "peak_mb": r["maxrss_mb"],
+                }
+            )
+            print(
+                f"  {arch:16s} {b:5d} {r['last_sps']:10,.0f} {r['fit_s'][0]:11.1f} {r['wall_s']:7.1f} "
+                f"{r['maxrss_mb']:8.0f}",
+                flush=True,
+            )
 
 
 def versus_section(work, pairs, n_train, quick, results, repeat=1):
@@ -272,10 +323,14 @@ def versus_section(work, pairs, n_train, quick, results, repeat=1):
     scenarios = [dict(units=32, n=2000, batch=128, epochs=1)]
     if not quick:
         scenarios.append(dict(units=128, n=min(n_train, 4000), batch=128, epochs=2))
-    print("\n== nocpipe train vs the original's approach (seed network; whole process: TensorFlow import, data,"
-          f" training, saving; best of {repeat})")
-    print(f"  {'units':>5s} {'pairs':>6s} {'batch':>5s} {'ep':>2s}  {'approach':10s} {'wall s':>7s} "
-          f"{'fit s':>7s} {'peak MB':>8s}")
+    print(
+        "\n== nocpipe train vs the original's approach (seed network; whole process: TensorFlow import, data,"
+        f" training, saving; best of {repeat})"
+    )
+    print(
+        f"  {'units':>5s} {'pairs':>6s} {'batch':>5s} {'ep':>2s}  {'approach':10s} {'wall s':>7s} "
+        f"{'fit s':>7s} {'peak MB':>8s}"
+    )
     results["versus"] = []
     for sc in scenarios:
         runs: dict[str, list[dict]] = {"nocpipe": [], "original": []}
@@ -283,39 +338,93 @@ def versus_section(work, pairs, n_train, quick, results, repeat=1):
             order = ("nocpipe", "original") if i % 2 == 0 else ("original", "nocpipe")
             for label in order:
                 if label == "nocpipe":
-                    runs[label].append(train_run(work, pairs, f"vs-{sc['units']}-{sc['n']}", "--units", str(sc["units"]),
-                                                 "--max-pairs", str(sc["n"]), "--batch-size", str(sc["batch"]),
-                                                 "--epochs", str(sc["epochs"])))
+                    runs[label].append(
+                        train_run(
+                            work,
+                            pairs,
+                            f"vs-{sc['units']}-{sc['n']}",
+                            "--units",
+                            str(sc["units"]),
+                            "--max-pairs",
+                            str(sc["n"]),
+                            "--batch-size",
+                            str(sc["batch"]),
+                            "--epochs",
+                            str(sc["epochs"]),
+                        )
+                    )
                 else:
-                    runs[label].append(run_child(["--child-original", json.dumps(
-                        {"pairs": str(pairs), "n": sc["n"], "units": sc["units"], "batch": sc["batch"],
-                         "epochs": sc["epochs"], "model_path": str(work / "original.keras")})], work))
+                    runs[label].append(
+                        run_child(
+                            [
+                                "--child-original",
+                                json.dumps(
+                                    {
+                                        "pairs": str(pairs),
+                                        "n": sc["n"],
+                                        "units": sc["units"],
+                                        "batch": sc["batch"],
+                                        "epochs": sc["epochs"],
+                                        "model_path": str(work / "original.keras"),
+                                    }
+                                ),
+                            ],
+                            work,
+                        )
+                    )
         best = {k: min(v, key=lambda r: r["wall_s"]) for k, v in runs.items()}
         for label, r in best.items():
-            print(f"  {sc['units']:5d} {sc['n']:6d} {sc['batch']:5d} {sc['epochs']:2d}  {label:10s} {r['wall_s']:7.1f} "
-                  f"{sum(r['fit_s']):7.1f} {r['maxrss_mb']:8.0f}"
-                  + ("   (all: " + ", ".join(f"{x['wall_s']:.1f}" for x in runs[label]) + ")" if repeat > 1 else ""),
-                  flush=True)
+            print(
+                f"  {sc['units']:5d} {sc['n']:6d} {sc['batch']:5d} {sc['epochs']:2d}  {label:10s} {r['wall_s']:7.1f} "
+                f"{sum(r['fit_s']):7.1f} {r['maxrss_mb']:8.0f}"
+                + ("   (all: " + ", ".join(f"{x['wall_s']:.1f}" for x in runs[label]) + ")" if repeat > 1 else ""),
+                flush=True,
+            )
         orig = best["original"]
-        print(f"         original's one-hot arrays: {orig['onehot_mb']:.0f} MB for {orig['pairs']:,} pairs "
-              f"(= {orig['onehot_mb'] / orig['pairs'] * 500_000 / 1024:.1f} GiB at the original's 500k pairs)")
-        results["versus"].append({**sc, **{label: {k: r.get(k) for k in ("wall_s", "fit_s", "maxrss_mb", "onehot_mb")}
-                                           for label, r in best.items()}})
+        print(
+            f"         original's one-hot arrays: {orig['onehot_mb']:.0f} MB for {orig['pairs']:,} pairs "
+            f"(= {orig['onehot_mb'] / orig['pairs'] * 500_000 / 1024:.1f} GiB at the original's 500k pairs)"
+        )
+        results["versus"].append(
+            {
+                **sc,
+                **{
+                    label: {k: r.get(k) for k in ("wall_s", "fit_s", "maxrss_mb", "onehot_mb")}
+                    for label, r in best.items()
+                },
+            }
+        )
 
 
 def memory_section(work, pairs, quick, results):
     small, large = (2_000, 40_000) if quick else (20_000, 400_000)
-    print(f"\n== peak memory of nocpipe train at {small:,} vs {large:,} train pairs (corpus replicated; "
-          "seed, units 64, batch 128, 20 steps)")
+    print(
+        f"\n== peak memory of nocpipe train at {small:,} vs {large:,} train pairs (corpus replicated; "
+        "seed, units 64, batch 128, 20 steps)"
+    )
     results["memory"] = {}
     for n in (small, large):
         d = replicate(pairs, work / f"rep-{n}", n)
         t = time.perf_counter()
-        r = train_run(work, d, f"mem-{n}", "--units", "64", "--batch-size", "128", "--epochs", "1",
-                      "--steps-per-epoch", "5" if quick else "20")
+        r = train_run(
+            work,
+            d,
+            f"mem-{n}",
+            "--units",
+            "64",
+            "--batch-size",
+            "128",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "5" if quick else "20",
+        )
         results["memory"][n] = {"peak_mb": r["maxrss_mb"], "wall_s": r["wall_s"]}
-        print(f"  {n:8,d} pairs: peak RSS {r['maxrss_mb']:7.0f} MB, wall {time.perf_counter() - t:5.1f} s "
-              f"(the original's one-hot arrays would be {n * 50 * 128 * 4 * 2 / 2**30:6.1f} GiB)", flush=True)
+        print(
+            f"  {n:8,d} pairs: peak RSS {r['maxrss_mb']:7.0f} MB, wall {time.perf_counter() - t:5.1f} s "
+            f"(the original's one-hot arrays would be {n * 50 * 128 * 4 * 2 / 2**30:6.1f} GiB)",
+            flush=True,
+        )
     a, b = results["memory"][small]["peak_mb"], results["memory"][large]["peak_mb"]
     print(f"  difference: {b - a:+.0f} MB for {large // small}x the pairs")
 

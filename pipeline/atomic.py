@@ -112,7 +112,7 @@ def clean_temporaries(folder: Path, recursive: bool = False, patterns: tuple[str
     folder = Path(folder)
     if folder.is_dir():
         for pattern in patterns:
-            for p in (folder.rglob(pattern) if recursive else folder.glob(pattern)):
+            for p in folder.rglob(pattern) if recursive else folder.glob(pattern):
                 if p.is_file():
                     p.unlink(missing_ok=True)
                     n += 1

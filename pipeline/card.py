@@ -38,26 +38,57 @@ def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> st
     sources = sorted({w["source"] for w in per_work.values()})
     details = "; ".join(f"{s}: {LICENCES.get(s, ('other', 'unknown'))[1]}" for s in sources)
     n = stats.get("pairs_kept", 0)
-    size = ("n<1K" if n < 1_000 else "1K<n<10K" if n < 10_000 else "10K<n<100K" if n < 100_000
-            else "100K<n<1M" if n < 1_000_000 else "1M<n<10M")
+    size = (
+        "n<1K"
+        if n < 1_000
+        else "1K<n<10K"
+        if n < 10_000
+        else "10K<n<100K"
+        if n < 100_000
+        else "100K<n<1M"
+        if n < 1_000_000
+        else "1M<n<10M"
+    )
     # Hugging Face has no licence id for "public domain text"; the details name it per source.
-    lines = ["---", "language:", "- ja", "license: other", "license_name: per-source",
-              f"license_details: {_yaml_str(details or 'no works yet')}",
-              "pretty_name: nocpipe katakana dialogue pairs", "task_categories:", "- text-generation",
-              "size_categories:", f"- {size}", "configs:", "- config_name: default", "  data_files:"]
+    lines = [
+        "---",
+        "language:",
+        "- ja",
+        "license: other",
+        "license_name: per-source",
+        f"license_details: {_yaml_str(details or 'no works yet')}",
+        "pretty_name: nocpipe katakana dialogue pairs",
+        "task_categories:",
+        "- text-generation",
+        "size_categories:",
+        f"- {size}",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+    ]
     for s in present:
         lines += [f"  - split: {SPLIT_FILES[s]}", f"    path: {_yaml_str(f'{PAIRS_DIR}/{SPLIT_FILES[s]}-*.parquet')}"]
-    lines += ["---", "", "# nocpipe katakana dialogue pairs", "",
-              "Pairs of consecutive dialogue lines (an utterance and its reply) from Japanese fiction, "
-              "each side also read into katakana. Written by `nocpipe extract-pairs` "
-              f"(nocpipe {__version__}).", ""]
+    lines += [
+        "---",
+        "",
+        "# nocpipe katakana dialogue pairs",
+        "",
+        "Pairs of consecutive dialogue lines (an utterance and its reply) from Japanese fiction, "
+        "each side also read into katakana. Written by `nocpipe extract-pairs` "
+        f"(nocpipe {__version__}).",
+        "",
+    ]
 
     # ---- figures
     lines += ["## Figures", "", "| split | file prefix | pairs |", "| --- | --- | ---: |"]
     for s in SPLIT_FILES:
         lines.append(f"| {s} | `{PAIRS_DIR}/{SPLIT_FILES[s]}-*.parquet` | {by_split.get(s, 0):,} |")
-    lines += ["", f"{stats.get('works', 0):,} works, {stats.get('episodes', 0):,} episodes, "
-              f"{stats.get('candidate_pairs', 0):,} candidate pairs, {n:,} kept.", ""]
+    lines += [
+        "",
+        f"{stats.get('works', 0):,} works, {stats.get('episodes', 0):,} episodes, "
+        f"{stats.get('candidate_pairs', 0):,} candidate pairs, {n:,} kept.",
+        "",
+    ]
     if stats.get("dropped"):
         lines += ["| dropped because | pairs |", "| --- | ---: |"]
         lines += [f"| {k.removeprefix('dropped_').replace('_', ' ')} | {v:,} |" for k, v in stats["dropped"].items()]
@@ -70,24 +101,35 @@ def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> st
         kept = sum(w["counters"].get("pairs_kept", 0) for w in ws)
         lines.append(f"| {s} | {len(ws):,} | {kept:,} | {LICENCES.get(s, ('other', 'unknown'))[1]} |")
     top = sorted(per_work.items(), key=lambda kv: (-kv[1]["counters"].get("pairs_kept", 0), kv[0]))
-    lines += ["", f"Works by pairs kept{' (the top ' + str(TOP_WORKS) + ')' if len(top) > TOP_WORKS else ''}:", "",
-              "| work | title | author | split | pairs |", "| --- | --- | --- | --- | ---: |"]
+    lines += [
+        "",
+        f"Works by pairs kept{' (the top ' + str(TOP_WORKS) + ')' if len(top) > TOP_WORKS else ''}:",
+        "",
+        "| work | title | author | split | pairs |",
+        "| --- | --- | --- | --- | ---: |",
+    ]
     for key, w in top[:TOP_WORKS]:
         m = metas.get(key, {})
-        lines.append(f"| {_cell(key)} | {_cell(m.get('title', ''))} | {_cell(m.get('author', ''))} | "
-                     f"{w['split']} | {w['counters'].get('pairs_kept', 0):,} |")
+        lines.append(
+            f"| {_cell(key)} | {_cell(m.get('title', ''))} | {_cell(m.get('author', ''))} | "
+            f"{w['split']} | {w['counters'].get('pairs_kept', 0):,} |"
+        )
     if len(top) > TOP_WORKS:
         lines.append(f"\n…and {len(top) - TOP_WORKS:,} more works.")
     groups = stats.get("near_copy_groups", [])
-    lines += ["", f"Near-copy works (the same text more than once; each group shares the split of its "
-              f"first member): {len(groups)} group(s)."]
+    lines += [
+        "",
+        f"Near-copy works (the same text more than once; each group shares the split of its "
+        f"first member): {len(groups)} group(s).",
+    ]
     for g in groups[:TOP_WORKS]:
         lines.append("- " + ", ".join(f"{m['work']} ({m['split']})" for m in g))
     lines.append("")
 
     # ---- rule and reader
     lines += [
-        "## The pair rule", "",
+        "## The pair rule",
+        "",
         "Body lines of an episode, markup removed (HTML, Aozora notes, ruby; the base text stays), "
         "prefaces and afterwords left out. A dialogue line starts with 「 and ends with the 」 that "
         "closes it; each pairs with the next non-blank line when that is a dialogue line too (a run "
@@ -95,28 +137,36 @@ def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> st
         f"sides are non-empty, readable and at most {stats.get('max_len', 0) or 'any number of'} "
         "characters long, and it is neither an exact nor a near duplicate (equal after removing "
         "punctuation and ー) of an earlier pair in work_id, episode, line order. A work's split comes "
-        "from a stable hash of its work_id; near-copies of a work share its split.", "",
-        "## Columns", "",
+        "from a stable hash of its work_id; near-copies of a work share its split.",
+        "",
+        "## Columns",
+        "",
         "`source`, `work_id`, `episode`, `line`, `utterance`, `reply` (the text inside 「」), "
         "`utterance_kana`, `reply_kana` (the katakana reading: ァ–ヺ, ー and 、。！？…・「」『』～), "
-        "`split` (`train`, `valid` or `test`).", "",
-        "## Reading", "",
+        "`split` (`train`, `valid` or `test`).",
+        "",
+        "## Reading",
+        "",
         f"Kanji are read by the author's ruby first, then the reader `{stats.get('reader', '?')}` "
         f"(version {stats.get('reader_version', '?')}); numbers are read out. Every shard carries "
         "this in its Parquet key-value metadata (`nocpipe.reader`, `nocpipe.reader_version`, "
-        "`nocpipe.max_len`, `nocpipe.schema_version`, `nocpipe.nocpipe_version`).", "",
-        "## Loading", "",
+        "`nocpipe.max_len`, `nocpipe.schema_version`, `nocpipe.nocpipe_version`).",
+        "",
+        "## Loading",
+        "",
         "```python",
         "import pandas as pd",
-        f"df = pd.read_parquet(\"{PAIRS_DIR}\")                     # every split; filter on df.split",
+        f'df = pd.read_parquet("{PAIRS_DIR}")                     # every split; filter on df.split',
         "",
         "import duckdb",
         f"duckdb.sql(\"SELECT split, count(*) FROM '{PAIRS_DIR}/*.parquet' GROUP BY split\")",
         "",
         "import datasets",
-        "ds = datasets.load_dataset(\".\")                       # this folder: train / validation / test",
-        "```", "",
-        "`nocpipe train --data-dir .` trains on it; `nocpipe report --data-dir .` shows it in plots.", "",
+        'ds = datasets.load_dataset(".")                       # this folder: train / validation / test',
+        "```",
+        "",
+        "`nocpipe train --data-dir .` trains on it; `nocpipe report --data-dir .` shows it in plots.",
+        "",
     ]
     return "\n".join(lines)
 

@@ -40,12 +40,14 @@ INSTALL_HINT = "pip install 'nocpipe[dask]'"
 # counters included) and the memory monitors (every 0.1 s) wake each process less often,
 # and steal less of the GIL from the task thread. The memory limits still hold, checked
 # every second. A cluster someone else started keeps its own settings.
-_LEAN = {"distributed.worker.profile.enabled": False,
-         "distributed.admin.system-monitor.gil.enabled": False,
-         "distributed.admin.tick.interval": "1s",
-         "distributed.admin.system-monitor.interval": "10s",
-         "distributed.admin.system-monitor.disk": False,
-         "distributed.worker.memory.monitor-interval": "1s"}
+_LEAN = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "10s",
+    "distributed.admin.system-monitor.disk": False,
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 _LOCAL_RE = re.compile(r"^local(?::(\d+))?$")
 
 
@@ -77,8 +79,10 @@ def parse_scheduler(text: str, default_workers: int = 0) -> Scheduler:
         return Scheduler(workers=n)
     if "://" not in text:
         if not re.match(r"^[\w.\-\[\]:]+:\d+$", text):
-            raise UsageError(f"--scheduler {text!r} is neither local:N nor a scheduler address like "
-                             "tcp://10.0.0.5:8786 or 10.0.0.5:8786")
+            raise UsageError(
+                f"--scheduler {text!r} is neither local:N nor a scheduler address like "
+                "tcp://10.0.0.5:8786 or 10.0.0.5:8786"
+            )
         text = "tcp://" + text
     return Scheduler(address=text)
 
@@ -98,14 +102,16 @@ def require_dask() -> None:
 
 # ---------------------------------------------------------------- executors
 
+
 class Executor:
     """Maps a picklable function over tasks; subclasses say where it runs."""
 
     kind = "inline"
     workers = 1
 
-    def map(self, fn: Callable[[Any], Any], tasks: Sequence, keys: Sequence[str] | None = None,
-            ordered: bool = True) -> Iterator:
+    def map(
+        self, fn: Callable[[Any], Any], tasks: Sequence, keys: Sequence[str] | None = None, ordered: bool = True
+    ) -> Iterator:
         """fn(task) for every task: results in task order, or (index, result) as they complete."""
         for i, t in enumerate(tasks):
             r = fn(t)
@@ -167,8 +173,13 @@ class DaskExecutor(Executor):
 
     kind = "dask"
 
-    def __init__(self, scheduler: Scheduler, retries: int = 1, log: Callable[[str], None] | None = None,
-                 connect_timeout: float = 20.0):
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        retries: int = 1,
+        log: Callable[[str], None] | None = None,
+        connect_timeout: float = 20.0,
+    ):
         require_dask()
         import dask
         from dask.distributed import Client, LocalCluster
@@ -179,14 +190,20 @@ class DaskExecutor(Executor):
         # The tasks are CPU-bound Python: one thread per worker process, or they share one GIL.
         try:
             if scheduler.local:
-                with (dask.config.set({"distributed.worker.multiprocessing-method": _start_method(), **_LEAN}),
-                      _frozen_for_fork()):
+                with (
+                    dask.config.set({"distributed.worker.multiprocessing-method": _start_method(), **_LEAN}),
+                    _frozen_for_fork(),
+                ):
                     # Silent but for critical records: what goes wrong in a task comes back
                     # through its future (raised here, reported by the stage), and a worker's
                     # heartbeat that races the cluster's close logs a traceback at ERROR.
-                    self._cluster = LocalCluster(n_workers=scheduler.workers, threads_per_worker=1,
-                                                 processes=True, dashboard_address=":0",
-                                                 silence_logs=logging.CRITICAL)
+                    self._cluster = LocalCluster(
+                        n_workers=scheduler.workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=":0",
+                        silence_logs=logging.CRITICAL,
+                    )
                 self.client = Client(self._cluster)
             else:
                 self.client = Client(scheduler.address, timeout=f"{connect_timeout}s")
@@ -255,8 +272,7 @@ def _start_method() -> str:
     return "spawn" if heavy or sys.platform != "linux" else "fork"
 
 
-def open_executor(scheduler: str | None, workers: int = 0,
-                  log: Callable[[str], None] | None = None) -> Executor:
+def open_executor(scheduler: str | None, workers: int = 0, log: Callable[[str], None] | None = None) -> Executor:
     """The executor for `--scheduler` (None: local processes, `workers` of them, 0 = all cores)."""
     if scheduler:
         return DaskExecutor(parse_scheduler(scheduler, workers), log=log)

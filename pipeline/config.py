@@ -81,10 +81,10 @@ class NearDupConfig:
     half their lines changed still 0.564. A threshold of 0.5 sits in that gap.
     """
 
-    shingle: int = 5          # characters per shingle
-    num_perm: int = 128       # MinHash permutations (signature length)
-    threshold: float = 0.5    # estimated Jaccard similarity that makes two works near-copies
-    min_shingles: int = 50    # works with fewer shingles are never grouped (too little text)
+    shingle: int = 5  # characters per shingle
+    num_perm: int = 128  # MinHash permutations (signature length)
+    threshold: float = 0.5  # estimated Jaccard similarity that makes two works near-copies
+    min_shingles: int = 50  # works with fewer shingles are never grouped (too little text)
     seed: int = 1
 
 

@@ -132,8 +132,15 @@ def load_arrays(units: list[Unit], split: str, vocab: Vocab, limit: int = 0) -> 
 class PairStream:
     """The endless, seeded stream of encoded training pairs; `batch(i)` is random access."""
 
-    def __init__(self, units: list[Unit], vocab: Vocab, batch_size: int, seed: int = 0,
-                 split: str = "train", window_rows: int = DEFAULT_WINDOW_ROWS):
+    def __init__(
+        self,
+        units: list[Unit],
+        vocab: Vocab,
+        batch_size: int,
+        seed: int = 0,
+        split: str = "train",
+        window_rows: int = DEFAULT_WINDOW_ROWS,
+    ):
         if not units:
             raise StoreError(f"no {split} pairs to train on")
         if batch_size < 1:
@@ -212,8 +219,8 @@ class PairStream:
             x, y = self._window(p, w)
             i = off - starts[w]
             n = min(left, len(x) - i)
-            xs.append(x[i:i + n])
-            ys.append(y[i:i + n])
+            xs.append(x[i : i + n])
+            ys.append(y[i : i + n])
             pos += n
             left -= n
         x = xs[0] if len(xs) == 1 else np.concatenate(xs)
@@ -273,7 +280,7 @@ def itf_weights(vocab, size: int, lam: float, ends: int) -> np.ndarray:
     w[1] = 1.0
     w /= float((p * w).sum())
     out = np.ones(size, dtype=np.float32)
-    out[:len(w)] = w
+    out[: len(w)] = w
     return out
 
 
@@ -289,8 +296,13 @@ def teacher_forcing(x: np.ndarray, y: np.ndarray, start_id: int) -> tuple[tuple[
     return (x, shifted), y
 
 
-def keras_batches(stream: PairStream, start: int = 0, weighted: bool = False, start_id: int | None = None,
-                  token_weights: np.ndarray | None = None):
+def keras_batches(
+    stream: PairStream,
+    start: int = 0,
+    weighted: bool = False,
+    start_id: int | None = None,
+    token_weights: np.ndarray | None = None,
+):
     """An endless keras.utils.PyDataset whose item i is stream.batch(start + i),
     with end_weights() as sample weights when `weighted`; with `start_id`, batches are
     teacher_forcing() pairs for an autoregressive model (always weighted), each target

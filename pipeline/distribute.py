@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 from .errors import UsageError
 
 #: The variables keras.distribution.initialize reads (a launcher sets them on every host).
-HOST_ENV = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
-            "KERAS_DISTRIBUTION_PROCESS_ID")
+HOST_ENV = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID")
 
 
 @dataclass
@@ -38,12 +37,12 @@ class Plan:
     """How one `train` process takes part: its devices, its rows of each batch, its scope."""
 
     backend: str
-    devices: int = 1              # replicas over all hosts
-    processes: int = 1            # hosts (JAX processes) taking part
+    devices: int = 1  # replicas over all hosts
+    processes: int = 1  # hosts (JAX processes) taking part
     process_id: int = 0
     device_names: list[str] = field(default_factory=list)
-    strategy: object = None       # tf.distribute.MirroredStrategy on TensorFlow
-    distribution: object = None   # keras.distribution.DataParallel on JAX
+    strategy: object = None  # tf.distribute.MirroredStrategy on TensorFlow
+    distribution: object = None  # keras.distribution.DataParallel on JAX
 
     @property
     def enabled(self) -> bool:
@@ -116,7 +115,7 @@ def _rows(batch, part: int, parts: int):
     if isinstance(batch, (tuple, list)):
         return type(batch)(_rows(b, part, parts) for b in batch)
     n = len(batch) // parts
-    return batch[part * n:(part + 1) * n]
+    return batch[part * n : (part + 1) * n]
 
 
 def _cut(arrays, multiple: int):
@@ -124,15 +123,17 @@ def _cut(arrays, multiple: int):
         return None
     if isinstance(arrays, (tuple, list)):
         return type(arrays)(_cut(a, multiple) for a in arrays)
-    return arrays[:len(arrays) // multiple * multiple]
+    return arrays[: len(arrays) // multiple * multiple]
 
 
 def check_batch(global_batch: int, devices: int) -> None:
     """A global batch must split evenly: Keras does not pad the last device's share."""
     if devices > 1 and global_batch % devices:
         lo = global_batch // devices * devices
-        raise UsageError(f"--batch-size {global_batch} does not divide over {devices} devices: "
-                         f"use a multiple of {devices}, such as {lo or devices} or {lo + devices}")
+        raise UsageError(
+            f"--batch-size {global_batch} does not divide over {devices} devices: "
+            f"use a multiple of {devices}, such as {lo or devices} or {lo + devices}"
+        )
 
 
 def _env_hosts() -> bool:
@@ -150,8 +151,10 @@ def setup(global_batch: int, enabled: bool = True) -> Plan:
         return _setup_jax(global_batch)
     if backend == "tensorflow":
         return _setup_tf(global_batch)
-    raise UsageError(f"--distribute works with KERAS_BACKEND=jax (several devices or hosts) or tensorflow "
-                     f"(several devices on one host), not {backend}")
+    raise UsageError(
+        f"--distribute works with KERAS_BACKEND=jax (several devices or hosts) or tensorflow "
+        f"(several devices on one host), not {backend}"
+    )
 
 
 def _setup_jax(global_batch: int) -> Plan:
@@ -169,8 +172,14 @@ def _setup_jax(global_batch: int) -> Plan:
         raise UsageError(f"--batch-size {global_batch} does not divide over {processes} hosts")
     dp = keras.distribution.DataParallel(devices=devices)
     keras.distribution.set_distribution(dp)
-    return Plan("jax", devices=len(devices), processes=processes, process_id=process_id,
-                device_names=[str(d) for d in devices], distribution=dp)
+    return Plan(
+        "jax",
+        devices=len(devices),
+        processes=processes,
+        process_id=process_id,
+        device_names=[str(d) for d in devices],
+        distribution=dp,
+    )
 
 
 def _setup_tf(global_batch: int) -> Plan:
@@ -179,12 +188,16 @@ def _setup_tf(global_batch: int) -> Plan:
 
     version = tuple(int(p) for p in keras.__version__.split(".")[:2] if p.isdigit())
     if (3, 7) <= version < (3, 10):
-        raise UsageError(f"--distribute on TensorFlow needs Keras 3.10 or later (Keras {keras.__version__} gives NaN "
-                         "losses under MirroredStrategy): pip install -U keras, or use KERAS_BACKEND=jax")
+        raise UsageError(
+            f"--distribute on TensorFlow needs Keras 3.10 or later (Keras {keras.__version__} gives NaN "
+            "losses under MirroredStrategy): pip install -U keras, or use KERAS_BACKEND=jax"
+        )
 
     if _env_hosts() and int(os.environ["KERAS_DISTRIBUTION_NUM_PROCESSES"]) > 1:
-        raise UsageError("--distribute on several hosts needs KERAS_BACKEND=jax: Keras 3 does not support "
-                         "TensorFlow's MultiWorkerMirroredStrategy")
+        raise UsageError(
+            "--distribute on several hosts needs KERAS_BACKEND=jax: Keras 3 does not support "
+            "TensorFlow's MultiWorkerMirroredStrategy"
+        )
     gpus = tf.config.list_logical_devices("GPU")
     devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
     check_batch(global_batch, len(devices))

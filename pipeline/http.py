@@ -135,10 +135,16 @@ class Politeness:
     def __post_init__(self) -> None:
         from .errors import UsageError
 
-        for name, flag in (("delay", "--delay"), ("jitter", "jitter"), ("timeout", "--timeout"),
-                           ("backoff", "--backoff"), ("max_duration", "max_duration"),
-                           ("backoff_max", "backoff_max"), ("max_retry_after", "max_retry_after"),
-                           ("breaker_cooldown", "breaker_cooldown")):
+        for name, flag in (
+            ("delay", "--delay"),
+            ("jitter", "jitter"),
+            ("timeout", "--timeout"),
+            ("backoff", "--backoff"),
+            ("max_duration", "max_duration"),
+            ("backoff_max", "backoff_max"),
+            ("max_retry_after", "max_retry_after"),
+            ("breaker_cooldown", "breaker_cooldown"),
+        ):
             value = getattr(self, name)
             # nan passes every comparison and inf never ends a wait: both would turn politeness off.
             if not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -155,10 +161,12 @@ class Politeness:
             raise UsageError("--backoff must be 0 or more seconds")
         if self.breaker_503 < 1:
             raise UsageError("the 503 circuit breaker needs a threshold of 1 or more")
-        if self.contact is not None and (not self.contact.strip() or not self.contact.isprintable()
-                                         or not self.contact.isascii()):
-            raise UsageError("--contact must be printable ASCII, such as an e-mail address or a URL "
-                             "(it goes into an HTTP header)")
+        if self.contact is not None and (
+            not self.contact.strip() or not self.contact.isprintable() or not self.contact.isascii()
+        ):
+            raise UsageError(
+                "--contact must be printable ASCII, such as an e-mail address or a URL (it goes into an HTTP header)"
+            )
 
     @property
     def user_agent(self) -> str:
@@ -266,11 +274,20 @@ def with_params(url: str, params: Mapping[str, object] | None) -> str:
 class PoliteSession:
     """GET with every politeness setting applied. Thread-safe: one request at a time."""
 
-    def __init__(self, settings: Politeness | None = None, *, cookies: Mapping[str, str] | None = None,
-                 origins: Iterable[str] | None = None, cookie_origins: Iterable[str] | None = None,
-                 http: requests.Session | None = None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, wall: Callable[[], float] = time.time,
-                 rng: random.Random | None = None, on_wait: Callable[[float, str], None] | None = None):
+    def __init__(
+        self,
+        settings: Politeness | None = None,
+        *,
+        cookies: Mapping[str, str] | None = None,
+        origins: Iterable[str] | None = None,
+        cookie_origins: Iterable[str] | None = None,
+        http: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        on_wait: Callable[[float, str], None] | None = None,
+    ):
         """`on_wait(seconds, why)` hears of every wait before it starts; `why` is a sentence
         such as "HTTP 429 from example.com; waiting 120 s as Retry-After asks, then retry 1 of 5"."""
         self.settings = settings or Politeness()
@@ -278,8 +295,7 @@ class PoliteSession:
         self.origins = None if origins is None else {origin_of(u) for u in origins} - {None}
         self.cookie_origins = None if cookie_origins is None else {origin_of(u) for u in cookie_origins} - {None}
         self.http = http or requests.Session()
-        self.http.headers.update({"User-Agent": self.settings.user_agent,
-                                  "Accept-Encoding": "gzip, deflate"})
+        self.http.headers.update({"User-Agent": self.settings.user_agent, "Accept-Encoding": "gzip, deflate"})
         self.clock, self.sleep, self.wall = clock, sleep, wall
         self.rng = rng or random.Random()
         self.on_wait = on_wait
@@ -288,8 +304,8 @@ class PoliteSession:
         self._robots: dict[str, _Robots] = {}
         # The first request waits too, so that runs started back to back keep the gap.
         self._last_end: float | None = self.clock()  # when the last response ended
-        self._gap = self._draw_gap()                 # the wait drawn after it
-        self._not_before = 0.0                # clock() before which no request starts (retries)
+        self._gap = self._draw_gap()  # the wait drawn after it
+        self._not_before = 0.0  # clock() before which no request starts (retries)
         self._consecutive_503 = 0
         self._consecutive_403 = 0
         self._defer_reason = ""
@@ -309,8 +325,14 @@ class PoliteSession:
 
     # ------------------------------------------------------------ public
 
-    def get(self, url: str, *, params: Mapping[str, object] | None = None, max_redirects: int = 5,
-            on_redirect: Callable[[str, str], str] | None = None) -> Response:
+    def get(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, object] | None = None,
+        max_redirects: int = 5,
+        on_redirect: Callable[[str, str], str] | None = None,
+    ) -> Response:
         """GET `url` politely; follows redirects (each hop checked like a new request).
         `on_redirect(from_url, location)` may rewrite a redirect target or raise."""
         url = with_params(url, params)
@@ -322,8 +344,9 @@ class PoliteSession:
                     try:
                         target = urljoin(url, resp.headers["Location"])
                     except ValueError as exc:
-                        raise FetchError(f"{url}: redirects to {resp.headers['Location']!r}, "
-                                         f"which is not a URL ({exc})") from None
+                        raise FetchError(
+                            f"{url}: redirects to {resp.headers['Location']!r}, which is not a URL ({exc})"
+                        ) from None
                     target = on_redirect(url, target) if on_redirect else target
                     self.check_origin(target, f"{url} redirects to")  # before the hop is followed
                     url = target
@@ -339,8 +362,7 @@ class PoliteSession:
     def check_origin(self, url: str, what: str = "") -> None:
         if not self.on_site(url):
             host = urlsplit(url).netloc.rpartition("@")[2].lower() or url
-            raise OffSite(f"{what + ' ' if what else ''}{url}: {host} is not a host of this run; not fetched",
-                          url)
+            raise OffSite(f"{what + ' ' if what else ''}{url}: {host} is not a host of this run; not fetched", url)
 
     def allowed(self, url: str) -> bool:
         """Whether robots.txt lets us fetch `url` (fetching robots.txt if needed)."""
@@ -366,8 +388,10 @@ class PoliteSession:
         target = robots_url
         for attempt in range(self.settings.robots_retries + 1):
             if attempt:
-                self._defer(min(self.settings.backoff * 2 ** (attempt - 1), self.settings.backoff_max),
-                            f"{robots_url} {why}; waiting {{wait}} before asking again")
+                self._defer(
+                    min(self.settings.backoff * 2 ** (attempt - 1), self.settings.backoff_max),
+                    f"{robots_url} {why}; waiting {{wait}} before asking again",
+                )
             try:
                 resp = self._send(target)
                 hops = 0
@@ -395,8 +419,11 @@ class PoliteSession:
                 break
             why = f"answered HTTP {resp.status}"
         else:
-            robots = _Robots(None, blocked=f"{robots_url} {why}; by robots.txt rules a host whose "
-                                           "robots.txt cannot be read is not crawled. Try again later")
+            robots = _Robots(
+                None,
+                blocked=f"{robots_url} {why}; by robots.txt rules a host whose "
+                "robots.txt cannot be read is not crawled. Try again later",
+            )
         self._robots[host] = robots
         return robots
 
@@ -426,17 +453,22 @@ class PoliteSession:
                     if resp.status == 503 and self._consecutive_503 >= s.breaker_503:
                         wait = max(retry_after or 0.0, s.breaker_cooldown)
                         at = self._wall_dt(wait)
-                        raise TryLater(f"{host_of(url)} answered 503 (unavailable) {self._consecutive_503} "
-                                       f"times in a row: it is overloaded or in maintenance. Stopped; "
-                                       f"try again after {at:%Y-%m-%d %H:%M %Z}", at)
+                        raise TryLater(
+                            f"{host_of(url)} answered 503 (unavailable) {self._consecutive_503} "
+                            f"times in a row: it is overloaded or in maintenance. Stopped; "
+                            f"try again after {at:%Y-%m-%d %H:%M %Z}",
+                            at,
+                        )
                 elif resp.status in (404, 410):
                     raise NotFound(f"{url}: HTTP {resp.status} (gone)")
                 elif resp.status == 403:
                     self._consecutive_403 += 1
                     if self._consecutive_403 >= 3:
-                        raise HostBlocked(f"{url}: HTTP 403 {self._consecutive_403} times in a row (the site "
-                                          "refuses us). Stopped; check the --contact and the --delay "
-                                          "before trying again")
+                        raise HostBlocked(
+                            f"{url}: HTTP 403 {self._consecutive_403} times in a row (the site "
+                            "refuses us). Stopped; check the --contact and the --delay "
+                            "before trying again"
+                        )
                     raise FetchError(f"{url}: HTTP 403 (forbidden)")
                 elif resp.status >= 400:
                     raise FetchError(f"{url}: HTTP {resp.status}")
@@ -447,14 +479,19 @@ class PoliteSession:
                 raise RetriesExhausted(f"{url}: gave up after {attempt} tries (last: {reason})")
             if retry_after is not None and retry_after > s.max_retry_after:
                 at = self._wall_dt(retry_after)
-                raise TryLater(f"{host_of(url)} asked us to wait {retry_after:.0f} s (Retry-After). "
-                               f"Stopped; try again after {at:%Y-%m-%d %H:%M %Z}", at)
+                raise TryLater(
+                    f"{host_of(url)} asked us to wait {retry_after:.0f} s (Retry-After). "
+                    f"Stopped; try again after {at:%Y-%m-%d %H:%M %Z}",
+                    at,
+                )
             backoff = min(s.backoff * 2 ** (attempt - 1), s.backoff_max)
             wait = max(backoff, retry_after or 0.0)
             self.stats.retries += 1
             how = "as Retry-After asks" if retry_after is not None and retry_after >= backoff else "(backoff)"
-            self._defer(wait, f"{reason} from {urlsplit(url).hostname}; waiting {{wait}} {how}, "
-                              f"then retry {attempt} of {s.retries}")
+            self._defer(
+                wait,
+                f"{reason} from {urlsplit(url).hostname}; waiting {{wait}} {how}, then retry {attempt} of {s.retries}",
+            )
 
     def _wall_dt(self, seconds: float) -> datetime:
         return datetime.fromtimestamp(self.wall() + seconds, tz=timezone.utc).astimezone()
@@ -504,8 +541,9 @@ class PoliteSession:
         start = self.clock()
         self.stats.requests += 1
         try:
-            with self.http.get(url, headers=headers, stream=True, allow_redirects=False,
-                               timeout=(s.timeout, s.timeout)) as r:
+            with self.http.get(
+                url, headers=headers, stream=True, allow_redirects=False, timeout=(s.timeout, s.timeout)
+            ) as r:
                 chunks = self._read_body(r, url, start)
                 wire = r.raw.tell()
                 length = r.headers.get("Content-Length", "")
@@ -513,16 +551,20 @@ class PoliteSession:
                     raise _Transient(f"truncated body ({wire} of {length} bytes)")
                 self.stats.bytes += wire
                 self.stats.by_status[r.status_code] = self.stats.by_status.get(r.status_code, 0) + 1
-                return Response(url=url, status=r.status_code, headers=r.headers,
-                                content=chunks, elapsed=self.clock() - start)
+                return Response(
+                    url=url, status=r.status_code, headers=r.headers, content=chunks, elapsed=self.clock() - start
+                )
         except requests.Timeout as exc:
             raise _Transient(f"timeout after {s.timeout:g} s") from exc
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
             raise _Transient(f"truncated or broken body ({type(exc).__name__})") from exc
         except (requests.ConnectionError, urllib3.exceptions.HTTPError) as exc:
             raise _Transient(f"connection failed ({type(exc).__name__})") from exc
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema) as exc:
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+        ) as exc:
             raise FetchError(f"{url}: not a URL we can fetch ({exc})") from exc
         except ValueError as exc:  # requests reads a redirect's Location even when not following it
             raise FetchError(f"{url}: the answer points to something that is not a URL ({exc})") from None

@@ -53,7 +53,7 @@ def work_id_for(name: str, relpath: str, taken: bool = False) -> str:
     base = sanitise(name)
     if base and base == name and not taken:
         return base
-    base = _cut((base or "work")[:MAX_ID_CHARS - HASH_CHARS - 1], MAX_ID_BYTES - HASH_CHARS - 1).strip("._-")
+    base = _cut((base or "work")[: MAX_ID_CHARS - HASH_CHARS - 1], MAX_ID_BYTES - HASH_CHARS - 1).strip("._-")
     return f"{base or 'work'}-{path_hash(relpath)}"
 
 
@@ -84,5 +84,4 @@ def ncode_of(text: str) -> str:
         for segment in urlsplit(raw if "//" in raw else "//" + raw).path.split("/"):
             if NCODE_RE.fullmatch(segment.lower()):
                 return segment.lower()
-    raise UsageError(f"{text!r} is not an ncode (n + 4 digits + letters, e.g. n1234ab) "
-                     "or the URL of a work or episode")
+    raise UsageError(f"{text!r} is not an ncode (n + 4 digits + letters, e.g. n1234ab) or the URL of a work or episode")

@@ -51,8 +51,8 @@ _NEG = -np.inf
 
 @dataclass(frozen=True)
 class Candidate:
-    text: str      # katakana reply, no 「」
-    score: float   # the model's log p(reply + end | utterance), natural log (higher is better)
+    text: str  # katakana reply, no 「」
+    score: float  # the model's log p(reply + end | utterance), natural log (higher is better)
 
 
 Reranker = Callable[[str, list[Candidate]], list[Candidate]]
@@ -70,9 +70,14 @@ def _log(p: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(np.asarray(p, dtype=np.float64), 1e-30))
 
 
-
-def check_decoding(*, temperature: float = 0.0, top_p: float = 1.0, beam: int = 0, length_penalty: float = 1.0,
-                   no_repeat_ngram: int = 4) -> None:
+def check_decoding(
+    *,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    beam: int = 0,
+    length_penalty: float = 1.0,
+    no_repeat_ngram: int = 4,
+) -> None:
     """The decoding options' own limits, checked before any model loads (the command line) and
     again by `Chatbot.reply` (library callers)."""
     if not math.isfinite(length_penalty):
@@ -87,6 +92,7 @@ def check_decoding(*, temperature: float = 0.0, top_p: float = 1.0, beam: int = 
         raise UsageError("--beam searches and --temperature samples: choose one")
     if no_repeat_ngram < 0 or no_repeat_ngram == 1:
         raise UsageError(f"no_repeat_ngram must be 0 (off) or at least 2, not {no_repeat_ngram}")
+
 
 class Chatbot:
     """A loaded model folder; see the module docstring."""
@@ -113,8 +119,10 @@ class Chatbot:
         vocab = Vocab.load(model_dir / modeldir.VOCAB_FILE)
         path = model_dir / modeldir.MODEL_FILE
         if not path.exists():
-            raise ModelError(f"{model_dir} has no {modeldir.MODEL_FILE} yet: "
-                             "train at least one epoch (nocpipe train --resume continues)")
+            raise ModelError(
+                f"{model_dir} has no {modeldir.MODEL_FILE} yet: "
+                "train at least one epoch (nocpipe train --resume continues)"
+            )
         from .models import ModelConfig, load_inference_model
 
         try:
@@ -128,8 +136,9 @@ class Chatbot:
             raise ModelError(f"cannot load {path}: {first}") from None
         inputs = model.inputs
         if len(inputs) != (2 if mcfg.autoregressive else 1) or tuple(inputs[0].shape[1:]) != (vocab.max_len,):
-            raise ModelError(f"{path} does not fit its config ({mcfg.arch}, {vocab.max_len} steps): "
-                             "was the folder changed by hand?")
+            raise ModelError(
+                f"{path} does not fit its config ({mcfg.arch}, {vocab.max_len} steps): was the folder changed by hand?"
+            )
         return cls(model, config, vocab, name=model_dir.name)
 
     def to_kana(self, text: str) -> str:
@@ -173,8 +182,9 @@ class Chatbot:
         unknown token) and of the end token after them: len(reply) + 1 values."""
         return self.teacher_forced(utterances_kana, replies_kana)[0]
 
-    def teacher_forced(self, utterances_kana: list[str], replies_kana: list[str]
-                       ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def teacher_forced(
+        self, utterances_kana: list[str], replies_kana: list[str]
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """log_probs(), and for the same tokens whether the model ranks the true one first (given
         the true reply so far): what evaluate's char accuracy counts."""
         if len(utterances_kana) != len(replies_kana):
@@ -203,6 +213,7 @@ class Chatbot:
 
             def step(rows, tokens, t):
                 return logp[rows // k, t]
+
             return step
         return _Incremental(self, x, k)
 
@@ -210,7 +221,7 @@ class Chatbot:
         """log p with what may not come next removed (-inf)."""
         lp = lp.copy()
         lp[:, UNK] = _NEG
-        lp[:, len(self.vocab):] = _NEG  # ids the vocabulary never filled (a corpus with fewer characters)
+        lp[:, len(self.vocab) :] = _NEG  # ids the vocabulary never filled (a corpus with fewer characters)
         if t == 0:
             lp[:, END] = _NEG
         if t >= self.max_len - 1:
@@ -222,14 +233,15 @@ class Chatbot:
             from numpy.lib.stride_tricks import sliding_window_view
 
             win = sliding_window_view(tokens[:, :t], no_repeat, axis=1)  # every n-gram so far
-            last = tokens[:, t - no_repeat + 1:t]
+            last = tokens[:, t - no_repeat + 1 : t]
             hit = (win[:, :, :-1] == last[:, None, :]).all(axis=2)
             rows, pos = np.nonzero(hit)
             lp[rows, win[rows, pos, -1]] = _NEG
         return lp
 
-    def _sample(self, x: np.ndarray, k: int, temperature: float, top_p: float, no_repeat: int,
-                rng) -> list[list[tuple[np.ndarray, float]]]:
+    def _sample(
+        self, x: np.ndarray, k: int, temperature: float, top_p: float, no_repeat: int, rng
+    ) -> list[list[tuple[np.ndarray, float]]]:
         """k replies per utterance (greedy when temperature is 0): (ids, log p) each."""
         n, T = len(x), self.max_len
         step = self._stepper(x, k)
@@ -254,10 +266,12 @@ class Chatbot:
             alive = alive[~ended]
         out: list[list[tuple[np.ndarray, float]]] = [[] for _ in range(n)]
         for r in range(R):
-            out[r // k].append((tokens[r, :length[r]], float(score[r])))
+            out[r // k].append((tokens[r, : length[r]], float(score[r])))
         return out
 
-    def _beam(self, x: np.ndarray, width: int, alpha: float, no_repeat: int) -> list[list[tuple[np.ndarray, float, float]]]:
+    def _beam(
+        self, x: np.ndarray, width: int, alpha: float, no_repeat: int
+    ) -> list[list[tuple[np.ndarray, float, float]]]:
         """Beam search: up to `width` finished replies per utterance, (ids, log p, ranking score)."""
         n, T, W = len(x), self.max_len, width
         step = self._stepper(x, W)
@@ -298,11 +312,11 @@ class Chatbot:
                         break
                 if not new_tokens or self._beam_done(finished[u], max(new_scores), W, alpha):
                     continue
-                parent[u * W:u * W + len(new_parents)] = u * W + np.asarray(new_parents)
+                parent[u * W : u * W + len(new_parents)] = u * W + np.asarray(new_parents)
                 tokens[u] = 0
                 scores[u] = _NEG
-                tokens[u, :len(new_tokens)] = np.stack(new_tokens)
-                scores[u, :len(new_tokens)] = new_scores
+                tokens[u, : len(new_tokens)] = np.stack(new_tokens)
+                scores[u, : len(new_tokens)] = new_scores
                 still.append(u)
             active = np.asarray(still, dtype=np.int64)
             if hasattr(step, "reorder"):
@@ -317,15 +331,30 @@ class Chatbot:
         kth = sorted((f[2] for f in finished), reverse=True)[width - 1]
         return kth >= best_alive / ((5 + self.max_len) / 6) ** alpha
 
-    def reply(self, utterances_kana: list[str], *, num: int = 1, temperature: float = 0.0, top_p: float = 1.0,
-              beam: int = 0, length_penalty: float = 1.0, no_repeat_ngram: int = 4, seed: int | None = None,
-              rerank: Reranker | None = None) -> list[list[Candidate]]:
+    def reply(
+        self,
+        utterances_kana: list[str],
+        *,
+        num: int = 1,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        beam: int = 0,
+        length_penalty: float = 1.0,
+        no_repeat_ngram: int = 4,
+        seed: int | None = None,
+        rerank: Reranker | None = None,
+    ) -> list[list[Candidate]]:
         """One list per utterance, best first, of `num` distinct candidates (fewer only when the
         vocabulary cannot make that many); see the module docstring for the modes."""
         if not 1 <= num <= MAX_NUM:
             raise UsageError(f"--num must be between 1 and {MAX_NUM}, not {num}")
-        check_decoding(temperature=temperature, top_p=top_p, beam=beam, length_penalty=length_penalty,
-                       no_repeat_ngram=no_repeat_ngram)
+        check_decoding(
+            temperature=temperature,
+            top_p=top_p,
+            beam=beam,
+            length_penalty=length_penalty,
+            no_repeat_ngram=no_repeat_ngram,
+        )
         if not utterances_kana:
             return []
         x = self.vocab.encode_utterances(list(utterances_kana))
@@ -378,7 +407,7 @@ def _predict(model, arrays: tuple) -> list[np.ndarray]:
     n = len(arrays[0])
     outs: list[list[np.ndarray]] = []
     for i in range(0, n, BATCH_ROWS):
-        part = [a[i:i + BATCH_ROWS] for a in arrays]
+        part = [a[i : i + BATCH_ROWS] for a in arrays]
         rows = len(part[0])
         size = max(8, 1 << (rows - 1).bit_length())
         if size != rows:
@@ -409,10 +438,13 @@ class _Incremental:
         self.start_id = bot.model_config.start_id
 
     def __call__(self, rows: np.ndarray, tokens: np.ndarray, t: int) -> np.ndarray:
-        token = np.full((len(rows), 1), self.start_id, dtype=np.int32) if t == 0 else tokens[:, t - 1:t].astype(np.int32)
+        token = (
+            np.full((len(rows), 1), self.start_id, dtype=np.int32) if t == 0 else tokens[:, t - 1 : t].astype(np.int32)
+        )
         position = np.full((len(rows), 1), t, dtype=np.int32)
-        outs = _predict(self.step_model, (*(c[rows] for c in self.context), token, position,
-                                          *(s[rows] for s in self.state)))
+        outs = _predict(
+            self.step_model, (*(c[rows] for c in self.context), token, position, *(s[rows] for s in self.state))
+        )
         if self.attention:
             self.state[0][rows] = outs[1]
         else:

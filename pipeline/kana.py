@@ -46,7 +46,9 @@ KANJI_CHARS = _KANJI
 KANJI_RE = re.compile(f"[{_KANJI}]")
 # ｜base《reading》 or kanji-run《reading》 (Aozora's two ruby forms).
 # Also tolerated without ｜: an accent group 〔Bohe`me〕 or a Latin word before 《》.
-RUBY_RE = re.compile(f"[｜|]([^｜|《》]+)《([^《》]*)》|([{_KANJI}]+|〔[^〔〕《》]*〕|[A-Za-zＡ-Ｚａ-ｚ]+)《([^《》]*)》")
+RUBY_RE = re.compile(
+    f"[｜|]([^｜|《》]+)《([^《》]*)》|([{_KANJI}]+|〔[^〔〕《》]*〕|[A-Za-zＡ-Ｚａ-ｚ]+)《([^《》]*)》"
+)
 _STRAY_RUBY_RE = re.compile(r"《[^《》]*》|[｜]")
 
 
@@ -63,7 +65,7 @@ def split_ruby(text: str) -> list[tuple[str, str | None]]:
     pos = 0
     for m in RUBY_RE.finditer(text):
         if m.start() > pos:
-            out.append((text[pos:m.start()], None))
+            out.append((text[pos : m.start()], None))
         base, reading = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
         out.append((base, reading))
         pos = m.end()
@@ -98,29 +100,103 @@ _WIDE_TABLE = {
     # Full-width ASCII narrowed so that numbers and Latin are handled in one form.
     **{ord(c): ord(c) - 0xFEE0 for c in "０１２３４５６７８９"},
 }
-_PUNCT_TABLE = str.maketrans({
-    ",": "、", "，": "、", "､": "、",
-    ".": "。", "．": "。", "｡": "。",
-    "!": "！", "?": "？",
-    "･": "・", "｢": "「", "｣": "」",
-    "〜": "～", "~": "～", "∼": "～", "〰": "～",
-    "“": "『", "”": "』", "〝": "『", "〟": "』", "＂": None, '"': None,
-    "‥": "…", "⋯": "…",
-    "(": None, ")": None, "（": None, "）": None, "【": None, "】": None, "〈": None, "〉": None,
-    "［": None, "］": None, "[": None, "]": None, "〔": None, "〕": None, "《": None, "》": None,
-    "｛": None, "｝": None, "{": None, "}": None, "≪": None, "≫": None, "«": None, "»": None,
-    " ": None, "\u3000": None, "\t": None,
-    "♡": None, "♥": None, "❤": None, "♪": None, "♫": None, "☆": None, "★": None,
-    "\u200b": None, "\ufeff": None, "'": None, "`": None, "‘": None, "’": None,
-})
+_PUNCT_TABLE = str.maketrans(
+    {
+        ",": "、",
+        "，": "、",
+        "､": "、",
+        ".": "。",
+        "．": "。",
+        "｡": "。",
+        "!": "！",
+        "?": "？",
+        "･": "・",
+        "｢": "「",
+        "｣": "」",
+        "〜": "～",
+        "~": "～",
+        "∼": "～",
+        "〰": "～",
+        "“": "『",
+        "”": "』",
+        "〝": "『",
+        "〟": "』",
+        "＂": None,
+        '"': None,
+        "‥": "…",
+        "⋯": "…",
+        "(": None,
+        ")": None,
+        "（": None,
+        "）": None,
+        "【": None,
+        "】": None,
+        "〈": None,
+        "〉": None,
+        "［": None,
+        "］": None,
+        "[": None,
+        "]": None,
+        "〔": None,
+        "〕": None,
+        "《": None,
+        "》": None,
+        "｛": None,
+        "｝": None,
+        "{": None,
+        "}": None,
+        "≪": None,
+        "≫": None,
+        "«": None,
+        "»": None,
+        " ": None,
+        "\u3000": None,
+        "\t": None,
+        "♡": None,
+        "♥": None,
+        "❤": None,
+        "♪": None,
+        "♫": None,
+        "☆": None,
+        "★": None,
+        "\u200b": None,
+        "\ufeff": None,
+        "'": None,
+        "`": None,
+        "‘": None,
+        "’": None,
+    }
+)
 _MULTI = [("‼", "！！"), ("⁉", "！？"), ("⁈", "？！"), ("⁇", "？？"), ("...", "…")]
 _DASH_RE = re.compile(r"[―—–‐‑‒─━－\-]+")
 _ELLIPSIS_DOTS_RE = re.compile(r"。{2,}")
 _LETTERS = {
-    "A": "エー", "B": "ビー", "C": "シー", "D": "ディー", "E": "イー", "F": "エフ", "G": "ジー",
-    "H": "エイチ", "I": "アイ", "J": "ジェー", "K": "ケー", "L": "エル", "M": "エム", "N": "エヌ",
-    "O": "オー", "P": "ピー", "Q": "キュー", "R": "アール", "S": "エス", "T": "ティー", "U": "ユー",
-    "V": "ブイ", "W": "ダブリュー", "X": "エックス", "Y": "ワイ", "Z": "ゼット",
+    "A": "エー",
+    "B": "ビー",
+    "C": "シー",
+    "D": "ディー",
+    "E": "イー",
+    "F": "エフ",
+    "G": "ジー",
+    "H": "エイチ",
+    "I": "アイ",
+    "J": "ジェー",
+    "K": "ケー",
+    "L": "エル",
+    "M": "エム",
+    "N": "エヌ",
+    "O": "オー",
+    "P": "ピー",
+    "Q": "キュー",
+    "R": "アール",
+    "S": "エス",
+    "T": "ティー",
+    "U": "ユー",
+    "V": "ブイ",
+    "W": "ダブリュー",
+    "X": "エックス",
+    "Y": "ワイ",
+    "Z": "ゼット",
 }
 _LATIN_RE = re.compile(r"[A-Za-z]")
 _VOICED = dict(zip("カキクケコサシスセソタチツテトハヒフヘホウ", "ガギグゲゴザジズゼゾダヂヅデドバビブベボヴ"))
@@ -217,6 +293,7 @@ def postnormalise(text: str) -> str:
 
 # ---------------------------------------------------------------- readers
 
+
 class Reader:
     """Reads plain Japanese text (no ruby) into katakana-ish text."""
 
@@ -288,7 +365,7 @@ class _FastJConv:
         if len(text) != len(head):
             # Variation selectors: pykakasi's own handling, on a window wide enough
             # for the longest word plus one selector per character.
-            return self._orig.convert(itext[:2 * longest + 1], btext)
+            return self._orig.convert(itext[: 2 * longest + 1], btext)
         for length in range(len(text), 0, -1):
             entries = table.get(text[:length])
             if entries:
@@ -316,7 +393,6 @@ class PykakasiReader(Reader):
 
     def read(self, text: str) -> str:
         return "".join(item["kana"] for item in self._kks.convert(text))
-
 
 
 # MeCab writes each token as \f surface \t kana \n (\v for the kana of an unknown
@@ -348,9 +424,7 @@ class UnidicReader(Reader):
             import fugashi
             import unidic_lite
         except ImportError as exc:  # pragma: no cover - depends on the install
-            raise UsageError(
-                "--reader unidic needs fugashi and unidic-lite: pip install fugashi unidic-lite"
-            ) from exc
+            raise UsageError("--reader unidic needs fugashi and unidic-lite: pip install fugashi unidic-lite") from exc
         import os
         import tempfile
 
@@ -442,8 +516,9 @@ READINGS_VERSION = 3
 READING_SOURCES = ("ruby", "memory", "numbers", "reader")
 
 
-def read_side(text: str, reader: str = DEFAULT_READER, memory: object | None = None,
-              counts: dict[str, int] | None = None) -> str:
+def read_side(
+    text: str, reader: str = DEFAULT_READER, memory: object | None = None, counts: dict[str, int] | None = None
+) -> str:
     """The katakana reading of `text`: the author's ruby on the line first, then the
     work's ruby memory (a pipeline.rubymemory.RubyMemory) for the bare words, then
     numbers, then the reader. When `counts` is given, adds how many words each

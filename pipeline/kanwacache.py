@@ -99,7 +99,7 @@ def _write(path: Path, source: Path, source_size: int) -> None:
     blobs = {key: pickle.dumps(table, protocol=pickle.HIGHEST_PROTOCOL) for key, table in full.items()}
     index, pos = {}, 0
     for key, blob in blobs.items():
-        index[key] = (pos, len(blob))   # from the end of the header
+        index[key] = (pos, len(blob))  # from the end of the header
         pos += len(blob)
     header = pickle.dumps({"format": FORMAT, "source_size": source_size, "index": index})
     path.parent.mkdir(parents=True, exist_ok=True)

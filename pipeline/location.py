@@ -51,18 +51,21 @@ def _translated(url: str) -> Iterator[None]:
     except (OSError, NocpipeError):
         raise
     except Exception as exc:
-        raise StoreError(f"{url}: {exc} ({type(exc).__name__}); check the URL, the store's "
-                         "endpoint and the credentials") from None
+        raise StoreError(
+            f"{url}: {exc} ({type(exc).__name__}); check the URL, the store's endpoint and the credentials"
+        ) from None
 
 
 def _storage_errors(method):
     """_translated around a method, for a folder at a URL (a local one raises as it is)."""
+
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         if self.fs is None:
             return method(self, *args, **kwargs)
         with _translated(self.url):
             return method(self, *args, **kwargs)
+
     return wrapper
 
 
@@ -187,7 +190,7 @@ class Location:
         for path, info in self.fs.find(top, detail=True).items():
             if info.get("type", "file") != "file":
                 continue
-            rel = path.rstrip("/")[len(top):].lstrip("/")
+            rel = path.rstrip("/")[len(top) :].lstrip("/")
             if rel:
                 found[rel] = (int(info.get("size") or 0), _marker(info))
         return found
@@ -279,8 +282,15 @@ class Location:
 def _marker(info: dict) -> str:
     """What changes when a file is rewritten: its content hash where the store keeps one
     (an object's ETag), else its modification time."""
-    marker = (info.get("ETag") or info.get("etag") or info.get("md5") or info.get("mtime")
-              or info.get("LastModified") or info.get("created") or "")
+    marker = (
+        info.get("ETag")
+        or info.get("etag")
+        or info.get("md5")
+        or info.get("mtime")
+        or info.get("LastModified")
+        or info.get("created")
+        or ""
+    )
     return str(marker).strip('"')
 
 

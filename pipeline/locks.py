@@ -68,8 +68,9 @@ def folder_lock(folder: Path, command: str, what: str = "folder", beside: bool =
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BusyError(f"{_describe(fd)} is already working in {folder}; "
-                            "wait for it to finish or stop it") from None
+            raise BusyError(
+                f"{_describe(fd)} is already working in {folder}; wait for it to finish or stop it"
+            ) from None
         info = {"pid": os.getpid(), "command": command, "since": time.time()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
@@ -90,10 +91,17 @@ def folder_lock(folder: Path, command: str, what: str = "folder", beside: bool =
                 pass
 
 
-def locked(command: str, folder_of: Callable[[dict], Path], what: str = "folder", beside: bool = False,
-           temporaries: tuple[str, ...] = (".*.tmp",), recursive: bool = False) -> Callable:
+def locked(
+    command: str,
+    folder_of: Callable[[dict], Path],
+    what: str = "folder",
+    beside: bool = False,
+    temporaries: tuple[str, ...] = (".*.tmp",),
+    recursive: bool = False,
+) -> Callable:
     """Decorate a stage: hold the lock of the folder `folder_of(arguments)` while it runs, and
     first remove temporaries (`temporaries` patterns) that a killed run left there."""
+
     def decorate(fn: Callable) -> Callable:
         sig = inspect.signature(fn)
 
@@ -105,5 +113,7 @@ def locked(command: str, folder_of: Callable[[dict], Path], what: str = "folder"
             with folder_lock(folder, command, what, beside):
                 clean_temporaries(folder, recursive=recursive, patterns=temporaries)
                 return fn(*args, **kwargs)
+
         return run
+
     return decorate

@@ -1,13 +1,13 @@
 """The figures `nocpipe evaluate` reports, as pure functions of replies and log-probabilities.
 
-    bits_per_char   −log2 p of every reply character plus one end token, averaged over those
-                    tokens (the inputs are natural-log probabilities, one array per reply)
-    char_accuracy   share of those tokens the model ranks first (teacher-forced: the true
-                    reply so far is the model's history)
-    chrf            sacrebleu's corpus-level chrF (0-100) of replies against references
-    distinct_n      distinct character n-grams over all replies ÷ all character n-grams
-    generic_rate    share of replies that are one of the `top` most frequent replies
-    mean_length     mean reply length in characters
+bits_per_char   −log2 p of every reply character plus one end token, averaged over those
+                tokens (the inputs are natural-log probabilities, one array per reply)
+char_accuracy   share of those tokens the model ranks first (teacher-forced: the true
+                reply so far is the model's history)
+chrf            sacrebleu's corpus-level chrF (0-100) of replies against references
+distinct_n      distinct character n-grams over all replies ÷ all character n-grams
+generic_rate    share of replies that are one of the `top` most frequent replies
+mean_length     mean reply length in characters
 """
 
 from __future__ import annotations
@@ -20,8 +20,17 @@ import numpy as np
 
 GENERIC_TOP = 10
 #: The keys of `nocpipe evaluate --json`, in the order they are printed.
-FIGURES = ("bits_per_char", "ngram_bits_per_char", "char_accuracy", "chrf", "distinct_1", "distinct_2",
-           "generic_rate", "mean_length", "n")
+FIGURES = (
+    "bits_per_char",
+    "ngram_bits_per_char",
+    "char_accuracy",
+    "chrf",
+    "distinct_1",
+    "distinct_2",
+    "generic_rate",
+    "mean_length",
+    "n",
+)
 
 
 def bits_per_char(log_probs: Sequence[np.ndarray]) -> float:
@@ -50,7 +59,7 @@ def distinct_n(replies: Sequence[str], n: int) -> float:
     """Distinct character n-grams over all replies ÷ all character n-grams (0 when none)."""
     grams: Counter = Counter()
     for r in replies:
-        grams.update(r[i:i + n] for i in range(len(r) - n + 1))
+        grams.update(r[i : i + n] for i in range(len(r) - n + 1))
     total = sum(grams.values())
     return len(grams) / total if total else 0.0
 

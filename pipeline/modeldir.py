@@ -45,20 +45,44 @@ CHECKPOINT_FILE = "checkpoint.npz"
 CHECKPOINT_STATE_FILE = "checkpoint.json"
 ALL_FILES = (CONFIG_FILE, VOCAB_FILE, MODEL_FILE, HISTORY_FILE, CURVES_FILE, CHECKPOINT_FILE, CHECKPOINT_STATE_FILE)
 
-HISTORY_COLUMNS = ["epoch", "optimizer", "learning_rate", "steps", "samples", "seconds", "samples_per_s",
-                   "loss", "acc", "bpc", "val_loss", "val_acc", "val_bpc", "resumed_at_step"]
+HISTORY_COLUMNS = [
+    "epoch",
+    "optimizer",
+    "learning_rate",
+    "steps",
+    "samples",
+    "seconds",
+    "samples_per_s",
+    "loss",
+    "acc",
+    "bpc",
+    "val_loss",
+    "val_acc",
+    "val_bpc",
+    "resumed_at_step",
+]
 
 
 # ---------------------------------------------------------------- checks of what is read back
 
+
 def damaged(path: Path, problem: str, fix: str | None = None) -> ModelError:
     """The error for a file of the model folder that is not what nocpipe wrote."""
-    return ModelError(f"{path} is damaged ({problem}); {fix or 'delete it and train with --force to start over, or restore it'}")
+    return ModelError(
+        f"{path} is damaged ({problem}); {fix or 'delete it and train with --force to start over, or restore it'}"
+    )
 
 
 def _type_name(t: object) -> str:
-    names = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
-             type(None): "null", list: "a list", dict: "an object"}
+    names = {
+        bool: "true or false",
+        int: "a whole number",
+        float: "a number",
+        str: "a string",
+        type(None): "null",
+        list: "a list",
+        dict: "an object",
+    }
     args = typing.get_args(t)
     if typing.get_origin(t) in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in args)
@@ -82,8 +106,9 @@ def _matches(value: object, t: object) -> bool:
     if origin in (list, tuple):
         return isinstance(value, list) and (not args or all(_matches(v, args[0]) for v in value))
     if origin is dict:
-        return isinstance(value, dict) and (not args or all(_matches(k, args[0]) and _matches(v, args[1])
-                                                            for k, v in value.items()))
+        return isinstance(value, dict) and (
+            not args or all(_matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items())
+        )
     return isinstance(value, origin or t) if isinstance(origin or t, type) else True
 
 
@@ -96,8 +121,9 @@ def check_types(obj: object, cls: type, path: Path, fix: str | None = None) -> d
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in obj and f.init and not _matches(obj[f.name], hints[f.name]):
-            raise damaged(path, f"{f.name} is {json.dumps(obj[f.name], ensure_ascii=False)}, "
-                                f"not {_type_name(hints[f.name])}", fix)
+            raise damaged(
+                path, f"{f.name} is {json.dumps(obj[f.name], ensure_ascii=False)}, not {_type_name(hints[f.name])}", fix
+            )
     return obj
 
 
@@ -107,12 +133,16 @@ def check_weights(path: Path, saved: list, expected: list) -> None:
     want = [tuple(getattr(a, "shape", ())) for a in expected]
     if got != want:
         first = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
-        detail = (f"{len(got)} weight arrays, the model has {len(want)}" if len(got) != len(want)
-                  else f"weight {first} has shape {got[first]}, the model's is {want[first]}")
+        detail = (
+            f"{len(got)} weight arrays, the model has {len(want)}"
+            if len(got) != len(want)
+            else f"weight {first} has shape {got[first]}, the model's is {want[first]}"
+        )
         raise damaged(path, f"it holds a model of another size: {detail}")
 
 
 # ---------------------------------------------------------------- config
+
 
 def read_config(model_dir: Path) -> dict:
     """config.json of a model folder, checked for presence and format (ModelError otherwise)."""
@@ -129,8 +159,10 @@ def read_config(model_dir: Path) -> dict:
     fmt = obj.get("format") if isinstance(obj, dict) else None
     if fmt != MODEL_FORMAT:
         made_by = obj.get("nocpipe", "an unknown version") if isinstance(obj, dict) else "an unknown version"
-        raise ModelError(f"{model_dir} holds a model of format {fmt!r} (written by nocpipe {made_by}); "
-                         f"this nocpipe reads format {MODEL_FORMAT}: train it again")
+        raise ModelError(
+            f"{model_dir} holds a model of format {fmt!r} (written by nocpipe {made_by}); "
+            f"this nocpipe reads format {MODEL_FORMAT}: train it again"
+        )
     if not isinstance(obj.get("model"), dict):
         raise ModelError(f"{path} has no model section")
     _check_model_section(obj["model"], path)
@@ -170,6 +202,7 @@ def holds_training(model_dir: Path) -> bool:
 
 # ---------------------------------------------------------------- atomic .keras
 
+
 def save_keras(model, path: Path) -> None:
     """model.save() to a temporary `.keras` name beside `path`, then rename (Keras wants the suffix)."""
     path = Path(path)
@@ -190,8 +223,10 @@ def save_keras(model, path: Path) -> None:
 
 # ---------------------------------------------------------------- checkpoint
 
-def save_checkpoint(model_dir: Path, weights: list[np.ndarray], optimizer_weights: list[np.ndarray],
-                    state: dict) -> None:
+
+def save_checkpoint(
+    model_dir: Path, weights: list[np.ndarray], optimizer_weights: list[np.ndarray], state: dict
+) -> None:
     """One .npz: model weights w0..., optimizer variables o0..., and the state as JSON bytes."""
     arrays = {f"w{i}": np.asarray(a) for i, a in enumerate(weights)}
     arrays.update({f"o{i}": np.asarray(a) for i, a in enumerate(optimizer_weights)})
@@ -224,12 +259,15 @@ def load_checkpoint(model_dir: Path) -> tuple[list[np.ndarray], list[np.ndarray]
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise damaged(path, f"its state's {key} is {json.dumps(value)}, not a whole number of at least {low}")
     if state.get("format") != MODEL_FORMAT:
-        raise ModelError(f"the checkpoint in {model_dir} is of format {state.get('format')!r}, "
-                         f"not {MODEL_FORMAT}: it cannot be resumed by this nocpipe")
+        raise ModelError(
+            f"the checkpoint in {model_dir} is of format {state.get('format')!r}, "
+            f"not {MODEL_FORMAT}: it cannot be resumed by this nocpipe"
+        )
     return weights, opt, state
 
 
 # ---------------------------------------------------------------- history and curves
+
 
 def read_history(model_dir: Path) -> list[dict]:
     path = Path(model_dir) / HISTORY_FILE

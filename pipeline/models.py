@@ -37,9 +37,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # drivers", cuInit failures on a machine without a GPU) are written before its logging is
 # configured, so TF_CPP_MIN_LOG_LEVEL does not hide them. They are caught at the file
 # descriptor and dropped; anything else written meanwhile is passed on.
-_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IW]0000 "
-                    r"|E0000 .*(cuInit|cuda_platform|cuda_dnn|cuda_fft|cuda_blas|oneDNN supports)"
-                    r"|To enable the following instructions|.*cpu_feature_guard|.*TF_ENABLE_ONEDNN_OPTS)")
+_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl|[IW]0000 "
+    r"|E0000 .*(cuInit|cuda_platform|cuda_dnn|cuda_fft|cuda_blas|oneDNN supports)"
+    r"|To enable the following instructions|.*cpu_feature_guard|.*TF_ENABLE_ONEDNN_OPTS)"
+)
 
 
 @contextmanager
@@ -86,14 +88,15 @@ PACKAGE = "nocpipe"
 
 # ---------------------------------------------------------------- config
 
+
 @dataclass
 class ModelConfig:
     """Every hyper-parameter of a model; saved as JSON in the model folder's config.json."""
 
     arch: str = "seed"
     units: int = 512
-    layers: int = 2             # transformer: encoder and decoder blocks (each)
-    heads: int = 0              # transformer and attention: attention heads (0: units // 32, 1 to 8)
+    layers: int = 2  # transformer: encoder and decoder blocks (each)
+    heads: int = 0  # transformer and attention: attention heads (0: units // 32, 1 to 8)
     positions: str = "learned"  # transformer: learned or sinusoidal position vectors
     reply_dropout: float = 0.0  # attention and transformer: share of the reply-so-far characters hidden in training
     max_len: int = 50
@@ -110,7 +113,9 @@ class ModelConfig:
         if self.positions not in ("learned", "sinusoidal"):
             raise UsageError(f"positions must be learned or sinusoidal, not {self.positions!r}")
         if self.arch in AUTOREGRESSIVE_ARCHS and self.max_len < 2:
-            raise UsageError(f"max-len must be at least 2 for {self.arch} (a character and the end), not {self.max_len}")
+            raise UsageError(
+                f"max-len must be at least 2 for {self.arch} (a character and the end), not {self.max_len}"
+            )
         if not (0.0 <= float(self.reply_dropout) < 1.0):
             raise UsageError(f"reply-dropout must be from 0 up to (not including) 1, not {self.reply_dropout}")
         if self.heads < 0 or (self.heads and self.units % self.heads):
@@ -161,6 +166,7 @@ class ModelConfig:
 
 
 # ---------------------------------------------------------------- custom objects
+
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class OneHot(layers.Layer):
@@ -244,8 +250,9 @@ class PositionEmbedding(layers.Layer):
     def build(self, input_shape):
         dim = int(input_shape[-1])
         if self.kind == "learned":
-            self.positions = self.add_weight(name="positions", shape=(self.max_len, dim),
-                                             initializer=keras.initializers.RandomNormal(stddev=0.02))
+            self.positions = self.add_weight(
+                name="positions", shape=(self.max_len, dim), initializer=keras.initializers.RandomNormal(stddev=0.02)
+            )
         else:
             import numpy as np
 
@@ -305,12 +312,17 @@ class BitsPerChar(keras.metrics.Metric):
         return {"name": self.name, "dtype": self.dtype}
 
 
-CUSTOM_OBJECTS = {f"{PACKAGE}>OneHot": OneHot, f"{PACKAGE}>MaskedAccuracy": MaskedAccuracy,
-                  f"{PACKAGE}>PaddingMask": PaddingMask, f"{PACKAGE}>PositionEmbedding": PositionEmbedding,
-                  f"{PACKAGE}>BitsPerChar": BitsPerChar}
+CUSTOM_OBJECTS = {
+    f"{PACKAGE}>OneHot": OneHot,
+    f"{PACKAGE}>MaskedAccuracy": MaskedAccuracy,
+    f"{PACKAGE}>PaddingMask": PaddingMask,
+    f"{PACKAGE}>PositionEmbedding": PositionEmbedding,
+    f"{PACKAGE}>BitsPerChar": BitsPerChar,
+}
 
 
 # ---------------------------------------------------------------- builders
+
 
 def _encoder(config: ModelConfig, dtype):
     chars = keras.Input(shape=(config.max_len,), dtype="int32", name="chars")
@@ -322,12 +334,15 @@ def _encoder(config: ModelConfig, dtype):
 
 def _decoder(config: ModelConfig, vector, dtype):
     x = layers.RepeatVector(config.max_len, name="repeat", dtype=dtype)(vector)
-    x = layers.Bidirectional(layers.LSTM(config.units, return_sequences=True, name="decoder_lstm", dtype=dtype),
-                             name="decoder", dtype=dtype)(x)
+    x = layers.Bidirectional(
+        layers.LSTM(config.units, return_sequences=True, name="decoder_lstm", dtype=dtype), name="decoder", dtype=dtype
+    )(x)
     # The softmax stays in float32 under mixed precision (numerically safe loss).
-    return layers.TimeDistributed(layers.Dense(config.vocab_size, activation="softmax", name="char_softmax",
-                                               dtype="float32"),
-                                  name="reply", dtype="float32")(x)
+    return layers.TimeDistributed(
+        layers.Dense(config.vocab_size, activation="softmax", name="char_softmax", dtype="float32"),
+        name="reply",
+        dtype="float32",
+    )(x)
 
 
 def build_seed(config: ModelConfig, dtype=None) -> keras.Model:
@@ -365,8 +380,9 @@ def _reply_dropout(config: ModelConfig, y, dtype):
     and ignores the utterance, so every input gets the same few replies. Inactive when decoding."""
     if not config.reply_dropout:
         return y
-    return layers.Dropout(config.reply_dropout, noise_shape=(None, config.max_len, 1), name="reply_dropout",
-                          dtype=dtype)(y)
+    return layers.Dropout(
+        config.reply_dropout, noise_shape=(None, config.max_len, 1), name="reply_dropout", dtype=dtype
+    )(y)
 
 
 def _softmax(config: ModelConfig, x):
@@ -382,7 +398,9 @@ def build_attention(config: ModelConfig, dtype=None) -> keras.Model:
     x = layers.Embedding(config.vocab_size, u, name="utterance_embedding", dtype=dtype)(chars)
     states, forward, backward = layers.Bidirectional(
         layers.GRU(u, return_sequences=True, return_state=True, name="encoder_gru", dtype=dtype),
-        name="encoder", dtype=dtype)(x)
+        name="encoder",
+        dtype=dtype,
+    )(x)
     both = layers.Concatenate(name="encoder_last", dtype=dtype)([forward, backward])
     start = layers.Dense(u, activation="tanh", name="bridge", dtype=dtype)(both)
     y = layers.Embedding(config.vocab_size + 1, u, name="reply_embedding", dtype=dtype)(reply_in)
@@ -391,24 +409,26 @@ def build_attention(config: ModelConfig, dtype=None) -> keras.Model:
     y, _ = layers.GRU(u, return_sequences=True, return_state=True, name="decoder", dtype=dtype)(y, initial_state=start)
     heads = config.num_heads()
     context = layers.MultiHeadAttention(heads, u // heads, name="cross_attention", dtype=dtype)(
-        y, states, attention_mask=mask)
+        y, states, attention_mask=mask
+    )
     h = layers.Concatenate(name="attend", dtype=dtype)([y, context])
     h = layers.Dense(u, activation="tanh", name="attentional", dtype=dtype)(h)
     return keras.Model([chars, reply_in], _softmax(config, h), name="nocpipe_attention")
 
 
-def _block(x, config: ModelConfig, name: str, dtype, *, causal=False, self_mask=None, context=None,
-           context_mask=None):
+def _block(x, config: ModelConfig, name: str, dtype, *, causal=False, self_mask=None, context=None, context_mask=None):
     """A pre-norm Transformer block: self-attention, cross-attention (decoder), feed-forward."""
     u, heads = config.units, config.num_heads()
     h = layers.LayerNormalization(name=f"{name}_norm1", dtype=dtype)(x)
     h = layers.MultiHeadAttention(heads, u // heads, name=f"{name}_self_attention", dtype=dtype)(
-        h, h, attention_mask=self_mask, use_causal_mask=causal)
+        h, h, attention_mask=self_mask, use_causal_mask=causal
+    )
     x = layers.Add(name=f"{name}_add1", dtype=dtype)([x, h])
     if context is not None:
         h = layers.LayerNormalization(name=f"{name}_norm2", dtype=dtype)(x)
         h = layers.MultiHeadAttention(heads, u // heads, name=f"{name}_cross_attention", dtype=dtype)(
-            h, context, attention_mask=context_mask)
+            h, context, attention_mask=context_mask
+        )
         x = layers.Add(name=f"{name}_add2", dtype=dtype)([x, h])
     h = layers.LayerNormalization(name=f"{name}_norm3", dtype=dtype)(x)
     h = layers.Dense(4 * u, activation="relu", name=f"{name}_ff1", dtype=dtype)(h)
@@ -476,7 +496,7 @@ def decoding_parts(model: keras.Model, config: ModelConfig):
     enc_in = keras.Input((T, u), name="encoded")
     mask_in = keras.Input((1, T), dtype="bool", name="mask")
     caches = [keras.Input((T, u), name=f"cache{i}") for i in range(config.layers)]
-    here = ops.expand_dims(ops.one_hot(position[:, 0], T), -1)                   # (batch, T, 1)
+    here = ops.expand_dims(ops.one_hot(position[:, 0], T), -1)  # (batch, T, 1)
     seen = ops.expand_dims(ops.less_equal(ops.arange(T)[None, :], position), 1)  # (batch, 1, T)
     y = get("reply_positions")(get("reply_embedding")(token), positions=position)
     news = []
@@ -503,8 +523,13 @@ def _block_by_name(x, get, name: str, self_mask):
     return get(f"{name}_add3")([x, h])
 
 
-BUILDERS = {"seed": build_seed, "simple": build_simple, "dense-attention": build_dense_attention,
-            "attention": build_attention, "transformer": build_transformer}
+BUILDERS = {
+    "seed": build_seed,
+    "simple": build_simple,
+    "dense-attention": build_dense_attention,
+    "attention": build_attention,
+    "transformer": build_transformer,
+}
 
 
 def build_model(config: ModelConfig, dtype=None) -> keras.Model:
@@ -520,14 +545,22 @@ def make_optimizer(kind: str, learning_rate: float | None = None) -> keras.optim
     return cls(name=kind) if learning_rate is None else cls(learning_rate=learning_rate, name=kind)
 
 
-def compile_model(model: keras.Model, optimizer: str = "adam", learning_rate: float | None = None,
-                  jit_compile="auto", per_token: bool = False) -> keras.Model:
+def compile_model(
+    model: keras.Model,
+    optimizer: str = "adam",
+    learning_rate: float | None = None,
+    jit_compile="auto",
+    per_token: bool = False,
+) -> keras.Model:
     """`per_token`: the loss is averaged over the weighted tokens (reply characters and the end)
     rather than over every position, so it reads in nats per character (autoregressive models)."""
     reduction = "mean_with_sample_weight" if per_token else "sum_over_batch_size"
-    model.compile(optimizer=make_optimizer(optimizer, learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(name="loss", reduction=reduction),
-                  metrics=[MaskedAccuracy(name="acc"), BitsPerChar(name="bpc")], jit_compile=jit_compile)
+    model.compile(
+        optimizer=make_optimizer(optimizer, learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(name="loss", reduction=reduction),
+        metrics=[MaskedAccuracy(name="acc"), BitsPerChar(name="bpc")],
+        jit_compile=jit_compile,
+    )
     # Optimizer variables made now, not inside the first traced step: TensorFlow then traces
     # the training step once instead of twice (seconds saved on every run).
     model.optimizer.build(model.trainable_variables)
@@ -555,6 +588,7 @@ def load_inference_model(path) -> keras.Model:
 
 # ---------------------------------------------------------------- accelerators
 
+
 def gpu_info() -> dict | None:
     """{'name': ..., 'capability': (major, minor)} of the first GPU the backend sees, or None."""
     with quiet_native_logs():
@@ -571,7 +605,10 @@ def _gpu_info() -> dict | None:
             if not gpus:
                 return None
             details = tf.config.experimental.get_device_details(gpus[0])
-            return {"name": details.get("device_name", "GPU"), "capability": tuple(details.get("compute_capability", (0, 0)))}
+            return {
+                "name": details.get("device_name", "GPU"),
+                "capability": tuple(details.get("compute_capability", (0, 0))),
+            }
         if backend == "jax":
             import jax
 
@@ -649,5 +686,7 @@ def cudnn_report(model: keras.Model, gpu: dict | None = None) -> str:
             import jax.experimental.rnn  # noqa: F401
         except ImportError:
             return f"RNN: fused cuDNN kernel not in use ({where}: jax.experimental.rnn missing)"
-    return (f"RNN: fused cuDNN kernel in use ({where}; {len(lstms)} recurrent layers: tanh/sigmoid, "
-            "no recurrent dropout, no mask, not unrolled)")
+    return (
+        f"RNN: fused cuDNN kernel in use ({where}; {len(lstms)} recurrent layers: tanh/sigmoid, "
+        "no recurrent dropout, no mask, not unrolled)"
+    )

@@ -51,7 +51,7 @@ def shingles(sides: Iterable[str], k: int) -> set[bytes]:
         if len(s) <= k:
             out.add(s.encode())
         else:
-            out.update(s[i:i + k].encode() for i in range(len(s) - k + 1))
+            out.update(s[i : i + k].encode() for i in range(len(s) - k + 1))
     return out
 
 
@@ -74,10 +74,10 @@ def shingle_hashes(sides: Iterable[str], k: int) -> np.ndarray:
     if short:
         pad = np.zeros((len(short), k), dtype=np.uint64)
         for i, t in enumerate(short):
-            pad[i, :len(t)] = np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32)
+            pad[i, : len(t)] = np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32)
         parts.append((pad * powers).sum(axis=1, dtype=np.uint64) ^ np.uint64(0x9E3779B97F4A7C15))
     h = np.concatenate(parts)
-    h ^= h >> np.uint64(33)                      # murmur3's finaliser: spread the bits
+    h ^= h >> np.uint64(33)  # murmur3's finaliser: spread the bits
     h *= np.uint64(0xFF51AFD7ED558CCD)
     h ^= h >> np.uint64(33)
     return np.unique(h >> np.uint64(32))
@@ -108,7 +108,7 @@ def signature(sides: Iterable[str], cfg: NearDupConfig = NearDupConfig()) -> np.
     # row, so that the minimum runs over contiguous memory (ten times faster than down the
     # columns); blocks of shingles keep the product small for long works.
     for i in range(0, len(sh), 8192):
-        t = np.multiply.outer(a, sh[i:i + 8192])
+        t = np.multiply.outer(a, sh[i : i + 8192])
         t += b[:, None]
         np.minimum(out, t.min(axis=1), out=out)
     return out.astype(np.uint64)
@@ -134,14 +134,13 @@ def band_params(threshold: float, num_perm: int, fp_weight: float = 0.1) -> tupl
     # first of equal errors wins, as in a loop over b and r.
     b, r = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)]).T
     b, r = b[:, None].astype(float), r[:, None].astype(float)
-    fp = (1 - (1 - below ** r) ** b).mean(axis=1) * threshold
-    fn = ((1 - above ** r) ** b).mean(axis=1) * (1 - threshold)
+    fp = (1 - (1 - below**r) ** b).mean(axis=1) * threshold
+    fn = ((1 - above**r) ** b).mean(axis=1) * (1 - threshold)
     i = int(np.argmin(fp_weight * fp + (1 - fp_weight) * fn))
     return int(b[i, 0]), int(r[i, 0])
 
 
-def group_works(signatures: dict[str, np.ndarray | None], cfg: NearDupConfig = NearDupConfig()
-                ) -> list[list[str]]:
+def group_works(signatures: dict[str, np.ndarray | None], cfg: NearDupConfig = NearDupConfig()) -> list[list[str]]:
     """Groups (of two or more) of near-copy works, each sorted, sorted by first member.
     Deterministic: depends on the signatures only, not on the order they are given in.
 
@@ -155,7 +154,7 @@ def group_works(signatures: dict[str, np.ndarray | None], cfg: NearDupConfig = N
     for k in keys:
         sig = np.asarray(signatures[k], dtype=np.uint64)
         for j in range(bands):
-            buckets.setdefault((j, sig[j * rows:(j + 1) * rows].tobytes()), []).append(k)
+            buckets.setdefault((j, sig[j * rows : (j + 1) * rows].tobytes()), []).append(k)
     parent = {k: k for k in keys}
 
     def find(k: str) -> str:
@@ -167,7 +166,7 @@ def group_works(signatures: dict[str, np.ndarray | None], cfg: NearDupConfig = N
     checked: set[tuple[str, str]] = set()
     for members in buckets.values():
         for i, k in enumerate(members):
-            for other in members[i + 1:]:
+            for other in members[i + 1 :]:
                 if (k, other) in checked:
                     continue
                 checked.add((k, other))

@@ -74,12 +74,12 @@ def _discounts(counts: np.ndarray) -> np.ndarray:
 class _Order:
     """Everything order k needs: its n-grams with counts, and its contexts' totals."""
 
-    keys: np.ndarray        # int64, sorted: k-gram keys
-    counts: np.ndarray      # float64: raw (top order) or continuation counts
-    ctx_keys: np.ndarray    # int64, sorted: (k−1)-gram context keys
-    ctx_total: np.ndarray   # float64: sum of counts after the context
-    ctx_gamma: np.ndarray   # float64: back-off weight γ of the context
-    discount: np.ndarray    # (3,) float64
+    keys: np.ndarray  # int64, sorted: k-gram keys
+    counts: np.ndarray  # float64: raw (top order) or continuation counts
+    ctx_keys: np.ndarray  # int64, sorted: (k−1)-gram context keys
+    ctx_total: np.ndarray  # float64: sum of counts after the context
+    ctx_gamma: np.ndarray  # float64: back-off weight γ of the context
+    discount: np.ndarray  # (3,) float64
 
 
 def _build_order(keys: np.ndarray, counts: np.ndarray, base: int) -> _Order:
@@ -103,7 +103,7 @@ class NgramLM:
         self.pairs = int(pairs)
         self.source: dict = {}  # what it was fitted on (fingerprint of the train shards), saved with it
         self.size = len(self.tokens)  # V: the symbols predicted (end, unknown, characters)
-        self.base = self.size + 1     # the begin marker is id V
+        self.base = self.size + 1  # the begin marker is id V
         self._vocab: Vocab | None = None
 
     # ------------------------------------------------------------ fitting
@@ -122,7 +122,7 @@ class NgramLM:
         for batch in replies:
             batch = list(batch)
             for start in range(0, len(batch), _CHUNK_ROWS):
-                chunk = batch[start:start + _CHUNK_ROWS]
+                chunk = batch[start : start + _CHUNK_ROWS]
                 pairs += len(chunk)
                 keys = cls._top_keys(vocab, chunk, order, base)
                 k, c = np.unique(keys, return_counts=True)
@@ -148,11 +148,17 @@ class NgramLM:
         rows are [begin × (order−1), ids cut to max_len − 1, end], keys taken at every token."""
         n = max(1, vocab.max_len - 1)
         enc = vocab.encode_batch(list(replies), max_len=n).astype(np.int64)
-        rows = np.concatenate([np.full((len(enc), order - 1), base - 1, dtype=np.int64), enc,
-                               np.full((len(enc), 1), PAD, dtype=np.int64)], axis=1)
+        rows = np.concatenate(
+            [
+                np.full((len(enc), order - 1), base - 1, dtype=np.int64),
+                enc,
+                np.full((len(enc), 1), PAD, dtype=np.int64),
+            ],
+            axis=1,
+        )
         keys = np.zeros((len(enc), n + 1), dtype=np.int64)
         for j in range(order):
-            keys = keys * base + rows[:, j:j + n + 1]
+            keys = keys * base + rows[:, j : j + n + 1]
         lengths = np.minimum(np.fromiter((len(r) for r in replies), dtype=np.int64, count=len(replies)), n)
         return keys[np.arange(n + 1)[None, :] <= lengths[:, None]]
 
@@ -216,8 +222,15 @@ class NgramLM:
         for k, o in enumerate(self.orders, start=1):
             arrays[f"keys{k}"] = o.keys
             arrays[f"counts{k}"] = o.counts.astype(np.float32 if o.counts.max(initial=0) < 2**24 else np.float64)
-        meta = {"format": NGRAM_FORMAT, "order": self.order, "max_len": self.max_len, "pairs": self.pairs,
-                "tokens": self.tokens, "source": self.source, "smoothing": "interpolated modified Kneser-Ney"}
+        meta = {
+            "format": NGRAM_FORMAT,
+            "order": self.order,
+            "max_len": self.max_len,
+            "pairs": self.pairs,
+            "tokens": self.tokens,
+            "source": self.source,
+            "smoothing": "interpolated modified Kneser-Ney",
+        }
         arrays["meta"] = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
 
         def write(tmp: Path) -> None:
@@ -233,12 +246,16 @@ class NgramLM:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(bytes(data["meta"]).decode("utf-8"))
                 if meta.get("format") != NGRAM_FORMAT:
-                    raise ModelError(f"{path} is an n-gram model of format {meta.get('format')!r}, "
-                                     f"not {NGRAM_FORMAT}: run `nocpipe evaluate` again to refit it")
+                    raise ModelError(
+                        f"{path} is an n-gram model of format {meta.get('format')!r}, "
+                        f"not {NGRAM_FORMAT}: run `nocpipe evaluate` again to refit it"
+                    )
                 base = len(meta["tokens"]) + 1
                 # Discounts and back-off weights follow from the counts: rebuilt, not stored.
-                orders = [_build_order(data[f"keys{k}"].astype(np.int64), data[f"counts{k}"].astype(np.float64),
-                                       base) for k in range(1, int(meta["order"]) + 1)]
+                orders = [
+                    _build_order(data[f"keys{k}"].astype(np.int64), data[f"counts{k}"].astype(np.float64), base)
+                    for k in range(1, int(meta["order"]) + 1)
+                ]
         except FileNotFoundError:
             raise ModelError(f"no n-gram model at {path}: `nocpipe evaluate` fits one") from None
         except (OSError, ValueError, KeyError) as exc:
@@ -248,8 +265,13 @@ class NgramLM:
         return lm
 
 
-def ngram_for_model(model_dir: Path, vocab: Vocab, data_dir: Path | None = None, order: int = DEFAULT_ORDER,
-                    log: Callable[[str], None] = lambda s: None) -> tuple[NgramLM, bool]:
+def ngram_for_model(
+    model_dir: Path,
+    vocab: Vocab,
+    data_dir: Path | None = None,
+    order: int = DEFAULT_ORDER,
+    log: Callable[[str], None] = lambda s: None,
+) -> tuple[NgramLM, bool]:
     """The model folder's n-gram model and whether it was fitted now: loaded from ngram.npz when it
     matches the vocabulary and the train pairs (the model's --max-pairs of them) of `data_dir`
     (default: the corpus the model trained on), else fitted on their replies and saved."""
@@ -276,8 +298,10 @@ def ngram_for_model(model_dir: Path, vocab: Vocab, data_dir: Path | None = None,
     lm = NgramLM.fit(vocab, (read_unit(u, "train")[1] for u in units), order=order)
     lm.source = {"fingerprint": fp, "data_dir": str(data_dir), "max_pairs": max_pairs}
     lm.save(path)
-    log(f"reply n-gram model (order {order}, interpolated Kneser-Ney) fitted on {lm.pairs:,} train replies "
-        f"in {time.perf_counter() - t:.1f}s -> {path}")
+    log(
+        f"reply n-gram model (order {order}, interpolated Kneser-Ney) fitted on {lm.pairs:,} train replies "
+        f"in {time.perf_counter() - t:.1f}s -> {path}"
+    )
     return lm, True
 
 

@@ -42,11 +42,32 @@ _COUNTERS = {
 # Counters after which 4 is ヨ and 7/9 may change.
 _YO_COUNTERS = {"年": "ネン", "人": "ニン", "円": "エン", "時": "ジ", "月": "ガツ"}
 _SMALL_PEOPLE = {1: "ヒトリ", 2: "フタリ"}
-_TSU = {1: "ヒトツ", 2: "フタツ", 3: "ミッツ", 4: "ヨッツ", 5: "イツツ",
-        6: "ムッツ", 7: "ナナツ", 8: "ヤッツ", 9: "ココノツ"}
-_DAYS = {1: "イチニチ", 2: "フツカ", 3: "ミッカ", 4: "ヨッカ", 5: "イツカ", 6: "ムイカ",
-         7: "ナノカ", 8: "ヨウカ", 9: "ココノカ", 10: "トオカ", 14: "ジュウヨッカ",
-         20: "ハツカ", 24: "ニジュウヨッカ"}
+_TSU = {
+    1: "ヒトツ",
+    2: "フタツ",
+    3: "ミッツ",
+    4: "ヨッツ",
+    5: "イツツ",
+    6: "ムッツ",
+    7: "ナナツ",
+    8: "ヤッツ",
+    9: "ココノツ",
+}
+_DAYS = {
+    1: "イチニチ",
+    2: "フツカ",
+    3: "ミッカ",
+    4: "ヨッカ",
+    5: "イツカ",
+    6: "ムイカ",
+    7: "ナノカ",
+    8: "ヨウカ",
+    9: "ココノカ",
+    10: "トオカ",
+    14: "ジュウヨッカ",
+    20: "ハツカ",
+    24: "ニジュウヨッカ",
+}
 
 NUMBER_RE = re.compile(r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)([万億兆])?")
 _MULTIPLIERS = {"万": 10**4, "億": 10**8, "兆": 10**12}
@@ -143,8 +164,8 @@ def read_numbers(text: str) -> str:
     out = []
     pos = 0
     for m in NUMBER_RE.finditer(text):
-        out.append(text[pos:m.start()])
-        nxt = text[m.end(): m.end() + 1]
+        out.append(text[pos : m.start()])
+        nxt = text[m.end() : m.end() + 1]
         counter = nxt if nxt and nxt in _COUNTER_CHARS else ""
         digits = m.group(1)
         if m.group(2) and "." not in digits:  # 3万 -> 30000, read as one number

@@ -9,12 +9,14 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], desc: str, unit: str = "it", enabled: bool = True,
-             total: int | None = None) -> Iterator[T]:
+def progress(
+    items: Iterable[T], desc: str, unit: str = "it", enabled: bool = True, total: int | None = None
+) -> Iterator[T]:
     if not enabled:
         yield from items
         return
     from tqdm import tqdm
 
-    yield from tqdm(items, desc=desc, unit=unit, total=total, file=sys.stderr,
-                    disable=None, dynamic_ncols=True, leave=False)
+    yield from tqdm(
+        items, desc=desc, unit=unit, total=total, file=sys.stderr, disable=None, dynamic_ncols=True, leave=False
+    )

@@ -46,6 +46,7 @@ SITE_SOURCES = ("nocturne", "narou")
 
 # ---------------------------------------------------------------- names
 
+
 def valid_work_id(source: str, work_id: str) -> bool:
     """Whether `work_id` is a name this store would have made for `source`."""
     if source in SITE_SOURCES:
@@ -95,6 +96,7 @@ def episode_path(work: Path, entry: dict) -> Path | None:
 
 
 # ---------------------------------------------------------------- meta.json
+
 
 def read_meta(work: Path) -> dict:
     """A work's meta.json: {} when there is none; StoreError when it is not a JSON object
@@ -161,8 +163,8 @@ def clean(work: Path) -> None:
 
 # ---------------------------------------------------------------- listing
 
-def work_dirs(raw_dir: Path, sources: Iterable[str] | None = None, *,
-              finished_only: bool = True) -> list[WorkRef]:
+
+def work_dirs(raw_dir: Path, sources: Iterable[str] | None = None, *, finished_only: bool = True) -> list[WorkRef]:
     """Works in the store, sorted by source and id: those with meta.json, or with
     `finished_only=False` also half-done ones (a folder with a progress log or files).
     Folders whose names this store would never make are reported and skipped."""
@@ -204,8 +206,9 @@ def remote_works(store: Location) -> list[tuple[WorkRef, str, int]]:
             continue
         by_work.setdefault((parts[0], parts[1]), []).append(("/".join(parts[2:]), nbytes, marker))
     if not by_work and not store.exists():
-        raise StoreError(f"raw store {store} does not exist; run `nocpipe ingest` into a local store "
-                         "and copy it there first")
+        raise StoreError(
+            f"raw store {store} does not exist; run `nocpipe ingest` into a local store and copy it there first"
+        )
     found, warned = [], set()
     for (source, work_id), files in sorted(by_work.items()):
         if source not in SOURCES:
@@ -273,6 +276,7 @@ def size(work: Path) -> int:
 
 # ---------------------------------------------------------------- scrape's progress log
 
+
 def read_progress(work: Path) -> dict[int, dict]:
     """Episodes the progress log names, by number; a line cut short by a kill is ignored."""
     try:
@@ -308,8 +312,8 @@ def has_progress(work: Path) -> bool:
 
 # ---------------------------------------------------------------- stored episodes
 
-def stored_episodes(work: Path, meta: dict | None = None, *,
-                    with_progress: bool = False) -> dict[int, dict]:
+
+def stored_episodes(work: Path, meta: dict | None = None, *, with_progress: bool = False) -> dict[int, dict]:
     """The episodes on disk, by number, with their entry: those meta.json lists whose file
     is in place, and with `with_progress` the progress log's lines whose file holds the
     bytes the line names (a line is written just before its file, so a kill in between

@@ -32,8 +32,9 @@ _KANJI_RUN_RE = re.compile(f"[{KANJI_CHARS}]+")
 # the reversed text of a whole work, the pattern starts with the literal 》 that the
 # regex engine finds fast, instead of trying every kanji run. Groups (reversed):
 # reading, then the explicit base (｜base) or the implicit one (kanji run, 〔…〕, Latin).
-_RUBY_REVERSED_RE = re.compile(f"》([^《》\n]*)《(?:([^｜|《》\n]+)[｜|]|([{KANJI_CHARS}]+|〕[^〔〕《》\n]*〔"
-                               f"|[A-Za-zＡ-Ｚａ-ｚ]+))")
+_RUBY_REVERSED_RE = re.compile(
+    f"》([^《》\n]*)《(?:([^｜|《》\n]+)[｜|]|([{KANJI_CHARS}]+|〕[^〔〕《》\n]*〔|[A-Za-zＡ-Ｚａ-ｚ]+))"
+)
 _KANA_READING_RE = re.compile(r"[ぁ-ゖァ-ヺー]+")
 # Scripts in which words run together without a break, besides kanji.
 _RUN_ON = (re.compile(r"[ァ-ヺー]"), re.compile(r"[A-Za-zＡ-Ｚａ-ｚ0-9０-９]"))
@@ -45,8 +46,8 @@ class RubyMemory:
 
     def __init__(self) -> None:
         self._seen: dict[str, str | None] = {}  # None: annotated more than one way
-        self._kanji: dict[str, str] = {}         # all-kanji bases: looked up by kanji run
-        self._mixed: dict[str, str] = {}         # bases with kana or Latin too: searched
+        self._kanji: dict[str, str] = {}  # all-kanji bases: looked up by kanji run
+        self._mixed: dict[str, str] = {}  # bases with kana or Latin too: searched
         self._mixed_re: re.Pattern | None = None
         self._mixed_edges: dict[str, tuple[re.Pattern | None, re.Pattern | None]] = {}
         self._dirty = False
@@ -117,6 +118,7 @@ class RubyMemory:
             runs = _KANJI_RUN_RE.findall(text)
             # A kanji run is a whole word by construction: its neighbours are not kanji.
             if runs and not self._kanji.keys().isdisjoint(runs):
+
                 def sub(m: re.Match) -> str:
                     nonlocal n
                     reading = self._kanji.get(m.group())
@@ -124,18 +126,22 @@ class RubyMemory:
                         return m.group()
                     n += 1
                     return reading
+
                 text = _KANJI_RUN_RE.sub(sub, text)
         if self._mixed_re is not None:
+
             def sub_mixed(m: re.Match) -> str:
                 nonlocal n
                 base = m.group()
                 head, tail = self._mixed_edges[base]
                 start, end = m.span()
-                if (head and start > 0 and head.match(text, start - 1)) or \
-                        (tail and end < len(text) and tail.match(text, end)):
+                if (head and start > 0 and head.match(text, start - 1)) or (
+                    tail and end < len(text) and tail.match(text, end)
+                ):
                     return base
                 n += 1
                 return self._mixed[base]
+
             text = self._mixed_re.sub(sub_mixed, text)
         return text, n
 
@@ -148,14 +154,13 @@ def _run_on(c: str) -> re.Pattern | None:
 def memory_of_file(path: Path) -> RubyMemory:
     """The ruby memory of one local file (plain text or Aozora notation), the way
     extract-pairs builds it for an ingested work."""
-    from .errors import UsageError
-    from .parsers import aozora
-    from .textfile import decode_bytes
-
     import os
     import stat
 
     from .config import MAX_INPUT_MB
+    from .errors import UsageError
+    from .parsers import aozora
+    from .textfile import decode_bytes
 
     limit = MAX_INPUT_MB * 1024 * 1024
     try:

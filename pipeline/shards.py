@@ -30,17 +30,19 @@ from .config import SplitConfig
 from .errors import StoreError
 
 SCHEMA_VERSION = 2
-SCHEMA = pa.schema([
-    ("source", pa.string()),
-    ("work_id", pa.string()),
-    ("episode", pa.int32()),
-    ("line", pa.int32()),
-    ("utterance", pa.string()),
-    ("reply", pa.string()),
-    ("utterance_kana", pa.string()),
-    ("reply_kana", pa.string()),
-    ("split", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("work_id", pa.string()),
+        ("episode", pa.int32()),
+        ("line", pa.int32()),
+        ("utterance", pa.string()),
+        ("reply", pa.string()),
+        ("utterance_kana", pa.string()),
+        ("reply_kana", pa.string()),
+        ("split", pa.string()),
+    ]
+)
 COLUMNS = SCHEMA.names
 PAIRS_DIR = "pairs"
 STATE_FILE = "_state.json"
@@ -86,12 +88,15 @@ def find_shards(path: Path, columns: Iterable[str] = ("utterance_kana", "reply_k
     files without the needed columns (named)."""
     path = Path(path)
     if not path.exists():
-        raise StoreError(f"no pair shards at {path}: it does not exist; run `nocpipe extract-pairs` first, "
-                         "or give a corpus folder, a folder of Parquet files or one Parquet file")
+        raise StoreError(
+            f"no pair shards at {path}: it does not exist; run `nocpipe extract-pairs` first, "
+            "or give a corpus folder, a folder of Parquet files or one Parquet file"
+        )
     shards = list_shards(path)
     if not shards:
-        raise StoreError(f"no pair shards (Parquet files) in {path} or {pairs_dir(path)}: "
-                         "run `nocpipe extract-pairs` first")
+        raise StoreError(
+            f"no pair shards (Parquet files) in {path} or {pairs_dir(path)}: run `nocpipe extract-pairs` first"
+        )
     for p in shards:
         require_columns(p, columns)
     return shards
@@ -104,8 +109,9 @@ def require_columns(path: Path, columns: Iterable[str]) -> None:
         raise StoreError(f"cannot read {path} as Parquet: {exc}") from None
     missing = [c for c in columns if c not in names]
     if missing:
-        raise StoreError(f"{path} lacks the column(s) {', '.join(missing)} of a pair corpus "
-                         f"(expected: {', '.join(COLUMNS)})")
+        raise StoreError(
+            f"{path} lacks the column(s) {', '.join(missing)} of a pair corpus (expected: {', '.join(COLUMNS)})"
+        )
 
 
 def split_of(work_id: str, split: SplitConfig = SplitConfig()) -> str:
@@ -120,10 +126,17 @@ def split_of(work_id: str, split: SplitConfig = SplitConfig()) -> str:
 
 # ---------------------------------------------------------------- metadata
 
+
 def shard_metadata(reader: str, reader_version: str, max_len: int, **extra: object) -> dict[str, str]:
     """The key-value metadata of a shard (Parquet stores strings)."""
-    meta = {"schema_version": SCHEMA_VERSION, "nocpipe_version": __version__, "reader": reader,
-            "reader_version": reader_version, "max_len": max_len, **extra}
+    meta = {
+        "schema_version": SCHEMA_VERSION,
+        "nocpipe_version": __version__,
+        "reader": reader,
+        "reader_version": reader_version,
+        "max_len": max_len,
+        **extra,
+    }
     return {META_PREFIX + k: str(v) for k, v in meta.items()}
 
 
@@ -137,7 +150,7 @@ def read_metadata(path: Path) -> dict[str, str]:
     for k, v in raw.items():
         key = k.decode("utf-8", "replace")
         if key.startswith(META_PREFIX):
-            out[key[len(META_PREFIX):]] = v.decode("utf-8", "replace")
+            out[key[len(META_PREFIX) :]] = v.decode("utf-8", "replace")
     return out
 
 
@@ -150,7 +163,7 @@ def corpus_metadata(path: Path) -> dict[str, str]:
             return meta
     path = Path(path)
     # A filtered copy beside or inside the corpus (pairs/, the root) still has its stats.json.
-    for folder in ((path, path.parent) if path.is_dir() else (path.parent, path.parent.parent)):
+    for folder in (path, path.parent) if path.is_dir() else (path.parent, path.parent.parent):
         stats = folder / STATS_FILE
         if stats.is_file():
             try:
@@ -163,6 +176,7 @@ def corpus_metadata(path: Path) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- writing
+
 
 def to_table(rows: Iterable[dict] | dict[str, list], metadata: dict[str, str] | None = None) -> pa.Table:
     if isinstance(rows, dict):

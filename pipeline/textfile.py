@@ -32,9 +32,15 @@ def _plausibility(text: str) -> float:
     good = 0
     for c in text[:20000]:
         o = ord(c)
-        if (c.isascii() and (c.isprintable() or c in "\r\n\t")) or 0x3000 <= o <= 0x30FF \
-                or 0x4E00 <= o <= 0x9FFF or 0xFF01 <= o <= 0xFF5E or 0x2460 <= o <= 0x24FF \
-                or 0xF900 <= o <= 0xFAFF or c in "…‥―※〜":
+        if (
+            (c.isascii() and (c.isprintable() or c in "\r\n\t"))
+            or 0x3000 <= o <= 0x30FF
+            or 0x4E00 <= o <= 0x9FFF
+            or 0xFF01 <= o <= 0xFF5E
+            or 0x2460 <= o <= 0x24FF
+            or 0xF900 <= o <= 0xFAFF
+            or c in "…‥―※〜"
+        ):
             good += 1
     return good / max(1, min(len(text), 20000))
 

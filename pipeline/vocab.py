@@ -65,10 +65,10 @@ class Vocab:
         """The `size - 2` most frequent characters (ties by code point) plus padding and unknown."""
         if size < 3:
             raise ModelError(f"vocabulary size must be at least 3, not {size}")
-        ranked = sorted(((c, n) for c, n in counts.items() if len(c) == 1 and c != "\x00"),
-                        key=lambda cn: (-cn[1], cn[0]))[: size - 2]
-        return cls([PAD_TOKEN, UNK_TOKEN] + [c for c, _ in ranked],
-                   counts={c: int(n) for c, n in ranked}, **kw)
+        ranked = sorted(
+            ((c, n) for c, n in counts.items() if len(c) == 1 and c != "\x00"), key=lambda cn: (-cn[1], cn[0])
+        )[: size - 2]
+        return cls([PAD_TOKEN, UNK_TOKEN] + [c for c, _ in ranked], counts={c: int(n) for c, n in ranked}, **kw)
 
     @staticmethod
     def count(texts: Iterable[str], counter: Counter | None = None) -> Counter:
@@ -91,8 +91,9 @@ class Vocab:
             self._table = table
         return self._table
 
-    def encode_batch(self, texts: Sequence[str] | np.ndarray, reverse: bool = False,
-                     max_len: int | None = None) -> np.ndarray:
+    def encode_batch(
+        self, texts: Sequence[str] | np.ndarray, reverse: bool = False, max_len: int | None = None
+    ) -> np.ndarray:
         """int32 array (len(texts), max_len): ids, padded with 0, cut at max_len, optionally reversed."""
         n = max_len or self.max_len
         if len(texts) == 0:
@@ -163,11 +164,17 @@ class Vocab:
         # Types checked, not coerced: bool("false") is True, int("abc") a traceback.
         check_types(obj, cls, Path(path) if path else Path("vocab.json"), fix)
         if len(obj["tokens"]) < 3 or obj["max_len"] < 1:
-            raise ModelError(f"{path or 'vocab.json'} is damaged (fewer than 3 tokens, or max_len below 1); "
-                             f"{fix or 'restore it'}")
-        return cls(tokens=list(obj["tokens"]), max_len=obj["max_len"], reverse_input=obj["reverse_input"],
-                   reader=obj.get("reader", "pykakasi"), reader_version=obj.get("reader_version", ""),
-                   counts=dict(obj.get("counts", {})))
+            raise ModelError(
+                f"{path or 'vocab.json'} is damaged (fewer than 3 tokens, or max_len below 1); {fix or 'restore it'}"
+            )
+        return cls(
+            tokens=list(obj["tokens"]),
+            max_len=obj["max_len"],
+            reverse_input=obj["reverse_input"],
+            reader=obj.get("reader", "pykakasi"),
+            reader_version=obj.get("reader_version", ""),
+            counts=dict(obj.get("counts", {})),
+        )
 
     def save(self, path: Path) -> None:
         write_json(Path(path), self.to_json())

@@ -61,9 +61,9 @@ class Decoding:
 @dataclass
 class EvaluateOptions:
     model_dir: Path
-    data_dir: Path | None = None     # None: the corpus the model was trained on
+    data_dir: Path | None = None  # None: the corpus the model was trained on
     split: str = "test"
-    max_pairs: int = 0               # 0: every pair of the split
+    max_pairs: int = 0  # 0: every pair of the split
     examples: int = 5
     batch_size: int = 64
     decoding: Decoding = field(default_factory=Decoding)
@@ -75,7 +75,7 @@ class EvaluateOptions:
 @dataclass
 class EvaluateResult:
     figures: dict
-    examples: list[tuple[str, str, str]]   # (utterance, reference, reply), katakana
+    examples: list[tuple[str, str, str]]  # (utterance, reference, reply), katakana
     model_dir: Path
     data_dir: Path
     ngram_fitted: bool
@@ -100,14 +100,23 @@ def decode(chatbot, utterances: list[str], dec: Decoding, lm: NgramLM | None = N
         rerank = mmi_rerank(lm, dec.mmi)
         if not beam and dec.temperature == 0:
             beam = max(dec.nbest, 2)  # the N-best list to rerank
-    out = chatbot.reply(utterances, num=1, temperature=dec.temperature, top_p=dec.top_p, beam=beam,
-                        length_penalty=dec.length_penalty, no_repeat_ngram=dec.no_repeat_ngram, seed=dec.seed,
-                        rerank=rerank)
+    out = chatbot.reply(
+        utterances,
+        num=1,
+        temperature=dec.temperature,
+        top_p=dec.top_p,
+        beam=beam,
+        length_penalty=dec.length_penalty,
+        no_repeat_ngram=dec.no_repeat_ngram,
+        seed=dec.seed,
+        rerank=rerank,
+    )
     return [cands[0].text if cands else "" for cands in out]
 
 
-def evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print, default_data_dir: Path | None = None
-             ) -> EvaluateResult:
+def evaluate(
+    opts: EvaluateOptions, log: Callable[[str], None] = print, default_data_dir: Path | None = None
+) -> EvaluateResult:
     from pipeline.inference import Chatbot
 
     t0 = time.perf_counter()
@@ -138,10 +147,15 @@ def evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print, default_
         for unit in units:
             u, r = read_unit(unit, split)
             for i in range(0, len(u), opts.batch_size):
-                yield u[i:i + opts.batch_size], r[i:i + opts.batch_size]
+                yield u[i : i + opts.batch_size], r[i : i + opts.batch_size]
 
-    bar = progress(batches(), desc=f"evaluate ({split})", unit="batch", enabled=opts.show_progress,
-                   total=sum(-(-u.take // opts.batch_size) for u in units))
+    bar = progress(
+        batches(),
+        desc=f"evaluate ({split})",
+        unit="batch",
+        enabled=opts.show_progress,
+        total=sum(-(-u.take // opts.batch_size) for u in units),
+    )
     for u, r in bar:
         lps, hits = chatbot.teacher_forced(u, r)
         model_lp += lps

@@ -25,7 +25,6 @@ PUT: whole or absent); the driver works on a local copy of the corpus folder
 no locks: one extract-pairs per corpus folder at a time is the user's rule there.
 """
 
-
 from __future__ import annotations
 
 import hashlib
@@ -45,18 +44,40 @@ from pipeline import atomic, card, neardup, rawstore
 from pipeline.arrowprobe import skip_pandas_probe
 from pipeline.config import SHARD_TARGET_PAIRS, NearDupConfig, SplitConfig
 from pipeline.errors import NocpipeError, StoreError, UsageError, describe_os_error
+from pipeline.kana import (
+    DEFAULT_READER,
+    KANJI_RE,
+    READING_SOURCES,
+    READINGS_VERSION,
+    SideReader,
+    get_reader,
+    is_kana_text,
+)
+from pipeline.kana import reader_version as get_reader_version
 from pipeline.location import Location, is_url
-from pipeline.kana import (DEFAULT_READER, KANJI_RE, READING_SOURCES, READINGS_VERSION, SideReader, get_reader,
-                           is_kana_text, reader_version as get_reader_version)
 from pipeline.locks import folder_lock
 from pipeline.mirror import Mirror
-from pipeline.rubymemory import RubyMemory
 from pipeline.pairs import find_candidates
 from pipeline.parsers import parser_for
 from pipeline.progress import progress
 from pipeline.records import Counters, WorkRef
-from pipeline.shards import (COLUMNS, SCHEMA, SPLITS, STATE_FILE, STATS_FILE, WORKS_DIR, list_shards, pairs_dir,
-                             read_metadata, read_table, shard_metadata, shard_name, split_of, write_table)
+from pipeline.rubymemory import RubyMemory
+from pipeline.shards import (
+    COLUMNS,
+    SCHEMA,
+    SPLITS,
+    STATE_FILE,
+    STATS_FILE,
+    WORKS_DIR,
+    list_shards,
+    pairs_dir,
+    read_metadata,
+    read_table,
+    shard_metadata,
+    shard_name,
+    split_of,
+    write_table,
+)
 
 STATE_VERSION = 3
 #: The per-work file's columns (source, work_id and split are added in phase 2), and each
@@ -64,8 +85,9 @@ STATE_VERSION = 3
 #: driver is a set lookup per pair and Arrow column operations, never Python per row.
 WORK_COLUMNS = ["episode", "line", "utterance", "reply", "utterance_kana", "reply_kana"]
 KEY_COLUMNS = ["exact_key", "near_key"]
-WORK_SCHEMA = pa.schema([SCHEMA.field(c) for c in WORK_COLUMNS]
-                        + [pa.field(c, pa.binary(neardup.KEY_BYTES)) for c in KEY_COLUMNS])
+WORK_SCHEMA = pa.schema(
+    [SCHEMA.field(c) for c in WORK_COLUMNS] + [pa.field(c, pa.binary(neardup.KEY_BYTES)) for c in KEY_COLUMNS]
+)
 WORK_META_KEY = b"nocpipe.work"
 
 
@@ -103,12 +125,13 @@ class ExtractResult:
     removed: int = 0
     failed: list[str] = field(default_factory=list)  # works that could not be read, one line each
     counters: Counters = field(default_factory=Counters)  # this run
-    totals: dict = field(default_factory=dict)            # stats.json
-    examples: list[dict] = field(default_factory=list)    # the first rows of the first shard
+    totals: dict = field(default_factory=dict)  # stats.json
+    examples: list[dict] = field(default_factory=list)  # the first rows of the first shard
     transfers: dict[str, int] | None = None  # a corpus folder at a URL: files copied in, uploaded, removed
 
 
 # ---------------------------------------------------------------- the raw store
+
 
 def list_works(raw_dir: Path) -> list[WorkRef]:
     """Finished works of every source we can parse, sorted."""
@@ -116,6 +139,7 @@ def list_works(raw_dir: Path) -> list[WorkRef]:
 
 
 # ---------------------------------------------------------------- one work (in a worker)
+
 
 def _check_side(kana: str, max_len: int) -> str | None:
     """None when the side is kept, else the reason it is dropped."""
@@ -161,13 +185,22 @@ def _work_task(args: tuple[WorkRef, str, int]) -> WorkOutput:
 
 # ---------------------------------------------------------------- phase 1: one work
 
+
 def _phase1_options(opts: ExtractOptions, reader_version: str) -> dict:
     """Everything a work's phase-1 file depends on besides the work's own files."""
     nd = opts.neardup
-    return {"reader": opts.reader, "reader_version": reader_version, "readings": READINGS_VERSION,
-            "max_len": opts.max_len,
-            "shingle": nd.shingle, "num_perm": nd.num_perm, "min_shingles": nd.min_shingles,
-            "seed": nd.seed, "minhash": neardup.engine_version(), "state_version": STATE_VERSION}
+    return {
+        "reader": opts.reader,
+        "reader_version": reader_version,
+        "readings": READINGS_VERSION,
+        "max_len": opts.max_len,
+        "shingle": nd.shingle,
+        "num_perm": nd.num_perm,
+        "min_shingles": nd.min_shingles,
+        "seed": nd.seed,
+        "minhash": neardup.engine_version(),
+        "state_version": STATE_VERSION,
+    }
 
 
 def _digest(obj: object) -> str:
@@ -204,15 +237,17 @@ class WorkTask:
     options_digest: str
     path: Path
     neardup: NearDupConfig
-    raw: Location | None = None   # the raw store at a URL: the work's folder is copied first
+    raw: Location | None = None  # the raw store at a URL: the work's folder is copied first
     sink: Location | None = None
 
 
 def _work_failure(ref: WorkRef, exc: Exception) -> str:
     """One line naming a work that cannot be read, and what to do."""
     if isinstance(exc, UnicodeDecodeError):
-        return (f"{ref.path}: a file is not valid UTF-8 (cut short or damaged at byte {exc.start}); "
-                "ingest or scrape the work again")
+        return (
+            f"{ref.path}: a file is not valid UTF-8 (cut short or damaged at byte {exc.start}); "
+            "ingest or scrape the work again"
+        )
     if isinstance(exc, OSError):
         return f"{ref.path}: {describe_os_error(exc)}; ingest or scrape the work again"
     return f"{ref.path}: {exc}"
@@ -233,11 +268,17 @@ def run_work(task: WorkTask) -> tuple[str, dict]:
     cols += [[neardup.exact_key(r[4], r[5]) for r in out.rows], [neardup.near_key(r[4], r[5]) for r in out.rows]]
     sides = dict.fromkeys(side for row in out.rows for side in (row[4], row[5]))
     sig = neardup.signature(sides, task.neardup)
-    info = {"fingerprint": task.fingerprint, "options": task.options_digest,
-            "counters": out.counters.values, "rows": len(out.rows),
-            "signature": None if sig is None else [int(v) for v in sig]}
-    table = pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in zip(cols, WORK_SCHEMA)],
-                                 schema=WORK_SCHEMA.with_metadata({WORK_META_KEY: json.dumps(info)}))
+    info = {
+        "fingerprint": task.fingerprint,
+        "options": task.options_digest,
+        "counters": out.counters.values,
+        "rows": len(out.rows),
+        "signature": None if sig is None else [int(v) for v in sig],
+    }
+    table = pa.Table.from_arrays(
+        [pa.array(list(c), type=f.type) for c, f in zip(cols, WORK_SCHEMA)],
+        schema=WORK_SCHEMA.with_metadata({WORK_META_KEY: json.dumps(info)}),
+    )
     if task.sink is None:
         write_table(task.path, table)
     else:
@@ -254,13 +295,13 @@ def _run(tasks: list[WorkTask], workers: int, scheduler: str | None = None) -> I
     from pipeline import cluster
 
     with cluster.open_executor(scheduler, workers) as ex:
-        keys = [f"extract-{t.ref.source}-{t.ref.work_id}-{t.fingerprint[:10]}-{t.options_digest[:10]}"
-                for t in tasks]
+        keys = [f"extract-{t.ref.source}-{t.ref.work_id}-{t.fingerprint[:10]}-{t.options_digest[:10]}" for t in tasks]
         for _, result in ex.map(run_work, tasks, keys=keys, ordered=False):
             yield result
 
 
 # ---------------------------------------------------------------- the stage
+
 
 def _work_order(ref: WorkRef) -> tuple[str, str]:
     return (ref.work_id, ref.source)
@@ -274,9 +315,13 @@ def _load_state(path: Path) -> dict:
         state = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         state = None
-    if not (isinstance(state, dict) and isinstance(state.get("phase1", {}), dict)
-            and isinstance(state.get("inputs", ""), str) and isinstance(state.get("shards", []), list)
-            and all(isinstance(n, str) for n in state.get("shards", []))):
+    if not (
+        isinstance(state, dict)
+        and isinstance(state.get("phase1", {}), dict)
+        and isinstance(state.get("inputs", ""), str)
+        and isinstance(state.get("shards", []), list)
+        and all(isinstance(n, str) for n in state.get("shards", []))
+    ):
         # Only ever written atomically, so this is a hand edit: rebuild rather than guess.
         print(f"warning: {path} is damaged; rebuilding the shards (delete it to silence this)", file=sys.stderr)
         return {}
@@ -321,7 +366,9 @@ def extract_pairs(opts: ExtractOptions) -> ExtractResult:
         works = [ref for ref, _, _ in listed]
         identities = {ref.key: (fp, n) for ref, fp, n in listed}
     if not works:
-        raise StoreError(f"the raw store {opts.raw_dir} holds no works yet; run `nocpipe ingest` or `nocpipe scrape` first")
+        raise StoreError(
+            f"the raw store {opts.raw_dir} holds no works yet; run `nocpipe ingest` or `nocpipe scrape` first"
+        )
     if not is_url(opts.out_dir):
         with folder_lock(Path(opts.out_dir), "extract-pairs", "corpus folder"):
             atomic.clean_temporaries(Path(opts.out_dir), recursive=True)
@@ -336,9 +383,14 @@ def extract_pairs(opts: ExtractOptions) -> ExtractResult:
     return result
 
 
-def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int,
-             identities: dict[str, tuple[str, int]] | None = None, raw: Location | None = None,
-             mirror: Mirror | None = None) -> ExtractResult:
+def _extract(
+    opts: ExtractOptions,
+    works: list[WorkRef],
+    workers: int,
+    identities: dict[str, tuple[str, int]] | None = None,
+    raw: Location | None = None,
+    mirror: Mirror | None = None,
+) -> ExtractResult:
     """The stage on a local corpus folder (with `mirror`, the local copy of one at a URL),
     reading the raw store in place (with `raw`, through copies; `identities` from its listing)."""
     out_dir = Path(opts.out_dir)
@@ -353,8 +405,15 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int,
             prints[w.key], sizes[w.key] = identities[w.key] if identities else rawstore.identity(w.path)
         except OSError as exc:
             failed[w.key] = _work_failure(w, exc)
-    inputs = _digest({"phase1": p1, "split": opts.split.as_list(), "threshold": opts.neardup.threshold,
-                      "shard_target": opts.shard_target, "works": [[w.key, prints.get(w.key)] for w in works]})
+    inputs = _digest(
+        {
+            "phase1": p1,
+            "split": opts.split.as_list(),
+            "threshold": opts.neardup.threshold,
+            "shard_target": opts.shard_target,
+            "works": [[w.key, prints.get(w.key)] for w in works],
+        }
+    )
     state_path = out_dir / STATE_FILE
     state = _load_state(state_path)
     result = ExtractResult()
@@ -381,16 +440,32 @@ def _extract(opts: ExtractOptions, works: list[WorkRef], workers: int,
         if info and info.get("fingerprint") == prints[w.key] and info.get("options") == p1_digest:
             infos[w.key] = info
         else:
-            tasks.append(WorkTask(w, opts.reader, opts.max_len, prints[w.key], p1_digest, path, opts.neardup,
-                                  raw=raw, sink=mirror.remote if mirror else None))
+            tasks.append(
+                WorkTask(
+                    w,
+                    opts.reader,
+                    opts.max_len,
+                    prints[w.key],
+                    p1_digest,
+                    path,
+                    opts.neardup,
+                    raw=raw,
+                    sink=mirror.remote if mirror else None,
+                )
+            )
     result.skipped = len(works) - len(tasks) - len(failed)
     # Longest works first: a long work started last would leave the other workers idle
     # at the end (results are gathered by work, so the order changes nothing else).
     tasks.sort(key=lambda t: sizes[t.ref.key], reverse=True)
     if tasks:
         get_reader(opts.reader)  # built once here, before the workers fork
-        for key, info in progress(_run(tasks, min(workers, len(tasks)), opts.scheduler), desc="extract-pairs", unit="work",
-                                  enabled=opts.show_progress, total=len(tasks)):
+        for key, info in progress(
+            _run(tasks, min(workers, len(tasks)), opts.scheduler),
+            desc="extract-pairs",
+            unit="work",
+            enabled=opts.show_progress,
+            total=len(tasks),
+        ):
             if "failed" in info:
                 failed[key] = info["failed"]
                 continue
@@ -435,11 +510,14 @@ def _remove_stale_work_files(out_dir: Path, works: list[WorkRef]) -> int:
     return n
 
 
-def _split_plan(works: list[WorkRef], infos: dict[str, dict], opts: ExtractOptions
-                ) -> tuple[dict[str, str], list[list[str]]]:
+def _split_plan(
+    works: list[WorkRef], infos: dict[str, dict], opts: ExtractOptions
+) -> tuple[dict[str, str], list[list[str]]]:
     """The split of every work, and the near-copy groups (keys in work order)."""
-    sigs = {w.key: (None if infos[w.key]["signature"] is None
-                    else np.array(infos[w.key]["signature"], dtype=np.uint64)) for w in works}
+    sigs = {
+        w.key: (None if infos[w.key]["signature"] is None else np.array(infos[w.key]["signature"], dtype=np.uint64))
+        for w in works
+    }
     order = {w.key: _work_order(w) for w in works}
     ids = {w.key: w.work_id for w in works}
     groups = [sorted(g, key=order.__getitem__) for g in neardup.group_works(sigs, opts.neardup)]
@@ -451,8 +529,9 @@ def _split_plan(works: list[WorkRef], infos: dict[str, dict], opts: ExtractOptio
     return splits, groups
 
 
-def _build_shards(opts: ExtractOptions, works: list[WorkRef], infos: dict[str, dict], reader_version: str,
-                  result: ExtractResult) -> tuple[list[str], list[list[str]], dict[str, dict]]:
+def _build_shards(
+    opts: ExtractOptions, works: list[WorkRef], infos: dict[str, dict], reader_version: str, result: ExtractResult
+) -> tuple[list[str], list[list[str]], dict[str, dict]]:
     """Phase 2: dedup in work order, rows into split shards. Returns the shard names (relative
     to the root), the near-copy groups, and per-work figures."""
     out_dir = opts.out_dir
@@ -487,8 +566,9 @@ def _build_shards(opts: ExtractOptions, works: list[WorkRef], infos: dict[str, d
         split = splits[w.key]
         table = read_table(work_file(out_dir, w))
         keep = []
-        for i, (key, nkey) in enumerate(zip(table.column("exact_key").to_pylist(),
-                                            table.column("near_key").to_pylist())):
+        for i, (key, nkey) in enumerate(
+            zip(table.column("exact_key").to_pylist(), table.column("near_key").to_pylist())
+        ):
             if key in seen:
                 counters.add("dropped_duplicate")
                 continue
@@ -502,13 +582,24 @@ def _build_shards(opts: ExtractOptions, works: list[WorkRef], infos: dict[str, d
         if kept:
             part = table if kept == table.num_rows else _rows(table, keep)
             fixed = {"source": w.source, "work_id": w.work_id, "split": split}
-            parts[split].append(pa.Table.from_arrays(
-                [pa.repeat(pa.scalar(fixed[c], pa.string()), kept) if c in fixed else part.column(c)
-                 for c in COLUMNS], schema=SCHEMA))
+            parts[split].append(
+                pa.Table.from_arrays(
+                    [
+                        pa.repeat(pa.scalar(fixed[c], pa.string()), kept) if c in fixed else part.column(c)
+                        for c in COLUMNS
+                    ],
+                    schema=SCHEMA,
+                )
+            )
             rows[split] += kept
         counters.add("pairs_kept", kept)
-        per_work[w.key] = {"source": w.source, "work_id": w.work_id, "split": split,
-                           "group": group_of.get(w.key), "counters": counters.values}
+        per_work[w.key] = {
+            "source": w.source,
+            "work_id": w.work_id,
+            "split": split,
+            "group": group_of.get(w.key),
+            "counters": counters.values,
+        }
         if rows[split] >= opts.shard_target:
             flush(split)
     for s in SPLITS:
@@ -549,8 +640,15 @@ def _work_metas(works: list[WorkRef], raw: Location | None = None) -> dict[str, 
     return {w.key: rawstore.read_meta_or_empty(w.path) for w in works}
 
 
-def _write_stats(out_dir: Path, opts: ExtractOptions, reader_version: str, works: list[WorkRef],
-                 per_work: dict[str, dict], groups: list[list[str]], shards: list[str]) -> dict:
+def _write_stats(
+    out_dir: Path,
+    opts: ExtractOptions,
+    reader_version: str,
+    works: list[WorkRef],
+    per_work: dict[str, dict],
+    groups: list[list[str]],
+    shards: list[str],
+) -> dict:
     totals = Counters()
     by_split = Counters()
     for info in per_work.values():
@@ -570,9 +668,13 @@ def _write_stats(out_dir: Path, opts: ExtractOptions, reader_version: str, works
         "gaiji_dropped": totals["gaiji_dropped"],
         "readings": {s: totals[f"reading_{s}"] for s in READING_SOURCES},
         "pairs_by_split": dict(sorted(by_split.values.items())),
-        "near_copy_groups": [[{"work": k, "split": per_work[k]["split"],
-                               "pairs_kept": per_work[k]["counters"].get("pairs_kept", 0)} for k in g]
-                             for g in groups],
+        "near_copy_groups": [
+            [
+                {"work": k, "split": per_work[k]["split"], "pairs_kept": per_work[k]["counters"].get("pairs_kept", 0)}
+                for k in g
+            ]
+            for g in groups
+        ],
         "reader": opts.reader,
         "reader_version": reader_version,
         "max_len": opts.max_len,

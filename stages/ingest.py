@@ -72,8 +72,12 @@ class TooLarge(InputError):
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -93,8 +97,9 @@ def _stat(path: Path) -> os.stat_result:
         raise InputError(f"{path}: {exc.strerror or exc}") from None
 
 
-def _walk(root: Path, folder: Path, out: list[InputFile], skip: Callable[[InputError], None],
-          seen: set[tuple[int, int]]) -> None:
+def _walk(
+    root: Path, folder: Path, out: list[InputFile], skip: Callable[[InputError], None], seen: set[tuple[int, int]]
+) -> None:
     """Every .txt/.zip regular file under `folder`, sorted; what cannot be read is skipped
     (one line each), not silently ignored. Linked folders are followed once."""
     try:
@@ -146,8 +151,9 @@ def find_inputs(paths: list[Path], skip: Callable[[InputError], None] | None = N
 
 
 def _too_large(name: object, size: int, max_bytes: int) -> TooLarge:
-    return TooLarge(f"{name}: too large ({size / _MB:.0f} MB; the limit is {max_bytes // _MB} MB, "
-                    "raise it with --max-size)")
+    return TooLarge(
+        f"{name}: too large ({size / _MB:.0f} MB; the limit is {max_bytes // _MB} MB, raise it with --max-size)"
+    )
 
 
 def read_sources(path: Path | InputFile, max_bytes: int = config.MAX_INPUT_MB * _MB) -> Iterator[SourceText]:
@@ -174,21 +180,29 @@ def _zip_sources(item: InputFile, data: bytes, max_bytes: int) -> Iterator[Sourc
     path = item.path
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            members = [m for m in zf.infolist()
-                       if not m.is_dir() and m.filename.lower().endswith(".txt")
-                       and not Path(m.filename).name.startswith(".")]
+            members = [
+                m
+                for m in zf.infolist()
+                if not m.is_dir() and m.filename.lower().endswith(".txt") and not Path(m.filename).name.startswith(".")
+            ]
             if not members:
                 raise ArchiveError(f"{path}: the zip holds no .txt file")
             for m in members:
                 if m.file_size > max_bytes:
                     raise _too_large(f"{path}!{m.filename}", m.file_size, max_bytes)
             if len(members) == 1:
-                yield SourceText(str(path), path.stem, _read_member(zf, members[0], max_bytes, path),
-                                 item.relpath, path)
+                yield SourceText(
+                    str(path), path.stem, _read_member(zf, members[0], max_bytes, path), item.relpath, path
+                )
                 return
             for m in members:
-                yield SourceText(f"{path}!{m.filename}", f"{path.stem}_{Path(m.filename).stem}",
-                                 _read_member(zf, m, max_bytes, path), f"{item.relpath}!{m.filename}", path)
+                yield SourceText(
+                    f"{path}!{m.filename}",
+                    f"{path.stem}_{Path(m.filename).stem}",
+                    _read_member(zf, m, max_bytes, path),
+                    f"{item.relpath}!{m.filename}",
+                    path,
+                )
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
         raise ArchiveError(f"{path}: not a readable zip file ({exc})") from exc
 
@@ -235,11 +249,19 @@ def assign_work_id(src: SourceText, raw_dir: Path) -> str:
     relpath = src.relpath or Path(src.origin).name
     member = src.origin.partition("!")[2] if src.origin != str(src.path) else ""
     absolute = str(Path(src.path or src.origin).resolve()) + (f"!{member}" if member else "")
-    candidates = dict.fromkeys([work_id_for(src.stem, relpath), work_id_for(src.stem, relpath, taken=True),
-                                work_id_for(src.stem, absolute, taken=True)])
+    candidates = dict.fromkeys(
+        [
+            work_id_for(src.stem, relpath),
+            work_id_for(src.stem, relpath, taken=True),
+            work_id_for(src.stem, absolute, taken=True),
+        ]
+    )
     for wid in candidates:
-        holders = [_read_meta(raw_dir / source / wid) for source in SOURCES
-                   if (raw_dir / source / wid / rawstore.META_FILE).exists()]
+        holders = [
+            _read_meta(raw_dir / source / wid)
+            for source in SOURCES
+            if (raw_dir / source / wid / rawstore.META_FILE).exists()
+        ]
         if all(_same_origin(m.get("origin"), src) for m in holders):
             return wid
     return wid
@@ -248,8 +270,9 @@ def assign_work_id(src: SourceText, raw_dir: Path) -> str:
 def _store_error(exc: OSError, raw_dir: Path) -> StoreError:
     if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
         return StoreError(f"cannot write to the raw store: {describe_os_error(exc, str(raw_dir))}")
-    return StoreError(f"cannot write to the raw store: {describe_os_error(exc, str(raw_dir))} "
-                      "(--raw-dir must be a writable folder)")
+    return StoreError(
+        f"cannot write to the raw store: {describe_os_error(exc, str(raw_dir))} (--raw-dir must be a writable folder)"
+    )
 
 
 def ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> str:
@@ -276,7 +299,7 @@ def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str
         raise EmptyInputError(f"{src.origin}: the text has no body lines")
     sha = hashlib.sha256()
     for i in range(0, len(text), 1 << 20):  # no second full copy of the text as bytes
-        sha.update(text[i:i + (1 << 20)].encode("utf-8", "surrogatepass"))
+        sha.update(text[i : i + (1 << 20)].encode("utf-8", "surrogatepass"))
     digest = sha.hexdigest()
     work_id = assign_work_id(src, raw_dir)
     work_dir = rawstore.work_dir(raw_dir, source, work_id)
@@ -292,28 +315,32 @@ def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str
             if other != source:
                 rawstore.forget(rawstore.work_dir(raw_dir, other, work_id))
         rawstore.write_text(work_dir, text)
-        rawstore.write_meta(work_dir, {
-            "source": source,
-            "work_id": work_id,
-            "title": printable(title),
-            "author": author,
-            "url": None,
-            "origin": printable(src.origin),
-            "encoding": decoded.encoding,
-            "sha256": digest,
-            "chars": len(text),
-            "episodes": 1,
-            "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "nocpipe_version": __version__,
-        })
+        rawstore.write_meta(
+            work_dir,
+            {
+                "source": source,
+                "work_id": work_id,
+                "title": printable(title),
+                "author": author,
+                "url": None,
+                "origin": printable(src.origin),
+                "encoding": decoded.encoding,
+                "sha256": digest,
+                "chars": len(text),
+                "episodes": 1,
+                "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "nocpipe_version": __version__,
+            },
+        )
     except OSError as exc:
         raise _store_error(exc, raw_dir) from None
     return status, work_id
 
 
 @locked("ingest", lambda a: a["raw_dir"], "raw store", recursive=True)
-def ingest(paths: list[Path], raw_dir: Path, show_progress: bool = True,
-           max_bytes: int = config.MAX_INPUT_MB * _MB) -> IngestResult:
+def ingest(
+    paths: list[Path], raw_dir: Path, show_progress: bool = True, max_bytes: int = config.MAX_INPUT_MB * _MB
+) -> IngestResult:
     result = IngestResult()
 
     def skip(exc: InputError) -> None:

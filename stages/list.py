@@ -62,16 +62,18 @@ def list_store(raw_dir: Path, site: str | None = None, out_dir: Path | None = No
             episodes = len(stored)
         else:
             episodes = 1 if meta else 0
-        rows.append({
-            "source": w.source,
-            "work_id": w.work_id,
-            "title": meta.get("title") or "",
-            "author": meta.get("author") or "",
-            "episodes": episodes,
-            "fetched_at": meta.get("fetched_at") or "",
-            "status": _status(meta, rawstore.has_progress(w.path)),
-            "pairs": None if pairs is None else pairs.get((w.source, w.work_id), 0),
-        })
+        rows.append(
+            {
+                "source": w.source,
+                "work_id": w.work_id,
+                "title": meta.get("title") or "",
+                "author": meta.get("author") or "",
+                "episodes": episodes,
+                "fetched_at": meta.get("fetched_at") or "",
+                "status": _status(meta, rawstore.has_progress(w.path)),
+                "pairs": None if pairs is None else pairs.get((w.source, w.work_id), 0),
+            }
+        )
     return rows
 
 
@@ -102,15 +104,25 @@ def render_table(rows: list[dict]) -> str:
     has_pairs = any(r["pairs"] is not None for r in rows)
     cols = [c for c in COLUMNS if c != "pairs" or has_pairs]
     heads = [h for c, h in zip(COLUMNS, HEADERS) if c in cols]
-    cells = [[("" if r[c] is None else str(r[c]))[:19] if c == "fetched_at" else
-              ("" if r[c] is None else str(r[c])) for c in cols] for r in rows]
+    cells = [
+        [
+            ("" if r[c] is None else str(r[c]))[:19] if c == "fetched_at" else ("" if r[c] is None else str(r[c]))
+            for c in cols
+        ]
+        for r in rows
+    ]
     limits = {"title": 30, "author": 16}
-    widths = [min(max([_width(h)] + [_width(row[i]) for row in cells]), limits.get(c, 1000))
-              for i, (c, h) in enumerate(zip(cols, heads))]
+    widths = [
+        min(max([_width(h)] + [_width(row[i]) for row in cells]), limits.get(c, 1000))
+        for i, (c, h) in enumerate(zip(cols, heads))
+    ]
     lines = ["  ".join(_fit(h, w) for h, w in zip(heads, widths)).rstrip()]
     for row in cells:
         lines.append("  ".join(_fit(v, w) for v, w in zip(row, widths)).rstrip())
     totals = Counter(r["status"] if r["status"] in ("current", "gone", "incomplete") else "failed" for r in rows)
-    lines.append(f"{len(rows)} works: " + ", ".join(f"{n} {k}" for k, n in sorted(totals.items()))
-                 + (f"; {sum(r['pairs'] or 0 for r in rows)} pairs" if has_pairs else ""))
+    lines.append(
+        f"{len(rows)} works: "
+        + ", ".join(f"{n} {k}" for k, n in sorted(totals.items()))
+        + (f"; {sum(r['pairs'] or 0 for r in rows)} pairs" if has_pairs else "")
+    )
     return "\n".join(lines)

@@ -1,10 +1,10 @@
 """nocpipe predict: text -> katakana (the reading extract-pairs uses) -> model -> katakana replies.
 
-    model folder -> pipeline.inference.Chatbot (config.json checked, vocab.json, model.keras in safe mode)
-    text -> strip one outer 「」 -> katakana with the reader of the training data
-         -> cut to max_len (with a warning) -> Chatbot.reply (batched): greedy by default,
-            --temperature/--top-p sampling, --beam search; --num distinct candidates, best first,
-            each with the model's log p(reply + end | utterance)
+model folder -> pipeline.inference.Chatbot (config.json checked, vocab.json, model.keras in safe mode)
+text -> strip one outer 「」 -> katakana with the reader of the training data
+     -> cut to max_len (with a warning) -> Chatbot.reply (batched): greedy by default,
+        --temperature/--top-p sampling, --beam search; --num distinct candidates, best first,
+        each with the model's log p(reply + end | utterance)
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ __all__ = ["Reply", "Predictor", "strip_quotes", "read_input_file", "write_outpu
 
 @dataclass
 class Reply:
-    text: str                 # the input as given
-    kana: str                 # its katakana reading, as the model saw it (after cutting)
+    text: str  # the input as given
+    kana: str  # its katakana reading, as the model saw it (after cutting)
     candidates: list[Candidate]  # best first
     truncated: bool = False
     unknown: list[str] = field(default_factory=list)  # characters outside the vocabulary
@@ -67,8 +67,9 @@ class Predictor:
         return [Reply(t, k, c, cu, self.vocab.unknown_chars(k)) for t, k, c, cu in zip(texts, kanas, lists, cut)]
 
 
-def check_decoding(num: int, temperature: float, top_p: float, beam: int, mmi: float = 0.0,
-                   length_penalty: float = 1.0) -> None:
+def check_decoding(
+    num: int, temperature: float, top_p: float, beam: int, mmi: float = 0.0, length_penalty: float = 1.0
+) -> None:
     """The decoding options' own limits (before any model loads); --num above MAX_NUM is capped by the CLI."""
     import math
 
@@ -80,6 +81,7 @@ def check_decoding(num: int, temperature: float, top_p: float, beam: int, mmi: f
 
 
 # ---------------------------------------------------------------- inputs and outputs
+
 
 def read_input_file(path: Path) -> list[str]:
     """Text lines (blank ones skipped) or the `utterance` column of a Parquet file."""
@@ -113,8 +115,14 @@ def write_output_file(path: Path, replies: list[Reply]) -> int:
 
     from pipeline.atomic import write_output as write_with
 
-    rows: dict[str, list] = {"utterance": [], "utterance_kana": [], "candidate": [], "reply": [],
-                             "score": [], "truncated": []}
+    rows: dict[str, list] = {
+        "utterance": [],
+        "utterance_kana": [],
+        "candidate": [],
+        "reply": [],
+        "score": [],
+        "truncated": [],
+    }
     for r in replies:
         for j, (rep, sc) in enumerate(zip(r.replies, r.scores), start=1):
             rows["utterance"].append(r.text)

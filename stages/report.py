@@ -1,12 +1,12 @@
 """nocpipe report: what a user wants to see of a corpus before training.
 
-    shards (+ stats.json when the corpus root has one)
-      -> figures (one JSON-able dict: --json writes it)
-      -> sections: pairs per source and per work, splits, length histograms of both sides
-         with the --max-len cut marked, characters and vocabulary coverage, drop reasons,
-         near-copy groups, where readings came from
-      -> report.html (one file: tables by pandas, matplotlib plots embedded as base64 PNG)
-         and report.md beside it (the same, as Markdown, with the same embedded images)
+shards (+ stats.json when the corpus root has one)
+  -> figures (one JSON-able dict: --json writes it)
+  -> sections: pairs per source and per work, splits, length histograms of both sides
+     with the --max-len cut marked, characters and vocabulary coverage, drop reasons,
+     near-copy groups, where readings came from
+  -> report.html (one file: tables by pandas, matplotlib plots embedded as base64 PNG)
+     and report.md beside it (the same, as Markdown, with the same embedded images)
 """
 
 from __future__ import annotations
@@ -66,10 +66,11 @@ class ReportResult:
 
 # ---------------------------------------------------------------- reading
 
+
 def _stats_for(path: Path) -> dict:
     """stats.json of the corpus `path` belongs to ({} for a loose Parquet file elsewhere)."""
     path = Path(path)
-    for folder in ((path, path.parent) if path.is_dir() else (path.parent, path.parent.parent)):
+    for folder in (path, path.parent) if path.is_dir() else (path.parent, path.parent.parent):
         f = folder / STATS_FILE
         if f.is_file():
             try:
@@ -97,19 +98,30 @@ def figures_of(table: pa.Table, stats: dict, meta: dict, top_works: int = TOP_WO
     for side in ("utterance_kana", "reply_kana"):
         lens = pc.utf8_length(table.column(side)).to_numpy(zero_copy_only=False) if n else []
         s = pd.Series(lens, dtype="int64")
-        lengths[side] = {"histogram": {int(k): int(v) for k, v in s.value_counts().sort_index().items()},
-                         "mean": float(s.mean()) if n else 0.0, "median": float(s.median()) if n else 0.0,
-                         "max": int(s.max()) if n else 0, "over_cut": int((s > cut).sum())}
+        lengths[side] = {
+            "histogram": {int(k): int(v) for k, v in s.value_counts().sort_index().items()},
+            "mean": float(s.mean()) if n else 0.0,
+            "median": float(s.median()) if n else 0.0,
+            "max": int(s.max()) if n else 0,
+            "over_cut": int((s > cut).sum()),
+        }
     chars: Counter = Counter()
     for side in ("utterance_kana", "reply_kana"):
         for text in table.column(side).to_pylist():
             chars.update(text)
     total_chars = sum(chars.values())
     ranked = chars.most_common()
-    coverage = {str(v): (sum(c for _, c in ranked[:v - RESERVED_IDS]) / total_chars if total_chars else 0.0)
-                for v in VOCAB_SIZES}
-    per_work = (df.groupby(["source", "work_id", "split"]).size().rename("pairs").reset_index()
-                .sort_values(["pairs", "work_id"], ascending=[False, True]))
+    coverage = {
+        str(v): (sum(c for _, c in ranked[: v - RESERVED_IDS]) / total_chars if total_chars else 0.0)
+        for v in VOCAB_SIZES
+    }
+    per_work = (
+        df.groupby(["source", "work_id", "split"])
+        .size()
+        .rename("pairs")
+        .reset_index()
+        .sort_values(["pairs", "work_id"], ascending=[False, True])
+    )
     splits = {}
     for s in ("train", "valid", "test"):
         part = df[df["split"] == s]
@@ -124,12 +136,18 @@ def figures_of(table: pa.Table, stats: dict, meta: dict, top_works: int = TOP_WO
         "length_cut": cut,
         "splits": splits,
         "sources": {str(k): int(v) for k, v in df.groupby("source").size().items()},
-        "top_works": [{"work": f"{r.source}/{r.work_id}", "split": r.split, "pairs": int(r.pairs)}
-                      for r in per_work.head(top_works).itertuples()],
+        "top_works": [
+            {"work": f"{r.source}/{r.work_id}", "split": r.split, "pairs": int(r.pairs)}
+            for r in per_work.head(top_works).itertuples()
+        ],
         "lengths": lengths,
-        "characters": {"distinct": len(chars), "total": total_chars,
-                       "top": [[c, k] for c, k in ranked[:TOP_CHARS]], "vocabulary_coverage": coverage,
-                       "counts_by_rank": [k for _, k in ranked]},
+        "characters": {
+            "distinct": len(chars),
+            "total": total_chars,
+            "top": [[c, k] for c, k in ranked[:TOP_CHARS]],
+            "vocabulary_coverage": coverage,
+            "counts_by_rank": [k for _, k in ranked],
+        },
         "candidate_pairs": stats.get("candidate_pairs"),
         "dropped": stats.get("dropped", {}),
         "near_copy_groups": stats.get("near_copy_groups", []),
@@ -139,6 +157,7 @@ def figures_of(table: pa.Table, stats: dict, meta: dict, top_works: int = TOP_WO
 
 
 # ---------------------------------------------------------------- plots
+
 
 def _png(fig) -> bytes:
     import matplotlib.pyplot as plt
@@ -203,8 +222,12 @@ def _length_plot(f: dict) -> bytes:
     for ax, side, name in zip(axes, ("utterance_kana", "reply_kana"), ("utterance", "reply")):
         hist = f["lengths"][side]["histogram"]
         ax.bar([int(k) for k in hist], list(hist.values()), width=1.0, color="#4c72b0")
-        ax.axvline(cut + 0.5, color="#c44e52", linestyle="--",
-                   label=f"--max-len {cut}" + ("" if f["max_len"] else " (train's default)"))
+        ax.axvline(
+            cut + 0.5,
+            color="#c44e52",
+            linestyle="--",
+            label=f"--max-len {cut}" + ("" if f["max_len"] else " (train's default)"),
+        )
         ax.set_title(f"{name}: katakana characters")
         ax.set_xlabel("length")
         ax.legend()
@@ -214,53 +237,101 @@ def _length_plot(f: dict) -> bytes:
 
 # ---------------------------------------------------------------- sections
 
+
 def _table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
 def sections_of(f: dict) -> list[Section]:
     out = []
-    intro = (f"{f['pairs']:,} pairs from {f['works']:,} works; reader {f['reader'] or 'unknown'} "
-             f"({f['reader_version'] or '?'}); --max-len {f['max_len'] or 'none'}.")
+    intro = (
+        f"{f['pairs']:,} pairs from {f['works']:,} works; reader {f['reader'] or 'unknown'} "
+        f"({f['reader_version'] or '?'}); --max-len {f['max_len'] or 'none'}."
+    )
     if not f["from_stats"]:
         intro += " No stats.json beside these shards: drops, near-copies and readings are not known."
     out.append(Section("Overview", intro))
 
     s = Section("Splits")
-    s.tables.append(("", _table([{"split": k, "pairs": v["pairs"], "works": v["works"]}
-                                 for k, v in f["splits"].items()])))
-    s.images.append(("pairs per split", _bar(list(f["splits"]), [v["pairs"] for v in f["splits"].values()],
-                                             "pairs per split")))
+    s.tables.append(
+        ("", _table([{"split": k, "pairs": v["pairs"], "works": v["works"]} for k, v in f["splits"].items()]))
+    )
+    s.images.append(
+        ("pairs per split", _bar(list(f["splits"]), [v["pairs"] for v in f["splits"].values()], "pairs per split"))
+    )
     out.append(s)
 
     s = Section("Pairs per source and per work")
     s.tables.append(("per source", _table([{"source": k, "pairs": v} for k, v in f["sources"].items()])))
     s.tables.append((f"top {len(f['top_works'])} works", _table(f["top_works"])))
     if f["top_works"]:
-        s.images.append(("pairs of the top works", _bar([w["work"] for w in f["top_works"]],
-                                                         [w["pairs"] for w in f["top_works"]],
-                                                         "pairs of the top works", "pairs", horizontal=True)))
+        s.images.append(
+            (
+                "pairs of the top works",
+                _bar(
+                    [w["work"] for w in f["top_works"]],
+                    [w["pairs"] for w in f["top_works"]],
+                    "pairs of the top works",
+                    "pairs",
+                    horizontal=True,
+                ),
+            )
+        )
     out.append(s)
 
-    s = Section("Lengths", "Histograms of the katakana length of both sides; the dashed line is the "
-                           "--max-len cut (sides beyond it are dropped by extract-pairs or cut by train).")
-    s.tables.append(("", _table([{"side": side.removesuffix("_kana"), "mean": round(v["mean"], 1),
-                                  "median": v["median"], "max": v["max"], f"over {f['length_cut']}": v["over_cut"]}
-                                 for side, v in f["lengths"].items()])))
+    s = Section(
+        "Lengths",
+        "Histograms of the katakana length of both sides; the dashed line is the "
+        "--max-len cut (sides beyond it are dropped by extract-pairs or cut by train).",
+    )
+    s.tables.append(
+        (
+            "",
+            _table(
+                [
+                    {
+                        "side": side.removesuffix("_kana"),
+                        "mean": round(v["mean"], 1),
+                        "median": v["median"],
+                        "max": v["max"],
+                        f"over {f['length_cut']}": v["over_cut"],
+                    }
+                    for side, v in f["lengths"].items()
+                ]
+            ),
+        )
+    )
     if f["pairs"]:
         s.images.append(("length histograms", _length_plot(f)))
     out.append(s)
 
     ch = f["characters"]
-    s = Section("Characters", f"{ch['distinct']:,} distinct characters, {ch['total']:,} in all. A vocabulary "
-                              f"of N ids holds the N−{RESERVED_IDS} most frequent characters (padding and "
-                              "unknown take the others); the rest become unknown.")
-    s.tables.append(("vocabulary coverage", _table([{"vocabulary": int(k), "characters covered": f"{v:.2%}"}
-                                                    for k, v in ch["vocabulary_coverage"].items()])))
+    s = Section(
+        "Characters",
+        f"{ch['distinct']:,} distinct characters, {ch['total']:,} in all. A vocabulary "
+        f"of N ids holds the N−{RESERVED_IDS} most frequent characters (padding and "
+        "unknown take the others); the rest become unknown.",
+    )
+    s.tables.append(
+        (
+            "vocabulary coverage",
+            _table(
+                [{"vocabulary": int(k), "characters covered": f"{v:.2%}"} for k, v in ch["vocabulary_coverage"].items()]
+            ),
+        )
+    )
     top = ch["top"][:30]
-    s.tables.append((f"the {len(top)} most frequent characters",
-                     _table([{"rank": i + 1, "character": c, "count": k, "share": f"{k / ch['total']:.2%}"}
-                             for i, (c, k) in enumerate(top)])))
+    s.tables.append(
+        (
+            f"the {len(top)} most frequent characters",
+            _table(
+                [
+                    {"rank": i + 1, "character": c, "count": k, "share": f"{k / ch['total']:.2%}"}
+                    for i, (c, k) in enumerate(top)
+                ]
+            ),
+        )
+    )
     if ch["total"]:
         s.images.append(("character frequencies and vocabulary coverage", _coverage_plot(f)))
     out.append(s)
@@ -269,33 +340,60 @@ def sections_of(f: dict) -> list[Section]:
         s = Section("Drop reasons", f"{f['candidate_pairs'] or 0:,} candidate pairs, {f['pairs']:,} kept.")
         drops = {k.removeprefix("dropped_"): v for k, v in f["dropped"].items()}
         s.tables.append(("", _table([{"reason": k, "pairs": v} for k, v in drops.items()])))
-        s.images.append(("drop reasons", _bar(["kept"] + list(drops), [f["pairs"]] + list(drops.values()),
-                                              "candidate pairs: kept, and dropped by reason", "pairs",
-                                              horizontal=True)))
+        s.images.append(
+            (
+                "drop reasons",
+                _bar(
+                    ["kept"] + list(drops),
+                    [f["pairs"]] + list(drops.values()),
+                    "candidate pairs: kept, and dropped by reason",
+                    "pairs",
+                    horizontal=True,
+                ),
+            )
+        )
         out.append(s)
 
         groups = f["near_copy_groups"]
-        s = Section("Near-copy works", f"{len(groups)} group(s) of works that hold the same text; each group "
-                                        "takes the split of its member whose work_id sorts first.")
+        s = Section(
+            "Near-copy works",
+            f"{len(groups)} group(s) of works that hold the same text; each group "
+            "takes the split of its member whose work_id sorts first.",
+        )
         if groups:
-            s.tables.append(("", _table([{"group": i + 1, "work": m["work"], "split": m["split"],
-                                          "pairs kept": m["pairs_kept"]} for i, g in enumerate(groups) for m in g])))
+            s.tables.append(
+                (
+                    "",
+                    _table(
+                        [
+                            {"group": i + 1, "work": m["work"], "split": m["split"], "pairs kept": m["pairs_kept"]}
+                            for i, g in enumerate(groups)
+                            for m in g
+                        ]
+                    ),
+                )
+            )
         out.append(s)
 
         rd = f["readings"]
-        s = Section("Where readings came from", "Words read by the author's ruby on the line, by the work's "
-                                                 "ruby memory (ruby the author gave earlier), as numbers, or by "
-                                                 "the reader.")
+        s = Section(
+            "Where readings came from",
+            "Words read by the author's ruby on the line, by the work's "
+            "ruby memory (ruby the author gave earlier), as numbers, or by "
+            "the reader.",
+        )
         total = sum(rd.values())
         if total:
-            s.tables.append(("", _table([{"source": k, "words": v, "share": f"{v / total:.1%}"}
-                                         for k, v in rd.items()])))
+            s.tables.append(
+                ("", _table([{"source": k, "words": v, "share": f"{v / total:.1%}"} for k, v in rd.items()]))
+            )
             s.images.append(("reading sources", _bar(list(rd), list(rd.values()), "words read by", "words")))
         out.append(s)
     return out
 
 
 # ---------------------------------------------------------------- rendering
+
 
 def _md_table(df: pd.DataFrame) -> str:
     if df.empty:
@@ -327,12 +425,17 @@ def render_markdown(title: str, sections: list[Section]) -> str:
 
 
 def render_html(title: str, sections: list[Section]) -> str:
-    css = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}"
-           "table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:.2em .6em;"
-           "text-align:right}th{background:#f3f3f3}img{max-width:100%;display:block;margin:.5em 0 1.5em}")
-    parts = ["<!doctype html>", "<html lang=\"ja\"><head><meta charset=\"utf-8\">",
-             f"<title>{html.escape(title)}</title><style>{css}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>"]
+    css = (
+        "body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:.2em .6em;"
+        "text-align:right}th{background:#f3f3f3}img{max-width:100%;display:block;margin:.5em 0 1.5em}"
+    )
+    parts = [
+        "<!doctype html>",
+        '<html lang="ja"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{css}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
     for s in sections:
         parts.append(f"<h2>{html.escape(s.title)}</h2>")
         if s.text:
@@ -342,12 +445,13 @@ def render_html(title: str, sections: list[Section]) -> str:
                 parts.append(f"<p><em>{html.escape(caption)}</em></p>")
             parts.append(df.to_html(index=False, border=0) if not df.empty else "<p>(none)</p>")
         for alt, png in s.images:
-            parts.append(f"<img alt=\"{html.escape(alt)}\" src=\"{_data_uri(png)}\">")
+            parts.append(f'<img alt="{html.escape(alt)}" src="{_data_uri(png)}">')
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 # ---------------------------------------------------------------- the stage
+
 
 def report(opts: ReportOptions) -> ReportResult:
     data = Path(opts.data_dir)

@@ -39,8 +39,17 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 from pipeline import __version__, rawstore
 from pipeline.errors import FetchError, UsageError
-from pipeline.http import (Disallowed, NotFound, OffSite, Politeness, PoliteSession, Response, StopCrawl,
-                           host_of, origin_of)
+from pipeline.http import (
+    Disallowed,
+    NotFound,
+    OffSite,
+    Politeness,
+    PoliteSession,
+    Response,
+    StopCrawl,
+    host_of,
+    origin_of,
+)
 from pipeline.ids import ncode_of
 from pipeline.locks import folder_lock
 from pipeline.records import Counters
@@ -72,10 +81,10 @@ class ScrapeOptions:
     base_url: str | None = None
     api_url: str | None = None
     filters: Filters = field(default_factory=Filters)
-    update: bool = False          # re-check stored works (all of the site's, or `targets`)
-    all: bool = False             # discovery without a filter: everything the API lists
+    update: bool = False  # re-check stored works (all of the site's, or `targets`)
+    all: bool = False  # discovery without a filter: everything the API lists
     politeness: Politeness = field(default_factory=Politeness)
-    show_progress: bool = True    # bars on a terminal, lines otherwise; False: only notes
+    show_progress: bool = True  # bars on a terminal, lines otherwise; False: only notes
 
 
 @dataclass
@@ -83,9 +92,9 @@ class ScrapeResult:
     counters: Counters = field(default_factory=Counters)
     works: dict[str, str] = field(default_factory=dict)  # ncode -> new/updated/current/gone/failed/...
     failures: list[str] = field(default_factory=list)
-    offsite: list[str] = field(default_factory=list)     # links and redirects not followed
+    offsite: list[str] = field(default_factory=list)  # links and redirects not followed
     stopped: FetchError | None = None
-    discovered: int | None = None                        # the API's allcount, when discovering
+    discovered: int | None = None  # the API's allcount, when discovering
     requests: int = 0
     retries: int = 0
     bytes: int = 0
@@ -123,8 +132,9 @@ def check_root(url: str, flag: str) -> str:
 def _gate_or(exc: LayoutChanged, resp: Response) -> FetchError:
     """A page that does not parse is the age check shown in place, or a layout change."""
     if b"ageauth" in resp.content or "年齢確認".encode() in resp.content:
-        return AgeGate(f"{resp.url}: the site shows its age check instead of the page, even with "
-                       "the cookie over18=yes; stopped")
+        return AgeGate(
+            f"{resp.url}: the site shows its age check instead of the page, even with the cookie over18=yes; stopped"
+        )
     return exc
 
 
@@ -145,15 +155,18 @@ class Scraper:
         self.opts = opts
         self.ncodes = list(dict.fromkeys(ncode_of(t) for t in opts.targets))
         if not (self.ncodes or opts.update or opts.filters.any or opts.all or opts.limit):
-            raise UsageError("choose the works to download: ncodes or URLs, a filter (--genre, --keyword, "
-                             "--min-length, --kaiwaritu, --finished), --limit N, --update for the works "
-                             "already stored, or --all to mean everything the API lists")
+            raise UsageError(
+                "choose the works to download: ncodes or URLs, a filter (--genre, --keyword, "
+                "--min-length, --kaiwaritu, --finished), --limit N, --update for the works "
+                "already stored, or --all to mean everything the API lists"
+            )
         self.site = SITES[opts.site]
         self.base = check_root(opts.base_url or self.site.base_url, "--base-url")
         self.api_root = check_root(opts.api_url or self.site.api_url, "--api-url")
         self.store = Path(opts.raw_dir) / self.site.name
-        self.session = session or PoliteSession(opts.politeness, cookies=self.site.cookies,
-                                                origins=[self.base, self.api_root], cookie_origins=[self.base])
+        self.session = session or PoliteSession(
+            opts.politeness, cookies=self.site.cookies, origins=[self.base, self.api_root], cookie_origins=[self.base]
+        )
         self.session.on_wait = self._announce_wait
         self.api = Api(self.session, self.site, self.api_root, self.say)
         self.result = ScrapeResult()
@@ -179,16 +192,21 @@ class Scraper:
     def _status_line(self) -> str:
         st = self.session.stats
         of = f"/{self._total}" if self._total is not None else ""
-        return (f"{self._done}{of} works, {self.c['episodes_downloaded'] + self.c['episodes_revised']} episodes "
-                f"stored, {st.requests} requests, {st.retries} retries, {st.bytes / 1e6:.1f} MB, "
-                f"waited {st.waited:.0f} s")
+        return (
+            f"{self._done}{of} works, {self.c['episodes_downloaded'] + self.c['episodes_revised']} episodes "
+            f"stored, {st.requests} requests, {st.retries} retries, {st.bytes / 1e6:.1f} MB, "
+            f"waited {st.waited:.0f} s"
+        )
 
     def _tick(self) -> None:
         if self._bar is not None:
             st = self.session.stats
-            self._bar.set_postfix_str(f"{self.c['episodes_downloaded'] + self.c['episodes_revised']} ep, "
-                                      f"{st.requests} req, {st.retries} retries, {st.bytes / 1e6:.1f} MB, "
-                                      f"waited {st.waited:.0f} s", refresh=True)
+            self._bar.set_postfix_str(
+                f"{self.c['episodes_downloaded'] + self.c['episodes_revised']} ep, "
+                f"{st.requests} req, {st.retries} retries, {st.bytes / 1e6:.1f} MB, "
+                f"waited {st.waited:.0f} s",
+                refresh=True,
+            )
         elif self._lines and time.monotonic() - self._last_line >= LOG_EVERY:
             self._last_line = time.monotonic()
             self.say(f"scrape {self.site.name}: {self._status_line()}")
@@ -226,9 +244,11 @@ class Scraper:
                 return self._on_base(target)
             gates += 1
             if gates > 1:
-                raise AgeGate(f"{src}: the site still sends us to its age check ({host_of(target)}) "
-                              "with the cookie over18=yes; stopped. Open the site in a browser to see "
-                              "whether the age check changed")
+                raise AgeGate(
+                    f"{src}: the site still sends us to its age check ({host_of(target)}) "
+                    "with the cookie over18=yes; stopped. Open the site in a browser to see "
+                    "whether the age check changed"
+                )
             back = parse_qs(parts.query).get("url", [src])[0]
             if host_of(back) != host_of(src):  # a mirror or a test server: stay on it
                 b = urlsplit(back)
@@ -259,9 +279,13 @@ class Scraper:
         rawstore.clean(work_dir)
         meta = rawstore.read_meta_or_empty(work_dir)
         progress = rawstore.has_progress(work_dir)
-        if (meta.get("complete") and not progress and not meta.get("gone")
-                and same_version(meta.get("api"), api_rec)
-                and len(rawstore.stored_episodes(work_dir, meta)) == len(meta.get("episodes") or [])):
+        if (
+            meta.get("complete")
+            and not progress
+            and not meta.get("gone")
+            and same_version(meta.get("api"), api_rec)
+            and len(rawstore.stored_episodes(work_dir, meta)) == len(meta.get("episodes") or [])
+        ):
             self.c.add("episodes_current", len(meta.get("episodes") or []))
             return "current"
         work_url = urljoin(self.base, ncode + "/")
@@ -288,8 +312,18 @@ class Scraper:
             return self._short_work(ncode, work_dir, meta, progress, api_rec, toc, first)
         return self._serial_work(ncode, work_dir, meta, api_rec, toc, first)
 
-    def _meta(self, ncode: str, meta: dict, api_rec: dict | None, toc: TocPage, short: bool,
-              episodes: list[dict], complete: bool, missing: list[int], gone: list[int]) -> dict:
+    def _meta(
+        self,
+        ncode: str,
+        meta: dict,
+        api_rec: dict | None,
+        toc: TocPage,
+        short: bool,
+        episodes: list[dict],
+        complete: bool,
+        missing: list[int],
+        gone: list[int],
+    ) -> dict:
         api = api_rec or meta.get("api")
         return {
             "source": self.site.name,
@@ -309,8 +343,16 @@ class Scraper:
             "nocpipe_version": __version__,
         }
 
-    def _short_work(self, ncode: str, work_dir: Path, meta: dict, progress: bool, api_rec: dict | None,
-                    toc: TocPage, first: Response) -> str:
+    def _short_work(
+        self,
+        ncode: str,
+        work_dir: Path,
+        meta: dict,
+        progress: bool,
+        api_rec: dict | None,
+        toc: TocPage,
+        first: Response,
+    ) -> str:
         try:
             page = parse_episode(first.content, first.url, header_charset=_charset(first))
         except LayoutChanged as exc:
@@ -323,10 +365,19 @@ class Scraper:
                 rawstore.write_meta(work_dir, {**meta, "api": api_rec, "fetched_at": _now()})
             return "current"
         name = rawstore.write_episode(work_dir, 1, first.content)
-        info = {"number": 1, "subtitle": toc.title, "chapter": None, "published": None, "revised": None,
-                "url": first.url, "file": name, "bytes": len(first.content),
-                "sha256": hashlib.sha256(first.content).hexdigest(), "body_sha256": digest,
-                "fetched_at": _now()}
+        info = {
+            "number": 1,
+            "subtitle": toc.title,
+            "chapter": None,
+            "published": None,
+            "revised": None,
+            "url": first.url,
+            "file": name,
+            "bytes": len(first.content),
+            "sha256": hashlib.sha256(first.content).hexdigest(),
+            "body_sha256": digest,
+            "fetched_at": _now(),
+        }
         self.c.add("episodes_revised" if old else "episodes_downloaded")
         self.result.bytes += len(first.content)
         rawstore.write_meta(work_dir, self._meta(ncode, meta, api_rec, toc, True, [info], True, [], []))
@@ -342,26 +393,37 @@ class Scraper:
             try:
                 resp = self.fetch_page(nxt)
             except NotFound as exc:
-                raise _WorkFailed(f"{nxt}: a TOC page the pager links to answers 404; the page layout "
-                                  "has probably changed", layout=True) from exc
+                raise _WorkFailed(
+                    f"{nxt}: a TOC page the pager links to answers 404; the page layout has probably changed",
+                    layout=True,
+                ) from exc
             except OffSite as exc:
-                raise _WorkFailed(self._offsite(ncode, "table of contents", exc,
-                                                redirect=origin_of(self._on_base(nxt)) == origin_of(self.base))) from exc
+                raise _WorkFailed(
+                    self._offsite(
+                        ncode, "table of contents", exc, redirect=origin_of(self._on_base(nxt)) == origin_of(self.base)
+                    )
+                ) from exc
             try:
-                page = parse_toc(resp.content, resp.url, chapter=entries[-1].chapter if entries else None,
-                                 header_charset=_charset(resp))
+                page = parse_toc(
+                    resp.content,
+                    resp.url,
+                    chapter=entries[-1].chapter if entries else None,
+                    header_charset=_charset(resp),
+                )
             except LayoutChanged as exc:
                 raise _WorkFailed(str(exc), layout=True) from exc
             entries.extend(page.entries)
             nxt = page.next_url
         numbers = [e.number for e in entries]
         if len(set(numbers)) != len(numbers):
-            raise _WorkFailed(f"{first.url}: the TOC pages list an episode twice; the page layout has "
-                              "probably changed", layout=True)
+            raise _WorkFailed(
+                f"{first.url}: the TOC pages list an episode twice; the page layout has probably changed", layout=True
+            )
         return sorted(entries, key=lambda e: e.number)
 
-    def _serial_work(self, ncode: str, work_dir: Path, meta: dict, api_rec: dict | None,
-                     toc: TocPage, first: Response) -> str:
+    def _serial_work(
+        self, ncode: str, work_dir: Path, meta: dict, api_rec: dict | None, toc: TocPage, first: Response
+    ) -> str:
         entries = self._toc_entries(ncode, toc, first)
         stored = rawstore.stored_episodes(work_dir, meta, with_progress=True)
         by_key: dict[str, list[int]] = {}
@@ -390,8 +452,12 @@ class Scraper:
             data = {src: rawstore.episode_path(work_dir, stored[src]).read_bytes() for src in set(moves.values())}
             entry_of = {e.number: e for e in entries}
             for dst, src in sorted(moves.items()):
-                info = {**stored[src], **self._info(entry_of[dst]), "file": rawstore.episode_file(dst),
-                        "sha256": hashlib.sha256(data[src]).hexdigest()}
+                info = {
+                    **stored[src],
+                    **self._info(entry_of[dst]),
+                    "file": rawstore.episode_file(dst),
+                    "sha256": hashlib.sha256(data[src]).hexdigest(),
+                }
                 rawstore.append_progress(work_dir, info)
                 rawstore.write_episode(work_dir, dst, data[src])
                 final[dst] = info
@@ -441,9 +507,14 @@ class Scraper:
                 fail(e, f"{ncode} episode {e.number}: {exc}")
                 self.say(f"{ncode}: episode {e.number} failed: {exc}")
                 continue
-            info = {**self._info(e), "url": resp.url, "file": rawstore.episode_file(e.number),
-                    "bytes": len(resp.content), "sha256": hashlib.sha256(resp.content).hexdigest(),
-                    "fetched_at": _now()}
+            info = {
+                **self._info(e),
+                "url": resp.url,
+                "file": rawstore.episode_file(e.number),
+                "bytes": len(resp.content),
+                "sha256": hashlib.sha256(resp.content).hexdigest(),
+                "fetched_at": _now(),
+            }
             # First the line, then the file: see rawstore.stored_episodes.
             rawstore.append_progress(work_dir, info)
             rawstore.write_episode(work_dir, e.number, resp.content)
@@ -452,14 +523,22 @@ class Scraper:
             self.result.bytes += len(resp.content)
 
         episodes = [final[n] for n in sorted(final)]
-        changed = (not meta or moves or stale or len(todo) > len(failed) + len(gone)
-                   or (api_rec is not None and api_rec != meta.get("api"))
-                   or meta.get("episodes") != episodes or meta.get("gone")
-                   or sorted(failed) != meta.get("missing_episodes")
-                   or sorted(gone) != meta.get("gone_episodes"))
+        changed = (
+            not meta
+            or moves
+            or stale
+            or len(todo) > len(failed) + len(gone)
+            or (api_rec is not None and api_rec != meta.get("api"))
+            or meta.get("episodes") != episodes
+            or meta.get("gone")
+            or sorted(failed) != meta.get("missing_episodes")
+            or sorted(gone) != meta.get("gone_episodes")
+        )
         if episodes and changed:
-            rawstore.write_meta(work_dir, self._meta(ncode, meta, api_rec, toc, False, episodes,
-                                                     not failed, sorted(failed), sorted(gone)))
+            rawstore.write_meta(
+                work_dir,
+                self._meta(ncode, meta, api_rec, toc, False, episodes, not failed, sorted(failed), sorted(gone)),
+            )
         for n in stale:
             (work_dir / rawstore.episode_file(n)).unlink(missing_ok=True)
             self.c.add("episodes_dropped")
@@ -474,8 +553,15 @@ class Scraper:
 
     @staticmethod
     def _info(e: TocEntry) -> dict:
-        return {"number": e.number, "subtitle": e.subtitle, "chapter": e.chapter, "published": e.published,
-                "revised": e.revised, "key": e.key, "url": e.url}
+        return {
+            "number": e.number,
+            "subtitle": e.subtitle,
+            "chapter": e.chapter,
+            "published": e.published,
+            "revised": e.revised,
+            "key": e.key,
+            "url": e.url,
+        }
 
     # ------------------------------------------------------------ the run
 
@@ -493,8 +579,10 @@ class Scraper:
 
     def lookup(self, ncodes: list[str]) -> dict[str, dict]:
         if self.opts.base_url and not self.opts.api_url:
-            self.say("note: --base-url without --api-url: the official API describes the real site, "
-                     "so tables of contents decide what changed")
+            self.say(
+                "note: --base-url without --api-url: the official API describes the real site, "
+                "so tables of contents decide what changed"
+            )
             return {}
         return self.api.lookup(ncodes)
 
@@ -505,8 +593,7 @@ class Scraper:
             if ncodes:
                 missing = [n for n in ncodes if n not in stored]
                 if missing:
-                    raise UsageError(f"{', '.join(missing)} not in {self.store}; scrape new works "
-                                     "without --update")
+                    raise UsageError(f"{', '.join(missing)} not in {self.store}; scrape new works without --update")
             else:
                 ncodes = stored
                 if not ncodes:
@@ -522,16 +609,18 @@ class Scraper:
             if sys.stderr.isatty():
                 from tqdm import tqdm
 
-                self._bar = tqdm(desc=f"scrape {self.site.name}", unit="work", file=sys.stderr,
-                                 dynamic_ncols=True, leave=False)
+                self._bar = tqdm(
+                    desc=f"scrape {self.site.name}", unit="work", file=sys.stderr, dynamic_ncols=True, leave=False
+                )
             else:
                 self._lines = True
         if self.opts.politeness.delay < 1 and not self.opts.base_url:
-            self.say(f"note: --delay {self.opts.politeness.delay:g} is under 1 s against {self.base}; "
-                     "the default of 1 s is the polite minimum")
+            self.say(
+                f"note: --delay {self.opts.politeness.delay:g} is under 1 s against {self.base}; "
+                "the default of 1 s is the polite minimum"
+            )
         if not self.opts.politeness.contact:
-            self.say("note: no --contact (or NOCPIPE_CONTACT) given; the site cannot reach you if "
-                     "something goes wrong")
+            self.say("note: no --contact (or NOCPIPE_CONTACT) given; the site cannot reach you if something goes wrong")
         layout_run: list[str] = []  # the first works' layout failures, while nothing else happened
         try:
             items, total = self.targets()
@@ -556,9 +645,11 @@ class Scraper:
                         if len(layout_run) >= LAYOUT_STOP_AFTER:
                             self.result.works[ncode] = status
                             self.c.add("works_failed")
-                            raise LayoutStop(f"the first {len(layout_run)} works all failed the same way (the "
-                                             f"page layout has probably changed, so nocpipe needs an update); "
-                                             f"stopped early. Last: {layout_run[-1]}") from exc
+                            raise LayoutStop(
+                                f"the first {len(layout_run)} works all failed the same way (the "
+                                f"page layout has probably changed, so nocpipe needs an update); "
+                                f"stopped early. Last: {layout_run[-1]}"
+                            ) from exc
                     else:
                         layout_run = None
                 else:
@@ -595,14 +686,19 @@ def scrape(opts: ScrapeOptions, session: PoliteSession | None = None) -> ScrapeR
 def summary(result: ScrapeResult) -> str:
     c = result.counters
     works = sum(v for k, v in c.values.items() if k.startswith("works_"))
-    return (f"{works} works: {c['works_new']} new, {c['works_updated']} updated, "
-            f"{c['works_current']} current, {c['works_gone']} gone, {c['works_failed']} failed"
-            + (f", {c['works_disallowed']} disallowed by robots.txt" if c["works_disallowed"] else "")
-            + f"; episodes: {c['episodes_downloaded']} downloaded, {c['episodes_revised']} revised, "
-              f"{c['episodes_current']} skipped as current, {c['episodes_gone']} gone, "
-              f"{c['episodes_failed'] + c['episodes_offsite']} failed"
-            + (f", {c['episodes_renumbered']} renumbered" if c["episodes_renumbered"] else "")
-            + (f"; {c['offsite_not_fetched']} links/redirects to other hosts not fetched"
-               if c["offsite_not_fetched"] else "")
-            + f"; {result.requests} requests, {result.retries} retries, {result.bytes / 1e6:.2f} MB stored, "
-              f"waited {result.waited:.1f} s, {result.seconds:.1f} s in all")
+    return (
+        f"{works} works: {c['works_new']} new, {c['works_updated']} updated, "
+        f"{c['works_current']} current, {c['works_gone']} gone, {c['works_failed']} failed"
+        + (f", {c['works_disallowed']} disallowed by robots.txt" if c["works_disallowed"] else "")
+        + f"; episodes: {c['episodes_downloaded']} downloaded, {c['episodes_revised']} revised, "
+        f"{c['episodes_current']} skipped as current, {c['episodes_gone']} gone, "
+        f"{c['episodes_failed'] + c['episodes_offsite']} failed"
+        + (f", {c['episodes_renumbered']} renumbered" if c["episodes_renumbered"] else "")
+        + (
+            f"; {c['offsite_not_fetched']} links/redirects to other hosts not fetched"
+            if c["offsite_not_fetched"]
+            else ""
+        )
+        + f"; {result.requests} requests, {result.retries} retries, {result.bytes / 1e6:.2f} MB stored, "
+        f"waited {result.waited:.1f} s, {result.seconds:.1f} s in all"
+    )

@@ -48,15 +48,24 @@ from pipeline.errors import NocpipeError, UsageError
 
 EVALUATE_FILE = "evaluate.json"
 #: The figures `nocpipe evaluate` writes, in the order the page shows them.
-EVALUATE_KEYS = ("bits_per_char", "ngram_bits_per_char", "char_accuracy", "chrf", "distinct_1", "distinct_2",
-                 "generic_rate", "mean_length", "n")
+EVALUATE_KEYS = (
+    "bits_per_char",
+    "ngram_bits_per_char",
+    "char_accuracy",
+    "chrf",
+    "distinct_1",
+    "distinct_2",
+    "generic_rate",
+    "mean_length",
+    "n",
+)
 OPTIONS = ("text", "num", "temperature", "beam")
 
 # The page is one inline file: scripts and styles inline, requests to this server only.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-                               "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
-                               "frame-ancestors 'none'",
+    "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
@@ -73,8 +82,9 @@ class Replier(Protocol):
 
     def to_kana(self, text: str) -> str: ...
 
-    def reply(self, utterances_kana: list[str], *, num: int = 1, temperature: float = 0.0,
-              beam: int = 0) -> list[list[Any]]: ...
+    def reply(
+        self, utterances_kana: list[str], *, num: int = 1, temperature: float = 0.0, beam: int = 0
+    ) -> list[list[Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -88,15 +98,20 @@ class DecodeOptions:
 
 @dataclass
 class BatchStats:
-    replies: int = 0      # requests answered by the model
-    calls: int = 0        # model calls made for them
-    largest: int = 0      # the most requests one call answered
+    replies: int = 0  # requests answered by the model
+    calls: int = 0  # model calls made for them
+    largest: int = 0  # the most requests one call answered
     failed_calls: int = 0
 
     def as_dict(self) -> dict:
         mean = self.replies / self.calls if self.calls else 0.0
-        return {"replies": self.replies, "calls": self.calls, "mean_batch": round(mean, 3),
-                "largest_batch": self.largest, "failed_calls": self.failed_calls}
+        return {
+            "replies": self.replies,
+            "calls": self.calls,
+            "mean_batch": round(mean, 3),
+            "largest_batch": self.largest,
+            "failed_calls": self.failed_calls,
+        }
 
 
 class Busy(Exception):
@@ -201,6 +216,7 @@ class Batcher:
 
 # ---------------------------------------------------------------- requests
 
+
 def _request_model(limits: ServeLimits) -> type[BaseModel]:
     class ReplyRequest(BaseModel):
         # Strict: "2" is not a number and true is not 1; unknown options are errors, not ignored.
@@ -229,7 +245,7 @@ def _validation_message(exc: ValidationError, limits: ServeLimits) -> str:
     if kind == "string_too_long":
         return f"text is too long: at most {limits.max_text} characters"
     if kind == "missing":
-        return f"{name} is missing: send {{\"text\": \"...\"}}"
+        return f'{name} is missing: send {{"text": "..."}}'
     msg = err.get("msg", "invalid")
     return f"{name}: {msg[0].lower()}{msg[1:]}"
 
@@ -262,6 +278,7 @@ def _finite(x: float) -> float | None:
 
 # ---------------------------------------------------------------- the app
 
+
 def read_evaluate(model_dir: Path | None) -> dict | None:
     """The figures of `nocpipe evaluate` in the model folder, when it has them."""
     if model_dir is None:
@@ -272,8 +289,11 @@ def read_evaluate(model_dir: Path | None) -> dict | None:
         return None
     if not isinstance(obj, dict):
         return None
-    figures = {k: obj[k] for k in EVALUATE_KEYS
-               if isinstance(obj.get(k), (int, float)) and not isinstance(obj[k], bool) and math.isfinite(obj[k])}
+    figures = {
+        k: obj[k]
+        for k in EVALUATE_KEYS
+        if isinstance(obj.get(k), (int, float)) and not isinstance(obj[k], bool) and math.isfinite(obj[k])
+    }
     return figures or None
 
 
@@ -294,8 +314,13 @@ def page_html() -> str:
     return resources.files("pipeline").joinpath("web", "chat.html").read_text(encoding="utf-8")
 
 
-def create_app(replier: Replier, *, model_dir: Path | None = None, limits: ServeLimits | None = None,
-               on_ready: Callable[[], None] | None = None) -> FastAPI:
+def create_app(
+    replier: Replier,
+    *,
+    model_dir: Path | None = None,
+    limits: ServeLimits | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> FastAPI:
     """The FastAPI app around `replier`; the batching queue lives as long as the app runs."""
     limits = limits or ServeLimits()
     batcher = Batcher(replier, limits)
@@ -316,8 +341,9 @@ def create_app(replier: Replier, *, model_dir: Path | None = None, limits: Serve
             reader.shutdown(wait=False, cancel_futures=True)
 
     # No /docs: Swagger's page loads scripts from a CDN; the API is described in docs/serve.md.
-    app = FastAPI(title="nocpipe", version=__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="nocpipe", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.batcher = batcher
 
     def error(status: int, message: str, **headers: str) -> JSONResponse:
@@ -337,14 +363,21 @@ def create_app(replier: Replier, *, model_dir: Path | None = None, limits: Serve
 
     @app.get("/api/health")
     async def health() -> JSONResponse:
-        return JSONResponse({
-            "status": "ok",
-            "version": __version__,
-            "model": {**info, "evaluate": read_evaluate(model_dir)},
-            "limits": {"max_text": limits.max_text, "max_num": limits.max_num, "max_beam": limits.max_beam,
-                       "max_temperature": limits.max_temperature},
-            "stats": {**batcher.stats.as_dict(), "pending": batcher.pending},
-        }, headers=JSON_HEADERS)
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "model": {**info, "evaluate": read_evaluate(model_dir)},
+                "limits": {
+                    "max_text": limits.max_text,
+                    "max_num": limits.max_num,
+                    "max_beam": limits.max_beam,
+                    "max_temperature": limits.max_temperature,
+                },
+                "stats": {**batcher.stats.as_dict(), "pending": batcher.pending},
+            },
+            headers=JSON_HEADERS,
+        )
 
     @app.post("/api/reply")
     async def reply(request: Request) -> JSONResponse:
@@ -372,16 +405,20 @@ def create_app(replier: Replier, *, model_dir: Path | None = None, limits: Serve
                 raise RequestError(422, str(exc)) from None
         except RequestError as exc:
             return error(exc.status, str(exc), **({"Retry-After": "1"} if exc.status == 503 else {}))
-        return JSONResponse({
-            "input_kana": kana,
-            "truncated": truncated,
-            "replies": [{"text": t, "score": _finite(s)} for t, s in cands],
-        }, headers=JSON_HEADERS)
+        return JSONResponse(
+            {
+                "input_kana": kana,
+                "truncated": truncated,
+                "replies": [{"text": t, "score": _finite(s)} for t, s in cands],
+            },
+            headers=JSON_HEADERS,
+        )
 
     return app
 
 
 # ---------------------------------------------------------------- the command
+
 
 @dataclass
 class ServeOptions:
@@ -393,7 +430,7 @@ class ServeOptions:
 
 @dataclass
 class ServeResult:
-    status: str            # "stopped" (Ctrl-C or SIGTERM while serving) or "interrupted" (before)
+    status: str  # "stopped" (Ctrl-C or SIGTERM while serving) or "interrupted" (before)
     url: str = ""
     stats: dict = field(default_factory=dict)
     seconds: float = 0.0
@@ -454,12 +491,19 @@ def serve(opts: ServeOptions, log: Callable[[str], None] = print) -> ServeResult
         except KeyboardInterrupt:
             return ServeResult("interrupted", url, seconds=time.monotonic() - t0)
         if opts.host not in ("127.0.0.1", "localhost", "::1"):
-            log(f"note: listening on {opts.host}: put a reverse proxy with TLS, authentication and rate "
-                "limits in front before anyone else can reach it")
-        app = create_app(bot, model_dir=opts.model_dir, limits=opts.limits,
-                         on_ready=lambda: log(f"serving at {url} (Ctrl-C to stop)"))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                                               timeout_graceful_shutdown=10))
+            log(
+                f"note: listening on {opts.host}: put a reverse proxy with TLS, authentication and rate "
+                "limits in front before anyone else can reach it"
+            )
+        app = create_app(
+            bot,
+            model_dir=opts.model_dir,
+            limits=opts.limits,
+            on_ready=lambda: log(f"serving at {url} (Ctrl-C to stop)"),
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=10)
+        )
         # uvicorn re-raises the signal that stopped it once it has shut down; turning SIGTERM
         # into KeyboardInterrupt gives both the same clean end.
         if threading.current_thread() is threading.main_thread():

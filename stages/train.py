@@ -33,8 +33,19 @@ import numpy as np
 
 from pipeline import __version__, modeldir
 from pipeline.config import DEFAULT_ARCH, DEFAULT_UNITS
-from pipeline.dataset import (DEFAULT_WINDOW_ROWS, PairStream, count_too_long, end_weights, fingerprint, itf_weights,
-                              keras_batches, load_arrays, read_unit, scan_units, teacher_forcing)
+from pipeline.dataset import (
+    DEFAULT_WINDOW_ROWS,
+    PairStream,
+    count_too_long,
+    end_weights,
+    fingerprint,
+    itf_weights,
+    keras_batches,
+    load_arrays,
+    read_unit,
+    scan_units,
+    teacher_forcing,
+)
 from pipeline.errors import ModelError, UsageError
 from pipeline.kana import DEFAULT_READER
 from pipeline.locks import locked
@@ -50,20 +61,29 @@ class TrainConfig:
 
     batch_size: int = 128
     rotate_optimizers: bool = False
-    max_pairs: int = 0          # 0: every train pair
-    steps_per_epoch: int = 0    # 0: one pass over the train pairs
-    valid_pairs: int = -1       # -1: 10% of the train pairs (at least one batch, at most 5000); 0: none
+    max_pairs: int = 0  # 0: every train pair
+    steps_per_epoch: int = 0  # 0: one pass over the train pairs
+    valid_pairs: int = -1  # -1: 10% of the train pairs (at least one batch, at most 5000); 0: none
     seed: int = 0
     precision: str = "auto"
     window_rows: int = DEFAULT_WINDOW_ROWS
-    pad_loss: str = "all"       # "all": every position counts (the original); "end": padding after the end adds no loss
-    itf: float = 0.0            # autoregressive: reply characters weighted 1/frequency**itf in the loss (0: off)
+    pad_loss: str = "all"  # "all": every position counts (the original); "end": padding after the end adds no loss
+    itf: float = 0.0  # autoregressive: reply characters weighted 1/frequency**itf in the loss (0: off)
 
 
-MODEL_DEFAULTS = {"arch": DEFAULT_ARCH, "units": DEFAULT_UNITS, "layers": 2, "heads": 0, "positions": "learned",
-                  "reply_dropout": 0.0,
-                  "max_len": 50, "vocab_size": 128, "reverse_input": True,
-                  "optimizer": "adam", "learning_rate": None}
+MODEL_DEFAULTS = {
+    "arch": DEFAULT_ARCH,
+    "units": DEFAULT_UNITS,
+    "layers": 2,
+    "heads": 0,
+    "positions": "learned",
+    "reply_dropout": 0.0,
+    "max_len": 50,
+    "vocab_size": 128,
+    "reverse_input": True,
+    "optimizer": "adam",
+    "learning_rate": None,
+}
 TRAIN_DEFAULTS = asdict(TrainConfig())
 
 
@@ -98,11 +118,11 @@ class TrainOptions:
     window_rows: int | None = None
     pad_loss: str | None = None
     itf: float | None = None
-    max_time: float | None = None    # seconds of training in this run (None: no budget)
-    lr_decay: bool = False           # with max_time: the learning rate falls linearly over the budget
+    max_time: float | None = None  # seconds of training in this run (None: no budget)
+    lr_decay: bool = False  # with max_time: the learning rate falls linearly over the budget
     tensorboard: Path | None = None  # a TensorBoard log folder
-    early_stop: int = 0              # patience in epochs on validation bits/char (0: off)
-    distribute: bool = False    # data-parallel over every device (pipeline.distribute); not saved: a resume may change it
+    early_stop: int = 0  # patience in epochs on validation bits/char (0: off)
+    distribute: bool = False  # data-parallel over every device (pipeline.distribute); not saved: a resume may change it
 
     def given(self, names) -> dict:
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
@@ -111,15 +131,16 @@ class TrainOptions:
 @dataclass
 class TrainResult:
     model_dir: Path
-    status: str                 # "done", "interrupted", "already-done"
+    status: str  # "done", "interrupted", "already-done"
     epochs_done: int
-    step: int = 0               # steps into the next epoch (interrupted mid-epoch)
+    step: int = 0  # steps into the next epoch (interrupted mid-epoch)
     best_epoch: int | None = None
     best_val_loss: float | None = None
     history: list[dict] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- helpers
+
 
 class _Stop:
     """SIGINT once: finish the running step, checkpoint, exit. SIGINT twice: abort at once."""
@@ -155,8 +176,8 @@ def _watch_callback(stop: _Stop, deadline: float | None = None):
     class Watch(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.steps = 0              # steps in this fit
-            self.epoch_steps = 0        # steps in the running epoch
+            self.steps = 0  # steps in this fit
+            self.epoch_steps = 0  # steps in the running epoch
             self.nan_step: int | None = None
             self.reason: str | None = None  # "interrupt" or "time"
             self._pending = None
@@ -213,8 +234,9 @@ def _run_callback():
         """At every epoch end (or a stop inside one): the history row, model.keras when the validation
         bits/char is the best so far, curves, and the checkpoint, all atomic."""
 
-        def __init__(self, model, model_dir, mcfg, tcfg, steps, fp, plotter, log, epochs, best_loss, best_epoch,
-                     history):
+        def __init__(
+            self, model, model_dir, mcfg, tcfg, steps, fp, plotter, log, epochs, best_loss, best_epoch, history
+        ):
             super().__init__()
             self.net, self.model_dir, self.mcfg, self.tcfg = model, model_dir, mcfg, tcfg
             self.steps_per_epoch, self.fp, self.plotter, self.log, self.epochs = steps, fp, plotter, log, epochs
@@ -241,13 +263,22 @@ def _run_callback():
             seconds = time.perf_counter() - self.t0
             ran = done - self.first_step
             samples = ran * self.tcfg.batch_size
-            row = {"epoch": epoch + 1, "optimizer": self.kind,
-                   "learning_rate": float(variable_value(self.net.optimizer.learning_rate)),
-                   "steps": ran, "samples": samples, "seconds": round(seconds, 3),
-                   "samples_per_s": round(samples / seconds, 1) if seconds > 0 else None,
-                   "loss": logs.get("loss"), "acc": logs.get("acc"), "bpc": logs.get("bpc"),
-                   "val_loss": logs.get("val_loss"), "val_acc": logs.get("val_acc"), "val_bpc": logs.get("val_bpc"),
-                   "resumed_at_step": self.first_step or ""}
+            row = {
+                "epoch": epoch + 1,
+                "optimizer": self.kind,
+                "learning_rate": float(variable_value(self.net.optimizer.learning_rate)),
+                "steps": ran,
+                "samples": samples,
+                "seconds": round(seconds, 3),
+                "samples_per_s": round(samples / seconds, 1) if seconds > 0 else None,
+                "loss": logs.get("loss"),
+                "acc": logs.get("acc"),
+                "bpc": logs.get("bpc"),
+                "val_loss": logs.get("val_loss"),
+                "val_acc": logs.get("val_acc"),
+                "val_bpc": logs.get("val_bpc"),
+                "resumed_at_step": self.first_step or "",
+            }
             self.history.append(row)
             score = logs.get("val_bpc", logs.get("bpc"))
             is_best = score is not None and math.isfinite(score) and (self.best_loss is None or score < self.best_loss)
@@ -261,14 +292,26 @@ def _run_callback():
             else:
                 self.epoch, self.step = epoch, done
             self.first_step = 0
-            _save(self.net, self.model_dir, self.epoch, self.step, self.steps_per_epoch, self.kind, self.tcfg,
-                  self.fp, self.best_loss, self.best_epoch)
+            _save(
+                self.net,
+                self.model_dir,
+                self.epoch,
+                self.step,
+                self.steps_per_epoch,
+                self.kind,
+                self.tcfg,
+                self.fp,
+                self.best_loss,
+                self.best_epoch,
+            )
             part = f" (stopped at step {done}/{self.steps_per_epoch})" if self.step else ""
-            self.log(f"epoch {epoch + 1}/{self.epochs}{part}: {samples:,} pairs in {seconds:.1f}s "
-                     f"({row['samples_per_s'] or 0:,.0f} pairs/s), loss {_fmt_loss(row['loss'])}, "
-                     f"bits/char {_fmt_loss(row['bpc'])}, val loss {_fmt_loss(row['val_loss'])}, "
-                     f"val bits/char {_fmt_loss(row['val_bpc'])}, val acc {_fmt_loss(row['val_acc'])}"
-                     + (" (best)" if is_best else ""))
+            self.log(
+                f"epoch {epoch + 1}/{self.epochs}{part}: {samples:,} pairs in {seconds:.1f}s "
+                f"({row['samples_per_s'] or 0:,.0f} pairs/s), loss {_fmt_loss(row['loss'])}, "
+                f"bits/char {_fmt_loss(row['bpc'])}, val loss {_fmt_loss(row['val_loss'])}, "
+                f"val bits/char {_fmt_loss(row['val_bpc'])}, val acc {_fmt_loss(row['val_acc'])}"
+                + (" (best)" if is_best else "")
+            )
 
     return Run
 
@@ -332,8 +375,10 @@ def _reader_of(data_dir: Path, log: Callable[[str], None] = print) -> tuple[str,
     metadata) gets the default reader, said out loud."""
     meta = corpus_metadata(data_dir)
     if not meta.get("reader"):
-        log(f"warning: {data_dir} does not say which reader made its katakana (no nocpipe metadata in its "
-            f"Parquet files, no stats.json beside them); assuming {DEFAULT_READER}, the default")
+        log(
+            f"warning: {data_dir} does not say which reader made its katakana (no nocpipe metadata in its "
+            f"Parquet files, no stats.json beside them); assuming {DEFAULT_READER}, the default"
+        )
         return DEFAULT_READER, ""
     return meta["reader"], meta.get("reader_version", "")
 
@@ -372,6 +417,7 @@ def _fmt_loss(v) -> str:
 
 # ---------------------------------------------------------------- the stage
 
+
 @locked("train", lambda a: a["opts"].model_dir, "model folder", beside=True, temporaries=(".*.tmp", ".*.keras"))
 def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tuple = ()) -> TrainResult:
     """Train (or resume) into opts.model_dir; see the module docstring. Extra Keras `callbacks` go to fit."""
@@ -398,15 +444,19 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
         for name, value in {**opts.given(MODEL_DEFAULTS), **opts.given(TRAIN_DEFAULTS)}.items():
             was = getattr(mcfg, name) if name in MODEL_DEFAULTS else getattr(tcfg, name)
             if value != was:
-                raise UsageError(f"--{name.replace('_', '-')} {value} differs from the saved {was}: "
-                                 "--resume continues with the saved settings (leave the option out)")
+                raise UsageError(
+                    f"--{name.replace('_', '-')} {value} differs from the saved {was}: "
+                    "--resume continues with the saved settings (leave the option out)"
+                )
         vocab = Vocab.load(model_dir / modeldir.VOCAB_FILE)
         if saved.get("data", {}).get("data_dir") and Path(saved["data"]["data_dir"]).resolve() != data_dir.resolve():
             log(f"note: resuming on {data_dir}, trained so far on {saved['data']['data_dir']}")
     else:
         if modeldir.holds_training(model_dir) and not opts.force:
-            raise UsageError(f"{model_dir} already holds a model: --resume to continue it, "
-                             "--force to start over, or choose another --name/--model-dir")
+            raise UsageError(
+                f"{model_dir} already holds a model: --resume to continue it, "
+                "--force to start over, or choose another --name/--model-dir"
+            )
         mcfg = ModelConfig(**{**MODEL_DEFAULTS, **opts.given(MODEL_DEFAULTS)}).validate()
         tcfg = TrainConfig(**{**TRAIN_DEFAULTS, **opts.given(TRAIN_DEFAULTS)})
         saved = None
@@ -424,8 +474,9 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
     if opts.lr_decay and tcfg.rotate_optimizers:
         raise UsageError("--lr-decay and --rotate-optimizers both set the learning rate: choose one")
     if tcfg.itf and not mcfg.autoregressive:
-        raise UsageError(f"--itf weighs the reply characters of an autoregressive model (attention, transformer), "
-                         f"not {mcfg.arch}")
+        raise UsageError(
+            f"--itf weighs the reply characters of an autoregressive model (attention, transformer), not {mcfg.arch}"
+        )
 
     # ---- data
     train_units = scan_units(data_dir, "train", tcfg.max_pairs)
@@ -441,25 +492,40 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
         cut, sides = count_too_long(train_units, "train", mcfg.max_len)
         if cut:
             log(f"warning: --max-len {mcfg.max_len} cuts {cut:,} of {sides:,} train sides ({cut / sides:.1%})")
-        vocab = Vocab.build(_count_chars(train_units, "train"), mcfg.vocab_size, max_len=mcfg.max_len,
-                            reverse_input=mcfg.reverse_input, reader=reader, reader_version=reader_version)
+        vocab = Vocab.build(
+            _count_chars(train_units, "train"),
+            mcfg.vocab_size,
+            max_len=mcfg.max_len,
+            reverse_input=mcfg.reverse_input,
+            reader=reader,
+            reader_version=reader_version,
+        )
         model_dir.mkdir(parents=True, exist_ok=True)
         vocab.save(model_dir / modeldir.VOCAB_FILE)
     steps = tcfg.steps_per_epoch or -(-n_train // tcfg.batch_size)
     if checkpoint is not None:
         state = checkpoint[2]
         if state["steps_per_epoch"] != steps:
-            raise ModelError(f"the checkpoint counts {state['steps_per_epoch']} steps per epoch, this data gives "
-                             f"{steps}: the train split changed (use the data it was trained on)")
+            raise ModelError(
+                f"the checkpoint counts {state['steps_per_epoch']} steps per epoch, this data gives "
+                f"{steps}: the train split changed (use the data it was trained on)"
+            )
         if state.get("fingerprint") != fp:
             log("warning: the shards changed since the checkpoint; the data order will not be the one it left")
 
     import keras
 
-    from pipeline.models import (build_model, choose_precision, compile_model, cudnn_report, gpu_info,
-                                 make_optimizer, quiet_native_logs, variable_value)
-
     from pipeline import distribute
+    from pipeline.models import (
+        build_model,
+        choose_precision,
+        compile_model,
+        cudnn_report,
+        gpu_info,
+        make_optimizer,
+        quiet_native_logs,
+        variable_value,
+    )
 
     plan = distribute.setup(tcfg.batch_size, enabled=opts.distribute)  # a batch that does not split stops here
     gpu = gpu_info()
@@ -475,8 +541,10 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
         keras.utils.set_random_seed(tcfg.seed)
         model = build_model(mcfg)
         backend = keras.backend.backend()
-        log(f"nocpipe {__version__}, keras {keras.__version__} on {backend}"
-            f"{', ' + gpu['name'] if gpu else ', CPU'}; precision {policy}")
+        log(
+            f"nocpipe {__version__}, keras {keras.__version__} on {backend}"
+            f"{', ' + gpu['name'] if gpu else ', CPU'}; precision {policy}"
+        )
         log(cudnn_report(model, gpu))
         if plan.enabled:
             log(f"--distribute: {plan.describe()}; {tcfg.batch_size // plan.devices} pairs per device per step")
@@ -495,17 +563,31 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
             val_y[:, -1] = 0  # bits/char counts the end of every reply, as evaluate does
             val_w = end_weights(val_y) if tcfg.pad_loss == "end" else None
         if len(x_val) == 0:
-            log("warning: no validation (" + ("--valid-pairs 0" if not valid_limit else "no valid pairs in the shards")
-                + "): the best model is chosen by training loss")
-        log(f"{mcfg.arch}: {model.count_params():,} parameters, units {mcfg.units}, vocabulary {len(vocab)} of "
+            log(
+                "warning: no validation ("
+                + ("--valid-pairs 0" if not valid_limit else "no valid pairs in the shards")
+                + "): the best model is chosen by training loss"
+            )
+        log(
+            f"{mcfg.arch}: {model.count_params():,} parameters, units {mcfg.units}, vocabulary {len(vocab)} of "
             f"{mcfg.vocab_size}, {mcfg.max_len} steps; {n_train:,} train pairs, {len(x_val):,} valid pairs; "
-            f"batch {tcfg.batch_size}, {steps} steps per epoch")
+            f"batch {tcfg.batch_size}, {steps} steps per epoch"
+        )
 
         config_obj = {
-            "nocpipe": __version__, "keras": keras.__version__, "backend": backend,
-            "model": mcfg.to_dict(), "train": asdict(tcfg),
-            "data": {"data_dir": str(data_dir), "train_pairs": n_train, "valid_pairs": int(len(x_val)),
-                     "fingerprint": fp, "reader": vocab.reader, "reader_version": vocab.reader_version},
+            "nocpipe": __version__,
+            "keras": keras.__version__,
+            "backend": backend,
+            "model": mcfg.to_dict(),
+            "train": asdict(tcfg),
+            "data": {
+                "data_dir": str(data_dir),
+                "train_pairs": n_train,
+                "valid_pairs": int(len(x_val)),
+                "fingerprint": fp,
+                "reader": vocab.reader,
+                "reader_version": vocab.reader_version,
+            },
         }
         if saved is None:
             modeldir.write_config(model_dir, config_obj)
@@ -551,10 +633,10 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
             base = mcfg.learning_rate or float(variable_value(make_optimizer(mcfg.optimizer).learning_rate))
             extra.append(_budget_decay_callback(base, deadline, opts.max_time))
         if opts.early_stop:
-            extra.append(keras.callbacks.EarlyStopping(monitor="val_bpc", mode="min", patience=opts.early_stop,
-                                                       verbose=1))
-        run = _Run(model, model_dir, mcfg, tcfg, steps, fp, plotter, log, opts.epochs,
-                   best_loss, best_epoch, history)
+            extra.append(
+                keras.callbacks.EarlyStopping(monitor="val_bpc", mode="min", patience=opts.early_stop, verbose=1)
+            )
+        run = _Run(model, model_dir, mcfg, tcfg, steps, fp, plotter, log, opts.epochs, best_loss, best_epoch, history)
         with _Stop(log) as stop, quiet_native_logs():
             while epoch < opts.epochs:
                 kind = _rotation(tcfg.seed, epoch) if tcfg.rotate_optimizers else mcfg.optimizer
@@ -568,40 +650,66 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
                 watch = _watch_callback(stop, deadline)
                 run.begin(epoch, step, kind, watch)
                 position = epoch * steps + step
-                model.fit(plan.local_batches(keras_batches(stream, position, weighted=tcfg.pad_loss == "end",
-                                                           start_id=start_id, token_weights=token_weights)),
-                          initial_epoch=epoch, epochs=last, steps_per_epoch=steps - step,
-                          validation_data=plan.local_rows(validation),
-                          validation_batch_size=plan.local_batch(tcfg.batch_size),
-                          verbose=opts.verbose, shuffle=False, callbacks=[watch, run, *extra])
+                model.fit(
+                    plan.local_batches(
+                        keras_batches(
+                            stream,
+                            position,
+                            weighted=tcfg.pad_loss == "end",
+                            start_id=start_id,
+                            token_weights=token_weights,
+                        )
+                    ),
+                    initial_epoch=epoch,
+                    epochs=last,
+                    steps_per_epoch=steps - step,
+                    validation_data=plan.local_rows(validation),
+                    validation_batch_size=plan.local_batch(tcfg.batch_size),
+                    verbose=opts.verbose,
+                    shuffle=False,
+                    callbacks=[watch, run, *extra],
+                )
                 if watch.nan_step is not None:
                     e, st = run.nan_at
-                    raise ModelError(f"the loss became NaN at epoch {e + 1}, step {st}: training stopped; the "
-                                     f"last checkpoint (epoch {run.epoch}{f', step {run.step}' if run.step else ''}) "
-                                     "is kept. Try a lower --learning-rate")
+                    raise ModelError(
+                        f"the loss became NaN at epoch {e + 1}, step {st}: training stopped; the "
+                        f"last checkpoint (epoch {run.epoch}{f', step {run.step}' if run.step else ''}) "
+                        "is kept. Try a lower --learning-rate"
+                    )
                 epoch, step = run.epoch, run.step
                 if step:  # stopped inside an epoch: Ctrl-C or the time budget
                     why = "time budget reached" if watch.reason == "time" else "interrupted"
-                    log(f"{why} at epoch {epoch + 1}, step {step}/{steps}: checkpoint saved in {model_dir}; "
-                        "run again with --resume to continue from this step")
+                    log(
+                        f"{why} at epoch {epoch + 1}, step {step}/{steps}: checkpoint saved in {model_dir}; "
+                        "run again with --resume to continue from this step"
+                    )
                     status = "time-up" if watch.reason == "time" else "interrupted"
                     return TrainResult(model_dir, status, epoch, step, run.best_epoch, run.best_loss, run.history)
                 if watch.reason or model.stop_training:
                     if watch.reason == "time":
-                        log(f"time budget reached after epoch {epoch}: checkpoint saved in {model_dir}; "
-                            "--resume continues")
+                        log(
+                            f"time budget reached after epoch {epoch}: checkpoint saved in {model_dir}; "
+                            "--resume continues"
+                        )
                         return TrainResult(model_dir, "time-up", epoch, 0, run.best_epoch, run.best_loss, run.history)
                     if watch.reason == "interrupt":
-                        log(f"interrupted after epoch {epoch}: checkpoint saved in {model_dir}; "
-                            "run again with --resume to continue")
-                        return TrainResult(model_dir, "interrupted", epoch, 0, run.best_epoch, run.best_loss,
-                                           run.history)
-                    if any(getattr(c, "stopped_epoch", 0) for c in extra
-                           if isinstance(c, keras.callbacks.EarlyStopping)):
-                        log(f"early stop after epoch {epoch}: validation bits/char did not improve for "
-                            f"{opts.early_stop} epochs (best {_fmt_loss(run.best_loss)} at epoch {run.best_epoch})")
-                        return TrainResult(model_dir, "early-stopped", epoch, 0, run.best_epoch, run.best_loss,
-                                           run.history)
+                        log(
+                            f"interrupted after epoch {epoch}: checkpoint saved in {model_dir}; "
+                            "run again with --resume to continue"
+                        )
+                        return TrainResult(
+                            model_dir, "interrupted", epoch, 0, run.best_epoch, run.best_loss, run.history
+                        )
+                    if any(
+                        getattr(c, "stopped_epoch", 0) for c in extra if isinstance(c, keras.callbacks.EarlyStopping)
+                    ):
+                        log(
+                            f"early stop after epoch {epoch}: validation bits/char did not improve for "
+                            f"{opts.early_stop} epochs (best {_fmt_loss(run.best_loss)} at epoch {run.best_epoch})"
+                        )
+                        return TrainResult(
+                            model_dir, "early-stopped", epoch, 0, run.best_epoch, run.best_loss, run.history
+                        )
         return TrainResult(model_dir, "done", epoch, 0, run.best_epoch, run.best_loss, run.history)
     finally:
         scope.close()
@@ -609,20 +717,37 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
         keras.config.set_dtype_policy(old_policy)
 
 
-def _save(model, model_dir: Path, epoch: int, step: int, steps: int, kind: str, tcfg: TrainConfig,
-          fp: str, best_loss, best_epoch) -> None:
+def _save(
+    model,
+    model_dir: Path,
+    epoch: int,
+    step: int,
+    steps: int,
+    kind: str,
+    tcfg: TrainConfig,
+    fp: str,
+    best_loss,
+    best_epoch,
+) -> None:
     from pipeline.models import variable_value
 
     state = {
-        "format": modeldir.MODEL_FORMAT, "nocpipe": __version__,
-        "epoch": epoch, "step": step, "steps_per_epoch": steps,
-        "batch_position": epoch * steps + step, "batch_size": tcfg.batch_size,
-        "optimizer": kind, "optimizer_iterations": int(variable_value(model.optimizer.iterations)),
+        "format": modeldir.MODEL_FORMAT,
+        "nocpipe": __version__,
+        "epoch": epoch,
+        "step": step,
+        "steps_per_epoch": steps,
+        "batch_position": epoch * steps + step,
+        "batch_size": tcfg.batch_size,
+        "optimizer": kind,
+        "optimizer_iterations": int(variable_value(model.optimizer.iterations)),
         # Every random choice is a function of the seed and the position (data order, optimizer
         # rotation); the networks have no dropout, so this is the whole random state.
-        "seed": tcfg.seed, "rng": "counter-based: data order = f(seed, pass, window); optimizer = f(seed, epoch)",
-        "fingerprint": fp, "best_loss": best_loss, "best_epoch": best_epoch,
+        "seed": tcfg.seed,
+        "rng": "counter-based: data order = f(seed, pass, window); optimizer = f(seed, epoch)",
+        "fingerprint": fp,
+        "best_loss": best_loss,
+        "best_epoch": best_epoch,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    modeldir.save_checkpoint(model_dir, [variable_value(w) for w in model.weights],
-                             _optimizer_arrays(model), state)
+    modeldir.save_checkpoint(model_dir, [variable_value(w) for w in model.weights], _optimizer_arrays(model), state)

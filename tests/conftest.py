@@ -81,6 +81,7 @@ def pytest_configure(config):
 
 # ---------------------------------------------------------------- a trained model, a running server
 
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny model trained through the real CLI on the bundled sample: ingest, extract-pairs,
@@ -91,8 +92,24 @@ def tiny_model(tmp_path_factory) -> Path:
     steps = [
         ["ingest", str(SAMPLES), "--raw-dir", root / "raw", "-q"],
         ["extract-pairs", "--raw-dir", root / "raw", "--out-dir", root / "pairs", "--workers", "1", "-q"],
-        ["train", "--data-dir", root / "pairs", "--model-dir", root / "tiny", "--units", "8", "--epochs", "1",
-         "--max-pairs", "300", "--batch-size", "32", "--valid-pairs", "32", "-q"],
+        [
+            "train",
+            "--data-dir",
+            root / "pairs",
+            "--model-dir",
+            root / "tiny",
+            "--units",
+            "8",
+            "--epochs",
+            "1",
+            "--max-pairs",
+            "300",
+            "--batch-size",
+            "32",
+            "--valid-pairs",
+            "32",
+            "-q",
+        ],
     ]
     for args in steps:
         code = main([str(a) for a in args])
@@ -103,9 +120,9 @@ def tiny_model(tmp_path_factory) -> Path:
 
 @dataclass
 class Served:
-    url: str            # http://127.0.0.1:PORT/
-    proc: object        # the `nocpipe serve` process
-    lines: list         # what it printed so far
+    url: str  # http://127.0.0.1:PORT/
+    proc: object  # the `nocpipe serve` process
+    lines: list  # what it printed so far
 
 
 @contextmanager
@@ -121,9 +138,14 @@ def serving(model_dir: Path, stop_with: int | None = None):
 
     sig = signal.SIGINT if stop_with is None else stop_with
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--model-dir", str(model_dir),
-                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=REPO, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "serve", "--model-dir", str(model_dir), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
     lines: list[str] = []
     q: queue.Queue = queue.Queue()
 

@@ -39,8 +39,9 @@ class ChildResult:
 
 def _reachable_by_others(path: str) -> bool:
     p = Path(os.path.realpath(path))
-    return all(os.stat(d).st_mode & 0o001 for d in [p, *p.parents] if d.is_dir()) \
-        and (p.is_dir() or bool(os.stat(p).st_mode & 0o005))
+    return all(os.stat(d).st_mode & 0o001 for d in [p, *p.parents] if d.is_dir()) and (
+        p.is_dir() or bool(os.stat(p).st_mode & 0o005)
+    )
 
 
 def _nobody_can_run() -> bool:
@@ -56,12 +57,19 @@ def _preexec(fsize: int | None, setuid_nobody: bool):
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
+
     return setup
 
 
-def run_nocpipe(*args: object, env: dict[str, str] | None = None, cwd: Path | None = None,
-                fsize: int | None = None, as_nobody: bool = False, stdin: str | None = None,
-                timeout: float = 300) -> ChildResult:
+def run_nocpipe(
+    *args: object,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    fsize: int | None = None,
+    as_nobody: bool = False,
+    stdin: str | None = None,
+    timeout: float = 300,
+) -> ChildResult:
     """`nocpipe ARGS...` in a child process (python -m pipeline.cli) on this checkout."""
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     child_env["PYTHONPATH"] = str(REPO)
@@ -78,8 +86,13 @@ def run_nocpipe(*args: object, env: dict[str, str] | None = None, cwd: Path | No
     child_env.update(env or {})
     proc = subprocess.run(
         command,
-        input=stdin if stdin is not None else "", capture_output=True, text=True, cwd=cwd or REPO,
-        env=child_env, timeout=timeout, preexec_fn=_preexec(fsize, setuid_nobody),
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        env=child_env,
+        timeout=timeout,
+        preexec_fn=_preexec(fsize, setuid_nobody),
     )
     return ChildResult(proc.returncode, proc.stdout, proc.stderr)
 

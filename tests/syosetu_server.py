@@ -40,7 +40,7 @@ RUBY_RE = re.compile(r"｜([^｜《》]+)《([^《》]+)》")
 @dataclass
 class Ep:
     subtitle: str
-    body: list[str]                 # lines; ruby written ｜base《reading》
+    body: list[str]  # lines; ruby written ｜base《reading》
     preface: list[str] = field(default_factory=list)
     afterword: list[str] = field(default_factory=list)
     published: str = "2021/04/01 12:00"
@@ -54,7 +54,7 @@ class Work:
     title: str
     author: str
     episodes: list[Ep]
-    layout: str = "current"          # or "old"
+    layout: str = "current"  # or "old"
     short: bool = False
     gone: bool = False
     updated_at: str = "2021-05-01 10:00:00"
@@ -66,11 +66,20 @@ class Work:
     links: dict[int, str] = field(default_factory=dict)  # episode number -> the TOC's href instead
 
     def api_record(self, site: str) -> dict:
-        rec = {"title": self.title, "ncode": self.ncode.upper(), "writer": self.author,
-               "noveltype": 2 if self.short else 1, "end": self.end,
-               "general_all_no": len(self.episodes), "length": self.length, "kaiwaritu": self.kaiwaritu,
-               "general_firstup": "2021-04-01 12:00:00", "general_lastup": self.lastup,
-               "novelupdated_at": self.updated_at, "updated_at": self.updated_at}
+        rec = {
+            "title": self.title,
+            "ncode": self.ncode.upper(),
+            "writer": self.author,
+            "noveltype": 2 if self.short else 1,
+            "end": self.end,
+            "general_all_no": len(self.episodes),
+            "length": self.length,
+            "kaiwaritu": self.kaiwaritu,
+            "general_firstup": "2021-04-01 12:00:00",
+            "general_lastup": self.lastup,
+            "novelupdated_at": self.updated_at,
+            "updated_at": self.updated_at,
+        }
         rec["nocgenre" if site == "nocturne" else "genre"] = self.genre
         return rec
 
@@ -89,7 +98,7 @@ class Hit:
 def ruby_html(line: str, with_rb: bool = True) -> str:
     out, pos = [], 0
     for m in RUBY_RE.finditer(line):
-        out.append(html.escape(line[pos:m.start()], quote=False))
+        out.append(html.escape(line[pos : m.start()], quote=False))
         base, reading = html.escape(m.group(1), quote=False), html.escape(m.group(2), quote=False)
         if with_rb:
             out.append(f"<ruby><rb>{base}</rb><rp>(</rp><rt>{reading}</rt><rp>)</rp></ruby>")
@@ -101,15 +110,18 @@ def ruby_html(line: str, with_rb: bool = True) -> str:
 
 
 def _ps(lines: list[str], prefix: str, with_rb: bool) -> str:
-    return "\n".join(f'<p id="{prefix}{i}">{ruby_html(ln, with_rb) if ln else "<br />"}</p>'
-                     for i, ln in enumerate(lines, 1))
+    return "\n".join(
+        f'<p id="{prefix}{i}">{ruby_html(ln, with_rb) if ln else "<br />"}</p>' for i, ln in enumerate(lines, 1)
+    )
 
 
 def _page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html>\n<html lang="ja">\n<head>\n<meta charset="UTF-8">\n<title>{title}</title>\n'
-            f'<link rel="stylesheet" href="/css/site.css">\n</head>\n<body>\n<header class="l-header">'
-            f'<a href="/">トップ</a> <a href="/secret/admin/">管理</a></header>\n{body}\n'
-            '<footer class="l-footer"><a href="/info/">案内</a></footer>\n</body>\n</html>\n')
+    return (
+        f'<!DOCTYPE html>\n<html lang="ja">\n<head>\n<meta charset="UTF-8">\n<title>{title}</title>\n'
+        f'<link rel="stylesheet" href="/css/site.css">\n</head>\n<body>\n<header class="l-header">'
+        f'<a href="/">トップ</a> <a href="/secret/admin/">管理</a></header>\n{body}\n'
+        '<footer class="l-footer"><a href="/info/">案内</a></footer>\n</body>\n</html>\n'
+    )
 
 
 def _href(w: Work, n: int) -> str:
@@ -120,11 +132,13 @@ def as_xhtml(page: str, charset: str = "UTF-8") -> str:
     """The same page as XHTML 1.1 with an XML declaration, as older pages and mirrors serve it."""
     head = '<!DOCTYPE html>\n<html lang="ja">\n<head>\n<meta charset="UTF-8">'
     assert page.startswith(head)
-    return (f'<?xml version="1.0" encoding="{charset}"?>\n'
-            '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">\n'
-            '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="ja">\n<head>\n'
-            f'<meta http-equiv="Content-Type" content="application/xhtml+xml; charset={charset}" />'
-            + page[len(head):].replace("<br>", "<br />"))
+    return (
+        f'<?xml version="1.0" encoding="{charset}"?>\n'
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="ja">\n<head>\n'
+        f'<meta http-equiv="Content-Type" content="application/xhtml+xml; charset={charset}" />'
+        + page[len(head) :].replace("<br>", "<br />")
+    )
 
 
 def _update_html(ep: Ep) -> str:
@@ -134,16 +148,19 @@ def _update_html(ep: Ep) -> str:
 
 # ---------------------------------------------------------------- pages, current layout
 
+
 def toc_current(w: Work, page: int, per_page: int) -> str:
-    eps = w.episodes[(page - 1) * per_page: page * per_page]
+    eps = w.episodes[(page - 1) * per_page : page * per_page]
     last = max(1, -(-len(w.episodes) // per_page))
     items, chapter = [], None if page == 1 else w.episodes[(page - 1) * per_page - 1].chapter
     for i, ep in enumerate(eps, (page - 1) * per_page + 1):
         if ep.chapter and ep.chapter != chapter:
             items.append(f'<div class="p-eplist__chapter-title">{html.escape(ep.chapter)}</div>')
         chapter = ep.chapter
-        items.append(f'<div class="p-eplist__sublist">\n<a href="{_href(w, i)}" class="p-eplist__subtitle">\n'
-                     f'{html.escape(ep.subtitle)}\n</a>\n<div class="p-eplist__update">{_update_html(ep)}</div>\n</div>')
+        items.append(
+            f'<div class="p-eplist__sublist">\n<a href="{_href(w, i)}" class="p-eplist__subtitle">\n'
+            f'{html.escape(ep.subtitle)}\n</a>\n<div class="p-eplist__update">{_update_html(ep)}</div>\n</div>'
+        )
     pager = ""
     if last > 1:
         parts = []
@@ -154,11 +171,13 @@ def toc_current(w: Work, page: int, per_page: int) -> str:
             parts.append(f'<a href="/{w.ncode}/?p={page + 1}" class="c-pager__item c-pager__item--next">次へ</a>')
             parts.append(f'<a href="/{w.ncode}/?p={last}" class="c-pager__item c-pager__item--last">最後へ</a>')
         pager = '<div class="c-pager c-pager--center">' + "\n".join(parts) + "</div>"
-    body = (f'<div class="l-container"><article class="p-novel">\n'
-            f'<h1 class="p-novel__title">{html.escape(w.title)}</h1>\n'
-            f'<div class="p-novel__author">作者：<a href="https://mypage.example/1/">{html.escape(w.author)}</a></div>\n'
-            f'<div id="novel_ex" class="p-novel__summary">「あらすじ」です。</div>\n'
-            f'{pager}\n<div class="p-eplist">\n' + "\n".join(items) + f"\n</div>\n{pager}\n</article></div>")
+    body = (
+        f'<div class="l-container"><article class="p-novel">\n'
+        f'<h1 class="p-novel__title">{html.escape(w.title)}</h1>\n'
+        f'<div class="p-novel__author">作者：<a href="https://mypage.example/1/">{html.escape(w.author)}</a></div>\n'
+        f'<div id="novel_ex" class="p-novel__summary">「あらすじ」です。</div>\n'
+        f'{pager}\n<div class="p-eplist">\n' + "\n".join(items) + f"\n</div>\n{pager}\n</article></div>"
+    )
     return _page(w.title, body)
 
 
@@ -166,23 +185,40 @@ def episode_current(w: Work, n: int | None) -> str:
     ep = w.episodes[(n or 1) - 1]
     blocks = []
     if ep.preface:
-        blocks.append('<div class="js-novel-text p-novel__text p-novel__text--preface">\n'
-                      f'{_ps(ep.preface, "Lp", True)}\n</div>')
+        blocks.append(
+            f'<div class="js-novel-text p-novel__text p-novel__text--preface">\n{_ps(ep.preface, "Lp", True)}\n</div>'
+        )
     blocks.append(f'<div class="js-novel-text p-novel__text">\n{_ps(ep.body, "L", True)}\n</div>')
     if ep.afterword:
-        blocks.append('<div class="js-novel-text p-novel__text p-novel__text--afterword">\n'
-                      f'{_ps(ep.afterword, "La", True)}\n</div>')
+        blocks.append(
+            '<div class="js-novel-text p-novel__text p-novel__text--afterword">\n'
+            f"{_ps(ep.afterword, 'La', True)}\n</div>"
+        )
     title = w.title if n is None else ep.subtitle
-    nav = "" if n is None else (f'<div class="c-pager"><a href="/{w.ncode}/" class="c-pager__item">目次</a>'
-                                + (f'<a href="/{w.ncode}/{n + 1}/" class="c-pager__item c-pager__item--next">次へ</a>'
-                                   if n < len(w.episodes) else "") + "</div>")
-    body = (f'<div class="l-container"><article class="p-novel">{nav}\n'
-            f'<h1 class="p-novel__title">{html.escape(title)}</h1>\n<div class="p-novel__body">\n'
-            + "\n".join(blocks) + f"\n</div>\n{nav}</article></div>")
+    nav = (
+        ""
+        if n is None
+        else (
+            f'<div class="c-pager"><a href="/{w.ncode}/" class="c-pager__item">目次</a>'
+            + (
+                f'<a href="/{w.ncode}/{n + 1}/" class="c-pager__item c-pager__item--next">次へ</a>'
+                if n < len(w.episodes)
+                else ""
+            )
+            + "</div>"
+        )
+    )
+    body = (
+        f'<div class="l-container"><article class="p-novel">{nav}\n'
+        f'<h1 class="p-novel__title">{html.escape(title)}</h1>\n<div class="p-novel__body">\n'
+        + "\n".join(blocks)
+        + f"\n</div>\n{nav}</article></div>"
+    )
     return _page(title, body)
 
 
 # ---------------------------------------------------------------- pages, older layout
+
 
 def toc_old(w: Work) -> str:
     items, chapter = [], None
@@ -190,12 +226,17 @@ def toc_old(w: Work) -> str:
         if ep.chapter and ep.chapter != chapter:
             items.append(f'<div class="chapter_title">{html.escape(ep.chapter)}</div>')
         chapter = ep.chapter
-        items.append(f'<dl class="novel_sublist2">\n<dd class="subtitle">\n<a href="{_href(w, i)}">'
-                     f'{html.escape(ep.subtitle)}</a>\n</dd>\n<dt class="long_update">{_update_html(ep)}</dt>\n</dl>')
-    body = (f'<div id="novel_contents"><div id="novel_color">\n<p class="novel_title">{html.escape(w.title)}</p>\n'
-            f'<div class="novel_writername">作者：<a href="https://mypage.example/2/">{html.escape(w.author)}</a></div>\n'
-            f'<div id="novel_ex">あらすじ「です」。</div>\n<div class="index_box">\n' + "\n".join(items)
-            + "\n</div>\n</div></div>")
+        items.append(
+            f'<dl class="novel_sublist2">\n<dd class="subtitle">\n<a href="{_href(w, i)}">'
+            f'{html.escape(ep.subtitle)}</a>\n</dd>\n<dt class="long_update">{_update_html(ep)}</dt>\n</dl>'
+        )
+    body = (
+        f'<div id="novel_contents"><div id="novel_color">\n<p class="novel_title">{html.escape(w.title)}</p>\n'
+        f'<div class="novel_writername">作者：<a href="https://mypage.example/2/">{html.escape(w.author)}</a></div>\n'
+        f'<div id="novel_ex">あらすじ「です」。</div>\n<div class="index_box">\n'
+        + "\n".join(items)
+        + "\n</div>\n</div></div>"
+    )
     return _page(w.title, body)
 
 
@@ -203,28 +244,44 @@ def episode_old(w: Work, n: int | None) -> str:
     ep = w.episodes[(n or 1) - 1]
     parts = []
     if n is not None:
-        parts.append(f'<div class="novel_bn"><a href="/{w.ncode}/{n + 1}/">次へ &gt;&gt;</a></div>'
-                     f'<p class="novel_subtitle">{html.escape(ep.subtitle)}</p>')
+        parts.append(
+            f'<div class="novel_bn"><a href="/{w.ncode}/{n + 1}/">次へ &gt;&gt;</a></div>'
+            f'<p class="novel_subtitle">{html.escape(ep.subtitle)}</p>'
+        )
     else:
-        parts.append(f'<p class="novel_title">{html.escape(w.title)}</p>'
-                     f'<div class="novel_writername">作者：{html.escape(w.author)}</div>')
+        parts.append(
+            f'<p class="novel_title">{html.escape(w.title)}</p>'
+            f'<div class="novel_writername">作者：{html.escape(w.author)}</div>'
+        )
     if ep.preface:
         parts.append(f'<div id="novel_p" class="novel_view">\n{_ps(ep.preface, "Lp", False)}\n</div>')
     parts.append(f'<div id="novel_honbun" class="novel_view">\n{_ps(ep.body, "L", False)}\n</div>')
     if ep.afterword:
         parts.append(f'<div id="novel_a" class="novel_view">\n{_ps(ep.afterword, "La", False)}\n</div>')
-    return _page(ep.subtitle, '<div id="novel_contents"><div id="novel_color">\n' + "\n".join(parts)
-                 + "\n</div></div>")
+    return _page(ep.subtitle, '<div id="novel_contents"><div id="novel_color">\n' + "\n".join(parts) + "\n</div></div>")
 
 
 # ---------------------------------------------------------------- the server
 
+
 class SyosetuServer:
-    def __init__(self, works: list[Work], site: str = "nocturne", *, per_page: int = 100,
-                 robots: str = "User-agent: *\nDisallow: /secret/\nDisallow: /n9999zz/\n",
-                 robots_status: int = 200, age_gate: bool | None = None, gzip_html: bool = True,
-                 extra_api_records: list[dict] | None = None, api_ignores_lastup: bool = False,
-                 xhtml: bool = False, encoding: str = "utf-8", bom: bool = False, charset_header: str | None = None):
+    def __init__(
+        self,
+        works: list[Work],
+        site: str = "nocturne",
+        *,
+        per_page: int = 100,
+        robots: str = "User-agent: *\nDisallow: /secret/\nDisallow: /n9999zz/\n",
+        robots_status: int = 200,
+        age_gate: bool | None = None,
+        gzip_html: bool = True,
+        extra_api_records: list[dict] | None = None,
+        api_ignores_lastup: bool = False,
+        xhtml: bool = False,
+        encoding: str = "utf-8",
+        bom: bool = False,
+        charset_header: str | None = None,
+    ):
         self.works = {w.ncode: w for w in works}
         self.site = site
         self.per_page = per_page
@@ -325,10 +382,14 @@ class SyosetuServer:
         elif name in ("429", "429date", "500", "502", "503", "504"):
             headers = {}
             if arg:
-                headers["Retry-After"] = (formatdate(time.time() + float(arg), usegmt=True)
-                                          if name == "429date" else arg)
-            self._send(h, int(name[:3]), "text/html; charset=utf-8",
-                       f"<html><body>error {name[:3]}</body></html>".encode(), headers)
+                headers["Retry-After"] = formatdate(time.time() + float(arg), usegmt=True) if name == "429date" else arg
+            self._send(
+                h,
+                int(name[:3]),
+                "text/html; charset=utf-8",
+                f"<html><body>error {name[:3]}</body></html>".encode(),
+                headers,
+            )
             return
         elif name == "redirect":
             self._redirect(h, arg)
@@ -350,7 +411,7 @@ class SyosetuServer:
         h.end_headers()
         try:
             for i in range(len(body)):
-                h.wfile.write(body[i:i + 1])
+                h.wfile.write(body[i : i + 1])
                 h.wfile.flush()
                 time.sleep(every)
         except OSError:
@@ -359,11 +420,17 @@ class SyosetuServer:
     def _redirect(self, h: BaseHTTPRequestHandler, location: str) -> None:
         self._send(h, 302, "text/html", b"", {"Location": location})
 
-    def _send(self, h: BaseHTTPRequestHandler, status: int, ctype: str, body: bytes,
-              headers: dict | None = None, truncate: bool = False) -> None:
+    def _send(
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        ctype: str,
+        body: bytes,
+        headers: dict | None = None,
+        truncate: bool = False,
+    ) -> None:
         headers = dict(headers or {})
-        if (self.gzip_html and ctype.startswith("text/html") and body
-                and "gzip" in h.headers.get("Accept-Encoding", "")):
+        if self.gzip_html and ctype.startswith("text/html") and body and "gzip" in h.headers.get("Accept-Encoding", ""):
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
         h.send_response(status)
@@ -399,8 +466,12 @@ class SyosetuServer:
             return 404, html_type, b"<html><body>404 Not Found</body></html>", {}
         w = self.works[m.group(1)]
         if self.age_gate and "over18=yes" not in h.headers.get("Cookie", ""):
-            return 302, "text/html", b"", {"Location": "https://nl.syosetu.com/redirect/ageauth/?url="
-                                           + quote(self.url[:-1] + h.path, safe="")}
+            return (
+                302,
+                "text/html",
+                b"",
+                {"Location": "https://nl.syosetu.com/redirect/ageauth/?url=" + quote(self.url[:-1] + h.path, safe="")},
+            )
         if w.gone:
             return 404, html_type, "<html><body>作品は削除されました</body></html>".encode(), {}
         n = int(m.group(2)) if m.group(2) else None
@@ -468,7 +539,7 @@ class SyosetuServer:
             recs.sort(key=lambda r: r["ncode"])
         else:
             recs.sort(key=lambda r: (r["general_lastup"], r["ncode"]), reverse=True)
-        page = recs[st - 1: st - 1 + lim]
+        page = recs[st - 1 : st - 1 + lim]
         body = json.dumps([{"allcount": len(recs)}] + page, ensure_ascii=False).encode()
         if one("gzip"):
             return 200, "application/octet-stream", gzip.compress(body, int(one("gzip"))), {}
@@ -482,27 +553,86 @@ def _ts(jst: str) -> int:
 def sample_works() -> list[Work]:
     """Three works: a paged serial in the current layout (preface, afterword, ruby, a
     revised episode, chapters), a serial in the older layout, and a short story."""
-    a = Work("n0001aa", "夜の図書館", "山田花子", [
-        Ep("はじまり", ["　図書館は静かだった。", "「こんばんは」", "「｜魔王《サタン》様、お待ちしておりました」", "",
-                     "　彼女は微笑んだ。", "「本を探しに来たの」", "「どの本でしょう」"],
-           preface=["「前書きの台詞です」", "「前書きの返事です」"],
-           afterword=["「後書きの台詞」", "「後書きの返事」"], chapter="第一章 出会い"),
-        Ep("二つ目の夜", ["「また来たのね」", "「ええ、また来ました」", "　窓の外は雨。"],
-           published="2021/04/02 12:00", revised="2021/04/10 09:30", chapter="第一章 出会い"),
-        Ep("三つ目の夜", ["「雨ですね」", "「傘を貸しましょうか」", "「ありがとう」"],
-           published="2021/04/03 12:00", chapter="第二章 雨"),
-        Ep("四つ目の夜", ["「さようなら」", "「またね」"], published="2021/04/04 12:00", chapter="第二章 雨"),
-        Ep("五つ目の夜", ["「おはよう」", "「｜早起《はやお》きですね」"],
-           afterword=["「あとがき」", "「です」"], published="2021/04/05 12:00", chapter="第二章 雨"),
-    ], layout="current")
-    b = Work("n0002bb", "古い街", "佐藤次郎", [
-        Ep("一話", ["「ここはどこ」", "「｜古都《ふるみやこ》だよ」"], preface=["「まえがき」", "「です」"],
-           chapter="序章"),
-        Ep("二話", ["　歩いた。", "「疲れた」", "「休もう」"], published="2021/04/02 08:00",
-           revised="2021/04/03 08:00", afterword=["「おわり」", "「はい」"]),
-    ], layout="old", lastup="2021-04-02 08:00:00", updated_at="2021-04-03 08:00:00")
-    c = Work("n0003cc", "短い話", "鈴木三郎", [
-        Ep("短い話", ["「短編です」", "「そうですね」", "", "「｜終《お》わり」", "「はい」"],
-           preface=["「前書き」", "「はい」"]),
-    ], short=True, lastup="2021-03-01 10:00:00", updated_at="2021-03-01 10:00:00")
+    a = Work(
+        "n0001aa",
+        "夜の図書館",
+        "山田花子",
+        [
+            Ep(
+                "はじまり",
+                [
+                    "　図書館は静かだった。",
+                    "「こんばんは」",
+                    "「｜魔王《サタン》様、お待ちしておりました」",
+                    "",
+                    "　彼女は微笑んだ。",
+                    "「本を探しに来たの」",
+                    "「どの本でしょう」",
+                ],
+                preface=["「前書きの台詞です」", "「前書きの返事です」"],
+                afterword=["「後書きの台詞」", "「後書きの返事」"],
+                chapter="第一章 出会い",
+            ),
+            Ep(
+                "二つ目の夜",
+                ["「また来たのね」", "「ええ、また来ました」", "　窓の外は雨。"],
+                published="2021/04/02 12:00",
+                revised="2021/04/10 09:30",
+                chapter="第一章 出会い",
+            ),
+            Ep(
+                "三つ目の夜",
+                ["「雨ですね」", "「傘を貸しましょうか」", "「ありがとう」"],
+                published="2021/04/03 12:00",
+                chapter="第二章 雨",
+            ),
+            Ep("四つ目の夜", ["「さようなら」", "「またね」"], published="2021/04/04 12:00", chapter="第二章 雨"),
+            Ep(
+                "五つ目の夜",
+                ["「おはよう」", "「｜早起《はやお》きですね」"],
+                afterword=["「あとがき」", "「です」"],
+                published="2021/04/05 12:00",
+                chapter="第二章 雨",
+            ),
+        ],
+        layout="current",
+    )
+    b = Work(
+        "n0002bb",
+        "古い街",
+        "佐藤次郎",
+        [
+            Ep(
+                "一話",
+                ["「ここはどこ」", "「｜古都《ふるみやこ》だよ」"],
+                preface=["「まえがき」", "「です」"],
+                chapter="序章",
+            ),
+            Ep(
+                "二話",
+                ["　歩いた。", "「疲れた」", "「休もう」"],
+                published="2021/04/02 08:00",
+                revised="2021/04/03 08:00",
+                afterword=["「おわり」", "「はい」"],
+            ),
+        ],
+        layout="old",
+        lastup="2021-04-02 08:00:00",
+        updated_at="2021-04-03 08:00:00",
+    )
+    c = Work(
+        "n0003cc",
+        "短い話",
+        "鈴木三郎",
+        [
+            Ep(
+                "短い話",
+                ["「短編です」", "「そうですね」", "", "「｜終《お》わり」", "「はい」"],
+                preface=["「前書き」", "「はい」"],
+            ),
+        ],
+        short=True,
+        lastup="2021-03-01 10:00:00",
+        updated_at="2021-03-01 10:00:00",
+    )
     return [a, b, c]

@@ -1,9 +1,9 @@
 """Aozora Bunko notation: header, legend, footer, notes, gaiji, ruby."""
 
+from conftest import aozora_text
+
 from pipeline.parsers import aozora
 from pipeline.records import Counters
-
-from conftest import aozora_text
 
 
 def parse(body: str):

@@ -25,7 +25,8 @@ def test_lists_convert_without_pandas_and_pandas_works_afterwards():
         "before = 'pandas' in sys.modules\n"
         "df = t.to_pandas()\n"
         "back = pa.Table.from_pandas(df, preserve_index=False)\n"
-        "print(json.dumps([before, 'pandas' in sys.modules, df['a'].tolist(), back.to_pylist() == t.to_pylist()]))")
+        "print(json.dumps([before, 'pandas' in sys.modules, df['a'].tolist(), back.to_pylist() == t.to_pylist()]))"
+    )
     assert json.loads(out) == [False, True, [1, 2], True]
 
 
@@ -36,7 +37,8 @@ def test_a_process_that_imported_pandas_keeps_its_probe():
         "skip_pandas_probe()\n"
         "import pyarrow as pa\n"
         "a = pa.array(pd.Series([1.5, None]))\n"
-        "print(json.dumps([a.type == pa.float64(), a.null_count]))")
+        "print(json.dumps([a.type == pa.float64(), a.null_count]))"
+    )
     assert json.loads(out) == [True, 1]
 
 
@@ -49,6 +51,7 @@ def test_extract_pairs_imports_neither_pandas_nor_pyarrow_compute(tmp_path, shar
         "from pipeline.cli import main\n"
         f"code = main(['extract-pairs', '-q', '--workers', '1', '--raw-dir', {str(tmp_path / 'raw')!r},"
         f" '--out-dir', {str(tmp_path / 'corpus')!r}])\n"
-        f"print(json.dumps([code, [m for m in {HEAVY!r} if m in sys.modules]]))")
+        f"print(json.dumps([code, [m for m in {HEAVY!r} if m in sys.modules]]))"
+    )
     assert json.loads(out) == [0, []]
     assert list((tmp_path / "corpus" / "pairs").glob("*.parquet"))

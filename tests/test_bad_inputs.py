@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLES
 from harness import assert_one_error, run_nocpipe
+
 from pipeline.cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -44,10 +44,29 @@ def world(tmp_path_factory) -> World:
     root = tmp_path_factory.mktemp("bad-inputs")
     raw, corpus, model = root / "raw", root / "corpus", root / "model"
     _quiet_main(["ingest", "-q", "--raw-dir", raw, SAMPLES])
-    _quiet_main(["extract-pairs", "-q", "--raw-dir", raw, "--out-dir", corpus, "--workers", "1",
-                 "--examples", "0"])
-    _quiet_main(["train", "-q", "--data-dir", corpus, "--model-dir", model, "--epochs", "1", "--units", "8",
-                 "--max-len", "16", "--vocab-size", "64", "--batch-size", "16", "--steps-per-epoch", "2"])
+    _quiet_main(["extract-pairs", "-q", "--raw-dir", raw, "--out-dir", corpus, "--workers", "1", "--examples", "0"])
+    _quiet_main(
+        [
+            "train",
+            "-q",
+            "--data-dir",
+            corpus,
+            "--model-dir",
+            model,
+            "--epochs",
+            "1",
+            "--units",
+            "8",
+            "--max-len",
+            "16",
+            "--vocab-size",
+            "64",
+            "--batch-size",
+            "16",
+            "--steps-per-epoch",
+            "2",
+        ]
+    )
     (root / "file.txt").write_text("just a file\n", encoding="utf-8")
     (root / "folder").mkdir()
     return World(root, raw, corpus, model, root / "file.txt", root / "folder")
@@ -68,30 +87,57 @@ CASES: list[Case] = [
     # extract-pairs
     ("extract-raw-dir-missing", lambda w: ["extract-pairs", "--raw-dir", w.root / "nope"], "nope"),
     ("extract-raw-dir-is-a-file", lambda w: ["extract-pairs", "--raw-dir", w.file], "file.txt"),
-    ("extract-out-dir-is-a-file", lambda w: ["extract-pairs", "--raw-dir", w.raw, "--out-dir", w.file,
-                                             "--workers", "1"], "file.txt"),
+    (
+        "extract-out-dir-is-a-file",
+        lambda w: ["extract-pairs", "--raw-dir", w.raw, "--out-dir", w.file, "--workers", "1"],
+        "file.txt",
+    ),
     ("extract-bad-split", lambda w: ["extract-pairs", "--raw-dir", w.raw, "--split", "1,2"], "--split"),
     ("extract-bad-reader", lambda w: ["extract-pairs", "--raw-dir", w.raw, "--reader", "mecab"], "reader"),
     ("extract-negative-max-len", lambda w: ["extract-pairs", "--raw-dir", w.raw, "--max-len", "-1"], "--max-len"),
     ("extract-negative-workers", lambda w: ["extract-pairs", "--raw-dir", w.raw, "--workers", "-3"], "--workers"),
     ("extract-not-a-number", lambda w: ["extract-pairs", "--max-len", "ten"], "--max-len"),
-    ("extract-unknown-url-scheme", lambda w: ["extract-pairs", "--raw-dir", w.raw, "--out-dir", "nosuch://b/c"],
-     "cannot open nosuch://b/c"),
-    ("extract-empty-object-store", lambda w: ["extract-pairs", "--raw-dir", f"memory://{os.getpid()}-none/raw",
-                                               "--out-dir", w.root / "o-mem"], "does not exist"),
+    (
+        "extract-unknown-url-scheme",
+        lambda w: ["extract-pairs", "--raw-dir", w.raw, "--out-dir", "nosuch://b/c"],
+        "cannot open nosuch://b/c",
+    ),
+    (
+        "extract-empty-object-store",
+        lambda w: ["extract-pairs", "--raw-dir", f"memory://{os.getpid()}-none/raw", "--out-dir", w.root / "o-mem"],
+        "does not exist",
+    ),
     # train
-    ("train-data-dir-missing", lambda w: ["train", "--data-dir", w.root / "nope", "--model-dir", w.root / "m1"],
-     "nope"),
-    ("train-zero-units", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m2", "--units", "0"],
-     "units"),
-    ("train-negative-epochs", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m3",
-                                         "--epochs", "-1"], "--epochs"),
-    ("train-unknown-arch", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m4",
-                                      "--arch", "zzz"], "zzz"),
-    ("train-nan-learning-rate", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m5",
-                                           "--learning-rate", "nan"], "nan"),
-    ("train-tiny-vocab", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m6",
-                                    "--vocab-size", "1"], "vocab"),
+    (
+        "train-data-dir-missing",
+        lambda w: ["train", "--data-dir", w.root / "nope", "--model-dir", w.root / "m1"],
+        "nope",
+    ),
+    (
+        "train-zero-units",
+        lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m2", "--units", "0"],
+        "units",
+    ),
+    (
+        "train-negative-epochs",
+        lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m3", "--epochs", "-1"],
+        "--epochs",
+    ),
+    (
+        "train-unknown-arch",
+        lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m4", "--arch", "zzz"],
+        "zzz",
+    ),
+    (
+        "train-nan-learning-rate",
+        lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m5", "--learning-rate", "nan"],
+        "nan",
+    ),
+    (
+        "train-tiny-vocab",
+        lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m6", "--vocab-size", "1"],
+        "vocab",
+    ),
     ("train-name-with-slash", lambda w: ["train", "--data-dir", w.corpus, "--name", "../x"], "--name"),
     ("train-over-a-model", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.model], "model"),
     # predict
@@ -99,31 +145,61 @@ CASES: list[Case] = [
     ("predict-model-dir-is-a-file", lambda w: ["predict", "--model-dir", w.file, "あ"], "model"),
     ("predict-empty-model-dir", lambda w: ["predict", "--model-dir", w.folder, "あ"], "config.json"),
     ("predict-input-missing", lambda w: ["predict", "--model-dir", w.model, "-i", w.root / "nope.txt"], "nope.txt"),
-    ("predict-output-suffix", lambda w: ["predict", "--model-dir", w.model, "-o", w.root / "x.xlsx", "あ"],
-     ".csv or .parquet"),
+    (
+        "predict-output-suffix",
+        lambda w: ["predict", "--model-dir", w.model, "-o", w.root / "x.xlsx", "あ"],
+        ".csv or .parquet",
+    ),
     ("predict-output-is-a-folder", lambda w: ["predict", "--model-dir", w.model, "-o", w.folder, "あ"], "folder"),
     ("predict-num-zero", lambda w: ["predict", "--model-dir", w.model, "--num", "0", "あ"], "--num"),
-    ("predict-negative-temperature", lambda w: ["predict", "--model-dir", w.model, "--temperature", "-1", "あ"],
-     "--temperature"),
+    (
+        "predict-negative-temperature",
+        lambda w: ["predict", "--model-dir", w.model, "--temperature", "-1", "あ"],
+        "--temperature",
+    ),
     ("predict-nan-mmi", lambda w: ["predict", "--model-dir", w.model, "--mmi", "nan", "あ"], "--mmi"),
-    ("predict-inf-temperature", lambda w: ["predict", "--model-dir", w.model, "--temperature", "inf", "あ"],
-     "--temperature"),
+    (
+        "predict-inf-temperature",
+        lambda w: ["predict", "--model-dir", w.model, "--temperature", "inf", "あ"],
+        "--temperature",
+    ),
     ("predict-top-p-above-1", lambda w: ["predict", "--model-dir", w.model, "--top-p", "2", "あ"], "--top-p"),
     ("predict-negative-beam", lambda w: ["predict", "--model-dir", w.model, "--beam", "-1", "あ"], "--beam"),
-    ("evaluate-nan-mmi", lambda w: ["evaluate", "--model-dir", w.model, "--data-dir", w.corpus, "--mmi", "nan"],
-     "--mmi"),
-    ("evaluate-inf-length-penalty", lambda w: ["evaluate", "--model-dir", w.model, "--data-dir", w.corpus,
-                                               "--length-penalty", "inf"], "--length-penalty"),
-    ("train-bad-max-time", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m7",
-                                      "--max-time", "-5s"], "--max-time"),
-    ("train-negative-early-stop", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m8",
-                                             "--early-stop", "-1"], "--early-stop"),
-    ("train-itf-too-large", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m9",
-                                       "--itf", "5"], "--itf"),
-    ("train-itf-on-the-seed-network", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m10",
-                                                 "--arch", "seed", "--itf", "0.5"], "autoregressive"),
-    ("train-lr-decay-without-a-budget", lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m11",
-                                                   "--lr-decay"], "--max-time"),
+    (
+        "evaluate-nan-mmi",
+        lambda w: ["evaluate", "--model-dir", w.model, "--data-dir", w.corpus, "--mmi", "nan"],
+        "--mmi",
+    ),
+    (
+        "evaluate-inf-length-penalty",
+        lambda w: ["evaluate", "--model-dir", w.model, "--data-dir", w.corpus, "--length-penalty", "inf"],
+        "--length-penalty",
+    ),
+    (
+        "train-bad-max-time",
+        lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m7", "--max-time", "-5s"],
+        "--max-time",
+    ),
+    (
+        "train-negative-early-stop",
+        lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m8", "--early-stop", "-1"],
+        "--early-stop",
+    ),
+    (
+        "train-itf-too-large",
+        lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m9", "--itf", "5"],
+        "--itf",
+    ),
+    (
+        "train-itf-on-the-seed-network",
+        lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m10", "--arch", "seed", "--itf", "0.5"],
+        "autoregressive",
+    ),
+    (
+        "train-lr-decay-without-a-budget",
+        lambda w: ["train", "--data-dir", w.corpus, "--model-dir", w.root / "m11", "--lr-decay"],
+        "--max-time",
+    ),
     ("predict-name-with-slash", lambda w: ["predict", "--name", "a/b", "あ"], "--name"),
     ("predict-input-is-a-folder", lambda w: ["predict", "--model-dir", w.model, "-i", w.folder], "is a folder"),
     ("predict-long-name", lambda w: ["predict", "--name", "x" * 300, "あ"], "255"),
@@ -135,8 +211,11 @@ CASES: list[Case] = [
     ("scrape-inf-delay", lambda w: ["scrape", *LOCAL, "--delay", "inf", "n1234ab"], "--delay"),
     ("scrape-nan-timeout", lambda w: ["scrape", *LOCAL, "--timeout", "nan", "n1234ab"], "--timeout"),
     ("scrape-nan-backoff", lambda w: ["scrape", *LOCAL, "--backoff", "nan", "n1234ab"], "--backoff"),
-    ("scrape-bad-base-url", lambda w: ["scrape", "--api-url", "http://127.0.0.1:9/api", "--base-url", "ht!tp://x",
-                                       "n1234ab"], "--base-url"),
+    (
+        "scrape-bad-base-url",
+        lambda w: ["scrape", "--api-url", "http://127.0.0.1:9/api", "--base-url", "ht!tp://x", "n1234ab"],
+        "--base-url",
+    ),
     ("scrape-unknown-site", lambda w: ["scrape", *LOCAL, "--site", "zz", "n1234ab"], "zz"),
     ("scrape-arabic-digits", lambda w: ["scrape", *LOCAL, "n\u0661\u0662\u0663\u0664ab"], "ncode"),
     ("scrape-fullwidth-digits", lambda w: ["scrape", *LOCAL, "n\uff10\uff10\uff10\uff11aa"], "ncode"),
@@ -155,10 +234,28 @@ CASES: list[Case] = [
     ("report-data-dir-is-a-file", lambda w: ["report", "--data-dir", w.file], "file.txt"),
     ("report-out-is-a-folder", lambda w: ["report", "--data-dir", w.corpus, "--out", w.folder], "folder"),
     ("evaluate-no-model", lambda w: ["evaluate", "--model-dir", w.root / "nope"], "model"),
-    ("evaluate-bad-split", lambda w: ["evaluate", "--model-dir", w.model, "--data-dir", w.corpus, "--split", "x"],
-     "--split"),
-    ("evaluate-json-is-a-folder", lambda w: ["evaluate", "--model-dir", w.model, "--data-dir", w.corpus,
-                                             "--split", "valid", "--max-pairs", "4", "--json", w.folder], "folder"),
+    (
+        "evaluate-bad-split",
+        lambda w: ["evaluate", "--model-dir", w.model, "--data-dir", w.corpus, "--split", "x"],
+        "--split",
+    ),
+    (
+        "evaluate-json-is-a-folder",
+        lambda w: [
+            "evaluate",
+            "--model-dir",
+            w.model,
+            "--data-dir",
+            w.corpus,
+            "--split",
+            "valid",
+            "--max-pairs",
+            "4",
+            "--json",
+            w.folder,
+        ],
+        "folder",
+    ),
     ("serve-no-model", lambda w: ["serve", "--model-dir", w.root / "nope"], "model"),
     ("serve-bad-port", lambda w: ["serve", "--model-dir", w.model, "--port", "99999"], "--port"),
     ("unknown-command", lambda w: ["nosuch"], "No such command"),
@@ -225,13 +322,27 @@ def test_report_and_evaluate_write_through_links_and_into_fifos(world, cli):
     assert result.code == 0, result.err
     assert b"<html" in reader.result() and not (world.root / "report-pipe.md").exists()
     reader = FifoReader(world.root / "figures.json")
-    result = cli("evaluate", "--model-dir", world.model, "--data-dir", world.corpus, "--split", "valid",
-                 "--max-pairs", "8", "--examples", "0", "--json", world.root / "figures.json")
+    result = cli(
+        "evaluate",
+        "--model-dir",
+        world.model,
+        "--data-dir",
+        world.corpus,
+        "--split",
+        "valid",
+        "--max-pairs",
+        "8",
+        "--examples",
+        "0",
+        "--json",
+        world.root / "figures.json",
+    )
     assert result.code == 0, result.err
     assert b"bits_per_char" in reader.result()
 
 
 # ---------------------------------------------------------------- damaged files: extract-pairs
+
 
 def _pairs_and_stats(corpus: Path) -> dict[str, bytes]:
     from harness import tree_files
@@ -265,10 +376,20 @@ def test_a_truncated_shard_is_rebuilt(damaged, cli, examples):
     assert _pairs_and_stats(corpus) == clean
 
 
-@pytest.mark.parametrize("damage", [
-    "[]", "null", "{not json", '{"shards": null}', '{"shards": [1, 2]}', '{"phase1": "x"}', '{"inputs": 3}',
-    '{"works": null}', "{}",
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "[]",
+        "null",
+        "{not json",
+        '{"shards": null}',
+        '{"shards": [1, 2]}',
+        '{"phase1": "x"}',
+        '{"inputs": 3}',
+        '{"works": null}',
+        "{}",
+    ],
+)
 def test_a_damaged_state_file_is_rebuilt(damaged, cli, damage):
     raw, corpus, clean = damaged
     (corpus / "_state.json").write_text(damage, encoding="utf-8")
@@ -321,6 +442,7 @@ def test_every_work_damaged_is_one_error_line(damaged, cli):
 
 # ---------------------------------------------------------------- damaged files: the model folder
 
+
 @pytest.fixture
 def model_copy(world, tmp_path) -> Path:
     import shutil
@@ -335,21 +457,26 @@ def _edit_json(path: Path, edit) -> None:
 
 
 MODEL_DAMAGE = [
-    ("config.json", "units", "abc", "units"), ("config.json", "units", None, "units"),
-    ("config.json", "reverse_input", "false", "reverse_input"), ("config.json", "units", 0, "units"),
+    ("config.json", "units", "abc", "units"),
+    ("config.json", "units", None, "units"),
+    ("config.json", "reverse_input", "false", "reverse_input"),
+    ("config.json", "units", 0, "units"),
     ("config.json", "max_len", 1.5, "max_len"),
-    ("vocab.json", "counts", [1], "counts"), ("vocab.json", "reverse_input", "false", "reverse_input"),
-    ("vocab.json", "tokens", None, "tokens"), ("vocab.json", "max_len", "16", "max_len"),
+    ("vocab.json", "counts", [1], "counts"),
+    ("vocab.json", "reverse_input", "false", "reverse_input"),
+    ("vocab.json", "tokens", None, "tokens"),
+    ("vocab.json", "max_len", "16", "max_len"),
 ]
 
 
-@pytest.mark.parametrize("name,key,value,fragment", MODEL_DAMAGE,
-                         ids=[f"{n}-{k}-{v}" for n, k, v, _ in MODEL_DAMAGE])
+@pytest.mark.parametrize("name,key,value,fragment", MODEL_DAMAGE, ids=[f"{n}-{k}-{v}" for n, k, v, _ in MODEL_DAMAGE])
 def test_a_damaged_model_file_is_named_with_what_to_do(world, cli, model_copy, name, key, value, fragment):
     path = model_copy / name
     _edit_json(path, lambda o: (o["model"] if name == "config.json" else o).__setitem__(key, value))
-    for args in (["predict", "--model-dir", model_copy, "あ"],
-                 ["train", "--data-dir", world.corpus, "--model-dir", model_copy, "--resume", "--epochs", "2", "-q"]):
+    for args in (
+        ["predict", "--model-dir", model_copy, "あ"],
+        ["train", "--data-dir", world.corpus, "--model-dir", model_copy, "--resume", "--epochs", "2", "-q"],
+    ):
         line = assert_one_error(cli(*args), name, fragment, "damaged")
         assert "--force" in line
 
@@ -379,8 +506,26 @@ def test_predict_num_is_capped_with_a_note_and_never_silently_fewer(world, cli, 
 
 def test_a_checkpoint_of_another_model_size_is_named(world, cli, model_copy, tmp_path):
     other = tmp_path / "other"
-    result = cli("train", "--data-dir", world.corpus, "--model-dir", other, "--epochs", "1", "--units", "12",
-                 "--max-len", "16", "--vocab-size", "64", "--batch-size", "16", "--steps-per-epoch", "2", "-q")
+    result = cli(
+        "train",
+        "--data-dir",
+        world.corpus,
+        "--model-dir",
+        other,
+        "--epochs",
+        "1",
+        "--units",
+        "12",
+        "--max-len",
+        "16",
+        "--vocab-size",
+        "64",
+        "--batch-size",
+        "16",
+        "--steps-per-epoch",
+        "2",
+        "-q",
+    )
     assert result.code == 0, result.err
     (model_copy / "checkpoint.npz").write_bytes((other / "checkpoint.npz").read_bytes())
     result = cli("train", "--data-dir", world.corpus, "--model-dir", model_copy, "--resume", "--epochs", "2", "-q")

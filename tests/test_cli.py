@@ -33,12 +33,15 @@ def test_top_level_help_and_version(cli):
     assert r.code == 0 and r.out.startswith("nocpipe ")
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["no-such-command"], "No such command"),
-    (["kana", "--reader", "mecab", "x"], "unknown reader"),
-    (["extract-pairs", "--workers", "many"], "--workers"),
-    (["ingest"], "Missing argument"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["no-such-command"], "No such command"),
+        (["kana", "--reader", "mecab", "x"], "unknown reader"),
+        (["extract-pairs", "--workers", "many"], "--workers"),
+        (["ingest"], "Missing argument"),
+    ],
+)
 def test_user_errors_are_one_line_with_status_1(cli, data_dir, args, needle):
     r = cli(*args)
     assert r.code == 1
@@ -53,8 +56,13 @@ def test_kana_from_arguments_and_stdin():
     out = subprocess.run(cmd + ["邪智暴虐《じゃちぼうぎゃく》の王", "3回"], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["ジャチボウギャクノオウ", "サンカイ"]
-    out = subprocess.run(cmd + ["--reader", "unidic"], input="今日は\n\n疲労｜困憊《こんぱい》\n",
-                         capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        cmd + ["--reader", "unidic"],
+        input="今日は\n\n疲労｜困憊《こんぱい》\n",
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["キョウハ", "", "ヒロウコンパイ"]
 

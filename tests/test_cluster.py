@@ -14,8 +14,8 @@ from pipeline import cluster
 from pipeline.errors import ClusterError, UsageError
 from pipeline.location import Location
 
-
 # ---------------------------------------------------------------- helpers run in workers
+
 
 def _square(x: int) -> int:
     return x * x
@@ -35,12 +35,12 @@ def dask_cluster():
     """One real LocalCluster of two worker processes for every test that needs one."""
     from dask.distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=40) as lc:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40) as lc:
         yield lc.scheduler_address
 
 
 # ---------------------------------------------------------------- parsing
+
 
 def test_parse_scheduler():
     assert cluster.parse_scheduler("local:3") == cluster.Scheduler(workers=3)
@@ -67,6 +67,7 @@ def test_unreachable_scheduler_is_one_error():
 
 # ---------------------------------------------------------------- executors
 
+
 def test_process_executor_orders_and_unordered():
     with cluster.open_executor(None, workers=2) as ex:
         assert isinstance(ex, cluster.ProcessExecutor)
@@ -92,6 +93,7 @@ def test_dask_executor_survives_a_lost_worker(dask_cluster, tmp_path):
 
 
 # ---------------------------------------------------------------- locations
+
 
 @pytest.mark.parametrize("kind", ["path", "file-url", "memory"])
 def test_location_commit_fetch_list(tmp_path, kind):
@@ -124,6 +126,7 @@ def test_location_commit_fetch_list(tmp_path, kind):
 
 # ---------------------------------------------------------------- extract-pairs on the cluster
 
+
 class _DieOnce(WorkerPlugin):
     """A worker plugin: the first worker to start a work's task exits at once (a worker lost mid-run)."""
 
@@ -144,8 +147,11 @@ def _corpus(root: Path) -> tuple[list[str], dict, list[str]]:
 
     import pyarrow.parquet as pq
 
-    rows = sorted(json.dumps({**r, "file": f.name.split("-")[0]}, ensure_ascii=False, sort_keys=True)
-                  for f in sorted((root / "pairs").glob("*.parquet")) for r in pq.read_table(f).to_pylist())
+    rows = sorted(
+        json.dumps({**r, "file": f.name.split("-")[0]}, ensure_ascii=False, sort_keys=True)
+        for f in sorted((root / "pairs").glob("*.parquet"))
+        for r in pq.read_table(f).to_pylist()
+    )
     stats = json.loads((root / "stats.json").read_text(encoding="utf-8"))
     works = sorted(str(p.relative_to(root)) for p in root.glob(".works/**/*") if p.is_file())
     return rows, stats, works
@@ -159,8 +165,25 @@ def small_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("cluster-corpus")
     samples = Path(__file__).resolve().parents[1] / "data" / "samples" / "aozora"
     assert main(["ingest", "-q", "--raw-dir", str(root / "raw"), str(samples)]) == 0
-    assert main(["extract-pairs", "-q", "--examples", "0", "--workers", "1", "--shard-size", "40",
-                 "--raw-dir", str(root / "raw"), "--out-dir", str(root / "local")]) == 0
+    assert (
+        main(
+            [
+                "extract-pairs",
+                "-q",
+                "--examples",
+                "0",
+                "--workers",
+                "1",
+                "--shard-size",
+                "40",
+                "--raw-dir",
+                str(root / "raw"),
+                "--out-dir",
+                str(root / "local"),
+            ]
+        )
+        == 0
+    )
     ref = _corpus(root / "local")
     assert len(ref[0]) > 50 and len(ref[2]) == 4
     return root, ref
@@ -169,12 +192,36 @@ def small_store(tmp_path_factory):
 def test_extract_pairs_on_two_dask_workers_equals_local(dask_cluster, small_store, cli):
     root, (rows, stats, works) = small_store
     out = root / "dask"
-    r = cli("extract-pairs", "-q", "--examples", "0", "--shard-size", "40", "--scheduler", dask_cluster,
-            "--raw-dir", (root / "raw").as_uri(), "--out-dir", out.as_uri())
+    r = cli(
+        "extract-pairs",
+        "-q",
+        "--examples",
+        "0",
+        "--shard-size",
+        "40",
+        "--scheduler",
+        dask_cluster,
+        "--raw-dir",
+        (root / "raw").as_uri(),
+        "--out-dir",
+        out.as_uri(),
+    )
     assert r.code == 0, r.err
     assert _corpus(out) == (rows, stats, works)
-    again = cli("extract-pairs", "-q", "--examples", "0", "--shard-size", "40", "--scheduler", dask_cluster,
-                "--raw-dir", str(root / "raw"), "--out-dir", str(out))
+    again = cli(
+        "extract-pairs",
+        "-q",
+        "--examples",
+        "0",
+        "--shard-size",
+        "40",
+        "--scheduler",
+        dask_cluster,
+        "--raw-dir",
+        str(root / "raw"),
+        "--out-dir",
+        str(out),
+    )
     assert again.code == 0 and "nothing new" in again.out
 
 
@@ -186,8 +233,20 @@ def test_extract_pairs_survives_a_lost_worker(dask_cluster, small_store, cli, tm
     with Client(dask_cluster) as client:
         client.register_plugin(_DieOnce(str(marker)))
         try:
-            r = cli("extract-pairs", "-q", "--examples", "0", "--shard-size", "40", "--scheduler", dask_cluster,
-                    "--raw-dir", str(root / "raw"), "--out-dir", str(tmp_path / "out"))
+            r = cli(
+                "extract-pairs",
+                "-q",
+                "--examples",
+                "0",
+                "--shard-size",
+                "40",
+                "--scheduler",
+                dask_cluster,
+                "--raw-dir",
+                str(root / "raw"),
+                "--out-dir",
+                str(tmp_path / "out"),
+            )
         finally:
             client.unregister_worker_plugin(_DieOnce.name)
     assert r.code == 0, r.err
@@ -199,11 +258,20 @@ def test_extract_pairs_survives_a_lost_worker(dask_cluster, small_store, cli, tm
 def test_extract_pairs_without_dask_says_how_to_install(monkeypatch, small_store, cli, tmp_path):
     root, _ = small_store
     monkeypatch.setitem(sys.modules, "dask.distributed", None)
-    r = cli("extract-pairs", "-q", "--scheduler", "local:2", "--raw-dir", str(root / "raw"),
-            "--out-dir", str(tmp_path / "out"))
+    r = cli(
+        "extract-pairs",
+        "-q",
+        "--scheduler",
+        "local:2",
+        "--raw-dir",
+        str(root / "raw"),
+        "--out-dir",
+        str(tmp_path / "out"),
+    )
     assert r.code == 1
-    assert r.err.strip() == ("Error: --scheduler needs dask.distributed, which is not installed: "
-                             "pip install 'nocpipe[dask]'")
+    assert r.err.strip() == (
+        "Error: --scheduler needs dask.distributed, which is not installed: pip install 'nocpipe[dask]'"
+    )
 
 
 def test_unknown_or_unusable_urls_are_refused_in_one_line(small_store, cli, tmp_path, monkeypatch):
@@ -218,13 +286,26 @@ def test_unknown_or_unusable_urls_are_refused_in_one_line(small_store, cli, tmp_
 
 def test_extract_pairs_on_a_local_cluster_it_starts(small_store, cli, tmp_path):
     root, reference = small_store
-    r = cli("extract-pairs", "-q", "--examples", "0", "--shard-size", "40", "--scheduler", "local:2",
-            "--raw-dir", str(root / "raw"), "--out-dir", str(tmp_path / "out"))
+    r = cli(
+        "extract-pairs",
+        "-q",
+        "--examples",
+        "0",
+        "--shard-size",
+        "40",
+        "--scheduler",
+        "local:2",
+        "--raw-dir",
+        str(root / "raw"),
+        "--out-dir",
+        str(tmp_path / "out"),
+    )
     assert r.code == 0, r.err
     assert _corpus(tmp_path / "out") == reference
 
 
 # ---------------------------------------------------------------- an object store
+
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
@@ -237,9 +318,15 @@ def s3(tmp_path_factory):
     server.start()
     host, port = server.get_host_and_port()
     none = tmp_path_factory.mktemp("aws") / "none"
-    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": str(none),
-           "AWS_SHARED_CREDENTIALS_FILE": str(none), "FSSPEC_S3_ENDPOINT_URL": f"http://{host}:{port}"}
+    env = {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(none),
+        "AWS_SHARED_CREDENTIALS_FILE": str(none),
+        "FSSPEC_S3_ENDPOINT_URL": f"http://{host}:{port}",
+    }
     saved = {k: os.environ.get(k) for k in env}
     saved_conf = fsspec.config.conf.get("s3")
     os.environ.update(env)
@@ -338,8 +425,14 @@ def test_object_store_failures_are_one_line(s3, small_store, cli, tmp_path, monk
     root, _ = small_store
     r = cli("extract-pairs", "-q", "--raw-dir", "s3://nocpipe-missing/raw", "--out-dir", str(tmp_path / "a"))
     assert r.code == 1 and r.err.startswith("Error: raw store s3://nocpipe-missing/raw does not exist")
-    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": "http://127.0.0.1:9",  # nothing listens there
-                                                   "config_kwargs": {"retries": {"max_attempts": 1}}})
+    monkeypatch.setitem(
+        fsspec.config.conf,
+        "s3",
+        {
+            "endpoint_url": "http://127.0.0.1:9",  # nothing listens there
+            "config_kwargs": {"retries": {"max_attempts": 1}},
+        },
+    )
     r = cli("extract-pairs", "-q", "--raw-dir", "s3://nocpipe/raw", "--out-dir", str(tmp_path / "b"))
     assert r.code == 1 and r.err.count("\n") == 1, r.err
     assert r.err.startswith("Error: s3://nocpipe/raw: Could not connect") and "check the URL" in r.err
@@ -356,11 +449,25 @@ def test_a_lost_worker_on_an_object_store_loses_nothing(s3, small_store, cli, tm
     s3.put(str(root / "raw") + "/", raw.removeprefix("s3://") + "/", recursive=True)
     marker = tmp_path / "died"
     # Started after the S3 endpoint's variables are set, so its workers reach it too.
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=40) as lc, Client(lc) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40) as lc,
+        Client(lc) as client,
+    ):
         client.register_plugin(_DieOnce(str(marker)))
-        r = cli("extract-pairs", "-q", "--examples", "0", "--shard-size", "40", "--scheduler", lc.scheduler_address,
-                "--raw-dir", raw, "--out-dir", out)
+        r = cli(
+            "extract-pairs",
+            "-q",
+            "--examples",
+            "0",
+            "--shard-size",
+            "40",
+            "--scheduler",
+            lc.scheduler_address,
+            "--raw-dir",
+            raw,
+            "--out-dir",
+            out,
+        )
     assert r.code == 0, r.err
     assert marker.read_text().startswith("extract-")
     assert _corpus(_download(s3, out, tmp_path / "corpus")) == reference
@@ -383,9 +490,13 @@ def test_a_killed_driver_on_an_object_store_resumes_to_the_same_corpus(s3, cli, 
     assert main([*args, "--raw-dir", str(tmp_path / "raw"), "--out-dir", str(tmp_path / "local")]) == 0
     raw, out = "s3://nocpipe/killed/raw", "s3://nocpipe/killed/corpus"
     s3.put(str(tmp_path / "raw") + "/", raw.removeprefix("s3://") + "/", recursive=True)
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args, "--raw-dir", raw, "--out-dir", out],
-                            cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", *args, "--raw-dir", raw, "--out-dir", out],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     works_prefix = out.removeprefix("s3://") + "/.works"
     deadline = time.monotonic() + 120
     done: list[str] = []

@@ -46,23 +46,26 @@ def reference_pairs(text: str) -> Counter:
 
 
 def nocpipe(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *map(str, args)],
-                          capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *map(str, args)], capture_output=True, text=True, env=env
+    )
 
 
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory):
+    from conftest import SHARED_CORPUS
+
     from pipeline.config import SplitConfig  # noqa: F401  (import check)
     from stages.extract_pairs import ExtractOptions, extract_pairs
     from stages.ingest import ingest
-    from conftest import SHARED_CORPUS
 
     if not SHARED_CORPUS.is_dir():
         pytest.fail(f"shared corpus not found at {SHARED_CORPUS}")
     root = tmp_path_factory.mktemp("corpus")
     ingest([SHARED_CORPUS], root / "raw", show_progress=False)
-    extract_pairs(ExtractOptions(raw_dir=root / "raw", out_dir=root / "corpus", max_len=0, workers=2,
-                                 show_progress=False))
+    extract_pairs(
+        ExtractOptions(raw_dir=root / "raw", out_dir=root / "corpus", max_len=0, workers=2, show_progress=False)
+    )
     return root
 
 
@@ -105,12 +108,12 @@ def test_kill_9_then_rerun_finishes_the_same(tmp_path, shared_corpus):
     env = {**os.environ, "NOCPIPE_DATA": str(tmp_path / "data")}
     assert nocpipe("ingest", "-q", src, env=env).returncode == 0
     args = ["extract-pairs", "-q", "--workers", "1", "--shard-size", "200", "--examples", "0"]
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     root = tmp_path / "data" / "processed"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(list((root / ".works").glob("*/*.parquet"))) < 2 \
-            and proc.poll() is None:
+    while time.monotonic() < deadline and len(list((root / ".works").glob("*/*.parquet"))) < 2 and proc.poll() is None:
         time.sleep(0.05)
     killed = proc.poll() is None
     proc.send_signal(signal.SIGKILL)

@@ -27,13 +27,25 @@ def pair_rows(n: int, split: str, work: str, seed: int = 0, start: int = 0) -> l
         length = int(rng.integers(2, 12))
         utt = "".join(KANA[int(j)] for j in rng.integers(0, len(KANA) - 1, length))
         rep = "".join(KANA[KANA.index(c) + 1] for c in utt) + "。"
-        rows.append({"source": "text", "work_id": work, "episode": 1, "line": start + k,
-                     "utterance": utt, "reply": rep, "utterance_kana": utt, "reply_kana": rep, "split": split})
+        rows.append(
+            {
+                "source": "text",
+                "work_id": work,
+                "episode": 1,
+                "line": start + k,
+                "utterance": utt,
+                "reply": rep,
+                "utterance_kana": utt,
+                "reply_kana": rep,
+                "split": split,
+            }
+        )
     return rows
 
 
-def write_pairs(folder: Path, n_train: int = 300, n_valid: int = 40, shards: int = 3,
-                row_group_size: int | None = None) -> Path:
+def write_pairs(
+    folder: Path, n_train: int = 300, n_valid: int = 40, shards: int = 3, row_group_size: int | None = None
+) -> Path:
     """`shards` shards of train pairs (plus valid pairs in the first one) and a stats.json."""
     folder.mkdir(parents=True, exist_ok=True)
     per = -(-n_train // shards)
@@ -107,7 +119,7 @@ def test_batches_are_a_pure_function_of_seed_and_index(pairs, vocab):
     units = scan_units(pairs, "train")
     a = PairStream(units, vocab, batch_size=32, seed=5, window_rows=50)
     b = PairStream(units, vocab, batch_size=32, seed=5, window_rows=50)
-    forward = [a.batch(i) for i in range(25)]          # crosses windows and passes
+    forward = [a.batch(i) for i in range(25)]  # crosses windows and passes
     backward = [b.batch(i) for i in reversed(range(25))][::-1]
     for (x1, y1), (x2, y2) in zip(forward, backward):
         assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
@@ -216,17 +228,17 @@ def test_count_too_long_counts_both_sides(pairs):
 def test_itf_weights_favour_rare_characters_and_average_one():
     from pipeline.dataset import ITF_CAP, itf_weights
 
-    counts = {"イ": 5000, "ン": 3000, "カ": 1000, "ゾ": 50, "ヂ": 2, "☆": 3}   # ☆ is outside the vocabulary
+    counts = {"イ": 5000, "ン": 3000, "カ": 1000, "ゾ": 50, "ヂ": 2, "☆": 3}  # ☆ is outside the vocabulary
     vocab = Vocab(tokens=["", "<unk>", "イ", "ン", "カ", "ゾ", "ヂ"], max_len=8, counts=counts)
     ends = 2000
     w = itf_weights(vocab, 10, 0.5, ends)
     assert w.shape == (10,) and w.dtype == np.float32
-    assert w[2] < w[3] < w[4] < w[5] <= w[6]          # the rarer, the heavier
-    assert w[1] < w[5] and w[1] < w[6]                # unknown, rare as it is, is not promoted
+    assert w[2] < w[3] < w[4] < w[5] <= w[6]  # the rarer, the heavier
+    assert w[1] < w[5] and w[1] < w[6]  # unknown, rare as it is, is not promoted
     freq = np.array([ends, 3, 5000, 3000, 1000, 50, 2], dtype=np.float64)
     assert float((freq / freq.sum() * w[:7]).sum()) == pytest.approx(1.0, rel=1e-5)
-    assert w[6] / w[1] <= ITF_CAP * 1.0001             # a character seen twice is capped
-    assert (w[7:] == 1).all()                          # ids without a count
+    assert w[6] / w[1] <= ITF_CAP * 1.0001  # a character seen twice is capped
+    assert (w[7:] == 1).all()  # ids without a count
     assert np.allclose(itf_weights(vocab, 10, 0.0, ends)[:7], 1.0)
 
 

@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLES
 from harness import assert_one_error, run_nocpipe, temporaries, tree_files
+
 from pipeline.cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -43,8 +43,18 @@ def _corpus_files(out: Path) -> dict[str, bytes]:
 
 def test_extract_pairs_on_a_full_disk(store, tmp_path):
     limit = 12_000  # three of the four works' files fit; the fourth does not
-    args = ["extract-pairs", "-q", "--raw-dir", store / "raw", "--workers", "1", "--shard-size", "20",
-            "--examples", "0"]
+    args = [
+        "extract-pairs",
+        "-q",
+        "--raw-dir",
+        store / "raw",
+        "--workers",
+        "1",
+        "--shard-size",
+        "20",
+        "--examples",
+        "0",
+    ]
     clean = tmp_path / "clean"
     assert run_nocpipe(*args, "--out-dir", clean).code == 0
     out = tmp_path / "out"
@@ -57,8 +67,21 @@ def test_extract_pairs_on_a_full_disk(store, tmp_path):
     assert _corpus_files(out) == _corpus_files(clean)
 
 
-TRAIN = ["--epochs", "1", "--units", "8", "--max-len", "16", "--vocab-size", "64", "--batch-size", "16",
-         "--steps-per-epoch", "2", "-q"]
+TRAIN = [
+    "--epochs",
+    "1",
+    "--units",
+    "8",
+    "--max-len",
+    "16",
+    "--vocab-size",
+    "64",
+    "--batch-size",
+    "16",
+    "--steps-per-epoch",
+    "2",
+    "-q",
+]
 
 
 @pytest.fixture(scope="module")

@@ -56,13 +56,18 @@ print("RESULT " + json.dumps(out))
 
 
 def _run(backend: str) -> dict:
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "PYTHONPATH": REPO,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    proc = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 @pytest.mark.parametrize("backend", ["jax", "tensorflow"])
@@ -113,15 +118,22 @@ def test_train_distribute_on_two_jax_devices_then_resume_on_one(tmp_path):
     from test_dataset import write_pairs
 
     write_pairs(tmp_path / "pairs", n_train=300, n_valid=40, shards=2)
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, "-c", TRAIN, str(tmp_path)], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=400)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "PYTHONPATH": REPO,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", TRAIN, str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=400
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, (proc.stdout[-2000:], proc.stderr[-3000:])
     assert "DataParallel over 2 device(s)" in proc.stdout
     assert "Error: --batch-size 15 does not divide over 2 devices" in proc.stderr
-    r = json.loads(lines[-1][len("RESULT "):])
+    r = json.loads(lines[-1][len("RESULT ") :])
     assert r["straight"]["epoch"] == r["moved"]["epoch"] == 2
     assert r["straight"]["loss"] == pytest.approx(r["moved"]["loss"], rel=1e-4, abs=1e-5)
     for a, b in zip(r["straight"]["w"], r["moved"]["w"]):

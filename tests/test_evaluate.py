@@ -7,10 +7,9 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_CORPUS
 
 from pipeline.metrics import FIGURES
-
-from conftest import SHARED_CORPUS
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +23,27 @@ def tiny(tmp_path_factory):
         mp.setenv("NOCPIPE_DATA", str(root / "data"))
         assert main(["ingest", "-q", str(SHARED_CORPUS)]) == 0
         assert main(["extract-pairs", "-q", "--examples", "0"]) == 0
-        assert main(["train", "--name", "tiny", "--units", "8", "--epochs", "1", "--max-pairs", "300",
-                     "--batch-size", "32", "--valid-pairs", "32", "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--name",
+                    "tiny",
+                    "--units",
+                    "8",
+                    "--epochs",
+                    "1",
+                    "--max-pairs",
+                    "300",
+                    "--batch-size",
+                    "32",
+                    "--valid-pairs",
+                    "32",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     return root / "data", root / "data" / "models" / "tiny"
 
 

@@ -4,6 +4,7 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import write_aozora
 
 import stages.extract_pairs as ep
 from pipeline import rawstore
@@ -11,8 +12,6 @@ from pipeline.config import SplitConfig
 from pipeline.shards import SCHEMA, list_shards
 from stages.extract_pairs import ExtractOptions, extract_pairs
 from stages.ingest import ingest
-
-from conftest import write_aozora
 
 WORKS = {
     "w1": "「こんにちは」\n「やあ、元気《げんき》かい」\n「元気だよ。3回目だね」\n地の文。\n「独り言」",
@@ -48,17 +47,25 @@ def test_pairs_schema_and_stats(store, tmp_path):
     table = pq.read_table(list_shards(out))
     assert table.schema.equals(SCHEMA, check_metadata=False)
     assert pq.ParquetFile(list_shards(out)[0]).metadata.row_group(0).column(0).compression == "ZSTD"
-    got = [(r["work_id"], r["line"], r["utterance"], r["reply"], r["utterance_kana"], r["reply_kana"])
-           for r in rows(out)]
+    got = [
+        (r["work_id"], r["line"], r["utterance"], r["reply"], r["utterance_kana"], r["reply_kana"]) for r in rows(out)
+    ]
     assert got[0] == ("w1", 0, "こんにちは", "やあ、元気かい", "コンニチハ", "ヤア、ゲンキカイ")
-    assert got[1] == ("w1", 1, "やあ、元気かい", "元気だよ。3回目だね", "ヤア、ゲンキカイ", "ゲンキダヨ。サンカイメダネ")
+    assert got[1] == (
+        "w1",
+        1,
+        "やあ、元気かい",
+        "元気だよ。3回目だね",
+        "ヤア、ゲンキカイ",
+        "ゲンキダヨ。サンカイメダネ",
+    )
     assert ("w4", 1, "う", "え", "ウ", "エ") in got and ("w4", 2, "え", "お", "エ", "オ") in got
     assert all(r[0] != "w2" or r[2] != "こんにちは" for r in got)  # duplicate of w1's pair
     stats = json.loads((out / "stats.json").read_text())
     assert stats["dropped"] == {
-        "dropped_bad_chars": 2,        # 😀 as reply, then as utterance
-        "dropped_duplicate": 1,        # w2 repeats w1's first pair
-        "dropped_empty": 2,            # 「」 on either side
+        "dropped_bad_chars": 2,  # 😀 as reply, then as utterance
+        "dropped_duplicate": 1,  # w2 repeats w1's first pair
+        "dropped_empty": 2,  # 「」 on either side
         "dropped_too_long": 1,
     }
     assert stats["pairs_kept"] == len(got) == res.totals["pairs_kept"]
@@ -78,6 +85,7 @@ def test_split_is_stable_per_work(store, tmp_path):
         by_work.setdefault(r["work_id"], set()).add(r["split"])
     assert all(len(s) == 1 for s in by_work.values())
     from pipeline.shards import split_of
+
     assert {w: s.pop() for w, s in by_work.items()} == {w: split_of(w, SplitConfig(0.5, 0.25, 0.25)) for w in by_work}
 
 
@@ -88,6 +96,7 @@ def test_rerun_with_nothing_new_does_no_work(store, tmp_path, monkeypatch):
 
     def boom(*a, **k):
         raise AssertionError("a rerun with nothing new must not process works")
+
     monkeypatch.setattr(ep, "process_work", boom)
     monkeypatch.setattr(ep, "get_reader", boom)
     res = run(store, out)
@@ -108,13 +117,14 @@ def test_interrupted_run_resumes_and_matches_a_clean_run(store, tmp_path, monkey
         if len(started) == 3:
             raise KeyboardInterrupt
         return real(ref, reader, max_len)
+
     monkeypatch.setattr(ep, "process_work", flaky)
     with pytest.raises(KeyboardInterrupt):
         run(store, out, shard_target=1)
-    assert not list(out.rglob(".*.tmp"))          # nothing half-written left visible
+    assert not list(out.rglob(".*.tmp"))  # nothing half-written left visible
     done = sorted(p.stem for p in (out / ".works" / "aozora").glob("*.parquet"))
-    assert done == sorted(started[:2])            # works finished before the crash are kept
-    assert not list_shards(out)                   # no corpus from half the works
+    assert done == sorted(started[:2])  # works finished before the crash are kept
+    assert not list_shards(out)  # no corpus from half the works
     monkeypatch.setattr(ep, "process_work", real)
     res = run(store, out, shard_target=1)
     assert res.processed == 2 and res.skipped == 2
@@ -189,23 +199,30 @@ def test_incremental_run_equals_a_clean_run_after_changes(tmp_path):
     """The first occurrence of a pair moves when the work holding it changes: the copy in an
     untouched work must come back, and the stats must say so."""
     src = tmp_path / "src"
-    _plain(src, {"a": "「おはよう」\n「やあ」\n", "b": "「いい天気」\n「そうね」\n",
-                 "c": "「おはよう」\n「やあ」\n「元気？」\n"})
+    _plain(
+        src,
+        {
+            "a": "「おはよう」\n「やあ」\n",
+            "b": "「いい天気」\n「そうね」\n",
+            "c": "「おはよう」\n「やあ」\n「元気？」\n",
+        },
+    )
     raw = tmp_path / "raw"
     ingest([src], raw, show_progress=False)
     out = tmp_path / "inc"
     run(raw, out, shard_target=2)
     steps = [
-        {"a": "「こんばんは」\n「どうも」\n"},                       # a loses the pair c repeats
-        {"d": "「いい天気」\n「そうね」\n「散歩しよう」\n"},           # a work added
-        {"b": None},                                               # a work removed
-        {"c": "「おはよう」\n「やあ。」\n「元気？」\n"},               # near-duplicate of a's old pair
+        {"a": "「こんばんは」\n「どうも」\n"},  # a loses the pair c repeats
+        {"d": "「いい天気」\n「そうね」\n「散歩しよう」\n"},  # a work added
+        {"b": None},  # a work removed
+        {"c": "「おはよう」\n「やあ。」\n「元気？」\n"},  # near-duplicate of a's old pair
     ]
     for n, change in enumerate(steps):
         for name, body in change.items():
             if body is None:
                 (src / f"{name}.txt").unlink()
                 import shutil
+
                 shutil.rmtree(raw / "text" / name)
             else:
                 (src / f"{name}.txt").write_text(body, encoding="utf-8")
@@ -233,11 +250,15 @@ def test_layout_metadata_and_card(store, tmp_path):
     out = tmp_path / "corpus"
     run(store, out, max_len=20)
     names = sorted(p.name for p in (out / "pairs").iterdir())
-    assert names and all(n.endswith(".parquet") and n.split("-")[0] in ("train", "validation", "test")
-                         for n in names)
+    assert names and all(n.endswith(".parquet") and n.split("-")[0] in ("train", "validation", "test") for n in names)
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "README.md", "_state.json", "pairs", "stats.json"]
+        "README.md",
+        "_state.json",
+        "pairs",
+        "stats.json",
+    ]
     from pipeline.shards import read_metadata
+
     meta = read_metadata(out / "pairs" / names[0])
     assert meta["reader"] == "unidic" and meta["max_len"] == "20" and meta["schema_version"]
     assert meta["nocpipe_version"] and meta["reader_version"]
@@ -250,25 +271,28 @@ def test_layout_metadata_and_card(store, tmp_path):
 
 def test_files_follow_the_umask(store, tmp_path):
     import os
+
     old = os.umask(0o022)
     try:
         out = tmp_path / "p"
         run(store, out)
         files = [p for p in out.rglob("*") if p.is_file() and p.name != ".lock"]
-        assert files and all(p.stat().st_mode & 0o777 == 0o644 for p in files), \
-            {p.name: oct(p.stat().st_mode & 0o777) for p in files}
+        assert files and all(p.stat().st_mode & 0o777 == 0o644 for p in files), {
+            p.name: oct(p.stat().st_mode & 0o777) for p in files
+        }
         card = out / "README.md"
         card.chmod(0o664)
         (store / "aozora" / "w1" / "meta.json").touch()
         os.utime(store / "aozora" / "w1" / "meta.json", (1, 1))
         run(store, out)
-        assert card.stat().st_mode & 0o777 == 0o664     # a replaced file keeps its mode
+        assert card.stat().st_mode & 0o777 == 0o664  # a replaced file keeps its mode
     finally:
         os.umask(old)
 
 
 def test_second_run_on_the_same_folder_stops(store, tmp_path, cli):
     from pipeline.locks import folder_lock
+
     out = tmp_path / "p"
     with folder_lock(out, "extract-pairs"):
         r = cli("extract-pairs", "--raw-dir", store, "--out-dir", out, "-q", "--workers", "1")
@@ -284,6 +308,7 @@ def test_the_longest_works_are_read_first(store, tmp_path, monkeypatch):
     def recording(ref, reader, max_len):
         order.append(ref.work_id)
         return real(ref, reader, max_len)
+
     monkeypatch.setattr(ep, "process_work", recording)
     run(store, tmp_path / "p", workers=1)
     sizes = {w.work_id: rawstore.size(w.path) for w in ep.list_works(store)}

@@ -5,11 +5,19 @@ import time
 from email.utils import formatdate
 
 import pytest
+from syosetu_server import SyosetuServer, sample_works
 
 from pipeline import __version__
-from pipeline.http import (Disallowed, HostBlocked, NotFound, Politeness, PoliteSession, RetriesExhausted,
-                           TryLater, parse_retry_after)
-from syosetu_server import SyosetuServer, sample_works
+from pipeline.http import (
+    Disallowed,
+    HostBlocked,
+    NotFound,
+    Politeness,
+    PoliteSession,
+    RetriesExhausted,
+    TryLater,
+    parse_retry_after,
+)
 
 
 class FakeClock:
@@ -310,8 +318,7 @@ def test_non_finite_settings_are_refused(name, value):
 def test_a_session_talks_to_its_origins_only():
     from pipeline.http import OffSite
 
-    with SyosetuServer(sample_works(), age_gate=False) as srv, \
-            SyosetuServer(sample_works(), age_gate=False) as other:
+    with SyosetuServer(sample_works(), age_gate=False) as srv, SyosetuServer(sample_works(), age_gate=False) as other:
         with session(origins=[srv.url]) as s:
             assert s.get(srv.url + "n0001aa/1/").status == 200
             with pytest.raises(OffSite, match="not fetched"):
@@ -326,10 +333,10 @@ def test_a_session_talks_to_its_origins_only():
 
 
 def test_the_cookie_goes_to_its_origin_only():
-    with SyosetuServer(sample_works(), age_gate=False) as srv, \
-            SyosetuServer(sample_works(), age_gate=False) as api:
-        with PoliteSession(Politeness(delay=0), cookies={"over18": "yes"}, origins=[srv.url, api.url],
-                           cookie_origins=[srv.url]) as s:
+    with SyosetuServer(sample_works(), age_gate=False) as srv, SyosetuServer(sample_works(), age_gate=False) as api:
+        with PoliteSession(
+            Politeness(delay=0), cookies={"over18": "yes"}, origins=[srv.url, api.url], cookie_origins=[srv.url]
+        ) as s:
             s.get(srv.url + "n0001aa/1/")
             s.get(api.api_url, params={"out": "json"})
         assert srv.log[-1].headers.get("Cookie") == "over18=yes"

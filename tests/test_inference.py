@@ -14,11 +14,12 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from test_dataset import write_pairs  # noqa: E402
+
 from pipeline.errors import ModelError, UsageError  # noqa: E402
 from pipeline.inference import Candidate, Chatbot  # noqa: E402
 from pipeline.kana import is_kana_text  # noqa: E402
 from stages.train import TrainOptions, train  # noqa: E402
-from test_dataset import write_pairs  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 REPO = Path(__file__).resolve().parents[1]
@@ -33,8 +34,21 @@ def bots(tmp_path_factory) -> dict[str, Chatbot]:
     out = {}
     for arch in ARCHS:
         d = root / arch
-        train(TrainOptions(data_dir=pairs, model_dir=d, epochs=1, arch=arch, units=16, max_len=16, vocab_size=64,
-                           batch_size=16, steps_per_epoch=4, verbose=0), log=lambda s: None)
+        train(
+            TrainOptions(
+                data_dir=pairs,
+                model_dir=d,
+                epochs=1,
+                arch=arch,
+                units=16,
+                max_len=16,
+                vocab_size=64,
+                batch_size=16,
+                steps_per_epoch=4,
+                verbose=0,
+            ),
+            log=lambda s: None,
+        )
         out[arch] = Chatbot.load(d)
     return out
 
@@ -89,7 +103,7 @@ def test_repetition_guard(bots):
     assert np.isfinite(last[0]) and np.all(last[1:] == -np.inf)  # the end is forced at the last position
     for cands in bot.reply(UTTS, num=4, temperature=2.0, seed=1):
         for c in cands:
-            grams = [c.text[i:i + 4] for i in range(len(c.text) - 3)]
+            grams = [c.text[i : i + 4] for i in range(len(c.text) - 3)]
             assert len(grams) == len(set(grams))
 
 
@@ -103,8 +117,15 @@ def test_rerank_and_errors(bots):
 
     out = bot.reply(["アイウ"], num=2, rerank=reverse)
     assert len(seen["アイウ"]) >= 2 and out[0] == seen["アイウ"][::-1][:2]
-    for bad in (dict(num=0), dict(num=51), dict(temperature=-1.0), dict(top_p=0.0), dict(beam=-1),
-                dict(beam=2, temperature=1.0), dict(no_repeat_ngram=1)):
+    for bad in (
+        dict(num=0),
+        dict(num=51),
+        dict(temperature=-1.0),
+        dict(top_p=0.0),
+        dict(beam=-1),
+        dict(beam=2, temperature=1.0),
+        dict(no_repeat_ngram=1),
+    ):
         with pytest.raises(UsageError):
             bot.reply(["ア"], **bad)
     assert bot.reply([]) == []
@@ -120,13 +141,44 @@ def test_jax_backend_trains_and_replies(tmp_path):
     pairs = write_pairs(tmp_path / "pairs", n_train=80, n_valid=16, shards=1)
     env = {**os.environ, "KERAS_BACKEND": "jax", "NOCPIPE_DATA": str(tmp_path / "data"), "PYTHONPATH": str(REPO)}
     exe = [sys.executable, "-m", "pipeline.cli"]
-    r = subprocess.run(exe + ["train", "--data-dir", str(pairs), "--name", "j", "--arch", "transformer", "--units", "8",
-                              "--max-len", "12", "--epochs", "1", "--batch-size", "16", "--steps-per-epoch", "2", "-q"],
-                       capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    r = subprocess.run(
+        exe
+        + [
+            "train",
+            "--data-dir",
+            str(pairs),
+            "--name",
+            "j",
+            "--arch",
+            "transformer",
+            "--units",
+            "8",
+            "--max-len",
+            "12",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--steps-per-epoch",
+            "2",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert "on jax" in r.stdout
-    r = subprocess.run(exe + ["predict", "--name", "j", "--num", "2", "あいう"],
-                       capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    r = subprocess.run(
+        exe + ["predict", "--name", "j", "--num", "2", "あいう"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     lines = [ln.split("「")[1].split("」")[0] for ln in r.stdout.splitlines() if "「" in ln]
     assert len(lines) == 2 and len(set(lines)) == 2 and all(is_kana_text(t) for t in lines)

@@ -62,7 +62,7 @@ def test_bad_files_are_counted_and_skipped_without_stopping_others(tmp_path, dat
     d.mkdir()
     (d / "empty.txt").write_bytes(b"")
     (d / "binary.txt").write_bytes(b"\x00\x01\x02PNG" * 100)
-    (d / "garbled.txt").write_bytes(bytes([0x81, 0x20, 0xff, 0xfe, 0x80, 0xa0]) * 50)
+    (d / "garbled.txt").write_bytes(bytes([0x81, 0x20, 0xFF, 0xFE, 0x80, 0xA0]) * 50)
     with zipfile.ZipFile(d / "notext.zip", "w") as zf:
         zf.writestr("readme.png", b"x")
     (d / "broken.zip").write_bytes(b"PK\x03\x04 not really a zip")
@@ -96,6 +96,7 @@ def test_raw_dir_option(tmp_path, cli):
 
 
 # ---------------------------------------------------------------- work ids
+
 
 def _work_ids(data_dir):
     return sorted(f"{p.parent.parent.name}/{p.parent.name}" for p in (data_dir / "raw").glob("*/*/meta.json"))
@@ -153,6 +154,7 @@ def test_ids_module_hashes_only_unsafe_or_taken_names():
 
 # ---------------------------------------------------------------- what is not a file
 
+
 def test_fifos_devices_loops_and_unreadable_folders_are_skipped_with_a_line(tmp_path, data_dir, cli):
     import os
 
@@ -174,8 +176,13 @@ def test_fifos_devices_loops_and_unreadable_folders_are_skipped_with_a_line(tmp_
         assert r.code == 0, r.err
         skipped = [ln for ln in r.err.splitlines() if ln.startswith("skipped:")]
         assert len(skipped) == 5, r.err
-        for name, why in (("pipe.txt", "FIFO"), ("loop.txt", "loop"), ("zero.txt", "device"),
-                          ("dangling.txt", "dangling"), ("locked", "unreadable folder")):
+        for name, why in (
+            ("pipe.txt", "FIFO"),
+            ("loop.txt", "loop"),
+            ("zero.txt", "device"),
+            ("dangling.txt", "dangling"),
+            ("locked", "unreadable folder"),
+        ):
             assert any(name in ln and why in ln for ln in skipped), (name, r.err)
         assert "1 new" in r.out and "5 skipped" in r.out
         assert "Traceback" not in r.err
@@ -215,6 +222,7 @@ def test_a_zip_member_over_the_size_limit_is_skipped(tmp_path, data_dir, cli):
 
 
 # ---------------------------------------------------------------- a store we cannot write
+
 
 def test_a_read_only_raw_store_is_one_error_line(tmp_path):
     from harness import assert_one_error, remove_tree, run_nocpipe, shared_tmp
@@ -256,9 +264,20 @@ def test_ingest_on_a_full_disk_is_one_line_and_a_rerun_finishes_like_a_clean_run
     assert strip_times(tree_files(full)) == strip_times(tree_files(clean))
 
 
-HOSTILE_NAMES = [b"\xff\xfe.txt", b"a\nb.txt", b"-rf.txt", b"x" * 251 + b".txt", "あ".encode() * 83 + b".txt",
-                 b" .txt", b"..txt", b"a\tb.txt", "\u202e.txt".encode(), b"a%2Fb.txt", "ga\u3099.txt".encode(),
-                 "が.txt".encode()]
+HOSTILE_NAMES = [
+    b"\xff\xfe.txt",
+    b"a\nb.txt",
+    b"-rf.txt",
+    b"x" * 251 + b".txt",
+    "あ".encode() * 83 + b".txt",
+    b" .txt",
+    b"..txt",
+    b"a\tb.txt",
+    "\u202e.txt".encode(),
+    b"a%2Fb.txt",
+    "ga\u3099.txt".encode(),
+    "が.txt".encode(),
+]
 
 
 def test_hostile_file_names_get_distinct_ids_that_every_stage_can_use(tmp_path, data_dir, cli):

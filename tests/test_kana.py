@@ -11,27 +11,30 @@ READERS = ["pykakasi", "unidic"]
 
 
 @pytest.mark.parametrize("reader", READERS)
-@pytest.mark.parametrize("text,expected", [
-    ("邪智暴虐《じゃちぼうぎゃく》の王", "ジャチボウギャクノオウ"),     # implicit ruby
-    ("疲労｜困憊《こんぱい》", "ヒロウコンパイ"),                    # explicit ruby
-    ("｜今日《こんにち》は", "コンニチハ"),                            # ruby beats the reader
-    ("十六夜《いざよい》", "イザヨイ"),
-    ("3回", "サンカイ"),
-    ("1945年", "センキュウヒャクヨンジュウゴネン"),
-    ("３本", "サンボン"),
-    ("すごーい", "スゴーイ"),                                          # long vowel kept
-    ("ちょっとぁ", "チョットァ"),                                      # small kana kept
-    ("ｶﾞｯｺｳ", "ガッコウ"),                                             # half-width widened
-    ("なに!?", "ナニ！？"),
-    ("待って〜", "マッテ～"),
-    ("ただ、――", "タダ、…"),
-    ("あ‥", "ア…"),
-    ("OK", "オーケー"),
-    ("わざ／＼", "ワザワザ"),
-    ("（笑）", "ワライ"),
-    ("あっ♡", "アッ"),
-    ("『はい』と", "『ハイ』ト"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("邪智暴虐《じゃちぼうぎゃく》の王", "ジャチボウギャクノオウ"),  # implicit ruby
+        ("疲労｜困憊《こんぱい》", "ヒロウコンパイ"),  # explicit ruby
+        ("｜今日《こんにち》は", "コンニチハ"),  # ruby beats the reader
+        ("十六夜《いざよい》", "イザヨイ"),
+        ("3回", "サンカイ"),
+        ("1945年", "センキュウヒャクヨンジュウゴネン"),
+        ("３本", "サンボン"),
+        ("すごーい", "スゴーイ"),  # long vowel kept
+        ("ちょっとぁ", "チョットァ"),  # small kana kept
+        ("ｶﾞｯｺｳ", "ガッコウ"),  # half-width widened
+        ("なに!?", "ナニ！？"),
+        ("待って〜", "マッテ～"),
+        ("ただ、――", "タダ、…"),
+        ("あ‥", "ア…"),
+        ("OK", "オーケー"),
+        ("わざ／＼", "ワザワザ"),
+        ("（笑）", "ワライ"),
+        ("あっ♡", "アッ"),
+        ("『はい』と", "『ハイ』ト"),
+    ],
+)
 def test_readings(reader, text, expected):
     assert to_katakana(text, reader) == expected
 
@@ -59,15 +62,39 @@ def test_split_and_strip_ruby():
     assert strip_ruby("あ《注》い") == "あい"  # ruby with no base is dropped
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("0", "ゼロ"), ("10", "ジュウ"), ("11", "ジュウイチ"), ("100", "ヒャク"), ("300", "サンビャク"),
-    ("600", "ロッピャク"), ("800", "ハッピャク"), ("1000", "セン"), ("3000", "サンゼン"),
-    ("8000", "ハッセン"), ("10000", "イチマン"), ("2024年", "ニセンニジュウヨネン"),
-    ("1億", "イチオク"), ("3.5", "サンテンゴ"), ("007", "ゼロゼロナナ"), ("1,000円", "センエン"),
-    ("1本", "イッポン"), ("6本", "ロッポン"), ("1人", "ヒトリ"), ("2人", "フタリ"), ("4人", "ヨニン"),
-    ("4時", "ヨジ"), ("9時", "クジ"), ("4月", "シガツ"), ("3日", "ミッカ"), ("1回", "イッカイ"),
-    ("8分", "ハップン"), ("3つ", "ミッツ"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("0", "ゼロ"),
+        ("10", "ジュウ"),
+        ("11", "ジュウイチ"),
+        ("100", "ヒャク"),
+        ("300", "サンビャク"),
+        ("600", "ロッピャク"),
+        ("800", "ハッピャク"),
+        ("1000", "セン"),
+        ("3000", "サンゼン"),
+        ("8000", "ハッセン"),
+        ("10000", "イチマン"),
+        ("2024年", "ニセンニジュウヨネン"),
+        ("1億", "イチオク"),
+        ("3.5", "サンテンゴ"),
+        ("007", "ゼロゼロナナ"),
+        ("1,000円", "センエン"),
+        ("1本", "イッポン"),
+        ("6本", "ロッポン"),
+        ("1人", "ヒトリ"),
+        ("2人", "フタリ"),
+        ("4人", "ヨニン"),
+        ("4時", "ヨジ"),
+        ("9時", "クジ"),
+        ("4月", "シガツ"),
+        ("3日", "ミッカ"),
+        ("1回", "イッカイ"),
+        ("8分", "ハップン"),
+        ("3つ", "ミッツ"),
+    ],
+)
 def test_numbers(text, expected):
     assert read_numbers(text) == expected
 
@@ -75,8 +102,8 @@ def test_numbers(text, expected):
 def test_fast_pykakasi_lookup_reads_exactly_like_pykakasi():
     """pipeline.kana replaces pykakasi's dictionary scan by key look-ups: same output."""
     import pykakasi
-
     from conftest import SAMPLES
+
     from pipeline.kana import PykakasiReader
 
     stock = pykakasi.kakasi()
@@ -84,7 +111,7 @@ def test_fast_pykakasi_lookup_reads_exactly_like_pykakasi():
     lines = []
     for f in sorted(SAMPLES.glob("*.txt")):
         lines += [strip_ruby(ln) for ln in f.read_bytes().decode("cp932").splitlines() if ln.strip()][:300]
-    lines += ["一人で大丈夫", "今日は大学へ", "々", "𠮷野家", "葛\U000E0100城"]  # variation selector too
+    lines += ["一人で大丈夫", "今日は大学へ", "々", "𠮷野家", "葛\U000e0100城"]  # variation selector too
     assert len(lines) > 800
     for line in lines:
         assert ours.read(line) == "".join(d["kana"] for d in stock.convert(line)), line
@@ -92,16 +119,62 @@ def test_fast_pykakasi_lookup_reads_exactly_like_pykakasi():
 
 # ---------------------------------------------------------------- any input
 
-_PIECES = ["漢字", "人", "清葉", "《きよは》", "｜", "《", "》", "「", "」", "、", "。", "3", "１２", ",", "ｶﾞ", "ﾞ",
-           "ー", "―", "…", "々", "〻", "ゝ", "ヾ", "／＼", "／″＼", "A", "ｚ", "😀", "\u3000", " ", "\t", "\x00",
-           "\x1b", "\f", "\v", "\n", "#", "*", "\ufe00", "葛\U000E0100", "𠮷", "（", "）", "~", "♡", "※"]
+_PIECES = [
+    "漢字",
+    "人",
+    "清葉",
+    "《きよは》",
+    "｜",
+    "《",
+    "》",
+    "「",
+    "」",
+    "、",
+    "。",
+    "3",
+    "１２",
+    ",",
+    "ｶﾞ",
+    "ﾞ",
+    "ー",
+    "―",
+    "…",
+    "々",
+    "〻",
+    "ゝ",
+    "ヾ",
+    "／＼",
+    "／″＼",
+    "A",
+    "ｚ",
+    "😀",
+    "\u3000",
+    " ",
+    "\t",
+    "\x00",
+    "\x1b",
+    "\f",
+    "\v",
+    "\n",
+    "#",
+    "*",
+    "\ufe00",
+    "葛\U000e0100",
+    "𠮷",
+    "（",
+    "）",
+    "~",
+    "♡",
+    "※",
+]
 
 
 @pytest.mark.parametrize("reader", READERS)
 def test_any_input_reads_without_error(reader):
     """Whatever the text, reading never fails, and the result is either in the alphabet
     or holds something extract-pairs drops (counted): never a delimiter of the reader."""
-    from hypothesis import example, given, settings, strategies as st
+    from hypothesis import example, given, settings
+    from hypothesis import strategies as st
 
     from pipeline.kana import read_side
     from pipeline.rubymemory import RubyMemory
@@ -127,11 +200,12 @@ def test_any_input_reads_without_error(reader):
 
 def test_unidic_output_format_reads_like_the_token_api():
     """The C-side output format gives what fugashi's tokens give, token by token."""
-    import fugashi
-
-    from conftest import SAMPLES
-    from pipeline.kana import UnidicReader, _AS_WRITTEN
     import re
+
+    import fugashi
+    from conftest import SAMPLES
+
+    from pipeline.kana import _AS_WRITTEN, UnidicReader
 
     tagger = fugashi.Tagger()
     as_written = re.compile(f"[{_AS_WRITTEN}]+")
@@ -175,8 +249,14 @@ def test_default_reader_is_unidic():
 @pytest.mark.parametrize("reader", READERS)
 def test_kinship_words_with_an_honorific_read_as_spoken(reader):
     # UniDic-lite splits お母さん into お/母/さん and reads オハハサン.
-    for text, kana in [("お母さん", "オカアサン"), ("お父さん", "オトウサン"), ("兄さん、姉さん", "ニイサン、ネエサン"),
-                       ("お祖母さん", "オバアサン"), ("お父様のご意見", "オトウサマノゴイケン"), ("母ちゃん", "カアチャン")]:
+    for text, kana in [
+        ("お母さん", "オカアサン"),
+        ("お父さん", "オトウサン"),
+        ("兄さん、姉さん", "ニイサン、ネエサン"),
+        ("お祖母さん", "オバアサン"),
+        ("お父様のご意見", "オトウサマノゴイケン"),
+        ("母ちゃん", "カアチャン"),
+    ]:
         assert to_katakana(text, reader) == kana, text
     # A kanji before it makes another word, left to the reader; the author's ruby still wins.
     assert to_katakana("叔母さん", reader) == "オバサン"
@@ -211,8 +291,15 @@ def test_pykakasi_reads_the_same_from_its_indexed_dictionary(tmp_path, shared_co
 
     def probe(cache: str) -> dict:
         env = {**os.environ, "PYTHONPATH": str(repo), "NOCPIPE_CACHE": cache}
-        out = subprocess.run([sys.executable, "-c", _KANWA_PROBE], input=text, capture_output=True, text=True,
-                             env=env, check=True, cwd=repo)
+        out = subprocess.run(
+            [sys.executable, "-c", _KANWA_PROBE],
+            input=text,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            cwd=repo,
+        )
         return json.loads(out.stdout)
 
     cache = tmp_path / "cache"
@@ -221,10 +308,10 @@ def test_pykakasi_reads_the_same_from_its_indexed_dictionary(tmp_path, shared_co
     copies = list(cache.glob("pykakasi-*-kanwa.idx"))
     assert built["indexed"] and len(copies) == 1
     again = probe(str(cache))
-    plain = probe(str(tmp_path / "a-file" / "cache"))          # cannot be created: pykakasi's own file
+    plain = probe(str(tmp_path / "a-file" / "cache"))  # cannot be created: pykakasi's own file
     assert again["indexed"] and not plain["indexed"]
     assert built["kana"] == again["kana"] == plain["kana"]
     assert sum(len(k) for k in plain["kana"]) > 3000
-    copies[0].write_bytes(copies[0].read_bytes()[:5000])         # a damaged copy is written again
+    copies[0].write_bytes(copies[0].read_bytes()[:5000])  # a damaged copy is written again
     assert probe(str(cache))["kana"] == plain["kana"]
     assert copies[0].stat().st_size > 5000

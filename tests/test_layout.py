@@ -42,8 +42,7 @@ def corpus(tmp_path_factory) -> Path:
         (src / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     ingest([src], tmp / "raw", show_progress=False)
     out = tmp / "corpus"
-    extract_pairs(ExtractOptions(raw_dir=tmp / "raw", out_dir=out, workers=1, reader="pykakasi",
-                                 show_progress=False))
+    extract_pairs(ExtractOptions(raw_dir=tmp / "raw", out_dir=out, workers=1, reader="pykakasi", show_progress=False))
     return out
 
 
@@ -70,8 +69,10 @@ def test_pandas_pyarrow_duckdb_open_the_shards(corpus):
 def test_datasets_loads_the_card_with_three_splits(corpus, tmp_path):
     want = _want(corpus)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    code = ("import datasets, json, sys; d = datasets.load_dataset(sys.argv[1]); "
-            "print(json.dumps({k: v.num_rows for k, v in d.items()}))")
+    code = (
+        "import datasets, json, sys; d = datasets.load_dataset(sys.argv[1]); "
+        "print(json.dumps({k: v.num_rows for k, v in d.items()}))"
+    )
     r = subprocess.run([sys.executable, "-c", code, str(corpus)], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
@@ -90,10 +91,11 @@ def test_train_reads_the_reader_and_a_filtered_copy(corpus, tmp_path):
     duckdb.sql(f"COPY (SELECT * FROM '{corpus}/pairs/*.parquet' WHERE length(reply_kana) < 8) TO '{filtered}'")
     n = duckdb.sql(f"SELECT count(*) FROM '{filtered}' WHERE split = 'train'").fetchall()[0][0]
     assert sum(u.take for u in scan_units(filtered, "train")) == n > 0
-    assert corpus_metadata(filtered) == {}           # DuckDB drops the metadata; nothing beside it says
+    assert corpus_metadata(filtered) == {}  # DuckDB drops the metadata; nothing beside it says
     from pipeline.kana import DEFAULT_READER
     from stages.train import _reader_of
+
     logs: list[str] = []
-    assert _reader_of(filtered, logs.append) == (DEFAULT_READER, "")   # said, not silent
+    assert _reader_of(filtered, logs.append) == (DEFAULT_READER, "")  # said, not silent
     assert len(logs) == 1 and "which reader" in logs[0] and DEFAULT_READER in logs[0]
     assert _reader_of(corpus, logs.append)[0] == "pykakasi" and len(logs) == 1

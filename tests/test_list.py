@@ -12,8 +12,18 @@ def _scraped(raw, wid, episodes, **meta):
     entries = []
     for n in episodes:
         entries.append({"number": n, "file": rawstore.write_episode(work, n, b"<p>x</p>")})
-    rawstore.write_meta(work, {"source": "nocturne", "work_id": wid, "title": f"題名{wid[-2:]}", "author": "著者",
-                               "fetched_at": "2026-01-02T03:04:05+00:00", "episodes": entries, **meta})
+    rawstore.write_meta(
+        work,
+        {
+            "source": "nocturne",
+            "work_id": wid,
+            "title": f"題名{wid[-2:]}",
+            "author": "著者",
+            "fetched_at": "2026-01-02T03:04:05+00:00",
+            "episodes": entries,
+            **meta,
+        },
+    )
     return work
 
 
@@ -26,16 +36,29 @@ def _store(tmp_path):
     rawstore.append_progress(half, {"number": 1})
     text = rawstore.work_dir(raw, "text", "story")
     rawstore.write_text(text, "「あ」\n「い」\n")
-    rawstore.write_meta(text, {"source": "text", "work_id": "story", "title": "story", "author": "",
-                               "fetched_at": "2026-01-01T00:00:00+00:00", "episodes": 1})
+    rawstore.write_meta(
+        text,
+        {
+            "source": "text",
+            "work_id": "story",
+            "title": "story",
+            "author": "",
+            "fetched_at": "2026-01-01T00:00:00+00:00",
+            "episodes": 1,
+        },
+    )
     return raw
 
 
 def test_rows_agree_with_the_store(tmp_path):
     rows = list_store(_store(tmp_path))
     assert [(r["source"], r["work_id"], r["episodes"], r["status"]) for r in rows] == [
-        ("nocturne", "n0001aa", 3, "current"), ("nocturne", "n0002bb", 2, "1 failed episode"),
-        ("nocturne", "n0003cc", 1, "gone"), ("nocturne", "n0004dd", 0, "incomplete"), ("text", "story", 1, "current")]
+        ("nocturne", "n0001aa", 3, "current"),
+        ("nocturne", "n0002bb", 2, "1 failed episode"),
+        ("nocturne", "n0003cc", 1, "gone"),
+        ("nocturne", "n0004dd", 0, "incomplete"),
+        ("text", "story", 1, "current"),
+    ]
     assert rows[0]["title"] == "題名aa" and rows[0]["fetched_at"].startswith("2026-01-02")
     assert all(r["pairs"] is None for r in rows)
     assert [r["work_id"] for r in list_store(tmp_path / "raw", site="text")] == ["story"]
@@ -53,8 +76,10 @@ def test_pairs_come_from_the_corpus_when_there_is_one(tmp_path):
     got = {r["work_id"]: r["pairs"] for r in list_store(raw, out_dir=out)}
     assert got == {"n0001aa": 2, "n0002bb": 0, "n0003cc": 0, "n0004dd": 0, "story": 1}
     table = render_table(list_store(raw, out_dir=out))
-    assert "pairs" in table.splitlines()[0] and table.splitlines()[-1] == \
-        "5 works: 2 current, 1 failed, 1 gone, 1 incomplete; 3 pairs"
+    assert (
+        "pairs" in table.splitlines()[0]
+        and table.splitlines()[-1] == "5 works: 2 current, 1 failed, 1 gone, 1 incomplete; 3 pairs"
+    )
 
 
 def test_the_command_prints_a_table_or_json_lines(cli, tmp_path):

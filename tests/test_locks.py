@@ -9,21 +9,26 @@ import subprocess
 import sys
 
 import pytest
+from conftest import write_aozora
 
 from pipeline.errors import BusyError
 from pipeline.locks import folder_lock, locked
 
-from conftest import write_aozora
-
-HOLD = ("import sys, time; from pipeline.locks import folder_lock\n"
-        "with folder_lock(sys.argv[1], sys.argv[2], beside=sys.argv[3] == '1'):\n"
-        "    print('held', flush=True); time.sleep(60)\n")
+HOLD = (
+    "import sys, time; from pipeline.locks import folder_lock\n"
+    "with folder_lock(sys.argv[1], sys.argv[2], beside=sys.argv[3] == '1'):\n"
+    "    print('held', flush=True); time.sleep(60)\n"
+)
 
 
 def _holder(folder, command, beside=False):
     """Another process holding `folder`'s lock (started, and holding, when this returns)."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder), command, "1" if beside else "0"],
-                            stdout=subprocess.PIPE, text=True, env={**os.environ})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder), command, "1" if beside else "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -35,7 +40,7 @@ def test_second_holder_is_refused_with_pid_and_since(tmp_path):
                 pass
     msg = str(info.value)
     assert f"pid {os.getpid()}" in msg and "since" in msg and "extract-pairs" in msg and "\n" not in msg
-    with folder_lock(tmp_path / "out", "extract-pairs"):   # released: free again
+    with folder_lock(tmp_path / "out", "extract-pairs"):  # released: free again
         pass
 
 
@@ -46,8 +51,8 @@ def test_a_dead_holder_is_taken_over(tmp_path):
             pass
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert str(proc.pid) in (tmp_path / "raw" / ".lock").read_text()   # the file stays behind...
-    with folder_lock(tmp_path / "raw", "ingest"):                        # ...and is taken over
+    assert str(proc.pid) in (tmp_path / "raw" / ".lock").read_text()  # the file stays behind...
+    with folder_lock(tmp_path / "raw", "ingest"):  # ...and is taken over
         assert str(os.getpid()) in (tmp_path / "raw" / ".lock").read_text()
 
 
@@ -57,7 +62,7 @@ def test_every_writing_stage_stops_on_a_held_folder(tmp_path, cli):
     assert cli("ingest", "-q", "--raw-dir", raw, src).code == 0
     cases = [
         (raw, False, ["ingest", "-q", "--raw-dir", raw, src]),
-        (raw / "nocturne", False, ["scrape", "--raw-dir", raw, "n0001aa"]),     # scrape: per site
+        (raw / "nocturne", False, ["scrape", "--raw-dir", raw, "n0001aa"]),  # scrape: per site
         (tmp_path / "corpus", False, ["extract-pairs", "-q", "--raw-dir", raw, "--out-dir", tmp_path / "corpus"]),
         (tmp_path / "model", True, ["train", "--data-dir", tmp_path / "corpus", "--model-dir", tmp_path / "model"]),
     ]
@@ -93,18 +98,20 @@ def test_temporaries_of_a_killed_run_are_removed_by_the_next(tmp_path):
     @locked("train", lambda a: a["folder"], "model folder", beside=True, temporaries=(".*.tmp", ".*.keras"))
     def stage(folder):
         return sorted(p.name for p in folder.iterdir())
+
     assert stage(model) == ["model.keras"]
 
 
 def test_a_read_only_folder_is_one_clear_error(tmp_path):
     if os.geteuid() == 0:
         folder = tmp_path / "file-not-folder"
-        folder.write_text("x")               # root ignores permissions; a file in the way fails alike
+        folder.write_text("x")  # root ignores permissions; a file in the way fails alike
     else:
         folder = tmp_path / "ro"
         folder.mkdir()
         folder.chmod(0o555)
     from pipeline.errors import StoreError
+
     with pytest.raises(StoreError, match="raw store"):
         with folder_lock(folder, "ingest", "raw store"):
             pass

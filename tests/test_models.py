@@ -14,9 +14,22 @@ keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 from pipeline.errors import ModelError, UsageError  # noqa: E402
-from pipeline.models import (ARCHS, PARALLEL_ARCHS, BitsPerChar, MaskedAccuracy, ModelConfig, OneHot,  # noqa: E402
-                             PositionEmbedding, build_model, choose_precision, compile_model, cudnn_report,
-                             inference_copy, load_inference_model, make_optimizer)
+from pipeline.models import (  # noqa: E402
+    ARCHS,
+    PARALLEL_ARCHS,
+    BitsPerChar,
+    MaskedAccuracy,
+    ModelConfig,
+    OneHot,
+    PositionEmbedding,
+    build_model,
+    choose_precision,
+    compile_model,
+    cudnn_report,
+    inference_copy,
+    load_inference_model,
+    make_optimizer,
+)
 
 TINY = dict(units=8, max_len=12, vocab_size=20)
 
@@ -70,7 +83,7 @@ def test_seed_is_the_figure_3_network():
     out = by["reply"]
     assert isinstance(out, keras.layers.TimeDistributed) and out.layer.units == v
     assert out.layer.activation is keras.activations.softmax
-    expected = (lstm_params(v, u) + (t * v * u + u) + 2 * lstm_params(u, u) + (2 * u * v + v))
+    expected = lstm_params(v, u) + (t * v * u + u) + 2 * lstm_params(u, u) + (2 * u * v + v)
     assert model.count_params() == expected
     # The default is the original's size: LSTM(512), 50 steps, 128 characters.
     cfg = ModelConfig()
@@ -86,15 +99,32 @@ def test_simple_has_no_attention_and_dense_attention_reads_the_encoding():
 
 
 def test_config_round_trip_and_validation():
-    cfg = ModelConfig(arch="dense-attention", units=24, max_len=30, vocab_size=64, reverse_input=False,
-                      optimizer="rmsprop", learning_rate=0.003)
+    cfg = ModelConfig(
+        arch="dense-attention",
+        units=24,
+        max_len=30,
+        vocab_size=64,
+        reverse_input=False,
+        optimizer="rmsprop",
+        learning_rate=0.003,
+    )
     assert ModelConfig.from_json(cfg.to_json()) == cfg
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(ModelError, match="unknown fields"):
         ModelConfig.from_dict({**cfg.to_dict(), "depth": 4})
-    for bad in (dict(arch="lstm"), dict(units=0), dict(arch="transformer", units=12, heads=5),
-                dict(arch="transformer", max_len=1), dict(positions="rotary"), dict(layers=0), dict(max_len=0), dict(vocab_size=2),
-                dict(optimizer="adagrad"), dict(learning_rate=-1.0), dict(learning_rate=float("nan"))):
+    for bad in (
+        dict(arch="lstm"),
+        dict(units=0),
+        dict(arch="transformer", units=12, heads=5),
+        dict(arch="transformer", max_len=1),
+        dict(positions="rotary"),
+        dict(layers=0),
+        dict(max_len=0),
+        dict(vocab_size=2),
+        dict(optimizer="adagrad"),
+        dict(learning_rate=-1.0),
+        dict(learning_rate=float("nan")),
+    ):
         with pytest.raises(UsageError):
             ModelConfig(**bad).validate()
 
@@ -153,7 +183,7 @@ def test_one_hot_layer():
 def test_masked_accuracy_ignores_padding():
     m = MaskedAccuracy()
     y_true = np.array([[3, 2, 0, 0], [1, 0, 0, 0]])
-    pred_ids = np.array([[3, 1, 0, 2], [1, 0, 0, 0]])   # 2 of 3 real characters right; pads do not count
+    pred_ids = np.array([[3, 1, 0, 2], [1, 0, 0, 0]])  # 2 of 3 real characters right; pads do not count
     y_pred = np.eye(4)[pred_ids].astype("float32")
     m.update_state(y_true, y_pred)
     assert float(m.result()) == pytest.approx(2 / 3)

@@ -19,7 +19,7 @@ def test_near_key_ignores_punctuation_and_long_vowels_only():
     assert neardup.near_key("オハヨー、ゴザイマス！", "ハイ…") == neardup.near_key("オハヨゴザイマス", "ハイ")
     assert neardup.near_key("「ア」『イ』・～。？", "ウ") == neardup.near_key("アイ", "ウ")
     assert neardup.near_key("アイ", "ウ") != neardup.near_key("アイ", "エ")
-    assert neardup.near_key("アイ", "ウ") != neardup.near_key("ア", "イウ")       # sides stay apart
+    assert neardup.near_key("アイ", "ウ") != neardup.near_key("ア", "イウ")  # sides stay apart
 
 
 def test_shingle_hashes_count_the_shingles():
@@ -35,8 +35,12 @@ def test_groups_are_deterministic_and_need_enough_text():
     base = ["".join(rng.choice(list("アイウエオカキクケコサシスセソ"), 12)) for _ in range(200)]
     other = ["".join(rng.choice(list("アイウエオカキクケコサシスセソ"), 12)) for _ in range(200)]
     copy = [s if i % 10 else s[:-1] + "ン" for i, s in enumerate(base) if i % 20 != 7]
-    sigs = {"b": neardup.signature(base, cfg), "a": neardup.signature(copy, cfg),
-            "c": neardup.signature(other, cfg), "tiny": neardup.signature(["アイ"], cfg)}
+    sigs = {
+        "b": neardup.signature(base, cfg),
+        "a": neardup.signature(copy, cfg),
+        "c": neardup.signature(other, cfg),
+        "tiny": neardup.signature(["アイ"], cfg),
+    }
     assert sigs["tiny"] is None
     assert neardup.similarity(sigs["a"], sigs["b"]) > 0.7 > 0.2 > neardup.similarity(sigs["a"], sigs["c"])
     assert neardup.group_works(sigs, cfg) == [["a", "b"]]
@@ -46,8 +50,8 @@ def test_groups_are_deterministic_and_need_enough_text():
 def test_an_edited_copy_takes_its_originals_split_and_loses_its_pairs(tmp_path, shared_corpus):
     src = tmp_path / "src"
     src.mkdir()
-    original = shared_corpus / "1018_ruby_2213.txt"          # 半七捕物帳 鷹のゆくえ
-    sibling = shared_corpus / "972_ruby_2038.txt"            # another 半七 story: similar style, other text
+    original = shared_corpus / "1018_ruby_2213.txt"  # 半七捕物帳 鷹のゆくえ
+    sibling = shared_corpus / "972_ruby_2038.txt"  # another 半七 story: similar style, other text
     for f in (original, sibling):
         (src / f.name).write_bytes(f.read_bytes())
     lines = original.read_bytes().decode("cp932").split("\r\n")
@@ -56,7 +60,7 @@ def test_an_edited_copy_takes_its_originals_split_and_loses_its_pairs(tmp_path, 
         if ln.startswith("「"):
             n += 1
             if n % 20 == 0:
-                continue                                        # a line left out
+                continue  # a line left out
             if n % 10 == 3:
                 ln = ln.replace("、", "", 1).replace("。", "！", 1)  # punctuation revised
         edited.append(ln)
@@ -100,16 +104,20 @@ def test_banded_candidates_find_every_pair_a_full_comparison_finds():
     sigs = {}
     for i, orig in enumerate(originals):
         sigs[f"w{i}"] = neardup.signature(orig, cfg)
-        for j, share in enumerate((0.9, 0.7, 0.55, 0.3)):   # copies from near to far
+        for j, share in enumerate((0.9, 0.7, 0.55, 0.3)):  # copies from near to far
             n = int(len(orig) * share)
             copy = orig[:n] + ["".join(rng.choice(alphabet, 10)) for _ in range(len(orig) - n)]
             sigs[f"w{i}c{j}"] = neardup.signature(copy, cfg)
     keys = sorted(sigs)
     # LSH is probabilistic at the threshold itself; a clear margin above it is always found.
-    full = {(a, b) for x, a in enumerate(keys) for b in keys[x + 1:]
-            if neardup.similarity(sigs[a], sigs[b]) >= cfg.threshold + 0.1}
-    assert len(full) >= 8                       # the near copies are there to be found
-    grouped = {(a, b) for g in neardup.group_works(sigs, cfg) for x, a in enumerate(g) for b in g[x + 1:]}
+    full = {
+        (a, b)
+        for x, a in enumerate(keys)
+        for b in keys[x + 1 :]
+        if neardup.similarity(sigs[a], sigs[b]) >= cfg.threshold + 0.1
+    }
+    assert len(full) >= 8  # the near copies are there to be found
+    grouped = {(a, b) for g in neardup.group_works(sigs, cfg) for x, a in enumerate(g) for b in g[x + 1 :]}
     assert full <= grouped
     bands, rows = neardup.band_params(cfg.threshold, cfg.num_perm)
     assert bands * rows <= cfg.num_perm and bands > 1 and rows > 1
@@ -124,8 +132,9 @@ def test_band_params_is_the_best_banding_of_a_plain_search():
         best, best_err = None, float("inf")
         for b in range(1, num_perm + 1):
             for r in range(1, num_perm // b + 1):
-                err = (fp_weight * (1 - (1 - below ** r) ** b).mean() * threshold
-                       + (1 - fp_weight) * ((1 - above ** r) ** b).mean() * (1 - threshold))
+                err = fp_weight * (1 - (1 - below**r) ** b).mean() * threshold + (1 - fp_weight) * (
+                    (1 - above**r) ** b
+                ).mean() * (1 - threshold)
                 if err < best_err:
                     best, best_err = (b, r), err
         return best

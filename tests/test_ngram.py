@@ -27,10 +27,10 @@ def test_distribution_sums_to_one_for_every_kind_of_context(order):
     ids = {c: i for i, c in enumerate(v.tokens)}
     begin = V
     contexts = [
-        [begin] * (order - 1),                                             # start of a reply
-        ([begin] * order + [ids["ア"], ids["イ"]])[-(order - 1):] if order > 1 else [],  # seen
-        [ids["コ"], ids["ア"], ids["オ"], ids["オ"]][-(order - 1):] if order > 1 else [],  # unseen
-        [1] * (order - 1),                                                 # unknown characters
+        [begin] * (order - 1),  # start of a reply
+        ([begin] * order + [ids["ア"], ids["イ"]])[-(order - 1) :] if order > 1 else [],  # seen
+        [ids["コ"], ids["ア"], ids["オ"], ids["オ"]][-(order - 1) :] if order > 1 else [],  # unseen
+        [1] * (order - 1),  # unknown characters
     ]
     for ctx in contexts:
         p = lm.prob(np.array([ctx] * V, dtype=np.int64).reshape(V, order - 1), np.arange(V))

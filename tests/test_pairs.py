@@ -10,18 +10,21 @@ def pairs(*lines):
     return [(c.line, c.utterance, c.reply) for c in find_candidates(Episode(1, list(lines)))]
 
 
-@pytest.mark.parametrize("line,expected", [
-    ("「あ」", True),
-    ("「あ『い』う」", True),
-    ("「あ「い」う」", True),         # nested 「」 closed before the end, outer closed last
-    ("「あ」「い」", False),           # first 「 closed before the end
-    ("「あ」と言った", False),
-    ("彼は「あ」", False),
-    ("「あ", False),
-    ("「あ」」", False),
-    ("「」", True),
-    ("「", False),
-])
+@pytest.mark.parametrize(
+    "line,expected",
+    [
+        ("「あ」", True),
+        ("「あ『い』う」", True),
+        ("「あ「い」う」", True),  # nested 「」 closed before the end, outer closed last
+        ("「あ」「い」", False),  # first 「 closed before the end
+        ("「あ」と言った", False),
+        ("彼は「あ」", False),
+        ("「あ", False),
+        ("「あ」」", False),
+        ("「」", True),
+        ("「", False),
+    ],
+)
 def test_is_dialogue(line, expected):
     assert is_dialogue(line) is expected
 

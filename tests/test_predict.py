@@ -16,10 +16,11 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from test_dataset import write_pairs  # noqa: E402
+
 from pipeline.kana import is_kana_text, to_katakana  # noqa: E402
 from stages.predict import Predictor, strip_quotes  # noqa: E402
 from stages.train import TrainOptions, train  # noqa: E402
-from test_dataset import write_pairs  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 REPO = Path(__file__).resolve().parents[1]
@@ -30,8 +31,20 @@ def model_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("predict")
     pairs = write_pairs(root / "pairs", n_train=200, n_valid=20, shards=2)
     d = root / "model"
-    train(TrainOptions(data_dir=pairs, model_dir=d, epochs=1, units=8, max_len=16, vocab_size=64, batch_size=16,
-                       steps_per_epoch=3, verbose=0), log=lambda s: None)
+    train(
+        TrainOptions(
+            data_dir=pairs,
+            model_dir=d,
+            epochs=1,
+            units=8,
+            max_len=16,
+            vocab_size=64,
+            batch_size=16,
+            steps_per_epoch=3,
+            verbose=0,
+        ),
+        log=lambda s: None,
+    )
     return d
 
 
@@ -179,8 +192,10 @@ def test_cli_errors(cli, model_dir, tmp_path, monkeypatch):
     assert "no such input file" in err("--model-dir", model_dir, "--input", tmp_path / "missing.txt")
     (tmp_path / "blank.txt").write_text("\n  \n", encoding="utf-8")
     assert "holds no text" in err("--model-dir", model_dir, "--input", tmp_path / "blank.txt")
-    pq.write_table(pq.read_table(next((model_dir.parent / "pairs").glob("*.parquet")), columns=["reply"]),
-                   tmp_path / "noutt.parquet")
+    pq.write_table(
+        pq.read_table(next((model_dir.parent / "pairs").glob("*.parquet")), columns=["reply"]),
+        tmp_path / "noutt.parquet",
+    )
     assert "no `utterance` column" in err("--model-dir", model_dir, "--input", tmp_path / "noutt.parquet")
     assert "not both" in err("--model-dir", model_dir, "--input", tmp_path / "blank.txt", "あ")
     assert "--num" in err("--model-dir", model_dir, "--num", "0", "あ")
@@ -197,9 +212,23 @@ def test_help_has_examples(cli):
         res = cli(cmd, "--help")
         assert res.code == 0 and "Example:" in res.out
     train_help = cli("train", "--help").out
-    for opt in ("--data-dir", "--model-dir", "--arch", "--epochs", "--batch-size", "--units", "--resume",
-                "--max-pairs", "--steps-per-epoch", "--seed", "--optimizer", "--learning-rate",
-                "--rotate-optimizers", "--max-len", "--vocab-size"):
+    for opt in (
+        "--data-dir",
+        "--model-dir",
+        "--arch",
+        "--epochs",
+        "--batch-size",
+        "--units",
+        "--resume",
+        "--max-pairs",
+        "--steps-per-epoch",
+        "--seed",
+        "--optimizer",
+        "--learning-rate",
+        "--rotate-optimizers",
+        "--max-len",
+        "--vocab-size",
+    ):
         assert opt in train_help, opt
     predict_help = cli("predict", "--help").out
     for opt in ("--model-dir", "--input", "--output", "--temperature", "--top-p", "--beam", "--num"):
@@ -219,19 +248,51 @@ def test_real_commands_train_resume_and_predict(tmp_path):
     env = {**os.environ, "NOCPIPE_DATA": str(tmp_path / "data"), "TF_CPP_MIN_LOG_LEVEL": "2"}
     exe = [sys.executable, "-m", "pipeline.cli"]
     common = ["--data-dir", str(pairs), "--name", "tiny"]
-    r = subprocess.run(exe + ["train", *common, "--units", "8", "--max-len", "16", "--epochs", "1",
-                              "--batch-size", "16", "--steps-per-epoch", "2"],
-                       capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    r = subprocess.run(
+        exe
+        + [
+            "train",
+            *common,
+            "--units",
+            "8",
+            "--max-len",
+            "16",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--steps-per-epoch",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert "epoch 1/1:" in r.stdout and "pairs/s" in r.stdout
-    r = subprocess.run(exe + ["train", *common, "--epochs", "2", "--resume"],
-                       capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    r = subprocess.run(
+        exe + ["train", *common, "--epochs", "2", "--resume"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert "resuming at epoch 2" in r.stdout and "epoch 2/2:" in r.stdout
     mdir = tmp_path / "data" / "models" / "tiny"
     assert [row["epoch"] for row in csv.DictReader(open(mdir / "history.csv", encoding="utf-8"))] == ["1", "2"]
-    r = subprocess.run(exe + ["predict", "--name", "tiny"], input="こんにちは\nお母さん？\n",
-                       capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    r = subprocess.run(
+        exe + ["predict", "--name", "tiny"],
+        input="こんにちは\nお母さん？\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     lines = replies_of(r.stdout)
     assert len(lines) == 2

@@ -21,11 +21,33 @@ from pipeline.records import Counters, Episode, WorkRef
 # the parsers treat specially, so short inputs still reach their branches.
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SPECIAL = list("「」『』《》｜|［］＃※〔〕（）、。！？…‥―ーゝゞヽヾ々〃／＼″\n\r\t 　") + [
-    "［＃", "］", "《", "》", "底本：", "-" * 20, "「", "」", "※［＃「木＋吶のつくり」、第3水準1-85-54］",
-    "［＃ここから2字下げ］", "U+20B9F", "漢字", "かな", "カナ", "ABC", "１２３", "123", "\ufeff", "\x00", "\ud7ff", "\U0002000b",
+    "［＃",
+    "］",
+    "《",
+    "》",
+    "底本：",
+    "-" * 20,
+    "「",
+    "」",
+    "※［＃「木＋吶のつくり」、第3水準1-85-54］",
+    "［＃ここから2字下げ］",
+    "U+20B9F",
+    "漢字",
+    "かな",
+    "カナ",
+    "ABC",
+    "１２３",
+    "123",
+    "\ufeff",
+    "\x00",
+    "\ud7ff",
+    "\U0002000b",
 ]
-JAPANESE = st.one_of(st.sampled_from(SPECIAL), st.characters(min_codepoint=0x3000, max_codepoint=0x9FFF),
-                     st.characters(blacklist_categories=("Cs",)))
+JAPANESE = st.one_of(
+    st.sampled_from(SPECIAL),
+    st.characters(min_codepoint=0x3000, max_codepoint=0x9FFF),
+    st.characters(blacklist_categories=("Cs",)),
+)
 texts = st.lists(JAPANESE, max_size=40).map("".join)
 line_lists = st.lists(texts, max_size=12)
 
@@ -56,14 +78,43 @@ def test_aozora_parser_takes_any_text(text):
     aozora.looks_like_aozora(text.split("\n"))
 
 
-HTML_PIECES = st.sampled_from([
-    "<html>", "</html>", "<body>", "</body>", '<div id="novel_honbun" class="novel_view">',
-    '<div class="js-novel-text p-novel__text">', "</div>", '<p id="L1">', "</p>", "<br>", "<br/>",
-    "<ruby>", "</ruby>", "<rb>", "</rb>", "<rt>", "</rt>", "<rp>", "</rp>", '<?xml version="1.0"?>',
-    "<!DOCTYPE html>", "&amp;", "&#12354;", "&bogus;", "<![CDATA[", "]]>", "<!--", "-->", "<script>", "<",
-    '<dl class="novel_sublist2"><dd class="subtitle"><a href="/n1234ab/1/">', "</a></dd></dl>",
-    '<div class="p-eplist__sublist"><a class="p-eplist__subtitle" href="/n1234ab/2/">',
-])
+HTML_PIECES = st.sampled_from(
+    [
+        "<html>",
+        "</html>",
+        "<body>",
+        "</body>",
+        '<div id="novel_honbun" class="novel_view">',
+        '<div class="js-novel-text p-novel__text">',
+        "</div>",
+        '<p id="L1">',
+        "</p>",
+        "<br>",
+        "<br/>",
+        "<ruby>",
+        "</ruby>",
+        "<rb>",
+        "</rb>",
+        "<rt>",
+        "</rt>",
+        "<rp>",
+        "</rp>",
+        '<?xml version="1.0"?>',
+        "<!DOCTYPE html>",
+        "&amp;",
+        "&#12354;",
+        "&bogus;",
+        "<![CDATA[",
+        "]]>",
+        "<!--",
+        "-->",
+        "<script>",
+        "<",
+        '<dl class="novel_sublist2"><dd class="subtitle"><a href="/n1234ab/1/">',
+        "</a></dd></dl>",
+        '<div class="p-eplist__sublist"><a class="p-eplist__subtitle" href="/n1234ab/2/">',
+    ]
+)
 html_docs = st.lists(st.one_of(HTML_PIECES, texts), max_size=30).map("".join)
 
 
@@ -74,8 +125,10 @@ def test_html_parsers_take_any_page(html, encoding, as_bytes):
 
     page = html.encode(encoding or "utf-8", "replace") if as_bytes and encoding != "bogus" else html
     charset = encoding if as_bytes else None
-    for parse in (lambda p: pages.parse_episode(p, header_charset=charset),
-                  lambda p: pages.parse_toc(p, "https://x.test/n1234ab/", header_charset=charset)):
+    for parse in (
+        lambda p: pages.parse_episode(p, header_charset=charset),
+        lambda p: pages.parse_toc(p, "https://x.test/n1234ab/", header_charset=charset),
+    ):
         try:
             parse(page)
         except NocpipeError:

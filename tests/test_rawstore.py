@@ -16,14 +16,32 @@ def _work(raw, source="nocturne", wid="n0001aa", episodes=(1, 2), meta=True):
     for n in episodes:
         rawstore.write_episode(work, n, f"<p>{n}</p>".encode())
     if meta:
-        rawstore.write_meta(work, {"source": source, "work_id": wid, "title": "t",
-                                   "episodes": [{"number": n, "file": rawstore.episode_file(n)} for n in episodes]})
+        rawstore.write_meta(
+            work,
+            {
+                "source": source,
+                "work_id": wid,
+                "title": "t",
+                "episodes": [{"number": n, "file": rawstore.episode_file(n)} for n in episodes],
+            },
+        )
     return work
 
 
-@pytest.mark.parametrize("source,wid", [("nocturne", "../etc"), ("nocturne", "n1234"), ("narou", "N1234AB"),
-                                        ("nocturne", "n١٢٣٤ab"), ("nocturne", "n０００１aa"), ("text", "a/b"),
-                                        ("text", ".."), ("text", ""), ("web", "n0001aa")])
+@pytest.mark.parametrize(
+    "source,wid",
+    [
+        ("nocturne", "../etc"),
+        ("nocturne", "n1234"),
+        ("narou", "N1234AB"),
+        ("nocturne", "n١٢٣٤ab"),
+        ("nocturne", "n０００１aa"),
+        ("text", "a/b"),
+        ("text", ".."),
+        ("text", ""),
+        ("web", "n0001aa"),
+    ],
+)
 def test_work_dir_refuses_names_the_store_never_makes(tmp_path, source, wid):
     with pytest.raises(StoreError):
         rawstore.work_dir(tmp_path, source, wid)
@@ -61,9 +79,12 @@ def test_file_entries_never_leave_the_work_folder(tmp_path):
     secret.write_text("<p>secret</p>")
     os.symlink(secret, work / "episodes" / "0009.html")
     meta = rawstore.read_meta(work)
-    meta["episodes"] += [{"number": 3, "file": "../../../secret.html"}, {"number": 4, "file": str(secret)},
-                         {"number": 5, "file": "episodes/../../../secret.html"},
-                         {"number": 9, "file": "episodes/0009.html"}]
+    meta["episodes"] += [
+        {"number": 3, "file": "../../../secret.html"},
+        {"number": 4, "file": str(secret)},
+        {"number": 5, "file": "episodes/../../../secret.html"},
+        {"number": 9, "file": "episodes/0009.html"},
+    ]
     rawstore.write_meta(work, meta)
     assert list(rawstore.stored_episodes(work)) == [1, 2]
     assert [n for n, _ in rawstore.episode_files(work)] == [1, 2]
@@ -73,7 +94,7 @@ def test_list_works_lists_finished_works_with_valid_names_only(tmp_path, capsys)
     _work(tmp_path, "nocturne", "n0002bb")
     _work(tmp_path, "nocturne", "n0001aa")
     _work(tmp_path, "text", "story", episodes=())
-    _work(tmp_path, "narou", "n0003cc", meta=False)          # half done
+    _work(tmp_path, "narou", "n0003cc", meta=False)  # half done
     (tmp_path / "nocturne" / "Not-An-Ncode").mkdir()
     (tmp_path / "elsewhere").mkdir()
     assert [w.key for w in rawstore.list_works(tmp_path)] == ["nocturne/n0001aa", "nocturne/n0002bb", "text/story"]
@@ -98,12 +119,13 @@ def test_progress_lines_count_only_when_their_file_holds_the_named_bytes(tmp_pat
     work = rawstore.work_dir(tmp_path, "nocturne", "n0001aa")
     data = {n: f"<p>{n}</p>".encode() for n in (1, 2, 3)}
     for n in (1, 2, 3):
-        rawstore.append_progress(work, {"number": n, "file": rawstore.episode_file(n),
-                                        "sha256": hashlib.sha256(data[n]).hexdigest()})
+        rawstore.append_progress(
+            work, {"number": n, "file": rawstore.episode_file(n), "sha256": hashlib.sha256(data[n]).hexdigest()}
+        )
     rawstore.write_episode(work, 1, data[1])
     rawstore.write_episode(work, 3, b"an older version")  # killed before the new one was renamed
     with open(work / rawstore.PROGRESS_FILE, "a") as fh:
-        fh.write('{"number": 4, "fi')                       # a line cut short by a kill
+        fh.write('{"number": 4, "fi')  # a line cut short by a kill
     assert sorted(rawstore.read_progress(work)) == [1, 2, 3]
     assert list(rawstore.stored_episodes(work, {}, with_progress=True)) == [1]
     rawstore.drop_progress(work)

@@ -19,11 +19,23 @@ def test_report_holds_its_plots_tables_and_figures(corpus, tmp_path, cli):  # no
     assert len(images) >= 6, [a for a, _ in images]
     assert all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for _, b in images)
     alts = {a for a, _ in images}
-    assert {"length histograms", "pairs per split", "drop reasons", "reading sources",
-            "character frequencies and vocabulary coverage"} <= alts
-    assert "http://" not in html and "https://" not in html          # one self-contained file
-    for heading in ("Splits", "Pairs per source and per work", "Lengths", "Characters", "Drop reasons",
-                    "Near-copy works", "Where readings came from"):
+    assert {
+        "length histograms",
+        "pairs per split",
+        "drop reasons",
+        "reading sources",
+        "character frequencies and vocabulary coverage",
+    } <= alts
+    assert "http://" not in html and "https://" not in html  # one self-contained file
+    for heading in (
+        "Splits",
+        "Pairs per source and per work",
+        "Lengths",
+        "Characters",
+        "Drop reasons",
+        "Near-copy works",
+        "Where readings came from",
+    ):
         assert f"<h2>{heading}</h2>" in html
     md = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
     assert md.count("](data:image/png;base64,") == len(images) and "| split | pairs | works |" in md

@@ -4,6 +4,7 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import write_aozora
 
 from pipeline.config import READERS
 from pipeline.kana import read_side, to_katakana
@@ -11,8 +12,6 @@ from pipeline.rubymemory import RubyMemory
 from pipeline.shards import list_shards
 from stages.extract_pairs import ExtractOptions, extract_pairs
 from stages.ingest import ingest
-
-from conftest import write_aozora
 
 
 def memory(*lines):
@@ -38,8 +37,16 @@ def test_only_whole_words_change(reader):
 
 
 def test_what_is_not_remembered():
-    m = memory("人《ひと》", "友人《ゆうじん》を", "友人《ともだち》も", "｜ありす《ありす》", "貴方《You》",
-               "御前《おまえ》", "御前《おんまえ》", "｜ＡＢ《》")
+    m = memory(
+        "人《ひと》",
+        "友人《ゆうじん》を",
+        "友人《ともだち》も",
+        "｜ありす《ありす》",
+        "貴方《You》",
+        "御前《おまえ》",
+        "御前《おんまえ》",
+        "｜ＡＢ《》",
+    )
     # Single kanji, bases annotated two ways, kana read as written, readings not in kana.
     assert m.readings() == {}
     assert m.apply("人と友人と御前") == ("人と友人と御前", 0)
@@ -52,7 +59,9 @@ def test_bases_with_kana_are_whole_words_too():
     assert m.apply("お嬢様方") == ("お嬢様方", 0)
     m = memory("｜ＨＰ《ひっとぽいんと》", "｜ステータス《すてえたす》")
     assert m.apply("ＨＰが0、ＨＰＳ、ステータス画面、ステータスバー") == (
-        "ヒットポイントが0、ＨＰＳ、ステータス画面、ステータスバー", 1)
+        "ヒットポイントが0、ＨＰＳ、ステータス画面、ステータスバー",
+        1,
+    )
 
 
 def test_reading_sources_are_counted():
@@ -63,8 +72,10 @@ def test_reading_sources_are_counted():
 
 
 def test_extract_pairs_uses_the_whole_works_ruby(tmp_path):
-    body = ("「清葉《きよは》さん、こんにちは」\n「はい」\n地の文で清葉《きよは》が歩く。\n"
-            "「清葉、待って」\n「待たない」\n「友人《ゆうじん》だ」\n「人《ひと》だ」\n「友人と人」\n「3人」")
+    body = (
+        "「清葉《きよは》さん、こんにちは」\n「はい」\n地の文で清葉《きよは》が歩く。\n"
+        "「清葉、待って」\n「待たない」\n「友人《ゆうじん》だ」\n「人《ひと》だ」\n「友人と人」\n「3人」"
+    )
     src = tmp_path / "src"
     write_aozora(src / "w.txt", body, encoding="utf-8")
     raw = tmp_path / "raw"

@@ -4,13 +4,13 @@ what it is doing: against the local stand-in and a second server that must see n
 import json
 
 import pytest
+from syosetu_server import Ep, SyosetuServer, sample_works
 
 from pipeline import rawstore
 from pipeline.errors import UsageError
 from pipeline.http import Politeness
 from pipeline.syosetu import parse_episode
 from stages.scrape import ScrapeOptions, scrape, summary
-from syosetu_server import Ep, SyosetuServer, sample_works
 
 
 @pytest.fixture
@@ -22,10 +22,16 @@ def other():
 
 def run(srv, raw, targets=("n0001aa", "n0002bb", "n0003cc"), api_url=None, **kw):
     pol = {k: kw.pop(k) for k in list(kw) if k in Politeness.__dataclass_fields__}
-    opts = ScrapeOptions(raw_dir=raw, site=srv.site, targets=list(targets), base_url=srv.url,
-                         api_url=api_url or srv.api_url, show_progress=kw.pop("show_progress", False),
-                         politeness=Politeness(**{"delay": 0.0, "contact": "t@example.com", "backoff": 0.05,
-                                                  **pol}), **kw)
+    opts = ScrapeOptions(
+        raw_dir=raw,
+        site=srv.site,
+        targets=list(targets),
+        base_url=srv.url,
+        api_url=api_url or srv.api_url,
+        show_progress=kw.pop("show_progress", False),
+        politeness=Politeness(**{"delay": 0.0, "contact": "t@example.com", "backoff": 0.05, **pol}),
+        **kw,
+    )
     return scrape(opts)
 
 
@@ -65,12 +71,15 @@ def test_the_cookie_goes_to_the_site_only_and_the_api_may_be_elsewhere(tmp_path)
         assert not srv.hits("/novel18api/")
 
 
-@pytest.mark.parametrize("kw", [
-    {"xhtml": True},                                                 # XML declaration, XHTML 1.1
-    {"xhtml": True, "encoding": "cp932"},                            # Shift_JIS, declared in the prolog
-    {"encoding": "cp932", "charset_header": "utf-8"},                # a header that lies
-    {"bom": True, "charset_header": "iso-8859-1"},                   # a BOM beats the header
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"xhtml": True},  # XML declaration, XHTML 1.1
+        {"xhtml": True, "encoding": "cp932"},  # Shift_JIS, declared in the prolog
+        {"encoding": "cp932", "charset_header": "utf-8"},  # a header that lies
+        {"bom": True, "charset_header": "iso-8859-1"},  # a BOM beats the header
+    ],
+)
 def test_pages_of_every_encoding_and_doctype_parse(tmp_path, kw):
     works = sample_works()
     with SyosetuServer(works, per_page=2, **kw) as srv:
@@ -126,8 +135,10 @@ def test_without_a_terminal_progress_is_a_line_per_work_and_waits_say_why(tmp_pa
 def test_the_run_goes_on_past_a_failed_work_and_stops_for_nothing_else(tmp_path):
     with SyosetuServer(sample_works(), per_page=2) as srv:
         srv.overrides["/n0001aa/?p=2"] = (200, "<html><body>odd</body></html>")
-        srv.overrides["/n0001aa/"] = (200, "<?xml version='1.0' encoding='UTF-8'?><html><body>"
-                                           "<p>nothing here</p></body></html>")
+        srv.overrides["/n0001aa/"] = (
+            200,
+            "<?xml version='1.0' encoding='UTF-8'?><html><body><p>nothing here</p></body></html>",
+        )
         res = run(srv, tmp_path / "raw")
     assert res.stopped is None and res.works == {"n0001aa": "failed", "n0002bb": "new", "n0003cc": "new"}
     assert res.failures and res.failures[0].startswith(srv.url + "n0001aa/")
@@ -167,8 +178,9 @@ def test_malformed_links_and_redirects_fail_their_work_not_the_run(tmp_path):
         srv.fault("/n0002bb/2/", "redirect:http://[bad")
         res = run(srv, tmp_path / "raw")
     assert res.stopped is None and res.works == {"n0001aa": "failed", "n0002bb": "failed", "n0003cc": "new"}
-    assert any("not a URL" in f for f in res.failures) and any("cannot be read" in f or "episode number" in f
-                                                              for f in res.failures)
+    assert any("not a URL" in f for f in res.failures) and any(
+        "cannot be read" in f or "episode number" in f for f in res.failures
+    )
 
 
 def test_a_log_gets_a_status_line_at_least_every_interval(tmp_path, capsys, monkeypatch):

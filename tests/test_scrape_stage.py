@@ -5,13 +5,13 @@ import re
 from pathlib import Path
 
 import pytest
+from syosetu_server import Ep, SyosetuServer, Work, episode_current, sample_works
 
 from pipeline.http import HostBlocked, Politeness, TryLater
-from pipeline.syosetu import parse_episode
 from pipeline.rawstore import PROGRESS_FILE
+from pipeline.syosetu import parse_episode
 from pipeline.syosetu.api import Filters
-from stages.scrape import AgeGate, LayoutStop, Scraper, ScrapeOptions, scrape, summary
-from syosetu_server import Ep, SyosetuServer, Work, episode_current, sample_works
+from stages.scrape import AgeGate, LayoutStop, ScrapeOptions, Scraper, scrape, summary
 
 ALL = ["n0001aa", "N0002BB", "https://novel18.syosetu.com/n0003cc/"]
 CONTACT = "tester@example.com"
@@ -28,10 +28,16 @@ def run(srv, raw, targets=ALL, delay=0.05, api=True, **kw):
     filters = {k: kw.pop(k) for k in list(kw) if k in Filters.__dataclass_fields__}
     if filters:
         kw["filters"] = Filters(**filters)
-    opts = ScrapeOptions(raw_dir=raw, site=srv.site, targets=list(targets), base_url=srv.url,
-                         api_url=srv.api_url if api else None, show_progress=False,
-                         politeness=Politeness(**{"delay": delay, "contact": CONTACT, "backoff": 0.05, **pol}),
-                         **kw)
+    opts = ScrapeOptions(
+        raw_dir=raw,
+        site=srv.site,
+        targets=list(targets),
+        base_url=srv.url,
+        api_url=srv.api_url if api else None,
+        show_progress=False,
+        politeness=Politeness(**{"delay": delay, "contact": CONTACT, "backoff": 0.05, **pol}),
+        **kw,
+    )
     return scrape(opts)
 
 
@@ -55,31 +61,53 @@ def test_first_run_stores_every_episode_politely(srv, tmp_path):
     c = res.counters
     assert (c["works_new"], c["episodes_downloaded"], c["episodes_failed"]) == (3, 8, 0)
     assert visible_files(raw / "nocturne") == [
-        "n0001aa/episodes/0001.html", "n0001aa/episodes/0002.html", "n0001aa/episodes/0003.html",
-        "n0001aa/episodes/0004.html", "n0001aa/episodes/0005.html", "n0001aa/meta.json",
-        "n0002bb/episodes/0001.html", "n0002bb/episodes/0002.html", "n0002bb/meta.json",
-        "n0003cc/episodes/0001.html", "n0003cc/meta.json"]
+        "n0001aa/episodes/0001.html",
+        "n0001aa/episodes/0002.html",
+        "n0001aa/episodes/0003.html",
+        "n0001aa/episodes/0004.html",
+        "n0001aa/episodes/0005.html",
+        "n0001aa/meta.json",
+        "n0002bb/episodes/0001.html",
+        "n0002bb/episodes/0002.html",
+        "n0002bb/meta.json",
+        "n0003cc/episodes/0001.html",
+        "n0003cc/meta.json",
+    ]
     # What was asked for, in order, and how.
     paths = [h.path for h in srv.log]
     assert paths[0] == "/robots.txt" and paths.count("/robots.txt") == 1
     assert paths[1].startswith("/novel18api/api/?") and "ncode=n0001aa-n0002bb-n0003cc" in paths[1]
-    assert paths[2:] == ["/n0001aa/", "/n0001aa/?p=2", "/n0001aa/?p=3"] + [f"/n0001aa/{i}/" for i in range(1, 6)] \
-        + ["/n0002bb/", "/n0002bb/1/", "/n0002bb/2/", "/n0003cc/"]
+    assert paths[2:] == ["/n0001aa/", "/n0001aa/?p=2", "/n0001aa/?p=3"] + [f"/n0001aa/{i}/" for i in range(1, 6)] + [
+        "/n0002bb/",
+        "/n0002bb/1/",
+        "/n0002bb/2/",
+        "/n0003cc/",
+    ]
     for h in srv.log:
         assert h.headers["User-Agent"].startswith("nocpipe/") and CONTACT in h.headers["User-Agent"]
         assert "over18=yes" in h.headers["Cookie"]
     assert min(gaps(srv.log)) >= 0.9 * 0.1
     # What was stored: pages as received, body apart from preface and afterword.
     assert stored_lines(raw, "n0001aa", 1)[2] == "「｜魔王《サタン》様、お待ちしておりました」"
-    assert (raw / "nocturne/n0001aa/episodes/0003.html").read_bytes() == \
-        episode_current(srv.works["n0001aa"], 3).encode()
+    assert (raw / "nocturne/n0001aa/episodes/0003.html").read_bytes() == episode_current(
+        srv.works["n0001aa"], 3
+    ).encode()
     meta = json.loads((raw / "nocturne/n0001aa/meta.json").read_text())
-    assert (meta["title"], meta["author"], meta["work_id"], meta["complete"]) == ("夜の図書館", "山田花子", "n0001aa", True)
+    assert (meta["title"], meta["author"], meta["work_id"], meta["complete"]) == (
+        "夜の図書館",
+        "山田花子",
+        "n0001aa",
+        True,
+    )
     assert meta["url"] == srv.url + "n0001aa/" and meta["fetched_at"]
     assert meta["api"]["novelupdated_at"] == "2021-05-01 10:00:00" and meta["api"]["ncode"] == "n0001aa"
     assert [(e["number"], e["chapter"], e["revised"]) for e in meta["episodes"]] == [
-        (1, "第一章 出会い", None), (2, "第一章 出会い", "2021-04-10 09:30"), (3, "第二章 雨", None),
-        (4, "第二章 雨", None), (5, "第二章 雨", None)]
+        (1, "第一章 出会い", None),
+        (2, "第一章 出会い", "2021-04-10 09:30"),
+        (3, "第二章 雨", None),
+        (4, "第二章 雨", None),
+        (5, "第二章 雨", None),
+    ]
     short = json.loads((raw / "nocturne/n0003cc/meta.json").read_text())
     assert short["short"] is True and [e["number"] for e in short["episodes"]] == [1]
     assert "5 new" not in summary(res) and "8 downloaded" in summary(res)
@@ -133,10 +161,16 @@ def test_without_the_api_the_toc_decides(srv, tmp_path, capsys):
     srv.clear_log()
     res = run(srv, raw, api=False)
     assert srv.episode_hits() == []
-    assert {h.path for h in srv.log} == {"/robots.txt", "/n0001aa/", "/n0001aa/?p=2", "/n0001aa/?p=3",
-                                          "/n0002bb/", "/n0003cc/"}
+    assert {h.path for h in srv.log} == {
+        "/robots.txt",
+        "/n0001aa/",
+        "/n0001aa/?p=2",
+        "/n0001aa/?p=3",
+        "/n0002bb/",
+        "/n0003cc/",
+    }
     assert res.counters["works_current"] == 3
-    srv.works["n0002bb"].episodes[0].revised = "2022/01/01 00:00"   # older layout, no API change
+    srv.works["n0002bb"].episodes[0].revised = "2022/01/01 00:00"  # older layout, no API change
     srv.clear_log()
     res = run(srv, raw, api=False)
     assert [h.path for h in srv.episode_hits()] == ["/n0002bb/1/"]
@@ -169,7 +203,11 @@ def test_renumbered_episodes_are_moved_not_downloaded(srv, tmp_path):
     assert not (raw / "nocturne/n0001aa/episodes/0005.html").exists()
     meta = json.loads((raw / "nocturne/n0001aa/meta.json").read_text())
     assert [(e["number"], e["subtitle"]) for e in meta["episodes"]] == [
-        (1, "はじまり"), (2, "三つ目の夜"), (3, "四つ目の夜"), (4, "五つ目の夜")]
+        (1, "はじまり"),
+        (2, "三つ目の夜"),
+        (3, "四つ目の夜"),
+        (4, "五つ目の夜"),
+    ]
 
 
 def test_gone_work_is_reported_and_skipped(srv, tmp_path):
@@ -223,8 +261,9 @@ def test_faults_during_a_scrape_are_retried_and_nothing_partial_is_stored(srv, t
     assert len(h2) == 2 and h2[1].t - h2[0].t >= 1.0
     assert [len(srv.hits(f"/n0001aa/{n}/")) for n in (3, 4, 5)] == [3, 2, 3]
     for n in range(1, 6):
-        assert (raw / f"nocturne/n0001aa/episodes/{n:04d}.html").read_bytes() == \
-            episode_current(srv.works["n0001aa"], n).encode()
+        assert (raw / f"nocturne/n0001aa/episodes/{n:04d}.html").read_bytes() == episode_current(
+            srv.works["n0001aa"], n
+        ).encode()
 
 
 def test_503_circuit_breaker_stops_and_a_rerun_resumes(srv, tmp_path):
@@ -261,8 +300,10 @@ def test_a_failed_episode_is_kept_missing_and_fetched_next_time(srv, tmp_path):
 
 def test_a_page_that_does_not_parse_fails_its_work_and_the_run_goes_on(srv, tmp_path):
     raw = tmp_path / "raw"
-    srv.overrides["/n0001aa/"] = (200, "<html><body><div class='novel-index'><a href='/n0001aa/1/'>一</a>"
-                                       "</div></body></html>")
+    srv.overrides["/n0001aa/"] = (
+        200,
+        "<html><body><div class='novel-index'><a href='/n0001aa/1/'>一</a></div></body></html>",
+    )
     res = run(srv, raw, targets=["n0001aa", "n0002bb"])
     assert res.stopped is None and res.works == {"n0001aa": "failed", "n0002bb": "new"}
     assert any(f.startswith(srv.url + "n0001aa/") and "layout" in f for f in res.failures)
@@ -292,13 +333,34 @@ def test_episode_page_with_an_empty_body_is_not_stored(srv, tmp_path):
 
 def test_discovery_sends_the_filters(srv, tmp_path):
     raw = tmp_path / "raw"
-    res = run(srv, raw, targets=[], limit=5, genres=(1, 2), keyword="図書館", min_length=5000,
-              kaiwaritu="30-70", finished=True, order="favnovelcnt")
+    res = run(
+        srv,
+        raw,
+        targets=[],
+        limit=5,
+        genres=(1, 2),
+        keyword="図書館",
+        min_length=5000,
+        kaiwaritu="30-70",
+        finished=True,
+        order="favnovelcnt",
+    )
     api = srv.hits("/novel18api/api/")
     assert len(api) == 1
     q = api[0].path
-    for part in ("out=json", "gzip=5", "of=t-n-", "lim=5", "st=1", "nocgenre=1-2", "minlen=5000",
-                 "kaiwaritu=30-70", "type=ter", "order=favnovelcnt", "word=%E5%9B%B3%E6%9B%B8%E9%A4%A8"):
+    for part in (
+        "out=json",
+        "gzip=5",
+        "of=t-n-",
+        "lim=5",
+        "st=1",
+        "nocgenre=1-2",
+        "minlen=5000",
+        "kaiwaritu=30-70",
+        "type=ter",
+        "order=favnovelcnt",
+        "word=%E5%9B%B3%E6%9B%B8%E9%A4%A8",
+    ):
         assert part in q
     assert res.discovered == 1 and res.works == {"n0001aa": "new"}
     meta = json.loads((raw / "nocturne/n0001aa/meta.json").read_text())
@@ -310,8 +372,16 @@ def test_discovery_limit_and_paging(srv, tmp_path):
     assert res.discovered == 3 and list(res.works) == ["n0001aa", "n0002bb"]  # newest first
     assert not srv.hits("/n0003cc")
     srv.clear_log()
-    sc = Scraper(ScrapeOptions(raw_dir=tmp_path, base_url=srv.url, api_url=srv.api_url,
-                               politeness=Politeness(delay=0), show_progress=False, all=True))
+    sc = Scraper(
+        ScrapeOptions(
+            raw_dir=tmp_path,
+            base_url=srv.url,
+            api_url=srv.api_url,
+            politeness=Politeness(delay=0),
+            show_progress=False,
+            all=True,
+        )
+    )
     sc.opts.limit = 0
     import pipeline.syosetu.api as mod
 
@@ -324,16 +394,36 @@ def test_discovery_limit_and_paging(srv, tmp_path):
 
 
 def synthetic_records(n):
-    return [{"title": f"作品{i}", "ncode": f"N{i:04d}XY", "writer": "w", "noveltype": 1, "end": 0,
-             "general_all_no": 1, "length": 1000, "kaiwaritu": 10, "nocgenre": 1,
-             "general_lastup": f"20{10 + i % 12:02d}-{1 + i % 12:02d}-{1 + i % 28:02d} {i % 24:02d}:00:00",
-             "novelupdated_at": "2023-01-01 00:00:00"} for i in range(n)]
+    return [
+        {
+            "title": f"作品{i}",
+            "ncode": f"N{i:04d}XY",
+            "writer": "w",
+            "noveltype": 1,
+            "end": 0,
+            "general_all_no": 1,
+            "length": 1000,
+            "kaiwaritu": 10,
+            "nocgenre": 1,
+            "general_lastup": f"20{10 + i % 12:02d}-{1 + i % 12:02d}-{1 + i % 28:02d} {i % 24:02d}:00:00",
+            "novelupdated_at": "2023-01-01 00:00:00",
+        }
+        for i in range(n)
+    ]
 
 
 def test_discovery_when_the_api_ignores_lastup_stops_at_its_reach(tmp_path, capsys):
     with SyosetuServer([], extra_api_records=synthetic_records(2600), api_ignores_lastup=True) as srv:
-        sc = Scraper(ScrapeOptions(raw_dir=tmp_path, base_url=srv.url, api_url=srv.api_url,
-                                   politeness=Politeness(delay=0), show_progress=False, all=True))
+        sc = Scraper(
+            ScrapeOptions(
+                raw_dir=tmp_path,
+                base_url=srv.url,
+                api_url=srv.api_url,
+                politeness=Politeness(delay=0),
+                show_progress=False,
+                all=True,
+            )
+        )
         assert len(list(sc.discover())) == 2000
         assert len(srv.hits("/novel18api/")) == 1 + 1 + 3  # first page, the empty-window probe, 3 more
     assert "does not filter by lastup" in capsys.readouterr().err
@@ -342,8 +432,16 @@ def test_discovery_when_the_api_ignores_lastup_stops_at_its_reach(tmp_path, caps
 def test_discovery_splits_beyond_the_apis_2000_reach(tmp_path):
     extra = synthetic_records(4500)
     with SyosetuServer([], extra_api_records=extra) as srv:
-        sc = Scraper(ScrapeOptions(raw_dir=tmp_path, base_url=srv.url, api_url=srv.api_url,
-                                   politeness=Politeness(delay=0), show_progress=False, all=True))
+        sc = Scraper(
+            ScrapeOptions(
+                raw_dir=tmp_path,
+                base_url=srv.url,
+                api_url=srv.api_url,
+                politeness=Politeness(delay=0),
+                show_progress=False,
+                all=True,
+            )
+        )
         found = [r["ncode"] for r in sc.discover()]
         assert sc.result.discovered == 4500
         assert len(found) == 4500 and set(found) == {r["ncode"].lower() for r in extra}
@@ -373,8 +471,10 @@ def test_a_work_whose_pages_keep_failing_does_not_stop_the_others(srv, tmp_path)
 
 
 def test_an_age_check_page_shown_in_place_is_named_as_such(srv, tmp_path):
-    srv.overrides["/n0001aa/2/"] = (200, "<html><body><h1>年齢確認</h1><a href='https://nl.syosetu.com/"
-                                         "redirect/ageauth/?url=x'>はい</a></body></html>")
+    srv.overrides["/n0001aa/2/"] = (
+        200,
+        "<html><body><h1>年齢確認</h1><a href='https://nl.syosetu.com/redirect/ageauth/?url=x'>はい</a></body></html>",
+    )
     res = run(srv, tmp_path / "raw", targets=["n0001aa"])
     assert isinstance(res.stopped, AgeGate) and "age check" in str(res.stopped)
     assert not (tmp_path / "raw/nocturne/n0001aa/episodes/0002.html").exists()
@@ -386,14 +486,26 @@ def test_a_progress_line_whose_file_is_not_in_place_is_ignored(srv, tmp_path):
     work = tmp_path / "raw/nocturne/n0001aa"
     (work / "episodes").mkdir(parents=True)
     pages = {n: episode_current(srv.works["n0001aa"], n).encode() for n in (1, 2, 3)}
-    keys = {1: ["はじまり", "2021-04-01 12:00", None], 2: ["二つ目の夜", "2021-04-02 12:00", "2021-04-10 09:30"],
-            3: ["三つ目の夜", "2021-04-03 12:00", None]}
+    keys = {
+        1: ["はじまり", "2021-04-01 12:00", None],
+        2: ["二つ目の夜", "2021-04-02 12:00", "2021-04-10 09:30"],
+        3: ["三つ目の夜", "2021-04-03 12:00", None],
+    }
     (work / "episodes/0001.html").write_bytes(pages[1])
     (work / "episodes/0003.html").write_bytes(b"<html>an older version</html>")  # killed before the rename
     with open(work / PROGRESS_FILE, "w") as fh:
         for n in (1, 2, 3):  # 2: killed after the line, before its file appeared
-            fh.write(json.dumps({"number": n, "key": keys[n], "file": f"episodes/{n:04d}.html",
-                                 "sha256": hashlib.sha256(pages[n]).hexdigest()}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "number": n,
+                        "key": keys[n],
+                        "file": f"episodes/{n:04d}.html",
+                        "sha256": hashlib.sha256(pages[n]).hexdigest(),
+                    }
+                )
+                + "\n"
+            )
     res = run(srv, tmp_path / "raw", targets=["n0001aa"])
     assert [h.path for h in srv.episode_hits()] == ["/n0001aa/2/", "/n0001aa/3/", "/n0001aa/4/", "/n0001aa/5/"]
     assert res.works == {"n0001aa": "new"}

@@ -12,8 +12,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -29,6 +29,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 
 # ---------------------------------------------------------------- a plain replier
+
 
 @dataclass(frozen=True)
 class Cand:
@@ -99,8 +100,11 @@ def echo():
 @pytest.fixture
 def echo_server(echo, tmp_path):
     # as `nocpipe evaluate` writes it: the figures, and facts about the run that the page leaves out
-    (tmp_path / "evaluate.json").write_text(json.dumps({"chrf": 12.5, "bits_per_char": 3.25, "n": 40, "tokens": 900,
-                                                        "distinct_1": float("nan"), "split": "test"}))
+    (tmp_path / "evaluate.json").write_text(
+        json.dumps(
+            {"chrf": 12.5, "bits_per_char": 3.25, "n": 40, "tokens": 900, "distinct_1": float("nan"), "split": "test"}
+        )
+    )
     app = serve.create_app(echo, model_dir=tmp_path)
     with running(app) as url:
         yield url, app
@@ -118,6 +122,7 @@ def wait_until(cond, what: str) -> None:
 
 
 # ---------------------------------------------------------------- replies
+
 
 def test_reply_is_well_formed(echo_server, echo):
     url, _ = echo_server
@@ -215,7 +220,7 @@ def test_bad_requests_get_a_json_4xx_and_the_server_survives(echo_server, echo):
     raw = [
         (b'{"text": "\xe3\x81\x82",', "application/json", 400, "not valid JSON"),
         (b'{"text": "a", "temperature": NaN}', "application/json", 400, "not valid JSON"),
-        (b'\xff\xfe{}', "application/json", 400, "not valid JSON"),
+        (b"\xff\xfe{}", "application/json", 400, "not valid JSON"),
         (json.dumps({"text": "あ"}).encode(), "text/plain", 415, "application/json"),
         (json.dumps({"text": "あ" * 5000}).encode(), "application/json", 413, "too large"),
     ]
@@ -249,6 +254,7 @@ def test_a_failing_model_is_a_500_and_the_next_request_works(echo_server, echo):
 
 # ---------------------------------------------------------------- batching
 
+
 def hold_first_call(echo, app, pool, requests_: list[dict], url: str):
     """Send the first request, hold the model in its call, send the others meanwhile; release the
     model once all of them wait in the queue. Returns the responses in order."""
@@ -277,8 +283,13 @@ def test_requests_arriving_together_share_one_model_call(echo_server, echo):
 
 def test_different_options_are_separate_calls(echo_server, echo):
     url, app = echo_server
-    bodies = [{"text": "あい", "num": 2}, {"text": "うえ"}, {"text": "おか", "num": 2}, {"text": "きく", "beam": 3},
-              {"text": "けこ"}]
+    bodies = [
+        {"text": "あい", "num": 2},
+        {"text": "うえ"},
+        {"text": "おか", "num": 2},
+        {"text": "きく", "beam": 3},
+        {"text": "けこ"},
+    ]
     with ThreadPoolExecutor(5) as pool:
         answers = hold_first_call(echo, app, pool, bodies, url)
     for body, r in zip(bodies, answers):
@@ -306,6 +317,7 @@ def test_a_full_queue_answers_503(echo):
 
 
 # ---------------------------------------------------------------- the real command on a real model
+
 
 def test_real_server_replies(served_model, tiny_model):
     url = served_model.url
@@ -375,8 +387,9 @@ def test_a_taken_port_is_one_error_line(cli, tiny_model):
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         res = cli("serve", "--model-dir", tiny_model, "--port", taken.getsockname()[1])
-    assert res.code == 1 and res.err.startswith("Error: cannot listen on http://127.0.0.1:") and \
-        res.err.count("\n") == 1
+    assert (
+        res.code == 1 and res.err.startswith("Error: cannot listen on http://127.0.0.1:") and res.err.count("\n") == 1
+    )
 
 
 def test_without_the_serve_extra_it_says_what_to_install(cli, tiny_model, monkeypatch):

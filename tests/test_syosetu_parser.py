@@ -3,11 +3,11 @@
 import json
 
 import pytest
+from syosetu_server import Ep, Work, episode_current, episode_old, toc_current, toc_old
 
-from pipeline.syosetu import LayoutChanged, decode_page, parse_episode, parse_toc, read_work, ruby_text
 from pipeline.errors import StoreError
 from pipeline.records import Counters
-from syosetu_server import Ep, Work, episode_current, episode_old, toc_current, toc_old
+from pipeline.syosetu import LayoutChanged, decode_page, parse_episode, parse_toc, read_work, ruby_text
 
 CURRENT_EPISODE = """<!DOCTYPE html><html><head><meta charset="UTF-8"><title>x</title></head><body>
 <article class="p-novel">
@@ -46,8 +46,15 @@ def test_current_episode_body_without_preface_and_afterword():
     page = parse_episode(CURRENT_EPISODE)
     assert page.layout == "current"
     assert page.subtitle == "第一話 雨"
-    assert page.body == ["　雨が降っていた。", "", "「｜魔王《まおう》様ですか」",
-                         "「いいえ、｜勇者《ゆうしゃ》です & 旅人ー」", "本当に", "一行目", "二行目"]
+    assert page.body == [
+        "　雨が降っていた。",
+        "",
+        "「｜魔王《まおう》様ですか」",
+        "「いいえ、｜勇者《ゆうしゃ》です & 旅人ー」",
+        "本当に",
+        "一行目",
+        "二行目",
+    ]
     assert page.preface == ["「前書きの台詞」", "「前書きの返事」"]
     assert page.afterword == ["「後書き」"]
 
@@ -60,15 +67,18 @@ def test_old_episode_body_without_preface_and_afterword():
     assert page.preface == ["まえがき"] and page.afterword == ["あとがき"]
 
 
-@pytest.mark.parametrize("markup,expected", [
-    ("<ruby><rb>漢字</rb><rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>", "｜漢字《かんじ》"),
-    ("<ruby>漢字<rt>かんじ</rt></ruby>", "｜漢字《かんじ》"),
-    ("<ruby>漢<rt>かん</rt>字<rt>じ</rt></ruby>", "｜漢《かん》｜字《じ》"),
-    ("<ruby><rb>漢</rb><rb>字</rb><rt>かん</rt><rt>じ</rt></ruby>", "｜漢《かん》｜字《じ》"),
-    ("<ruby><rb>強調</rb><rt>・・</rt></ruby>", "強調"),
-    ("<ruby><rb>空</rb><rt></rt></ruby>", "空"),
-    ("<ruby><rb>本《気》</rb><rt>マ｜ジ</rt></ruby>", "｜本気《マジ》"),
-])
+@pytest.mark.parametrize(
+    "markup,expected",
+    [
+        ("<ruby><rb>漢字</rb><rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>", "｜漢字《かんじ》"),
+        ("<ruby>漢字<rt>かんじ</rt></ruby>", "｜漢字《かんじ》"),
+        ("<ruby>漢<rt>かん</rt>字<rt>じ</rt></ruby>", "｜漢《かん》｜字《じ》"),
+        ("<ruby><rb>漢</rb><rb>字</rb><rt>かん</rt><rt>じ</rt></ruby>", "｜漢《かん》｜字《じ》"),
+        ("<ruby><rb>強調</rb><rt>・・</rt></ruby>", "強調"),
+        ("<ruby><rb>空</rb><rt></rt></ruby>", "空"),
+        ("<ruby><rb>本《気》</rb><rt>マ｜ジ</rt></ruby>", "｜本気《マジ》"),
+    ],
+)
 def test_ruby_forms(markup, expected):
     from bs4 import BeautifulSoup
 
@@ -76,15 +86,22 @@ def test_ruby_forms(markup, expected):
 
 
 def test_current_toc_with_chapters_revisions_and_pager():
-    w = Work("n0001aa", "題名", "作者名", [
-        Ep("一", ["a"], chapter="第一章"), Ep("二", ["b"], published="2021/04/02 12:00",
-                                           revised="2021/05/06 07:08", chapter="第一章"),
-        Ep("三", ["c"], published="2021/04/03 12:00", chapter="第二章")])
+    w = Work(
+        "n0001aa",
+        "題名",
+        "作者名",
+        [
+            Ep("一", ["a"], chapter="第一章"),
+            Ep("二", ["b"], published="2021/04/02 12:00", revised="2021/05/06 07:08", chapter="第一章"),
+            Ep("三", ["c"], published="2021/04/03 12:00", chapter="第二章"),
+        ],
+    )
     page = parse_toc(toc_current(w, 1, 2), "http://h/n0001aa/")
     assert (page.layout, page.title, page.author, page.short) == ("current", "題名", "作者名", False)
     assert [(e.number, e.url, e.subtitle, e.chapter, e.published, e.revised) for e in page.entries] == [
         (1, "http://h/n0001aa/1/", "一", "第一章", "2021-04-01 12:00", None),
-        (2, "http://h/n0001aa/2/", "二", "第一章", "2021-04-02 12:00", "2021-05-06 07:08")]
+        (2, "http://h/n0001aa/2/", "二", "第一章", "2021-04-02 12:00", "2021-05-06 07:08"),
+    ]
     assert page.next_url == "http://h/n0001aa/?p=2" and page.last_page == 2
     page2 = parse_toc(toc_current(w, 2, 2), "http://h/n0001aa/?p=2", chapter="第一章")
     assert [(e.number, e.chapter) for e in page2.entries] == [(3, "第二章")]
@@ -92,56 +109,86 @@ def test_current_toc_with_chapters_revisions_and_pager():
 
 
 def test_old_toc():
-    w = Work("n0002bb", "古い", "誰か", [Ep("一", ["a"], chapter="序"),
-                                         Ep("二", ["b"], revised="2022/01/02 03:04")], layout="old")
+    w = Work(
+        "n0002bb",
+        "古い",
+        "誰か",
+        [Ep("一", ["a"], chapter="序"), Ep("二", ["b"], revised="2022/01/02 03:04")],
+        layout="old",
+    )
     page = parse_toc(toc_old(w), "https://ncode.syosetu.com/n0002bb/")
     assert (page.layout, page.title, page.author) == ("old", "古い", "誰か")
     assert [(e.number, e.subtitle, e.chapter, e.revised) for e in page.entries] == [
-        (1, "一", "序", None), (2, "二", "序", "2022-01-02 03:04")]
+        (1, "一", "序", None),
+        (2, "二", "序", "2022-01-02 03:04"),
+    ]
     assert page.entries[0].url == "https://ncode.syosetu.com/n0002bb/1/"
     assert page.next_url is None
 
 
 @pytest.mark.parametrize("layout", ["current", "old"])
 def test_short_story_is_its_own_page(layout):
-    w = Work("n0003cc", "短編", "作者", [Ep("短編", ["「はい」", "「いいえ」"], preface=["「前」", "「書」"])],
-             short=True, layout=layout)
+    w = Work(
+        "n0003cc",
+        "短編",
+        "作者",
+        [Ep("短編", ["「はい」", "「いいえ」"], preface=["「前」", "「書」"])],
+        short=True,
+        layout=layout,
+    )
     html = episode_current(w, None) if layout == "current" else episode_old(w, None)
     page = parse_toc(html, "http://h/n0003cc/")
     assert page.short and page.entries == [] and page.title == "短編"
     assert parse_episode(html).body == ["「はい」", "「いいえ」"]
 
 
-@pytest.mark.parametrize("html", [
-    "<html><body><div class='p-eplist'></div></body></html>",
-    "<html><body><div class='new-index'><a href='/n0001aa/1/'>一</a></div></body></html>",
-    "<html><body><div class='p-eplist'><a class='p-eplist__subtitle' href='/n0001aa/x/'>一</a></div></body></html>",
-])
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<html><body><div class='p-eplist'></div></body></html>",
+        "<html><body><div class='new-index'><a href='/n0001aa/1/'>一</a></div></body></html>",
+        "<html><body><div class='p-eplist'><a class='p-eplist__subtitle' href='/n0001aa/x/'>一</a></div></body></html>",
+    ],
+)
 def test_toc_layout_change_is_an_error_not_zero_episodes(html):
     with pytest.raises(LayoutChanged, match="layout"):
         parse_toc(html, "http://h/n0001aa/")
 
 
-@pytest.mark.parametrize("html", [
-    "<html><body><div class='novel-body'><p>「こんにちは」</p></div></body></html>",
-    "<html><body><div class='js-novel-text p-novel__text'><p><br/></p></div></body></html>",
-    "<html><body><div class='js-novel-text p-novel__text p-novel__text--preface'><p>前</p></div></body></html>",
-])
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<html><body><div class='novel-body'><p>「こんにちは」</p></div></body></html>",
+        "<html><body><div class='js-novel-text p-novel__text'><p><br/></p></div></body></html>",
+        "<html><body><div class='js-novel-text p-novel__text p-novel__text--preface'><p>前</p></div></body></html>",
+    ],
+)
 def test_episode_layout_change_is_an_error(html):
     with pytest.raises(LayoutChanged, match="layout"):
         parse_episode(html)
 
 
 def test_read_work_follows_meta_and_yields_body_only(tmp_path):
-    w = Work("n0001aa", "t", "a", [Ep("一", ["「あ」", "「い」"], preface=["「ま」", "「え」"]),
-                                   Ep("二", ["「う」"], afterword=["「あと」", "「がき」"]),
-                                   Ep("三", ["「え」"])], layout="current")
+    w = Work(
+        "n0001aa",
+        "t",
+        "a",
+        [
+            Ep("一", ["「あ」", "「い」"], preface=["「ま」", "「え」"]),
+            Ep("二", ["「う」"], afterword=["「あと」", "「がき」"]),
+            Ep("三", ["「え」"]),
+        ],
+        layout="current",
+    )
     (tmp_path / "episodes").mkdir()
     (tmp_path / "episodes" / "0001.html").write_text(episode_current(w, 1), encoding="utf-8")
     (tmp_path / "episodes" / "0002.html").write_text(episode_old(w, 2), encoding="utf-8")
     (tmp_path / "episodes" / "0010.html").write_text(episode_current(w, 3), encoding="utf-8")
-    (tmp_path / "meta.json").write_text(json.dumps({"episodes": [
-        {"number": 1, "file": "episodes/0001.html"}, {"number": 2, "file": "episodes/0002.html"}]}))
+    (tmp_path / "meta.json").write_text(
+        json.dumps(
+            {"episodes": [{"number": 1, "file": "episodes/0001.html"}, {"number": 2, "file": "episodes/0002.html"}]}
+        )
+    )
     c = Counters()
     eps = list(read_work(tmp_path, c))
     assert [(e.number, e.lines) for e in eps] == [(1, ["「あ」", "「い」"]), (2, ["「う」"])]
@@ -171,15 +218,22 @@ XHTML_TOC = """<?xml version="1.0" encoding="{enc}"?>
 </div></div></body></html>"""
 
 
-@pytest.mark.parametrize("enc,codec,prefix", [("UTF-8", "utf-8", b""), ("Shift_JIS", "cp932", b""),
-                                               ("UTF-8", "utf-8", b"\xef\xbb\xbf"),
-                                               ("EUC-JP", "euc_jp", b"")])
+@pytest.mark.parametrize(
+    "enc,codec,prefix",
+    [
+        ("UTF-8", "utf-8", b""),
+        ("Shift_JIS", "cp932", b""),
+        ("UTF-8", "utf-8", b"\xef\xbb\xbf"),
+        ("EUC-JP", "euc_jp", b""),
+    ],
+)
 def test_xhtml_with_an_xml_declaration_parses_from_bytes_and_from_text(enc, codec, prefix):
     data = prefix + XHTML_TOC.format(enc=enc).encode(codec)
     for page in (parse_toc(data, "http://x/n0002bb/"), parse_toc(XHTML_TOC.format(enc=enc), "http://x/n0002bb/")):
         assert (page.layout, page.title, page.author) == ("old", "古い題名", "古い作者")
-        assert [(e.number, e.subtitle, e.chapter, e.published, e.revised) for e in page.entries] == \
-            [(1, "一話", "第一章", "2013-01-02 03:04", "2013-02-03 04:05")]
+        assert [(e.number, e.subtitle, e.chapter, e.published, e.revised) for e in page.entries] == [
+            (1, "一話", "第一章", "2013-01-02 03:04", "2013-02-03 04:05")
+        ]
 
 
 def test_a_wrong_charset_header_does_not_garble_the_page():

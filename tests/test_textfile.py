@@ -39,14 +39,16 @@ def test_binary_file():
 
 
 def test_undecodable_file():
-    data = bytes([0x81, 0x20, 0xff, 0xfe, 0x80, 0xa0]) * 50  # invalid in every candidate
+    data = bytes([0x81, 0x20, 0xFF, 0xFE, 0x80, 0xA0]) * 50  # invalid in every candidate
     with pytest.raises((DecodeError, BinaryInputError)):
         decode_bytes(data)
 
 
 @pytest.mark.parametrize("encoding", ["iso2022_jp", "iso2022_jp_ext", "iso2022_jp_2004"])
 def test_iso2022jp_is_decoded_not_stored_as_ascii(encoding):
-    text = "「走れメロス」と\n言った。" + ("﨑" if encoding == "iso2022_jp_2004" else "ｶﾞ" if encoding.endswith("ext") else "")
+    text = "「走れメロス」と\n言った。" + (
+        "﨑" if encoding == "iso2022_jp_2004" else "ｶﾞ" if encoding.endswith("ext") else ""
+    )
     data = text.encode(encoding)
     assert data.isascii()  # so it would pass a strict UTF-8 decode
     d = decode_bytes(data)

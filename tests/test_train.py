@@ -16,13 +16,13 @@ keras = pytest.importorskip("keras")
 # Keras converts its own variables with np.array(copy=False) inside save/fit: not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
+from test_dataset import write_pairs  # noqa: E402
+
 from pipeline import modeldir  # noqa: E402
 from pipeline.errors import ModelError, StoreError, UsageError  # noqa: E402
 from stages.train import TrainOptions, _rotation, train  # noqa: E402
-from test_dataset import write_pairs  # noqa: E402
 
-TINY = dict(units=8, max_len=16, vocab_size=64, batch_size=16, max_pairs=160, steps_per_epoch=4, seed=7,
-            verbose=0)
+TINY = dict(units=8, max_len=16, vocab_size=64, batch_size=16, max_pairs=160, steps_per_epoch=4, seed=7, verbose=0)
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +32,10 @@ def pairs(tmp_path_factory) -> Path:
 
 def run(pairs: Path, model_dir: Path, epochs: int, logs: list | None = None, **kw):
     """A tiny training run (TINY settings, overridden by kw)."""
-    return train(TrainOptions(data_dir=pairs, model_dir=model_dir, epochs=epochs, **{**TINY, **kw}),
-                 log=(logs.append if logs is not None else (lambda s: None)))
+    return train(
+        TrainOptions(data_dir=pairs, model_dir=model_dir, epochs=epochs, **{**TINY, **kw}),
+        log=(logs.append if logs is not None else (lambda s: None)),
+    )
 
 
 def weights(model_dir: Path):
@@ -62,8 +64,15 @@ def straight(pairs, tmp_path_factory) -> Path:
 
 
 def test_model_folder_is_complete(straight):
-    for name in ("model.keras", "vocab.json", "config.json", "history.csv", "curves.png", "checkpoint.npz",
-                 "checkpoint.json"):
+    for name in (
+        "model.keras",
+        "vocab.json",
+        "config.json",
+        "history.csv",
+        "curves.png",
+        "checkpoint.npz",
+        "checkpoint.json",
+    ):
         assert (straight / name).is_file(), name
     assert (straight / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     cfg = json.loads((straight / "config.json").read_text(encoding="utf-8"))
@@ -151,8 +160,7 @@ def test_nan_loss_stops_naming_epoch_and_step(pairs, tmp_path):
 
     d = tmp_path / "m"
     with pytest.raises(ModelError, match=r"NaN at epoch 1, step 3"):
-        train(TrainOptions(data_dir=pairs, model_dir=d, epochs=1, **TINY), log=lambda s: None,
-              callbacks=(Poison(),))
+        train(TrainOptions(data_dir=pairs, model_dir=d, epochs=1, **TINY), log=lambda s: None, callbacks=(Poison(),))
     assert not (d / "checkpoint.npz").exists()  # nothing poisoned was saved
 
 
@@ -215,8 +223,7 @@ def test_pad_loss_end_trains_with_end_weights_and_is_saved(pairs, tmp_path):
 def test_keras_callbacks_see_every_epoch_and_the_validation_metrics(pairs, tmp_path):
     log = tmp_path / "log.csv"
     cbs = (keras.callbacks.CSVLogger(str(log)), keras.callbacks.EarlyStopping(monitor="val_bpc", patience=50))
-    train(TrainOptions(data_dir=pairs, model_dir=tmp_path / "m", epochs=3, **TINY), log=lambda s: None,
-          callbacks=cbs)
+    train(TrainOptions(data_dir=pairs, model_dir=tmp_path / "m", epochs=3, **TINY), log=lambda s: None, callbacks=cbs)
     rows = list(csv.DictReader(open(log, encoding="utf-8")))
     assert [r["epoch"] for r in rows] == ["0", "1", "2"]
     assert all(float(r["val_bpc"]) > 0 and float(r["val_loss"]) > 0 for r in rows)
@@ -280,8 +287,8 @@ def test_lr_decay_lowers_the_learning_rate_as_the_time_budget_runs_out(pairs, tm
     assert res.status == "time-up"
     rates = [float(r["learning_rate"]) for r in modeldir.read_history(tmp_path / "m")]
     assert len(rates) >= 3 and rates[0] < 0.01
-    assert all(b < a for a, b in zip(rates, rates[1:]))        # falls at every epoch
-    assert rates[-1] < 0.01 * 0.5                             # most of the way down by the end
+    assert all(b < a for a, b in zip(rates, rates[1:]))  # falls at every epoch
+    assert rates[-1] < 0.01 * 0.5  # most of the way down by the end
     plain = run(pairs, tmp_path / "p", 2, learning_rate=0.01)
     assert [float(r["learning_rate"]) for r in plain.history] == pytest.approx([0.01, 0.01])
 

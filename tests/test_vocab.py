@@ -30,8 +30,8 @@ def test_encode_pads_cuts_and_maps_unknown():
     v = Vocab.build(Counter("アイウ"), size=10, max_len=4)
     a, i, u = (v.tokens.index(c) for c in "アイウ")
     assert v.encode("アイ").tolist() == [a, i, PAD, PAD]
-    assert v.encode("アイウアイ").tolist() == [a, i, u, a]          # cut to max_len
-    assert v.encode("ア漢").tolist() == [a, UNK, PAD, PAD]          # unknown character
+    assert v.encode("アイウアイ").tolist() == [a, i, u, a]  # cut to max_len
+    assert v.encode("ア漢").tolist() == [a, UNK, PAD, PAD]  # unknown character
     assert v.encode("").tolist() == [PAD] * 4
 
 

@@ -58,6 +58,7 @@ def test_a_fifo_is_written_into(tmp_path):
 
 def test_every_atomic_write_goes_through_links_and_into_fifos(tmp_path):
     from harness import FifoReader
+
     from pipeline import atomic
 
     target = tmp_path / "stats.json"

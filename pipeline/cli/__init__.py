@@ -30,8 +30,8 @@ _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "C
 app = typer.Typer(
     name="nocpipe",
     help="Japanese web novels -> katakana dialogue corpus -> seq2seq chatbot.\n\n"
-         "Flow: scrape/ingest -> extract-pairs -> train -> predict. Data lives under ./data "
-         "(set NOCPIPE_DATA to move it).",
+    "Flow: scrape/ingest -> extract-pairs -> train -> predict. Data lives under ./data "
+    "(set NOCPIPE_DATA to move it).",
     no_args_is_help=True,
     add_completion=False,
     # No Rich markup: "[default: 128]" in a help string must show as written.
@@ -48,13 +48,17 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     pass
 
 
-ReaderOpt = typer.Option(config.READERS[0], "--reader",
-                         help="Katakana reader: unidic (fugashi + unidic-lite) or pykakasi.")
+ReaderOpt = typer.Option(
+    config.READERS[0], "--reader", help="Katakana reader: unidic (fugashi + unidic-lite) or pykakasi."
+)
 
 
 def _check_reader(reader: str) -> str:
@@ -65,14 +69,14 @@ def _check_reader(reader: str) -> str:
 
 # Register the commands (each module adds its own to `app`). Imported here, after
 # `app` exists; the modules import nothing heavy at the top.
-from . import scrape as _scrape_cmds  # noqa: E402,F401
 from . import corpus as _corpus_cmds  # noqa: E402,F401
-from . import model as _model_cmds  # noqa: E402,F401
 from . import evaluate as _evaluate_cmds  # noqa: E402,F401
+from . import model as _model_cmds  # noqa: E402,F401
+from . import scrape as _scrape_cmds  # noqa: E402,F401
 from . import serve as _serve_cmds  # noqa: E402,F401
 
-
 # ---------------------------------------------------------------- entry point
+
 
 def run() -> None:
     """The `nocpipe` command: main(), then exit with its status."""
@@ -106,4 +110,3 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"Error: {describe_os_error(exc)}", err=True)
         return 1
     return code if isinstance(code, int) else 0
-

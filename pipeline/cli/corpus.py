@@ -9,17 +9,18 @@ from typing import Optional
 import typer
 
 from .. import config
-from . import app, ReaderOpt, _check_reader
-
+from . import ReaderOpt, _check_reader, app
 
 # ---------------------------------------------------------------- ingest
+
 
 @app.command()
 def ingest(
     paths: list[Path] = typer.Argument(..., help="Files or folders: Aozora .txt/.zip, plain .txt."),
     raw_dir: Path = typer.Option(None, "--raw-dir", help="Raw store (default: data/raw)."),
-    max_size: int = typer.Option(config.MAX_INPUT_MB, "--max-size", min=1,
-                                 help="Largest file read, in MB; bigger ones are skipped."),
+    max_size: int = typer.Option(
+        config.MAX_INPUT_MB, "--max-size", min=1, help="Largest file read, in MB; bigger ones are skipped."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Bring local texts into the raw store.
@@ -38,36 +39,53 @@ def ingest(
     raw = raw_dir or config.default_raw_dir()
     res = run(paths, raw, show_progress=not quiet, max_bytes=max_size * 1024 * 1024)
     c = res.counters
-    failed = {k[len("failed_"):]: v for k, v in c.values.items() if k.startswith("failed_")}
-    typer.echo(f"ingested into {raw}: {c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged"
-               + (f", {sum(failed.values())} skipped ({', '.join(f'{k} {v}' for k, v in failed.items())})"
-                  if failed else "")
-               + (f"; gaiji: {c['gaiji_resolved']} resolved, {c['gaiji_dropped']} dropped"
-                  if c['gaiji_resolved'] or c['gaiji_dropped'] else ""))
+    failed = {k[len("failed_") :]: v for k, v in c.values.items() if k.startswith("failed_")}
+    typer.echo(
+        f"ingested into {raw}: {c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged"
+        + (f", {sum(failed.values())} skipped ({', '.join(f'{k} {v}' for k, v in failed.items())})" if failed else "")
+        + (
+            f"; gaiji: {c['gaiji_resolved']} resolved, {c['gaiji_dropped']} dropped"
+            if c["gaiji_resolved"] or c["gaiji_dropped"]
+            else ""
+        )
+    )
 
 
 # ---------------------------------------------------------------- extract-pairs
 
+
 @app.command("extract-pairs")
 def extract_pairs(
-    raw_dir: str = typer.Option(None, "--raw-dir", metavar="PATH|URL",
-                                help="Raw store: a path, or a URL (file://, s3://bucket/raw, any fsspec file system) "
-                                     "(default: data/raw)."),
-    out_dir: str = typer.Option(None, "--out-dir", metavar="PATH|URL",
-                                help="The corpus folder, a path or a URL as for --raw-dir: pairs/ shards, README.md "
-                                     "card, stats.json (default: data/processed)."),
-    max_len: int = typer.Option(config.DEFAULT_MAX_LEN, "--max-len",
-                                help="Longest side kept, in katakana characters; 0 = no limit."),
+    raw_dir: str = typer.Option(
+        None,
+        "--raw-dir",
+        metavar="PATH|URL",
+        help="Raw store: a path, or a URL (file://, s3://bucket/raw, any fsspec file system) (default: data/raw).",
+    ),
+    out_dir: str = typer.Option(
+        None,
+        "--out-dir",
+        metavar="PATH|URL",
+        help="The corpus folder, a path or a URL as for --raw-dir: pairs/ shards, README.md "
+        "card, stats.json (default: data/processed).",
+    ),
+    max_len: int = typer.Option(
+        config.DEFAULT_MAX_LEN, "--max-len", help="Longest side kept, in katakana characters; 0 = no limit."
+    ),
     reader: str = ReaderOpt,
     workers: int = typer.Option(0, "--workers", help="Processes; 0 = all cores."),
     scheduler: Optional[str] = typer.Option(
-        None, "--scheduler", metavar="ADDRESS|local:N",
+        None,
+        "--scheduler",
+        metavar="ADDRESS|local:N",
         help="Run the per-work step on a Dask cluster: a scheduler's address (tcp://10.0.0.5:8786), or local:N "
-             "for a local cluster of N worker processes (default: none, --workers local processes). "
-             "Needs the dask extra: pip install 'nocpipe[dask]'."),
+        "for a local cluster of N worker processes (default: none, --workers local processes). "
+        "Needs the dask extra: pip install 'nocpipe[dask]'.",
+    ),
     split: str = typer.Option("80,10,10", "--split", help="train,valid,test shares of works."),
-    shard_size: int = typer.Option(config.SHARD_TARGET_PAIRS, "--shard-size",
-                                   help="Pairs per shard; smaller shards resume with less redone work."),
+    shard_size: int = typer.Option(
+        config.SHARD_TARGET_PAIRS, "--shard-size", help="Pairs per shard; smaller shards resume with less redone work."
+    ),
     examples: int = typer.Option(3, "--examples", help="Example pairs to print at the end."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -84,38 +102,54 @@ def extract_pairs(
     Example:  nocpipe extract-pairs --scheduler tcp://10.0.0.5:8786 --raw-dir /shared/raw --out-dir /shared/corpus
     Example:  nocpipe extract-pairs --scheduler tcp://10.0.0.5:8786 --raw-dir s3://bucket/raw --out-dir s3://bucket/corpus
     """
-    from stages.extract_pairs import ExtractOptions, extract_pairs as run
+    from stages.extract_pairs import ExtractOptions
+    from stages.extract_pairs import extract_pairs as run
+
     from ..location import folder_or_url
 
     opts = ExtractOptions(
         raw_dir=folder_or_url(raw_dir) if raw_dir else config.default_raw_dir(),
         out_dir=folder_or_url(out_dir) if out_dir else config.default_processed_dir(),
-        max_len=max_len, reader=_check_reader(reader), workers=workers, scheduler=scheduler,
-        split=config.SplitConfig.parse(split), show_progress=not quiet,
-        shard_target=max(1, shard_size), examples=max(0, examples),
+        max_len=max_len,
+        reader=_check_reader(reader),
+        workers=workers,
+        scheduler=scheduler,
+        split=config.SplitConfig.parse(split),
+        show_progress=not quiet,
+        shard_target=max(1, shard_size),
+        examples=max(0, examples),
     )
     res = run(opts)
     t = res.totals
     if res.processed == 0 and res.shards_written == 0 and res.removed == 0:
         typer.echo(f"nothing new: {res.skipped} works already extracted into {opts.out_dir}")
     else:
-        typer.echo(f"extracted {res.processed} works ({res.skipped} already done"
-                   + (f", {res.removed} removed" if res.removed else "") + f") -> "
-                   f"{res.shards_written} shard(s) written in {str(opts.out_dir).rstrip('/')}/pairs")
-    typer.echo(f"totals: {t['works']} works, {t['lines']} lines, {t['dialogue_lines']} dialogue lines, "
-               f"{t['candidate_pairs']} candidate pairs, {t['pairs_kept']} kept "
-               f"({', '.join(f'{k} {v}' for k, v in t['pairs_by_split'].items())})")
+        typer.echo(
+            f"extracted {res.processed} works ({res.skipped} already done"
+            + (f", {res.removed} removed" if res.removed else "")
+            + f") -> "
+            f"{res.shards_written} shard(s) written in {str(opts.out_dir).rstrip('/')}/pairs"
+        )
+    typer.echo(
+        f"totals: {t['works']} works, {t['lines']} lines, {t['dialogue_lines']} dialogue lines, "
+        f"{t['candidate_pairs']} candidate pairs, {t['pairs_kept']} kept "
+        f"({', '.join(f'{k} {v}' for k, v in t['pairs_by_split'].items())})"
+    )
     if t["dropped"]:
         typer.echo("dropped: " + ", ".join(f"{k.removeprefix('dropped_')} {v}" for k, v in t["dropped"].items()))
     if res.transfers is not None:
         x = res.transfers
-        typer.echo(f"{opts.out_dir}: {x['copied_in']} file(s) copied in to work on, {x['uploaded']} uploaded, "
-                   f"{x['removed']} removed")
+        typer.echo(
+            f"{opts.out_dir}: {x['copied_in']} file(s) copied in to work on, {x['uploaded']} uploaded, "
+            f"{x['removed']} removed"
+        )
     if res.failed:
         typer.echo(f"works skipped: {len(res.failed)} could not be read (named above); fix them and run again")
     if t.get("near_copy_groups"):
-        typer.echo(f"near-copy works: {len(t['near_copy_groups'])} group(s), "
-                   f"{sum(len(g) for g in t['near_copy_groups'])} works (each group shares one split)")
+        typer.echo(
+            f"near-copy works: {len(t['near_copy_groups'])} group(s), "
+            f"{sum(len(g) for g in t['near_copy_groups'])} works (each group shares one split)"
+        )
     for row in res.examples:
         typer.echo(f"  「{row['utterance']}」 -> 「{row['reply']}」")
         typer.echo(f"  「{row['utterance_kana']}」 -> 「{row['reply_kana']}」")
@@ -123,14 +157,19 @@ def extract_pairs(
 
 # ---------------------------------------------------------------- report
 
+
 @app.command()
 def report(
-    data_dir: Path = typer.Option(None, "--data-dir",
-                                  help="The corpus: extract-pairs' --out-dir, a folder of Parquet or one "
-                                       "Parquet file (default: data/processed)."),
-    out: Path = typer.Option(Path("report.html"), "--out",
-                             help="The HTML report (one file, plots embedded); the Markdown version "
-                                  "is written beside it (.md)."),
+    data_dir: Path = typer.Option(
+        None,
+        "--data-dir",
+        help="The corpus: extract-pairs' --out-dir, a folder of Parquet or one Parquet file (default: data/processed).",
+    ),
+    out: Path = typer.Option(
+        Path("report.html"),
+        "--out",
+        help="The HTML report (one file, plots embedded); the Markdown version is written beside it (.md).",
+    ),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
     top: int = typer.Option(20, "--top", help="Works to list by pairs."),
 ) -> None:
@@ -140,32 +179,46 @@ def report(
 
     Example:  nocpipe report --data-dir data/processed --out report.html --json report.json
     """
-    from stages.report import ReportOptions, report as run
+    from stages.report import ReportOptions
+    from stages.report import report as run
 
     from ..atomic import check_output
 
     check_output(out)
     check_output(json_out)
-    res = run(ReportOptions(data_dir=data_dir or config.default_processed_dir(), out=out, json_out=json_out,
-                            top_works=max(1, top)))
+    res = run(
+        ReportOptions(
+            data_dir=data_dir or config.default_processed_dir(), out=out, json_out=json_out, top_works=max(1, top)
+        )
+    )
     f = res.figures
-    typer.echo(f"report: {res.html}" + (f" and {res.markdown}" if res.markdown else "") + f" ({res.plots} plots)"
-               + (f", figures in {res.json}" if res.json else ""))
-    typer.echo(f"{f['pairs']:,} pairs from {f['works']:,} works; "
-               + ", ".join(f"{k} {v['pairs']:,}" for k, v in f["splits"].items())
-               + "; vocabulary 128 covers "
-               + f"{f['characters']['vocabulary_coverage']['128']:.1%} of the characters")
+    typer.echo(
+        f"report: {res.html}"
+        + (f" and {res.markdown}" if res.markdown else "")
+        + f" ({res.plots} plots)"
+        + (f", figures in {res.json}" if res.json else "")
+    )
+    typer.echo(
+        f"{f['pairs']:,} pairs from {f['works']:,} works; "
+        + ", ".join(f"{k} {v['pairs']:,}" for k, v in f["splits"].items())
+        + "; vocabulary 128 covers "
+        + f"{f['characters']['vocabulary_coverage']['128']:.1%} of the characters"
+    )
 
 
 # ---------------------------------------------------------------- kana
+
 
 @app.command()
 def kana(
     text: Optional[list[str]] = typer.Argument(None, help="Text to read; stdin when omitted."),
     reader: str = ReaderOpt,
     context: Optional[Path] = typer.Option(
-        None, "--context", help="A raw text or Aozora file whose ruby primes the work's ruby memory, "
-                                "as extract-pairs does for the lines of that work."),
+        None,
+        "--context",
+        help="A raw text or Aozora file whose ruby primes the work's ruby memory, "
+        "as extract-pairs does for the lines of that work.",
+    ),
 ) -> None:
     """Print the katakana reading extract-pairs would store, one line per input line.
 

@@ -17,20 +17,25 @@ from .model import NameOpt, _model_dir
 def evaluate(
     model_dir: Path = typer.Option(None, "--model-dir", help="Model folder (default: data/models/NAME)."),
     name: str = NameOpt,
-    data_dir: Path = typer.Option(None, "--data-dir",
-                                  help="Corpus to read the split from (default: the one the model trained on)."),
+    data_dir: Path = typer.Option(
+        None, "--data-dir", help="Corpus to read the split from (default: the one the model trained on)."
+    ),
     split: str = typer.Option("test", "--split", help="train, valid or test (works the model never saw)."),
     json_file: Path = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
     examples: int = typer.Option(5, "--examples", help="Sample inputs, references and replies to show."),
     max_pairs: int = typer.Option(0, "--max-pairs", help="Evaluate the first N pairs of the split (0 = all)."),
     batch_size: int = typer.Option(64, "--batch-size", help="Pairs per batch."),
     temperature: float = typer.Option(0.0, "--temperature", "-t", help="0 = greedy replies; above 0 samples."),
-    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling: keep the smallest set of characters "
-                                                     "holding this much probability."),
+    top_p: float = typer.Option(
+        1.0, "--top-p", help="Nucleus sampling: keep the smallest set of characters holding this much probability."
+    ),
     beam: int = typer.Option(0, "--beam", help="Beam search with N beams (0 = off)."),
     length_penalty: float = typer.Option(1.0, "--length-penalty", help="Beam score ÷ length^this."),
-    mmi: float = typer.Option(0.0, "--mmi", help="Rerank 8 candidates by log p(reply|utterance) − λ·log p_LM(reply) "
-                                                 "(0 = off; 0.3-0.5 is a usual λ)."),
+    mmi: float = typer.Option(
+        0.0,
+        "--mmi",
+        help="Rerank 8 candidates by log p(reply|utterance) − λ·log p_LM(reply) (0 = off; 0.3-0.5 is a usual λ).",
+    ),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -48,7 +53,8 @@ def evaluate(
 
     Example:  nocpipe evaluate --name small --examples 8 --json small.json
     """
-    from stages.evaluate import Decoding, EvaluateOptions, evaluate as run
+    from stages.evaluate import Decoding, EvaluateOptions
+    from stages.evaluate import evaluate as run
 
     from ..atomic import check_output
 
@@ -57,18 +63,30 @@ def evaluate(
 
     check_decoding(1, temperature, top_p, beam, mmi, length_penalty)
     mdir = _model_dir(model_dir, name)
-    dec = Decoding(temperature=temperature, top_p=top_p, beam=beam, length_penalty=length_penalty, seed=seed,
-                   mmi=mmi)
-    res = run(EvaluateOptions(model_dir=mdir, data_dir=data_dir, split=split, max_pairs=max_pairs,
-                              examples=examples, batch_size=batch_size, decoding=dec, json_path=json_file,
-                              show_progress=not quiet and sys.stderr.isatty()),
-              log=lambda s: typer.echo(s, err=True), default_data_dir=config.default_processed_dir())
+    dec = Decoding(temperature=temperature, top_p=top_p, beam=beam, length_penalty=length_penalty, seed=seed, mmi=mmi)
+    res = run(
+        EvaluateOptions(
+            model_dir=mdir,
+            data_dir=data_dir,
+            split=split,
+            max_pairs=max_pairs,
+            examples=examples,
+            batch_size=batch_size,
+            decoding=dec,
+            json_path=json_file,
+            show_progress=not quiet and sys.stderr.isatty(),
+        ),
+        log=lambda s: typer.echo(s, err=True),
+        default_data_dir=config.default_processed_dir(),
+    )
     f = res.figures
     typer.echo(f"{mdir} on the {split} split of {res.data_dir} ({f['n']:,} pairs; replies: {dec.describe()})")
     typer.echo("")
     typer.echo(f"  {'bits/char':24s} {'model':>8s} {'5-gram':>8s}")
-    typer.echo(f"  {'(reply chars + end)':24s} {f['bits_per_char']:8.3f} {f['ngram_bits_per_char']:8.3f}   "
-               + _verdict(f["bits_per_char"], f["ngram_bits_per_char"]))
+    typer.echo(
+        f"  {'(reply chars + end)':24s} {f['bits_per_char']:8.3f} {f['ngram_bits_per_char']:8.3f}   "
+        + _verdict(f["bits_per_char"], f["ngram_bits_per_char"])
+    )
     for key in ("char_accuracy", "chrf", "distinct_1", "distinct_2", "generic_rate", "mean_length"):
         typer.echo(f"  {key:24s} {f[key]:8.3f}")
     for i, (utt, ref, rep) in enumerate(res.examples, start=1):
@@ -77,8 +95,10 @@ def evaluate(
         typer.echo(f"      reference  「{ref}」")
         typer.echo(f"      reply      「{rep}」")
     typer.echo("")
-    typer.echo(f"evaluated {f['n']:,} pairs in {res.seconds:.1f}s -> {mdir}/evaluate.json"
-               + (f" and {json_file}" if json_file else ""))
+    typer.echo(
+        f"evaluated {f['n']:,} pairs in {res.seconds:.1f}s -> {mdir}/evaluate.json"
+        + (f" and {json_file}" if json_file else "")
+    )
 
 
 def _verdict(model: float, ngram: float) -> str:
@@ -87,4 +107,3 @@ def _verdict(model: float, ngram: float) -> str:
     if model < ngram:
         return f"(the model is {ngram - model:.3f} bits/char better: it uses the utterance)"
     return "(no better than the n-gram model: it has learned what replies look like, not how to answer)"
-

@@ -12,8 +12,8 @@ from .. import config
 from ..errors import NocpipeError
 from . import app
 
-
 # ---------------------------------------------------------------- train
+
 
 def _model_dir(model_dir: Optional[Path], name: str) -> Path:
     if model_dir is not None:
@@ -21,8 +21,10 @@ def _model_dir(model_dir: Optional[Path], name: str) -> Path:
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise NocpipeError(f"--name must be a plain folder name, not {name!r}")
     if len(name.encode("utf-8", "surrogateescape")) > 255:  # the longest file name most file systems take
-        raise NocpipeError(f"--name is {len(name.encode('utf-8', 'surrogateescape'))} bytes long; "
-                           "a folder name can have at most 255: choose a shorter one")
+        raise NocpipeError(
+            f"--name is {len(name.encode('utf-8', 'surrogateescape'))} bytes long; "
+            "a folder name can have at most 255: choose a shorter one"
+        )
     return config.default_models_dir() / name
 
 
@@ -41,60 +43,108 @@ NameOpt = typer.Option("default", "--name", help="Model name: the folder data/mo
 
 @app.command()
 def train(
-    data_dir: Path = typer.Option(None, "--data-dir", help="The corpus: extract-pairs' --out-dir, a folder of Parquet or one Parquet file (default: data/processed)."),
+    data_dir: Path = typer.Option(
+        None,
+        "--data-dir",
+        help="The corpus: extract-pairs' --out-dir, a folder of Parquet or one Parquet file (default: data/processed).",
+    ),
     model_dir: Path = typer.Option(None, "--model-dir", help="Model folder (default: data/models/NAME)."),
     name: str = NameOpt,
-    arch: Optional[str] = typer.Option(None, "--arch", help=f"transformer, attention (GRU encoder-decoder with "
-                                       f"attention), seed (the 2017 network), simple, dense-attention "
-                                       f"[default: {config.DEFAULT_ARCH}]."),
+    arch: Optional[str] = typer.Option(
+        None,
+        "--arch",
+        help=f"transformer, attention (GRU encoder-decoder with "
+        f"attention), seed (the 2017 network), simple, dense-attention "
+        f"[default: {config.DEFAULT_ARCH}].",
+    ),
     epochs: int = typer.Option(10, "--epochs", help="Epochs in all; a resumed run counts the ones already done."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Pairs per step [default: 128]."),
-    units: Optional[int] = typer.Option(None, "--units", help="Width of every architecture: units of each "
-                                        f"LSTM/GRU layer, the Transformer's model size [default: {config.DEFAULT_UNITS}]."),
+    units: Optional[int] = typer.Option(
+        None,
+        "--units",
+        help="Width of every architecture: units of each "
+        f"LSTM/GRU layer, the Transformer's model size [default: {config.DEFAULT_UNITS}].",
+    ),
     layers: Optional[int] = typer.Option(None, "--layers", help="Transformer blocks on each side [default: 2]."),
     heads: Optional[int] = typer.Option(None, "--heads", help="Attention heads [default: 0 = units / 32, 1 to 8]."),
-    positions: Optional[str] = typer.Option(None, "--positions", help="Transformer positions: learned or "
-                                            "sinusoidal [default: learned]."),
-    itf: Optional[float] = typer.Option(None, "--itf", help="attention, transformer: weigh each reply "
-                                        "character's loss by 1/frequency^λ (inverse token frequency), so the "
-                                        "characters every generic reply is made of count less [default: 0 = off]."),
-    reply_dropout: Optional[float] = typer.Option(None, "--reply-dropout", help="attention, transformer: share of "
-                                                  "the reply-so-far characters hidden in training, so the "
-                                                  "decoder must use the utterance [default: 0]."),
-    max_time: Optional[str] = typer.Option(None, "--max-time", help="Stop after the step that reaches this "
-                                           "much training time (90s, 20m, 2h); --resume continues [default: none]."),
-    lr_decay: bool = typer.Option(False, "--lr-decay/--no-lr-decay", help="With --max-time: lower the "
-                                  "learning rate linearly towards 0 as the time budget runs out (set at each "
-                                  "epoch's start; a resumed run decays over its own budget)."),
-    early_stop: int = typer.Option(0, "--early-stop", help="Stop when the validation bits/char has not improved "
-                                   "for N epochs (0 = off)."),
-    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Write TensorBoard logs to this "
-                                               "folder (pip install 'nocpipe[tensorboard]' to view them)."),
+    positions: Optional[str] = typer.Option(
+        None, "--positions", help="Transformer positions: learned or sinusoidal [default: learned]."
+    ),
+    itf: Optional[float] = typer.Option(
+        None,
+        "--itf",
+        help="attention, transformer: weigh each reply "
+        "character's loss by 1/frequency^λ (inverse token frequency), so the "
+        "characters every generic reply is made of count less [default: 0 = off].",
+    ),
+    reply_dropout: Optional[float] = typer.Option(
+        None,
+        "--reply-dropout",
+        help="attention, transformer: share of "
+        "the reply-so-far characters hidden in training, so the "
+        "decoder must use the utterance [default: 0].",
+    ),
+    max_time: Optional[str] = typer.Option(
+        None,
+        "--max-time",
+        help="Stop after the step that reaches this "
+        "much training time (90s, 20m, 2h); --resume continues [default: none].",
+    ),
+    lr_decay: bool = typer.Option(
+        False,
+        "--lr-decay/--no-lr-decay",
+        help="With --max-time: lower the "
+        "learning rate linearly towards 0 as the time budget runs out (set at each "
+        "epoch's start; a resumed run decays over its own budget).",
+    ),
+    early_stop: int = typer.Option(
+        0, "--early-stop", help="Stop when the validation bits/char has not improved for N epochs (0 = off)."
+    ),
+    tensorboard: Optional[Path] = typer.Option(
+        None,
+        "--tensorboard",
+        help="Write TensorBoard logs to this folder (pip install 'nocpipe[tensorboard]' to view them).",
+    ),
     max_len: Optional[int] = typer.Option(None, "--max-len", help="Time steps: characters per side [default: 50]."),
-    vocab_size: Optional[int] = typer.Option(None, "--vocab-size",
-                                             help="Characters incl. padding and unknown [default: 128]."),
-    reverse_input: Optional[bool] = typer.Option(None, "--reverse-input/--no-reverse-input",
-                                                 help="Feed the utterance reversed, as the original [default: on]."),
+    vocab_size: Optional[int] = typer.Option(
+        None, "--vocab-size", help="Characters incl. padding and unknown [default: 128]."
+    ),
+    reverse_input: Optional[bool] = typer.Option(
+        None, "--reverse-input/--no-reverse-input", help="Feed the utterance reversed, as the original [default: on]."
+    ),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam (default), rmsprop or sgd."),
     learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="[default: the optimizer's own]."),
-    rotate_optimizers: Optional[bool] = typer.Option(None, "--rotate-optimizers/--no-rotate-optimizers",
-                                                     help="A seeded choice of optimizer every epoch, as the original."),
+    rotate_optimizers: Optional[bool] = typer.Option(
+        None,
+        "--rotate-optimizers/--no-rotate-optimizers",
+        help="A seeded choice of optimizer every epoch, as the original.",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the model folder's last checkpoint exactly."),
     force: bool = typer.Option(False, "--force", help="Start over in a model folder that holds a model."),
-    max_pairs: Optional[int] = typer.Option(None, "--max-pairs", help="Use the first N train pairs [default: 0 = all]."),
-    steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch",
-                                                  help="Steps per epoch [default: 0 = one pass over the pairs]."),
-    valid_pairs: Optional[int] = typer.Option(None, "--valid-pairs",
-                                              help="Validation pairs [default: 10% of the train pairs, ≤5000; 0 = none]."),
+    max_pairs: Optional[int] = typer.Option(
+        None, "--max-pairs", help="Use the first N train pairs [default: 0 = all]."
+    ),
+    steps_per_epoch: Optional[int] = typer.Option(
+        None, "--steps-per-epoch", help="Steps per epoch [default: 0 = one pass over the pairs]."
+    ),
+    valid_pairs: Optional[int] = typer.Option(
+        None, "--valid-pairs", help="Validation pairs [default: 10% of the train pairs, ≤5000; 0 = none]."
+    ),
     seed: Optional[int] = typer.Option(None, "--seed", help="Makes a run repeatable [default: 0]."),
-    precision: Optional[str] = typer.Option(None, "--precision",
-                                            help="auto (mixed on a GPU, float32 on CPU), float32, mixed_float16, mixed_bfloat16."),
-    pad_loss: Optional[str] = typer.Option(None, "--pad-loss",
-                                           help="all (default): every position counts, as the original; "
-                                                "end: padding after a reply's end adds no loss."),
-    distribute: bool = typer.Option(False, "--distribute",
-                                    help="Split each batch over every device: DataParallel on JAX (several GPUs "
-                                         "or hosts), MirroredStrategy on TensorFlow (several GPUs of one host)."),
+    precision: Optional[str] = typer.Option(
+        None, "--precision", help="auto (mixed on a GPU, float32 on CPU), float32, mixed_float16, mixed_bfloat16."
+    ),
+    pad_loss: Optional[str] = typer.Option(
+        None,
+        "--pad-loss",
+        help="all (default): every position counts, as the original; end: padding after a reply's end adds no loss.",
+    ),
+    distribute: bool = typer.Option(
+        False,
+        "--distribute",
+        help="Split each batch over every device: DataParallel on JAX (several GPUs "
+        "or hosts), MirroredStrategy on TensorFlow (several GPUs of one host).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (the per-epoch lines stay)."),
 ) -> None:
     """Train a seq2seq model on the pair shards, checkpointing every epoch.
@@ -109,17 +159,41 @@ def train(
     Example:  nocpipe train --arch transformer --max-time 5m --name small
     Example:  KERAS_BACKEND=jax nocpipe train --distribute --batch-size 1024   (every GPU)
     """
-    from stages.train import TrainOptions, train as run
+    from stages.train import TrainOptions
+    from stages.train import train as run
 
     opts = TrainOptions(
-        data_dir=data_dir or config.default_processed_dir(), model_dir=_model_dir(model_dir, name),
-        epochs=epochs, resume=resume, force=force, verbose=0 if quiet else 1 if sys.stdout.isatty() else 2,
-        arch=arch, units=units, max_len=max_len, vocab_size=vocab_size, reverse_input=reverse_input,
-        optimizer=optimizer, learning_rate=learning_rate, batch_size=batch_size,
-        rotate_optimizers=rotate_optimizers, max_pairs=max_pairs, steps_per_epoch=steps_per_epoch,
-        valid_pairs=valid_pairs, seed=seed, precision=precision, pad_loss=pad_loss, distribute=distribute,
-        layers=layers, heads=heads, positions=positions, reply_dropout=reply_dropout, itf=itf, max_time=parse_duration(max_time) if max_time else None,
-        lr_decay=lr_decay, early_stop=early_stop, tensorboard=tensorboard,
+        data_dir=data_dir or config.default_processed_dir(),
+        model_dir=_model_dir(model_dir, name),
+        epochs=epochs,
+        resume=resume,
+        force=force,
+        verbose=0 if quiet else 1 if sys.stdout.isatty() else 2,
+        arch=arch,
+        units=units,
+        max_len=max_len,
+        vocab_size=vocab_size,
+        reverse_input=reverse_input,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        rotate_optimizers=rotate_optimizers,
+        max_pairs=max_pairs,
+        steps_per_epoch=steps_per_epoch,
+        valid_pairs=valid_pairs,
+        seed=seed,
+        precision=precision,
+        pad_loss=pad_loss,
+        distribute=distribute,
+        layers=layers,
+        heads=heads,
+        positions=positions,
+        reply_dropout=reply_dropout,
+        itf=itf,
+        max_time=parse_duration(max_time) if max_time else None,
+        lr_decay=lr_decay,
+        early_stop=early_stop,
+        tensorboard=tensorboard,
     )
     if early_stop < 0:
         raise NocpipeError(f"--early-stop must be 0 (off) or a number of epochs, not {early_stop}")
@@ -129,32 +203,52 @@ def train(
     if res.status == "interrupted":
         raise typer.Exit(130)
     if res.best_epoch is not None:
-        typer.echo(f"model in {res.model_dir}: {res.epochs_done} epochs; best bits/char {res.best_val_loss:.4f} "
-                   f"at epoch {res.best_epoch} -> {res.model_dir}/model.keras")
+        typer.echo(
+            f"model in {res.model_dir}: {res.epochs_done} epochs; best bits/char {res.best_val_loss:.4f} "
+            f"at epoch {res.best_epoch} -> {res.model_dir}/model.keras"
+        )
 
 
 # ---------------------------------------------------------------- predict
+
 
 @app.command()
 def predict(
     text: Optional[list[str]] = typer.Argument(None, help="Texts to answer (any Japanese); stdin when omitted."),
     model_dir: Path = typer.Option(None, "--model-dir", help="Model folder (default: data/models/NAME)."),
     name: str = NameOpt,
-    input_file: Path = typer.Option(None, "--input", "-i",
-                                    help="Text file (one utterance a line) or Parquet with an `utterance` column."),
+    input_file: Path = typer.Option(
+        None, "--input", "-i", help="Text file (one utterance a line) or Parquet with an `utterance` column."
+    ),
     output_file: Path = typer.Option(None, "--output", "-o", help="Write replies to a .csv or .parquet file."),
-    temperature: float = typer.Option(0.0, "--temperature", "-t",
-                                      help="0 = greedy or beam search; above 0 samples at that temperature."),
-    top_p: float = typer.Option(1.0, "--top-p", help="Sampling: draw from the smallest set of characters "
-                                                     "holding this much probability (1 = all)."),
-    beam: int = typer.Option(0, "--beam", "-b", help="Beam search of this width (0 = off; --num > 1 "
-                                                    "without --temperature searches a beam of --num)."),
-    num: int = typer.Option(1, "--num", "-n", help="Distinct candidates per text, best first, with the "
-                                                   "model's log-probability (at most 50)."),
+    temperature: float = typer.Option(
+        0.0, "--temperature", "-t", help="0 = greedy or beam search; above 0 samples at that temperature."
+    ),
+    top_p: float = typer.Option(
+        1.0,
+        "--top-p",
+        help="Sampling: draw from the smallest set of characters holding this much probability (1 = all).",
+    ),
+    beam: int = typer.Option(
+        0,
+        "--beam",
+        "-b",
+        help="Beam search of this width (0 = off; --num > 1 without --temperature searches a beam of --num).",
+    ),
+    num: int = typer.Option(
+        1,
+        "--num",
+        "-n",
+        help="Distinct candidates per text, best first, with the model's log-probability (at most 50).",
+    ),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling."),
-    mmi: float = typer.Option(0.0, "--mmi", help="Rerank an N-best list (8 beams unless --beam/--temperature) by "
-                                                 "log p(reply|utterance) − λ·log p_LM(reply), p_LM the reply 5-gram "
-                                                 "model in the model folder (0 = off; 0.3-0.5 is usual)."),
+    mmi: float = typer.Option(
+        0.0,
+        "--mmi",
+        help="Rerank an N-best list (8 beams unless --beam/--temperature) by "
+        "log p(reply|utterance) − λ·log p_LM(reply), p_LM the reply 5-gram "
+        "model in the model folder (0 = off; 0.3-0.5 is usual).",
+    ),
     show_kana: bool = typer.Option(False, "--show-kana", "-k", help="Print the katakana reading before the reply."),
 ) -> None:
     """Reply to each text with the model's katakana, in 「」.
@@ -205,8 +299,11 @@ def predict(
         for r in replies:
             counter["n"] += 1
             if r.truncated:
-                typer.echo(f"warning: input {counter['n']} reads as {len(pred.to_kana(r.text))} katakana; "
-                           f"the model takes {pred.vocab.max_len}: cut to 「{r.kana}」", err=True)
+                typer.echo(
+                    f"warning: input {counter['n']} reads as {len(pred.to_kana(r.text))} katakana; "
+                    f"the model takes {pred.vocab.max_len}: cut to 「{r.kana}」",
+                    err=True,
+                )
             if output_file is not None:
                 collected.append(r)
                 continue
@@ -264,8 +361,10 @@ def predict(
         if blank:
             typer.echo(f"warning: skipped {blank} blank line(s)", err=True)
     if short["n"]:
-        typer.echo(f"note: {short['n']} text(s) got fewer than {num} distinct candidates "
-                   "(the vocabulary allows no more)", err=True)
+        typer.echo(
+            f"note: {short['n']} text(s) got fewer than {num} distinct candidates (the vocabulary allows no more)",
+            err=True,
+        )
     if output_file is not None:
         rows = write_output_file(output_file, collected)
         typer.echo(f"{rows} replies to {counter['n']} texts -> {output_file}")

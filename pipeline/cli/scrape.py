@@ -11,43 +11,67 @@ from .. import config
 from ..errors import NocpipeError
 from . import app
 
-
 # ---------------------------------------------------------------- scrape
+
 
 @app.command()
 def scrape(
     works: Optional[list[str]] = typer.Argument(
-        None, help="ncodes (n1234ab, any case) or URLs of works or episodes; with --update, stored works."),
-    site: Optional[str] = typer.Option(None, "--site", help="nocturne (novel18.syosetu.com; the default) "
-                                       "or narou (ncode.syosetu.com)."),
+        None, help="ncodes (n1234ab, any case) or URLs of works or episodes; with --update, stored works."
+    ),
+    site: Optional[str] = typer.Option(
+        None, "--site", help="nocturne (novel18.syosetu.com; the default) or narou (ncode.syosetu.com)."
+    ),
     raw_dir: Path = typer.Option(None, "--raw-dir", help="Raw store (default: data/raw)."),
-    update: bool = typer.Option(False, "--update", help="Re-check the works already stored for the site "
-                                "(all of them, or the ncodes given): new and revised episodes only."),
-    all_works: bool = typer.Option(False, "--all", help="Discover without a filter: every work the API "
-                                   "lists (a site-wide crawl; say so on purpose)."),
+    update: bool = typer.Option(
+        False,
+        "--update",
+        help="Re-check the works already stored for the site "
+        "(all of them, or the ncodes given): new and revised episodes only.",
+    ),
+    all_works: bool = typer.Option(
+        False,
+        "--all",
+        help="Discover without a filter: every work the API lists (a site-wide crawl; say so on purpose).",
+    ),
     delay: float = typer.Option(1.0, "--delay", help="Seconds between requests (plus up to 30% jitter)."),
     limit: int = typer.Option(0, "--limit", help="At most N works from discovery; 0 = all."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="Site root instead of the real one "
-                                           "(a mirror, a local test server). Only it and the API are requested."),
+    base_url: Optional[str] = typer.Option(
+        None,
+        "--base-url",
+        help="Site root instead of the real one (a mirror, a local test server). Only it and the API are requested.",
+    ),
     api_url: Optional[str] = typer.Option(None, "--api-url", help="Novel API URL instead of the official one."),
-    contact: Optional[str] = typer.Option(None, "--contact", envvar="NOCPIPE_CONTACT",
-                                          help="E-mail or URL put in the User-Agent, so the site can reach you."),
-    genre: Optional[list[int]] = typer.Option(None, "--genre", help="Discovery: genre number (nocgenre for "
-                                              "nocturne, genre for narou); repeatable."),
+    contact: Optional[str] = typer.Option(
+        None,
+        "--contact",
+        envvar="NOCPIPE_CONTACT",
+        help="E-mail or URL put in the User-Agent, so the site can reach you.",
+    ),
+    genre: Optional[list[int]] = typer.Option(
+        None, "--genre", help="Discovery: genre number (nocgenre for nocturne, genre for narou); repeatable."
+    ),
     keyword: Optional[str] = typer.Option(None, "--keyword", help="Discovery: search word."),
     min_length: Optional[int] = typer.Option(None, "--min-length", help="Discovery: at least N characters."),
-    kaiwaritu: Optional[str] = typer.Option(None, "--kaiwaritu", help="Discovery: dialogue ratio range "
-                                            "in percent, e.g. 30-70."),
+    kaiwaritu: Optional[str] = typer.Option(
+        None, "--kaiwaritu", help="Discovery: dialogue ratio range in percent, e.g. 30-70."
+    ),
     finished: bool = typer.Option(False, "--finished", help="Discovery: finished works only."),
-    order: str = typer.Option("new", "--order", help="Discovery order (API `order`: new, favnovelcnt, "
-                              "hyoka, weekly, lengthdesc, ...)."),
+    order: str = typer.Option(
+        "new", "--order", help="Discovery order (API `order`: new, favnovelcnt, hyoka, weekly, lengthdesc, ...)."
+    ),
     timeout: float = typer.Option(30.0, "--timeout", help="Seconds to connect / between bytes."),
-    retries: int = typer.Option(5, "--retries", help="Retries of a request after 429/5xx, timeouts, "
-                                "resets, truncated bodies."),
-    backoff: float = typer.Option(2.0, "--backoff", help="Seconds before the first retry; doubles "
-                                  "on each further one (a longer Retry-After wins)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress (notes, warnings and the "
-                               "summary still print)."),
+    retries: int = typer.Option(
+        5, "--retries", help="Retries of a request after 429/5xx, timeouts, resets, truncated bodies."
+    ),
+    backoff: float = typer.Option(
+        2.0,
+        "--backoff",
+        help="Seconds before the first retry; doubles on each further one (a longer Retry-After wins).",
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress (notes, warnings and the summary still print)."
+    ),
 ) -> None:
     """Download works of the syosetu.com family into the raw store, politely.
 
@@ -67,30 +91,46 @@ def scrape(
     Example:  nocpipe scrape --site narou --genre 201 --kaiwaritu 30-70 --finished --limit 20
     Example:  nocpipe scrape --update
     """
+    from stages.scrape import ScrapeOptions, summary
+    from stages.scrape import scrape as run
+
     from ..http import Politeness
     from ..syosetu import site_of_target
     from ..syosetu.api import Filters
-    from stages.scrape import ScrapeOptions, scrape as run, summary
 
     targets = list(works or [])
     implied = {s for s in (site_of_target(t) for t in targets) if s}
     if site is not None and site not in ("nocturne", "narou"):
         raise NocpipeError(f"unknown site {site!r}: use nocturne or narou")
     if len(implied) > 1 or (site and implied and implied != {site}):
-        raise NocpipeError("the URLs given belong to " + (" and ".join(sorted(implied | {site} - {None})))
-                           + "; scrape one site per run")
+        raise NocpipeError(
+            "the URLs given belong to "
+            + (" and ".join(sorted(implied | {site} - {None})))
+            + "; scrape one site per run"
+        )
     site = site or (implied.pop() if implied else "nocturne")
     from ..ids import ncode_of
 
     for t in targets:
         ncode_of(t)  # a bad ncode is one Error: line before anything else
     opts = ScrapeOptions(
-        raw_dir=raw_dir or config.default_raw_dir(), site=site, targets=targets, limit=limit,
-        base_url=base_url, api_url=api_url, update=update, all=all_works,
-        filters=Filters(genres=tuple(genre or ()), keyword=keyword, min_length=min_length,
-                        kaiwaritu=kaiwaritu, finished=finished, order=order),
-        politeness=Politeness(delay=delay, contact=contact, timeout=timeout, retries=retries,
-                              backoff=backoff),
+        raw_dir=raw_dir or config.default_raw_dir(),
+        site=site,
+        targets=targets,
+        limit=limit,
+        base_url=base_url,
+        api_url=api_url,
+        update=update,
+        all=all_works,
+        filters=Filters(
+            genres=tuple(genre or ()),
+            keyword=keyword,
+            min_length=min_length,
+            kaiwaritu=kaiwaritu,
+            finished=finished,
+            order=order,
+        ),
+        politeness=Politeness(delay=delay, contact=contact, timeout=timeout, retries=retries, backoff=backoff),
         show_progress=not quiet,
     )
     res = run(opts)
@@ -101,19 +141,25 @@ def scrape(
     if failed:
         works_done = sum(v for k, v in res.counters.values.items() if k.startswith("works_"))
         every = " (every work: see the reasons above)" if failed == works_done and works_done > 1 else ""
-        raise NocpipeError(f"{failed} work(s) not complete{every} "
-                           f"({res.counters['episodes_failed'] + res.counters['episodes_offsite']} episode(s) "
-                           "failed); run the same command again to retry them")
+        raise NocpipeError(
+            f"{failed} work(s) not complete{every} "
+            f"({res.counters['episodes_failed'] + res.counters['episodes_offsite']} episode(s) "
+            "failed); run the same command again to retry them"
+        )
 
 
 # ---------------------------------------------------------------- list
+
 
 @app.command("list")
 def list_works(
     site: Optional[str] = typer.Option(None, "--site", help="Only this source (nocturne, narou, aozora, text)."),
     raw_dir: Path = typer.Option(None, "--raw-dir", help="Raw store (default: data/raw)."),
-    out_dir: Path = typer.Option(None, "--out-dir", help="Corpus whose pair counts are shown "
-                                 "(default: data/processed; left out when there is none)."),
+    out_dir: Path = typer.Option(
+        None,
+        "--out-dir",
+        help="Corpus whose pair counts are shown (default: data/processed; left out when there is none).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per work, one per line."),
 ) -> None:
     """Show the raw store: one row per work.
@@ -128,8 +174,7 @@ def list_works(
     """
     from stages.list import list_store, render_table
 
-    rows = list_store(raw_dir or config.default_raw_dir(), site=site,
-                      out_dir=out_dir or config.default_processed_dir())
+    rows = list_store(raw_dir or config.default_raw_dir(), site=site, out_dir=out_dir or config.default_processed_dir())
     if as_json:
         import json
 

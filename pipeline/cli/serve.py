@@ -17,11 +17,13 @@ from .model import NameOpt, _model_dir
 def serve(
     model_dir: Path = typer.Option(None, "--model-dir", help="Model folder (default: data/models/NAME)."),
     name: str = NameOpt,
-    host: str = typer.Option(config.SERVE_HOST, "--host",
-                             help="Address to listen on; keep localhost unless a reverse proxy is in front."),
+    host: str = typer.Option(
+        config.SERVE_HOST, "--host", help="Address to listen on; keep localhost unless a reverse proxy is in front."
+    ),
     port: int = typer.Option(config.SERVE_PORT, "--port", help="Port to listen on (0: any free port)."),
-    max_batch: int = typer.Option(config.ServeLimits.max_batch, "--max-batch",
-                                  help="Most requests answered by one model call; 1 = no batching."),
+    max_batch: int = typer.Option(
+        config.ServeLimits.max_batch, "--max-batch", help="Most requests answered by one model call; 1 = no batching."
+    ),
 ) -> None:
     """Chat with a model in the browser, and answer over HTTP.
 
@@ -46,7 +48,8 @@ def serve(
     mdir = _model_dir(model_dir, name)
     modeldir.read_config(mdir)  # a missing or foreign folder fails here, before TensorFlow loads
 
-    from stages.serve import ServeOptions, serve as run
+    from stages.serve import ServeOptions
+    from stages.serve import serve as run
 
     limits = config.ServeLimits(max_batch=max_batch)
     res = run(ServeOptions(model_dir=mdir, host=host, port=port, limits=limits), log=lambda s: typer.echo(s))
@@ -55,5 +58,7 @@ def serve(
         raise typer.Exit(130)
     st = res.stats
     replies, calls = st.get("replies", 0), st.get("calls", 0)
-    typer.echo(f"stopped: {replies} repl{'y' if replies == 1 else 'ies'} in {calls} model call{'' if calls == 1 else 's'} "
-               f"(mean batch {st.get('mean_batch', 0):.1f}) over {res.seconds:.0f} s")
+    typer.echo(
+        f"stopped: {replies} repl{'y' if replies == 1 else 'ies'} in {calls} model call{'' if calls == 1 else 's'} "
+        f"(mean batch {st.get('mean_batch', 0):.1f}) over {res.seconds:.0f} s"
+    )

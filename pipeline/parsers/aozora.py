@@ -90,13 +90,13 @@ def clean_line(line: str, counters: Counters) -> str:
             out.append(line[i:])
             break
         gaiji = start > 0 and line[start - 1] == "※"
-        out.append(line[i:start - 1 if gaiji else start])
+        out.append(line[i : start - 1 if gaiji else start])
         end = _find_close(line, start)
         if end < 0:  # an unclosed note: keep the rest as text
             out.append(line[start:])
             break
         if gaiji:
-            ch = _gaiji_char(line[start:end + 1])
+            ch = _gaiji_char(line[start : end + 1])
             if ch is None:
                 counters.add("gaiji_dropped")
             else:
@@ -117,8 +117,9 @@ def parse(text: str, counters: Counters | None = None) -> AozoraText:
 
     dashes = [i for i, ln in enumerate(lines[:80]) if _DASHES_RE.match(ln)]
     body_start = dashes[1] + 1 if len(dashes) >= 2 else header_end + 1
-    body_end = next((i for i in range(len(lines) - 1, body_start - 1, -1)
-                     if lines[i].startswith(FOOTER_START)), len(lines))
+    body_end = next(
+        (i for i in range(len(lines) - 1, body_start - 1, -1) if lines[i].startswith(FOOTER_START)), len(lines)
+    )
     body = [clean_line(ln, counters) for ln in lines[body_start:body_end]]
     # Line numbers count from the first line of text, not from the blank after the legend.
     while body and not body[0].strip():

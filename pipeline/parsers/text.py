@@ -9,7 +9,6 @@ from ..rawstore import TEXT_FILE
 from ..records import Counters, Episode
 
 
-
 def read_work(work_dir: Path, counters: Counters) -> Iterator[Episode]:
     text = (work_dir / TEXT_FILE).read_text(encoding="utf-8")
     yield Episode(1, text.split("\n"))

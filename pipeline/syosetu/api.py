@@ -22,13 +22,31 @@ from ..http import PoliteSession
 from ..ids import NCODE_RE
 from .site import Site
 
-API_MAX_LIM = 500          # the API's largest page
-API_MAX_ST = 2000          # the API's largest start position
+API_MAX_LIM = 500  # the API's largest page
+API_MAX_ST = 2000  # the API's largest start position
 FIRST_LASTUP = 1072915200  # 2004-01-01: no work of the family is older
 NCODES_PER_LOOKUP = 100
-ORDERS = ("new", "favnovelcnt", "reviewcnt", "hyoka", "hyokaasc", "dailypoint", "weeklypoint",
-          "monthlypoint", "quarterpoint", "yearlypoint", "impressioncnt", "hyokacnt", "hyokacntasc",
-          "weekly", "lengthdesc", "lengthasc", "ncodedesc", "ncodeasc", "old")
+ORDERS = (
+    "new",
+    "favnovelcnt",
+    "reviewcnt",
+    "hyoka",
+    "hyokaasc",
+    "dailypoint",
+    "weeklypoint",
+    "monthlypoint",
+    "quarterpoint",
+    "yearlypoint",
+    "impressioncnt",
+    "hyokacnt",
+    "hyokacntasc",
+    "weekly",
+    "lengthdesc",
+    "lengthasc",
+    "ncodedesc",
+    "ncodeasc",
+    "old",
+)
 #: API fields that change when a work or one of its episodes changes.
 VERSION_FIELDS = ("novelupdated_at", "general_lastup", "general_all_no")
 _RANGE_RE = re.compile(r"[0-9]+-[0-9]*|-[0-9]+|[0-9]+")
@@ -108,8 +126,7 @@ class Api:
             raise FetchError(f"{resp.url}: the API's allcount is not a number") from exc
         records = []
         for rec in arr[1:]:
-            if isinstance(rec, dict) and isinstance(rec.get("ncode"), str) \
-                    and NCODE_RE.fullmatch(rec["ncode"].lower()):
+            if isinstance(rec, dict) and isinstance(rec.get("ncode"), str) and NCODE_RE.fullmatch(rec["ncode"].lower()):
                 records.append({**rec, "ncode": rec["ncode"].lower()})
         self.requests += 1
         return total, records
@@ -118,7 +135,7 @@ class Api:
         """API records of the given works; {} (the TOCs decide) when the API cannot help."""
         found: dict[str, dict] = {}
         for i in range(0, len(ncodes), NCODES_PER_LOOKUP):
-            batch = ncodes[i:i + NCODES_PER_LOOKUP]
+            batch = ncodes[i : i + NCODES_PER_LOOKUP]
             try:
                 _, records = self.query({"ncode": "-".join(batch), "lim": API_MAX_LIM})
             except FetchError as exc:
@@ -127,8 +144,9 @@ class Api:
             found.update((r["ncode"], r) for r in records)
         return found
 
-    def discover(self, filters: Filters, limit: int = 0,
-                 on_total: Callable[[int], None] | None = None) -> Iterator[dict]:
+    def discover(
+        self, filters: Filters, limit: int = 0, on_total: Callable[[int], None] | None = None
+    ) -> Iterator[dict]:
         """API records matching the filters, each work once (at most `limit`, 0 = all)."""
         params = filters.params(self.site)
         lim = min(API_MAX_LIM, limit) if limit else API_MAX_LIM
@@ -141,8 +159,10 @@ class Api:
         else:
             probe, _ = self.query({**params, "lastup": f"1-{FIRST_LASTUP - 1}", "lim": 1, "st": 1})
             if probe:
-                self.say(f"warning: the API does not filter by lastup, so only the first {API_MAX_ST} "
-                         f"of {total} works can be listed")
+                self.say(
+                    f"warning: the API does not filter by lastup, so only the first {API_MAX_ST} "
+                    f"of {total} works can be listed"
+                )
                 records = self._pages(params, lim, total, first)
             else:
                 records = self._split(params, lim, FIRST_LASTUP, int(time.time()) + 86400)

@@ -46,8 +46,16 @@ _RUBY_MARKS = str.maketrans("", "", "｜|《》")
 _SKIP = ("rt", "rp", "script", "style")
 _NOT_TEXT = (Comment, CData, Declaration, Doctype, ProcessingInstruction)
 # Shift_JIS pages are really Windows-31J (NEC and IBM extensions); EUC-JP pages may use JIS X 0213.
-_ALIASES = {"shift_jis": "cp932", "sjis": "cp932", "x-sjis": "cp932", "windows-31j": "cp932",
-            "ms_kanji": "cp932", "euc-jp": "euc_jis_2004", "euc_jp": "euc_jis_2004", "x-euc-jp": "euc_jis_2004"}
+_ALIASES = {
+    "shift_jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "windows-31j": "cp932",
+    "ms_kanji": "cp932",
+    "euc-jp": "euc_jis_2004",
+    "euc_jp": "euc_jis_2004",
+    "x-euc-jp": "euc_jis_2004",
+}
 _LEGACY = ("cp932", "euc_jis_2004")
 
 
@@ -62,7 +70,7 @@ class TocEntry:
     subtitle: str
     chapter: str | None
     published: str | None  # "YYYY-MM-DD HH:MM" (JST, as shown)
-    revised: str | None    # the 改稿 date, when there is one
+    revised: str | None  # the 改稿 date, when there is one
 
     @property
     def key(self) -> list:
@@ -72,13 +80,13 @@ class TocEntry:
 
 @dataclass
 class TocPage:
-    layout: str                     # "current" or "old"
+    layout: str  # "current" or "old"
     title: str
     author: str
     entries: list[TocEntry] = field(default_factory=list)
     next_url: str | None = None
     last_page: int | None = None
-    short: bool = False             # the page itself is the text (a short story)
+    short: bool = False  # the page itself is the text (a short story)
 
 
 @dataclass
@@ -91,6 +99,7 @@ class EpisodePage:
 
 
 # ---------------------------------------------------------------- bytes to a document
+
 
 def _codec(name: str | bytes | None) -> str | None:
     if not name:
@@ -118,10 +127,13 @@ def decode_page(data: bytes | str, header_charset: str | None = None) -> tuple[s
     """(text, encoding) of a page's bytes; see the module docstring for the order."""
     if isinstance(data, str):
         return data.lstrip("\ufeff"), "str"
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
-                     (codecs.BOM_UTF16_BE, "utf-16-be")):
+    for bom, enc in (
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
         if data.startswith(bom):
-            text = _strict(data[len(bom):], enc)
+            text = _strict(data[len(bom) :], enc)
             if text is not None:
                 return text, enc
     text = _strict(data, "utf-8")
@@ -202,6 +214,7 @@ def _dates(update: Tag | None) -> tuple[str | None, str | None]:
 def _untrusted(where_arg: str) -> Callable:
     """A page is input from elsewhere: whatever goes wrong while reading it (a malformed
     URL, markup no layout expects) is that page not parsing, never a crash of the run."""
+
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def run(*args, **kwargs):
@@ -212,15 +225,19 @@ def _untrusted(where_arg: str) -> Callable:
             except Exception as exc:  # noqa: BLE001 - see the docstring
                 where = kwargs.get(where_arg, args[1] if len(args) > 1 else "page")
                 raise LayoutChanged(f"{where}: the page cannot be read ({type(exc).__name__}: {exc})") from exc
+
         return run
+
     return decorate
 
 
 # ---------------------------------------------------------------- table of contents
 
+
 @_untrusted("page_url")
-def parse_toc(html: bytes | str, page_url: str, chapter: str | None = None,
-              header_charset: str | None = None) -> TocPage:
+def parse_toc(
+    html: bytes | str, page_url: str, chapter: str | None = None, header_charset: str | None = None
+) -> TocPage:
     """The work page or one TOC page (?p=N). `chapter` is the chapter the previous TOC
     page ended in. Raises LayoutChanged when the page holds neither an episode list
     nor a short story's body."""
@@ -229,10 +246,13 @@ def parse_toc(html: bytes | str, page_url: str, chapter: str | None = None,
     if layout is None:
         layout = _layout_of(soup, "body")
         if layout is None:
-            raise LayoutChanged(f"{page_url}: no episode list and no novel text found; the page layout "
-                                "has probably changed, so nocpipe needs an update (nothing stored)")
-        return TocPage(layout.name, _text(soup.select_one(layout.title)),
-                       _author(soup.select_one(layout.author)), short=True)
+            raise LayoutChanged(
+                f"{page_url}: no episode list and no novel text found; the page layout "
+                "has probably changed, so nocpipe needs an update (nothing stored)"
+            )
+        return TocPage(
+            layout.name, _text(soup.select_one(layout.title)), _author(soup.select_one(layout.author)), short=True
+        )
     page = TocPage(layout.name, _text(soup.select_one(layout.title)), _author(soup.select_one(layout.author)))
     page.entries = _entries(soup.select(layout.toc_items), layout, chapter, page_url)
     if layout.next_page:
@@ -252,11 +272,14 @@ def parse_toc(html: bytes | str, page_url: str, chapter: str | None = None,
             page.last_page = int(p[0]) if p and p[0].isascii() and p[0].isdigit() else None
     numbers = [e.number for e in page.entries]
     if not page.entries:
-        raise LayoutChanged(f"{page_url}: the episode list parsed to zero episodes; the page layout "
-                            "has probably changed, so nocpipe needs an update (nothing stored)")
+        raise LayoutChanged(
+            f"{page_url}: the episode list parsed to zero episodes; the page layout "
+            "has probably changed, so nocpipe needs an update (nothing stored)"
+        )
     if len(set(numbers)) != len(numbers):
-        raise LayoutChanged(f"{page_url}: the episode list has repeated episode numbers; the page "
-                            "layout has probably changed")
+        raise LayoutChanged(
+            f"{page_url}: the episode list has repeated episode numbers; the page layout has probably changed"
+        )
     return page
 
 
@@ -291,40 +314,47 @@ def _entries(elements: list[Tag], layout: Layout, chapter: str | None, page_url:
 def _entry(link: Tag, update: Tag | None, chapter: str | None, page_url: str) -> TocEntry:
     href = _attr(link, "href")
     if not href:
-        raise LayoutChanged(f"{page_url}: an episode entry without a link; the page layout has "
-                            "probably changed")
+        raise LayoutChanged(f"{page_url}: an episode entry without a link; the page layout has probably changed")
     try:
         url = urljoin(page_url, href)
         m = _EP_NUMBER_RE.search(urlsplit(url).path)
     except ValueError:  # a malformed URL ("http://[::1")
         m = None
     if not m or int(m.group(1)) < 1:
-        raise LayoutChanged(f"{page_url}: episode link {href!r} has no episode number; the "
-                            "page layout has probably changed")
+        raise LayoutChanged(
+            f"{page_url}: episode link {href!r} has no episode number; the page layout has probably changed"
+        )
     published, revised = _dates(update)
     return TocEntry(int(m.group(1)), url, _text(link), chapter, published, revised)
 
 
 # ---------------------------------------------------------------- episode pages
 
+
 @_untrusted("where")
-def parse_episode(html: bytes | str, where: str = "episode page",
-                  header_charset: str | None = None) -> EpisodePage:
+def parse_episode(html: bytes | str, where: str = "episode page", header_charset: str | None = None) -> EpisodePage:
     """Body, preface and afterword lines of an episode page (or a short story's page)."""
     soup = _soup(html, header_charset)
     layout = _layout_of(soup, "body")
     if layout is None:
         wanted = " nor ".join(lay.body for lay in LAYOUTS)
-        raise LayoutChanged(f"{where}: no novel text found (neither {wanted}); "
-                            "the page layout has probably changed, so nocpipe needs an update")
+        raise LayoutChanged(
+            f"{where}: no novel text found (neither {wanted}); "
+            "the page layout has probably changed, so nocpipe needs an update"
+        )
     body = soup.select(layout.body)
     lines = [ln for c in body for ln in html_lines(c)]
     if not any(ln.strip() for ln in lines) and not any(c.find("img") for c in body):
-        raise LayoutChanged(f"{where}: the novel text is empty; the page layout has probably changed, "
-                            "so nocpipe needs an update")
-    return EpisodePage(layout.name, _text(soup.select_one(layout.subtitle)), lines,
-                       [ln for c in soup.select(layout.preface) for ln in html_lines(c)],
-                       [ln for c in soup.select(layout.afterword) for ln in html_lines(c)])
+        raise LayoutChanged(
+            f"{where}: the novel text is empty; the page layout has probably changed, so nocpipe needs an update"
+        )
+    return EpisodePage(
+        layout.name,
+        _text(soup.select_one(layout.subtitle)),
+        lines,
+        [ln for c in soup.select(layout.preface) for ln in html_lines(c)],
+        [ln for c in soup.select(layout.afterword) for ln in html_lines(c)],
+    )
 
 
 def html_lines(container: Tag) -> list[str]:
@@ -414,6 +444,7 @@ def ruby_text(ruby: Tag) -> str:
 
 
 # ---------------------------------------------------------------- the raw store
+
 
 def read_work(work_dir: Path, counters: Counters) -> Iterator[Episode]:
     """Episodes of a scraped work (raw/<nocturne|narou>/<ncode>/), body lines only."""

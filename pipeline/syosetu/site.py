@@ -12,20 +12,33 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class Site:
     name: str
-    base_url: str          # the site root: works live at <base_url><ncode>/
-    api_url: str           # the official novel API for this site
-    host: str              # the site's host name (links to it are taken onto --base-url)
-    genre_param: str       # the API's genre filter for this site
-    fields: str            # the API fields asked for (`of`)
+    base_url: str  # the site root: works live at <base_url><ncode>/
+    api_url: str  # the official novel API for this site
+    host: str  # the site's host name (links to it are taken onto --base-url)
+    genre_param: str  # the API's genre filter for this site
+    fields: str  # the API fields asked for (`of`)
     cookies: dict[str, str] = field(default_factory=dict)  # sent to the site's own origin only
 
 
 _FIELDS = "t-n-u-w-s-k-nt-e-ga-l-ka-gf-gl-nu-ua"
 SITES = {
-    "nocturne": Site("nocturne", "https://novel18.syosetu.com/", "https://api.syosetu.com/novel18api/api/",
-                     "novel18.syosetu.com", "nocgenre", _FIELDS + "-ng", {"over18": "yes"}),
-    "narou": Site("narou", "https://ncode.syosetu.com/", "https://api.syosetu.com/novelapi/api/",
-                  "ncode.syosetu.com", "genre", _FIELDS + "-bg-g"),
+    "nocturne": Site(
+        "nocturne",
+        "https://novel18.syosetu.com/",
+        "https://api.syosetu.com/novel18api/api/",
+        "novel18.syosetu.com",
+        "nocgenre",
+        _FIELDS + "-ng",
+        {"over18": "yes"},
+    ),
+    "narou": Site(
+        "narou",
+        "https://ncode.syosetu.com/",
+        "https://api.syosetu.com/novelapi/api/",
+        "ncode.syosetu.com",
+        "genre",
+        _FIELDS + "-bg-g",
+    ),
 }
 
 
@@ -43,13 +56,13 @@ class Layout:
     """Where things are on the pages of one layout (CSS selectors)."""
 
     name: str
-    toc: str               # present only on a table-of-contents page
-    toc_items: str         # chapter titles, episode links and update dates, in document order
-    chapter: str           # which of the toc_items are chapter titles
-    update: str            # which are update dates (the rest are episode links)
+    toc: str  # present only on a table-of-contents page
+    toc_items: str  # chapter titles, episode links and update dates, in document order
+    chapter: str  # which of the toc_items are chapter titles
+    update: str  # which are update dates (the rest are episode links)
     title: str
     author: str
-    body: str              # the novel text (an episode, or a short story's page)
+    body: str  # the novel text (an episode, or a short story's page)
     preface: str
     afterword: str
     subtitle: str
@@ -62,7 +75,7 @@ LAYOUTS = (
         name="current",  # 2024 on
         toc="div.p-eplist",
         toc_items="div.p-eplist .p-eplist__chapter-title, div.p-eplist a.p-eplist__subtitle, "
-                  "div.p-eplist .p-eplist__update",
+        "div.p-eplist .p-eplist__update",
         chapter=".p-eplist__chapter-title",
         update=".p-eplist__update",
         title=".p-novel__title",
