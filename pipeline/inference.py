@@ -52,7 +52,9 @@ _NEG = -np.inf
 @dataclass(frozen=True)
 class Candidate:
     text: str  # katakana reply, no 「」
-    score: float  # the model's log p(reply + end | utterance), natural log (higher is better)
+    score: float  # the model's own score (log p(reply + end | utterance) for a generative one; higher is better)
+    surface: str | None = None  # a retrieved reply: the original line, as the author wrote it
+    source: dict | None = None  # a retrieved reply: where it came from (work_id, title, episode, line)
 
 
 Reranker = Callable[[str, list[Candidate]], list[Candidate]]
