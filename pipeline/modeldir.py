@@ -43,7 +43,19 @@ HISTORY_FILE = "history.csv"
 CURVES_FILE = "curves.png"
 CHECKPOINT_FILE = "checkpoint.npz"
 CHECKPOINT_STATE_FILE = "checkpoint.json"
-ALL_FILES = (CONFIG_FILE, VOCAB_FILE, MODEL_FILE, HISTORY_FILE, CURVES_FILE, CHECKPOINT_FILE, CHECKPOINT_STATE_FILE)
+REPLY_INDEX_FILE = "replies.parquet"
+REPLY_VECTORS_FILE = "reply_vectors.npy"
+ALL_FILES = (
+    CONFIG_FILE,
+    VOCAB_FILE,
+    MODEL_FILE,
+    HISTORY_FILE,
+    CURVES_FILE,
+    CHECKPOINT_FILE,
+    CHECKPOINT_STATE_FILE,
+    REPLY_INDEX_FILE,
+    REPLY_VECTORS_FILE,
+)
 
 HISTORY_COLUMNS = [
     "epoch",
@@ -60,6 +72,7 @@ HISTORY_COLUMNS = [
     "val_acc",
     "val_bpc",
     "resumed_at_step",
+    "val_select_at_1",
 ]
 
 
@@ -171,7 +184,11 @@ def read_config(model_dir: Path) -> dict:
 
 def _check_model_section(section: dict, path: Path) -> None:
     from .errors import UsageError
-    from .models import ModelConfig  # Keras-free at import
+
+    if section.get("arch") == "retrieval":
+        from .retrieval.config import RetrievalConfig as ModelConfig
+    else:
+        from .models import ModelConfig  # type: ignore[assignment]
 
     fix = "restore it, or train the model again with --force"
     check_types(section, ModelConfig, path, fix)
@@ -326,3 +343,127 @@ def plot_curves(model_dir: Path, rows: list[dict], title: str = "") -> None:
         fig.suptitle(title)
     fig.tight_layout()
     write_with(Path(model_dir) / CURVES_FILE, lambda tmp: fig.savefig(tmp, format="png"))
+
+
+# ---------------------------------------------------------------- the folder as an object
+
+
+class ModelDir:
+    """One model folder: every file in it is named, written and read here."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def read_config(self) -> dict:
+        return read_config(self.path)
+
+    def write_config(self, obj: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_config(self.path, obj)
+
+    def read_vocab(self):
+        from .vocab import Vocab
+
+        return Vocab.load(self.path / VOCAB_FILE)
+
+    def write_vocab(self, vocab) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        vocab.save(self.path / VOCAB_FILE)
+
+    def holds_anything(self) -> bool:
+        return any((self.path / name).exists() for name in ALL_FILES)
+
+    def prepare_new(self, force: bool = False) -> None:
+        """A new run starts here: refused where a model, vocabulary or config lies, unless `force`."""
+        from .errors import UsageError
+
+        if self.holds_anything() and not force:
+            raise UsageError(
+                f"{self.path} already holds a model: --resume to continue it, "
+                "--force to start over, or choose another --name/--model-dir"
+            )
+        clear(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def save_keras(self, model) -> None:
+        save_keras(model, self.path / MODEL_FILE)
+
+    def has_keras(self) -> bool:
+        return (self.path / MODEL_FILE).is_file()
+
+    def load_keras(self):
+        """model.keras, uncompiled, in safe mode (one line when it is missing or damaged)."""
+        path = self.path / MODEL_FILE
+        if not path.is_file():
+            raise ModelError(f"{self.path} has no {MODEL_FILE} yet: train at least one epoch (--resume continues)")
+        import keras
+
+        try:
+            return keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as exc:  # a damaged or foreign file: one line
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise damaged(path, first) from None
+
+    def write_history(self, rows: list[dict]) -> None:
+        write_history(self.path, rows)
+
+    def read_history(self) -> list[dict]:
+        return read_history(self.path)
+
+    # ---- the retrieval model's checkpoint: trainer weights, optimizer, fit state
+
+    def save_retrieval_checkpoint(self, model, state: dict) -> None:
+        # Trainable weights only: the fixed gram vectors are a function of the seed, rebuilt on resume.
+        weights = [np.asarray(w.numpy() if hasattr(w, "numpy") else w) for w in model.trainable_weights]
+        opt = [np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in model.optimizer.variables]
+        save_checkpoint(self.path, weights, opt, {**state, "step": 0, "steps_per_epoch": 1, "format": MODEL_FORMAT})
+
+    def read_retrieval_state(self) -> dict:
+        return load_checkpoint(self.path)[2]
+
+    def load_retrieval_checkpoint(self, model, state_cls):
+        weights, opt, state = load_checkpoint(self.path)
+        check_weights(self.path / CHECKPOINT_FILE, weights, [w.numpy() for w in model.trainable_weights])
+        for var, value in zip(model.trainable_weights, weights):
+            var.assign(value)
+        if opt and len(opt) == len(model.optimizer.variables):
+            for var, value in zip(model.optimizer.variables, opt):
+                var.assign(value)
+        known = {f.name for f in dataclasses.fields(state_cls)}
+        return state_cls(**{k: v for k, v in state.items() if k in known})
+
+    # ---- the reply index of a retrieval model
+
+    def has_reply_index(self) -> bool:
+        return (self.path / REPLY_INDEX_FILE).is_file() and (self.path / REPLY_VECTORS_FILE).is_file()
+
+    def write_reply_index(self, table, vectors: np.ndarray) -> None:
+        """Vectors first, then the table: a folder whose table is there has its vectors too."""
+        import pyarrow.parquet as pq
+
+        def write_vectors(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(vectors, dtype=np.float16), allow_pickle=False)
+
+        write_with(self.path / REPLY_VECTORS_FILE, write_vectors)
+        write_with(self.path / REPLY_INDEX_FILE, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+    def read_reply_index(self):
+        """(pyarrow.Table of the replies, float16 vectors memory-mapped (rows, 2, units))."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table_path, vec_path = self.path / REPLY_INDEX_FILE, self.path / REPLY_VECTORS_FILE
+        if not self.has_reply_index():
+            raise ModelError(f"{self.path} has no reply index yet: run `nocpipe train --resume` there to finish it")
+        for p in (table_path, vec_path):
+            if not p.is_file():
+                raise damaged(p, "not a regular file")
+        try:
+            table = pq.read_table(table_path)
+            vectors = np.load(vec_path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise damaged(table_path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        if vectors.ndim != 3 or vectors.shape[0] != table.num_rows or vectors.shape[1] != 2:
+            raise damaged(vec_path, f"{vectors.shape} vectors for {table.num_rows} replies")
+        return table, vectors

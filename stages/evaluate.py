@@ -30,6 +30,7 @@ from pipeline.dataset import read_unit, scan_units
 from pipeline.errors import StoreError, UsageError
 from pipeline.ngram import DEFAULT_ORDER, MMI_NBEST, NgramLM, mmi_rerank, ngram_for_model, reply_ids
 from pipeline.progress import progress
+from pipeline.selection import DEFAULT_DRAWS, TfidfBaseline, draw, select_at_1
 from pipeline.shards import SPLITS
 
 EVALUATE_FILE = "evaluate.json"
@@ -70,6 +71,7 @@ class EvaluateOptions:
     ngram_order: int = DEFAULT_ORDER
     json_path: Path | None = None
     show_progress: bool = True
+    select_pairs: int = DEFAULT_DRAWS  # pairs drawn for select@1 (0: skip it)
 
 
 @dataclass
@@ -117,7 +119,6 @@ def decode(chatbot, utterances: list[str], dec: Decoding, lm: NgramLM | None = N
 def evaluate(
     opts: EvaluateOptions, log: Callable[[str], None] = print, default_data_dir: Path | None = None
 ) -> EvaluateResult:
-    from pipeline.inference import Chatbot
 
     t0 = time.perf_counter()
     model_dir = Path(opts.model_dir)
@@ -133,7 +134,8 @@ def evaluate(
     if not total:
         raise StoreError(f"no {split} pairs in {data_dir}")
 
-    chatbot = Chatbot.load(model_dir)
+    chatbot = _load_bot(model_dir)
+    generative = chatbot.arch != "retrieval"
     lm, fitted = ngram_for_model(model_dir, chatbot.vocab, data_dir, opts.ngram_order, log)
 
     model_lp: list[np.ndarray] = []
@@ -157,18 +159,22 @@ def evaluate(
         total=sum(-(-u.take // opts.batch_size) for u in units),
     )
     for u, r in bar:
-        lps, hits = chatbot.teacher_forced(u, r)
-        model_lp += lps
-        correct += hits
+        if generative:
+            lps, hits = chatbot.teacher_forced(u, r)
+            model_lp += lps
+            correct += hits
         ngram_lp += lm.token_log_probs(reply_ids(chatbot.vocab, r))
         replies += decode(chatbot, u, opts.decoding, lm)
         refs += r
         utts += u
 
+    select, tfidf_select = _select_figures(chatbot, data_dir, utts, refs, opts.select_pairs, log)
     figures = {
-        "bits_per_char": metrics.bits_per_char(model_lp),
+        "bits_per_char": metrics.bits_per_char(model_lp) if generative else None,
         "ngram_bits_per_char": metrics.bits_per_char(ngram_lp),
-        "char_accuracy": metrics.char_accuracy(correct),
+        "char_accuracy": metrics.char_accuracy(correct) if generative else None,
+        "select_at_1": select,
+        "tfidf_select_at_1": tfidf_select,
         **metrics.reply_figures(replies, refs),
         "n": len(refs),
     }
@@ -190,3 +196,39 @@ def evaluate(
     pick = sorted(rng.choice(len(refs), size=min(opts.examples, len(refs)), replace=False).tolist())
     examples = [(utts[i], refs[i], replies[i]) for i in pick]
     return EvaluateResult(figures, examples, model_dir, data_dir, fitted, time.perf_counter() - t0)
+
+
+def _load_bot(model_dir: Path):
+    """The bot of a model folder: a retrieval model answers from its index, the others decode."""
+    if modeldir.read_config(model_dir).get("model", {}).get("arch") == "retrieval":
+        from pipeline.retrieval.bot import RetrievalBot
+
+        return RetrievalBot.load(model_dir)
+    from pipeline.inference import Chatbot
+
+    return Chatbot.load(model_dir)
+
+
+def _rank(chatbot):
+    """Scores of candidates for one utterance: the model's own (Σ log p for a generative model)."""
+    if hasattr(chatbot, "rank"):
+        return chatbot.rank
+
+    def rank(utterance: str, candidates: list[str]) -> np.ndarray:
+        return np.array([float(lp.sum()) for lp in chatbot.log_probs([utterance] * len(candidates), candidates)])
+
+    return rank
+
+
+def _select_figures(chatbot, data_dir: Path, utts: list[str], refs: list[str], pairs: int, log) -> tuple:
+    """select@1 of the model and of the TF-IDF baseline on the same draws (None when skipped)."""
+    if not pairs:
+        return None, None
+    from pipeline.retrieval.pairs import read_pairs
+
+    draws = draw(refs, pairs)
+    if not draws:
+        return None, None
+    train = read_pairs(data_dir, "train")
+    baseline = TfidfBaseline(train.utterances + train.replies)
+    return select_at_1(draws, utts, refs, _rank(chatbot)), select_at_1(draws, utts, refs, baseline.score)

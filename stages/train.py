@@ -419,12 +419,30 @@ def _fmt_loss(v) -> str:
 
 
 @locked("train", lambda a: a["opts"].model_dir, "model folder", beside=True, temporaries=(".*.tmp", ".*.keras"))
+def _is_retrieval(opts: TrainOptions) -> bool:
+    if opts.resume:
+        return modeldir.read_config(Path(opts.model_dir)).get("model", {}).get("arch") == "retrieval"
+    return (opts.arch or DEFAULT_ARCH) == "retrieval"
+
+
+def _train_retrieval(opts: TrainOptions, log) -> TrainResult:
+    """The retrieval chatbot trains in its own loop (pipeline.retrieval.train): no decoder, no bits/char."""
+    from pipeline.modeldir import ModelDir
+    from pipeline.retrieval.train import train_retrieval
+
+    reader = _reader_of(Path(opts.data_dir), log) if not opts.resume else ("", "")
+    res = train_retrieval(opts, ModelDir(Path(opts.model_dir)), log, reader=reader)
+    return TrainResult(res.model_dir, res.status, res.epochs_done, 0, res.best_epoch, res.best_val_loss, res.history)
+
+
 def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tuple = ()) -> TrainResult:
     """Train (or resume) into opts.model_dir; see the module docstring. Extra Keras `callbacks` go to fit."""
     if opts.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, not {opts.epochs}")
     model_dir = Path(opts.model_dir)
     data_dir = Path(opts.data_dir)
+    if _is_retrieval(opts):
+        return _train_retrieval(opts, log)
 
     # ---- resolve configuration (new run or resumed)
     from pipeline.models import ModelConfig

@@ -82,13 +82,7 @@ def evaluate(
     f = res.figures
     typer.echo(f"{mdir} on the {split} split of {res.data_dir} ({f['n']:,} pairs; replies: {dec.describe()})")
     typer.echo("")
-    typer.echo(f"  {'bits/char':24s} {'model':>8s} {'5-gram':>8s}")
-    typer.echo(
-        f"  {'(reply chars + end)':24s} {f['bits_per_char']:8.3f} {f['ngram_bits_per_char']:8.3f}   "
-        + _verdict(f["bits_per_char"], f["ngram_bits_per_char"])
-    )
-    for key in ("char_accuracy", "chrf", "distinct_1", "distinct_2", "generic_rate", "mean_length"):
-        typer.echo(f"  {key:24s} {f[key]:8.3f}")
+    _print_figures(f)
     for i, (utt, ref, rep) in enumerate(res.examples, start=1):
         typer.echo("")
         typer.echo(f"  {i:2d}. input      「{utt}」")
@@ -101,7 +95,35 @@ def evaluate(
     )
 
 
-def _verdict(model: float, ngram: float) -> str:
+def _num(v) -> str:
+    return "     n/a" if v is None or v != v else f"{v:8.3f}"
+
+
+def _print_figures(f: dict) -> None:
+    typer.echo(f"  {'':24s} {'model':>8s} {'baseline':>8s}")
+    typer.echo(
+        f"  {'bits/char':24s} {_num(f['bits_per_char'])} {_num(f['ngram_bits_per_char'])}   (5-gram of replies)   "
+        + _verdict(f["bits_per_char"], f["ngram_bits_per_char"])
+    )
+    typer.echo(
+        f"  {'select@1 (of 10)':24s} {_num(f['select_at_1'])} {_num(f['tfidf_select_at_1'])}   (TF-IDF cosine)   "
+        + _select_verdict(f["select_at_1"], f["tfidf_select_at_1"])
+    )
+    for key in ("char_accuracy", "chrf", "distinct_1", "distinct_2", "generic_rate", "mean_length"):
+        typer.echo(f"  {key:24s} {_num(f[key])}")
+
+
+def _select_verdict(model, tfidf) -> str:
+    if model is None or tfidf is None or model != model or tfidf != tfidf:
+        return ""
+    if model > tfidf:
+        return f"(picks the fitting reply {model - tfidf:.3f} more often than TF-IDF; chance is 0.100)"
+    return "(no better than TF-IDF at telling the fitting reply from others; chance is 0.100)"
+
+
+def _verdict(model, ngram) -> str:
+    if model is None or ngram is None:
+        return "(a retrieval model scores no characters)"
     if model != model or ngram != ngram:
         return ""
     if model < ngram:
