@@ -21,6 +21,7 @@ import requests
 
 from pipeline import __version__
 from pipeline.config import ServeLimits
+from pipeline.decoding import MAX_NUM
 from pipeline.errors import UsageError
 from pipeline.kana import is_kana_text
 
@@ -61,14 +62,15 @@ class EchoReplier:
                 out.append(ch)
         return "".join(out)
 
-    def reply(self, utterances_kana, *, num=1, temperature=0.0, beam=0):
-        self.calls.append((list(utterances_kana), {"num": num, "temperature": temperature, "beam": beam}))
+    def reply(self, utterances_kana, decoding):
+        d = decoding
+        self.calls.append((list(utterances_kana), {"num": d.num, "temperature": d.temperature, "beam": d.beam}))
         self.entered.set()
         if self.gate is not None:
             self.gate.wait(30)
         if self.fail is not None:
             raise self.fail
-        return [[Cand(k[::-1] + "ー" * j, -0.5 - j) for j in range(num)] for k in utterances_kana]
+        return [[Cand(k[::-1] + "ー" * j, -0.5 - j) for j in range(d.num)] for k in utterances_kana]
 
 
 @contextmanager
@@ -128,17 +130,27 @@ def test_reply_is_well_formed(echo_server, echo):
     url, _ = echo_server
     r = post(url, {"text": "あいう"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
-    assert r.json() == {"input_kana": "アイウ", "truncated": False, "replies": [{"text": "ウイア", "score": -0.5}]}
+    assert r.json() == {
+        "input_kana": "アイウ",
+        "truncated": False,
+        "replies": [{"reply": "ウイア", "surface": None, "score": -0.5, "source": None}],
+    }
     assert echo.calls == [(["アイウ"], {"num": 1, "temperature": 0.0, "beam": 0})]
 
 
 def test_options_reach_the_model(echo_server, echo):
     url, _ = echo_server
-    r = post(url, {"text": "かきく", "num": 3, "temperature": 0.7, "beam": 4})
+    r = post(url, {"text": "かきく", "num": 3, "temperature": 0.7})
     assert r.status_code == 200
-    assert [c["text"] for c in r.json()["replies"]] == ["クキカ", "クキカー", "クキカーー"]
-    assert echo.calls[-1][1] == {"num": 3, "temperature": 0.7, "beam": 4}
+    assert [c["reply"] for c in r.json()["replies"]] == ["クキカ", "クキカー", "クキカーー"]
+    assert echo.calls[-1][1] == {"num": 3, "temperature": 0.7, "beam": 0}
     assert isinstance(echo.calls[-1][1]["temperature"], float)
+    assert post(url, {"text": "かきく", "beam": 4}).status_code == 200
+    assert echo.calls[-1][1] == {"num": 1, "temperature": 0.0, "beam": 4}
+    # The Decoding's own checks: one line naming the JSON fields, before the model is asked.
+    r = post(url, {"text": "かきく", "beam": 4, "temperature": 0.7})
+    assert r.status_code == 422 and r.json()["error"] == "beam searches and temperature samples: choose one"
+    assert len(echo.calls) == 2
 
 
 def test_long_reading_is_cut_to_the_model_length(echo_server, echo):
@@ -187,7 +199,8 @@ LONG = ServeLimits().max_text + 1
 BAD = [
     ({"text": ""}, 422, "empty"),
     ({"text": " \u3000 "}, 422, "empty"),
-    ({"text": "!!! 123"}, 422, "katakana"),
+    ({"text": "!!! 123"}, 422, "has a reading"),
+    ({"text": "😀😀"}, 422, "has a reading"),
     ({"text": "あ" * LONG}, 422, "too long"),
     ({"text": "あ", "seed": 1}, 422, "unknown option 'seed'"),
     ({"text": 5}, 422, "text"),
@@ -198,7 +211,7 @@ BAD = [
     ({"text": "あ", "num": True}, 422, "num"),
     ({"text": "あ", "num": 1.5}, 422, "num"),
     ({"text": "あ", "num": 0}, 422, "num"),
-    ({"text": "あ", "num": 11}, 422, "num"),
+    ({"text": "あ", "num": MAX_NUM + 1}, 422, "num"),
     ({"text": "あ", "temperature": -0.1}, 422, "temperature"),
     ({"text": "あ", "temperature": 5.5}, 422, "temperature"),
     ({"text": "あ", "temperature": "hot"}, 422, "temperature"),
@@ -236,7 +249,7 @@ def test_bad_requests_get_a_json_4xx_and_the_server_survives(echo_server, echo):
     r = requests.get(url + "no/such/page", timeout=30)
     assert r.status_code == 404 and "error" in r.json()
     assert echo.calls == []  # nothing bad reached the model
-    assert post(url, {"text": "まだ"}).json()["replies"][0]["text"] == "ダマ"
+    assert post(url, {"text": "まだ"}).json()["replies"][0]["reply"] == "ダマ"
 
 
 def test_a_failing_model_is_a_500_and_the_next_request_works(echo_server, echo):
@@ -274,7 +287,7 @@ def test_requests_arriving_together_share_one_model_call(echo_server, echo):
         answers = hold_first_call(echo, app, pool, [{"text": t} for t in texts], url)
     # Each client gets the reply to its own line.
     for t, r in zip(texts, answers):
-        assert r.status_code == 200 and r.json()["replies"][0]["text"] == "ア" * len(t)
+        assert r.status_code == 200 and r.json()["replies"][0]["reply"] == "ア" * len(t)
     # The nine that came while the model was busy went into ONE call.
     assert [len(kanas) for kanas, _ in echo.calls] == [1, 9]
     stats = requests.get(url + "api/health", timeout=30).json()["stats"]
@@ -294,7 +307,7 @@ def test_different_options_are_separate_calls(echo_server, echo):
         answers = hold_first_call(echo, app, pool, bodies, url)
     for body, r in zip(bodies, answers):
         rep = r.json()["replies"]
-        assert len(rep) == body.get("num", 1) and rep[0]["text"] == echo.to_kana(body["text"])[::-1]
+        assert len(rep) == body.get("num", 1) and rep[0]["reply"] == echo.to_kana(body["text"])[::-1]
     assert len(echo.calls) == 4  # the first alone, then one call per set of options
     for kanas, opts in echo.calls:
         group = [b for b in bodies if echo.to_kana(b["text"]) in kanas]
@@ -331,7 +344,7 @@ def test_real_server_replies(served_model, tiny_model):
         assert body["input_kana"] and is_kana_text(body["input_kana"])
         assert len(body["replies"]) == 1
         rep = body["replies"][0]
-        assert rep["text"] and is_kana_text(rep["text"]) and isinstance(rep["score"], float)
+        assert rep["reply"] and is_kana_text(rep["reply"]) and isinstance(rep["score"], float)
     r = post(url, {"text": "あいうえお", "num": 3, "temperature": 1.0})
     reps = r.json()["replies"]
     assert r.status_code == 200 and 1 <= len(reps) <= 3
@@ -351,7 +364,7 @@ def test_sigterm_stops_the_real_server_cleanly(tiny_model):
 
 def test_real_server_rejects_bad_requests_and_survives(served_model):
     url = served_model.url
-    for body, status, fragment in [b for b in BAD if b[2] != "katakana"][:12]:
+    for body, status, fragment in [b for b in BAD if b[0] != {"text": "!!! 123"}][:13]:
         r = post(url, body)
         assert r.status_code == status and fragment in r.json()["error"], (body, r.text)
     with ThreadPoolExecutor(10) as pool:
