@@ -339,8 +339,9 @@ def plot_curves(model_dir: Path, rows: list[dict], title: str = "") -> None:
 
 def check_regular_files(model_dir: Path) -> None:
     """Each file a model is loaded from, where it exists, is a regular file: a FIFO in its
-    place would block the loader for ever, and a device would never end (ModelError)."""
-    for name in (CONFIG_FILE, VOCAB_FILE, MODEL_FILE, EVALUATE_FILE):
+    place would block the loader for ever, and a device would never end (ModelError).
+    evaluate.json is optional: read_evaluate passes over one that is not a regular file."""
+    for name in (CONFIG_FILE, VOCAB_FILE, MODEL_FILE):
         path = Path(model_dir) / name
         try:
             st = os.stat(path)

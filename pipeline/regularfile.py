@@ -23,13 +23,18 @@ def read_regular(path: Path, limit: int) -> bytes:
     file over `limit` bytes; other OSErrors as open() raises them."""
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
-    with os.fdopen(fd, "rb") as fh:
+    try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise NotReadable(f"{path} is not a regular file")
         if st.st_size > limit:
             raise NotReadable(f"{path} is larger than {limit:,} bytes")
         os.set_blocking(fd, True)  # a regular file: O_NONBLOCK has done its part
+        fh = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with fh:
         data = fh.read(limit + 1)  # the size may have grown since fstat
     if len(data) > limit:
         raise NotReadable(f"{path} is larger than {limit:,} bytes")

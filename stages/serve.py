@@ -404,8 +404,11 @@ def _stopping(batcher: Batcher, rep: Reporter) -> None:
     )
 
 
-def serve(opts: ServeOptions, log: Reporter | Callable[[str], None] | None = None) -> ServeResult:
-    """Load the model once, warm it up, serve until Ctrl-C (or SIGTERM)."""
+def serve(
+    opts: ServeOptions, log: Reporter | Callable[[str], None] | None = None, replier: Replier | None = None
+) -> ServeResult:
+    """Load the model once, warm it up, serve until Ctrl-C (or SIGTERM). A library caller may
+    pass its own `replier` (then the model folder only gives the evaluate figures)."""
     rep = as_reporter(log)
     opts.validate()
     t0 = time.monotonic()
@@ -414,7 +417,7 @@ def serve(opts: ServeOptions, log: Reporter | Callable[[str], None] | None = Non
     url = url_of(opts.host if opts.port == 0 or host in ("0.0.0.0", "::") else host, port)
     try:
         try:
-            bot = load(opts.model_dir, rep)
+            bot = replier if replier is not None else load(opts.model_dir, rep)
         except KeyboardInterrupt:
             return ServeResult("interrupted", url, seconds=time.monotonic() - t0)
         if opts.host not in hosts.LOOPBACK:
