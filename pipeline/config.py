@@ -90,13 +90,13 @@ class NearDupConfig:
 
 @dataclass(frozen=True)
 class ServeLimits:
-    """What `nocpipe serve` accepts in one request, and how it batches model calls."""
+    """What `nocpipe serve` accepts in one request, and how it batches model calls. Replies per
+    input are bounded by pipeline.decoding.MAX_NUM, as on the command line."""
 
     #: Characters of input text (the model reads at most max_len katakana of it anyway).
     max_text: int = 200
     #: Bytes of a request body: anything longer is refused before it is parsed.
     max_body: int = 8192
-    max_num: int = 10
     max_beam: int = 16
     max_temperature: float = 5.0
     #: Replies answered by one model call at most.
@@ -105,7 +105,16 @@ class ServeLimits:
     batch_window: float = 0.002
     #: Requests waiting for the model before new ones are turned away with 503.
     max_pending: int = 256
+    #: Seconds a client has to send a whole request (headers and body) once it has begun.
+    read_timeout: float = 5.0
+    #: Seconds an idle keep-alive connection stays open.
+    keep_alive: int = 5
 
+
+#: Upper bounds of serve's --max-batch and --max-pending: a batch is one model call's rows,
+#: and every queued request holds a connection and waits behind the ones before it.
+SERVE_MAX_BATCH = 256
+SERVE_MAX_PENDING = 4096
 
 SERVE_HOST = "127.0.0.1"
 SERVE_PORT = 8000

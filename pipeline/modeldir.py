@@ -8,6 +8,7 @@
     checkpoint.npz   everything --resume needs, in ONE file written atomically: model weights,
                      optimizer variables, and the JSON state (epoch, step, data position, seed, best)
     checkpoint.json  a readable copy of that state (never read back)
+    evaluate.json    the held-out figures of `nocpipe evaluate` (read by serve while it runs)
 
 No Keras here: predict and evaluate check a folder before paying for TensorFlow.
 
@@ -24,6 +25,7 @@ import io
 import json
 import math
 import os
+import stat
 import tempfile
 import types
 import typing
@@ -34,6 +36,7 @@ import numpy as np
 
 from .atomic import file_mode, write_json, write_text, write_with
 from .errors import ModelError
+from .regularfile import read_regular
 
 MODEL_FORMAT = 1
 CONFIG_FILE = "config.json"
@@ -45,6 +48,9 @@ CHECKPOINT_FILE = "checkpoint.npz"
 CHECKPOINT_STATE_FILE = "checkpoint.json"
 REPLY_INDEX_FILE = "replies.parquet"
 REPLY_VECTORS_FILE = "reply_vectors.npy"
+EVALUATE_FILE = "evaluate.json"
+#: evaluate.json holds a few hundred bytes: anything much larger is not what evaluate wrote.
+MAX_EVALUATE_BYTES = 1 << 20
 ALL_FILES = (
     CONFIG_FILE,
     VOCAB_FILE,
@@ -55,6 +61,7 @@ ALL_FILES = (
     CHECKPOINT_STATE_FILE,
     REPLY_INDEX_FILE,
     REPLY_VECTORS_FILE,
+    EVALUATE_FILE,
 )
 
 HISTORY_COLUMNS = [
@@ -343,6 +350,33 @@ def plot_curves(model_dir: Path, rows: list[dict], title: str = "") -> None:
         fig.suptitle(title)
     fig.tight_layout()
     write_with(Path(model_dir) / CURVES_FILE, lambda tmp: fig.savefig(tmp, format="png"))
+
+
+# ---------------------------------------------------------------- what a server reads
+
+
+def check_regular_files(model_dir: Path) -> None:
+    """Each file a model is loaded from, where it exists, is a regular file: a FIFO in its
+    place would block the loader for ever, and a device would never end (ModelError).
+    evaluate.json is optional: read_evaluate passes over one that is not a regular file."""
+    for name in (CONFIG_FILE, VOCAB_FILE, MODEL_FILE):
+        path = Path(model_dir) / name
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # missing or unreadable: the reader of that file names it
+        if not stat.S_ISREG(st.st_mode):
+            raise ModelError(f"{path} is not a regular file: put back the file nocpipe wrote, or delete it")
+
+
+def read_evaluate(model_dir: Path) -> dict | None:
+    """The object `nocpipe evaluate` wrote, or None when there is none or it cannot be used
+    (not a regular file, too large, not a JSON object): figures are optional to a reader."""
+    try:
+        obj = json.loads(read_regular(Path(model_dir) / EVALUATE_FILE, MAX_EVALUATE_BYTES).decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 # ---------------------------------------------------------------- the folder as an object
