@@ -168,7 +168,8 @@ def evaluate(
         refs += r
         utts += u
 
-    select, tfidf_select = _select_figures(chatbot, data_dir, utts, refs, opts.select_pairs, log)
+    trained_on = modeldir.read_config(model_dir).get("data", {}).get("data_dir")
+    select, tfidf_select = _select_figures(chatbot, [data_dir, trained_on], utts, refs, opts.select_pairs)
     figures = {
         "bits_per_char": metrics.bits_per_char(model_lp) if generative else None,
         "ngram_bits_per_char": metrics.bits_per_char(ngram_lp),
@@ -220,15 +221,25 @@ def _rank(chatbot):
     return rank
 
 
-def _select_figures(chatbot, data_dir: Path, utts: list[str], refs: list[str], pairs: int, log) -> tuple:
+def _idf_texts(corpora: list) -> list[str]:
+    """The baseline's IDF comes from a train split: the evaluated corpus's, else the model's own corpus's
+    (a corpus of held-out works may have no train split at all)."""
+    from pipeline.retrieval.pairs import read_pairs
+
+    for folder in corpora:
+        if folder is not None and Path(folder).exists():
+            train = read_pairs(Path(folder), "train")
+            if len(train):
+                return train.utterances + train.replies
+    return []
+
+
+def _select_figures(chatbot, corpora: list, utts: list[str], refs: list[str], pairs: int) -> tuple:
     """select@1 of the model and of the TF-IDF baseline on the same draws (None when skipped)."""
     if not pairs:
         return None, None
-    from pipeline.retrieval.pairs import read_pairs
-
     draws = draw(refs, pairs)
     if not draws:
         return None, None
-    train = read_pairs(data_dir, "train")
-    baseline = TfidfBaseline(train.utterances + train.replies)
+    baseline = TfidfBaseline(_idf_texts(corpora) or utts + refs)
     return select_at_1(draws, utts, refs, _rank(chatbot)), select_at_1(draws, utts, refs, baseline.score)
