@@ -68,21 +68,39 @@ def atomic_path(path: Path) -> Iterator[Path]:
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise UsageError(f"{path} is a folder; name a file to write")
     if st is not None and not stat.S_ISREG(st.st_mode):
-        yield path
+        with _named(path, None):
+            yield path
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with _named(path, None):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp_path, file_mode(path))
-        os.replace(tmp_path, path)
+        with _named(path, tmp_path):
+            yield tmp_path
+            with open(tmp_path, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(tmp_path, file_mode(path))
+            os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextmanager
+def _named(path: Path, tmp: Path | None) -> Iterator[None]:
+    """An OSError of writing `path` names `path`: not the temporary file, which the user never
+    chose and which is gone by the time they read the message, and not nothing (a library's
+    write error carries no file name). Errors about other files pass as they are."""
+    try:
+        yield
+    except OSError as exc:
+        name = None if exc.filename is None else str(exc.filename)
+        temporary = str(tmp) if tmp is not None else str(path.parent / f".{path.name}.")
+        if exc.errno is None or name not in (None, str(path), str(path.parent)) and not name.startswith(temporary):
+            raise
+        raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from exc
 
 
 def write_bytes(path: Path, data: bytes) -> None:
