@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from . import atomic
 from .config import SOURCES
-from .errors import StoreError, UsageError
+from .errors import StoreError, UsageError, not_a_folder
 from .ids import NCODE_RE, work_id_from_stem
 from .records import WorkRef
 
@@ -170,6 +170,8 @@ def work_dirs(raw_dir: Path, sources: Iterable[str] | None = None, *, finished_o
     Folders whose names this store would never make are reported and skipped."""
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
+        if raw_dir.exists():
+            raise StoreError(not_a_folder(raw_dir, "the raw store"))
         raise StoreError(f"raw store {raw_dir} does not exist; run `nocpipe ingest` or `nocpipe scrape` first")
     wanted = set(sources) if sources is not None else None
     works = []

@@ -175,6 +175,27 @@ def corpus_metadata(path: Path) -> dict[str, str]:
     return {}
 
 
+def corpus_stats(path: Path) -> dict:
+    """stats.json of the corpus `path` belongs to: the corpus folder, its pairs/ folder or a
+    shard in it ({} for a loose Parquet file elsewhere, or a stats.json that is not JSON)."""
+    path = Path(path)
+    for folder in (path, path.parent) if path.is_dir() else (path.parent, path.parent.parent):
+        f = folder / STATS_FILE
+        if f.is_file():
+            try:
+                stats = json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return {}
+            return stats if isinstance(stats, dict) else {}
+    return {}
+
+
+def work_titles(path: Path) -> dict[str, str]:
+    """ "source/work_id" -> the work's title, as extract-pairs recorded them ({} when it did not)."""
+    titles = corpus_stats(path).get("work_titles")
+    return {str(k): str(v) for k, v in titles.items()} if isinstance(titles, dict) else {}
+
+
 # ---------------------------------------------------------------- writing
 
 

@@ -487,8 +487,9 @@ def _extract(
     state = {"phase1": p1, "inputs": "" if failed else inputs}
     written, groups, per_work = _build_shards(opts, works, infos, reader_version, result)
     state["shards"] = written
-    result.totals = _write_stats(out_dir, opts, reader_version, works, per_work, groups, written)
-    card.write_card(out_dir, result.totals, per_work, _work_metas(works, raw))
+    metas = _work_metas(works, raw)
+    result.totals = _write_stats(out_dir, opts, reader_version, works, per_work, groups, written, metas)
+    card.write_card(out_dir, result.totals, per_work, metas)
     atomic.write_json(state_path, state)
     result.examples = _examples(out_dir, opts.examples)
     return result
@@ -648,6 +649,7 @@ def _write_stats(
     per_work: dict[str, dict],
     groups: list[list[str]],
     shards: list[str],
+    metas: dict[str, dict] | None = None,
 ) -> dict:
     totals = Counters()
     by_split = Counters()
@@ -680,6 +682,8 @@ def _write_stats(
         "max_len": opts.max_len,
         "split": opts.split.as_list(),
         "near_duplicate_threshold": opts.neardup.threshold,
+        # The works' titles (the report and the card show titles, not ids).
+        "work_titles": {k: m["title"] for k, m in sorted((metas or {}).items()) if m.get("title")},
     }
     atomic.write_json(out_dir / STATS_FILE, stats)
     return stats

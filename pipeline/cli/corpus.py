@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -231,15 +230,13 @@ def kana(
     Example:  nocpipe kana --context data/aozora/1567_ruby_4948.txt 'メロスは激怒した。'
     """
     from ..kana import read_side
+    from ..reporter import Reporter
     from ..rubymemory import memory_of_file
+    from ..textinput import read_stdin_lines, text_arguments
 
     _check_reader(reader)
+    say = Reporter()
     memory = memory_of_file(context) if context is not None else None
-    if text:
-        lines = "\n".join(text).split("\n")
-    else:
-        if sys.stdin.isatty():
-            typer.echo("reading lines from stdin (Ctrl-D to end)", err=True)
-        lines = (ln.rstrip("\n") for ln in sys.stdin)
+    lines = "\n".join(text_arguments(text)).split("\n") if text else read_stdin_lines("kana", hint=say)
     for line in lines:
-        typer.echo(read_side(line.strip(), reader, memory))
+        say.result(read_side(line.strip(), reader, memory))

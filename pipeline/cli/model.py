@@ -10,7 +10,7 @@ import typer
 
 from .. import config
 from ..errors import NocpipeError
-from . import app
+from . import app, from_settings
 
 # ---------------------------------------------------------------- train
 
@@ -38,7 +38,9 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
-NameOpt = typer.Option("default", "--name", help="Model name: the folder data/models/NAME (when no --model-dir).")
+NameOpt = typer.Option(
+    ..., "--name", **from_settings("model"), help="Model name: the folder data/models/NAME (when no --model-dir)."
+)
 
 
 @app.command()

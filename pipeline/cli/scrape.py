@@ -9,7 +9,7 @@ import typer
 
 from .. import config
 from ..errors import NocpipeError
-from . import app
+from . import app, from_settings
 
 # ---------------------------------------------------------------- scrape
 
@@ -34,7 +34,9 @@ def scrape(
         "--all",
         help="Discover without a filter: every work the API lists (a site-wide crawl; say so on purpose).",
     ),
-    delay: float = typer.Option(1.0, "--delay", help="Seconds between requests (plus up to 30% jitter)."),
+    delay: float = typer.Option(
+        ..., "--delay", **from_settings("delay"), help="Seconds between requests (plus up to 30% jitter)."
+    ),
     limit: int = typer.Option(0, "--limit", help="At most N works from discovery; 0 = all."),
     base_url: Optional[str] = typer.Option(
         None,
@@ -43,9 +45,9 @@ def scrape(
     ),
     api_url: Optional[str] = typer.Option(None, "--api-url", help="Novel API URL instead of the official one."),
     contact: Optional[str] = typer.Option(
-        None,
+        ...,
         "--contact",
-        envvar="NOCPIPE_CONTACT",
+        **from_settings("contact"),
         help="E-mail or URL put in the User-Agent, so the site can reach you.",
     ),
     genre: Optional[list[int]] = typer.Option(
@@ -60,13 +62,19 @@ def scrape(
     order: str = typer.Option(
         "new", "--order", help="Discovery order (API `order`: new, favnovelcnt, hyoka, weekly, lengthdesc, ...)."
     ),
-    timeout: float = typer.Option(30.0, "--timeout", help="Seconds to connect / between bytes."),
+    timeout: float = typer.Option(
+        ..., "--timeout", **from_settings("timeout"), help="Seconds to connect / between bytes."
+    ),
     retries: int = typer.Option(
-        5, "--retries", help="Retries of a request after 429/5xx, timeouts, resets, truncated bodies."
+        ...,
+        "--retries",
+        **from_settings("retries"),
+        help="Retries of a request after 429/5xx, timeouts, resets, truncated bodies.",
     ),
     backoff: float = typer.Option(
-        2.0,
+        ...,
         "--backoff",
+        **from_settings("backoff"),
         help="Seconds before the first retry; doubles on each further one (a longer Retry-After wins).",
     ),
     quiet: bool = typer.Option(
