@@ -38,10 +38,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
+
+if TYPE_CHECKING:  # numpy is imported by the strategies when they run: `nocpipe --help` never pays for it
+    import numpy as np
 
 #: The most replies one input may ask for, the same on the command line and the HTTP API.
 MAX_NUM = 50
@@ -60,7 +62,7 @@ GENERATIVE_ONLY = ("temperature", "top_p", "beam", "mmi", "length_penalty")
 END = 0
 #: The unknown character: never produced.
 UNK = 1
-_NEG = -np.inf
+_NEG = -math.inf  # a float, not numpy's: the command line imports this module before numpy
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ class Decoding:
 
 # ---------------------------------------------------------------- strategies
 
-Step = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
+Step = Callable  # (rows, tokens, t) -> log p (len(rows), width): numpy arrays
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ class Space:
 
 def constrain(lp: np.ndarray, tokens: np.ndarray, t: int, space: Space, no_repeat: int) -> np.ndarray:
     """log p (rows, width) of position t with what may not come next set to -inf."""
+    import numpy as np
+
     lp = lp.copy()
     lp[:, UNK] = _NEG
     lp[:, space.usable :] = _NEG
@@ -181,6 +185,8 @@ def constrain(lp: np.ndarray, tokens: np.ndarray, t: int, space: Space, no_repea
 
 def nucleus_draw(lp: np.ndarray, temperature: float, top_p: float, rng) -> np.ndarray:
     """One id per row from softmax(lp / temperature), cut to the top-p nucleus."""
+    import numpy as np
+
     z = lp / temperature
     z = z - z.max(axis=1, keepdims=True)
     q = np.exp(z)
@@ -202,6 +208,8 @@ def sample(
     step: Step, rows: int, space: Space, no_repeat: int, temperature: float = 0.0, top_p: float = 1.0, rng=None
 ) -> list[tuple[np.ndarray, float]]:
     """One reply per row, (ids, log p of the reply and its end): greedy when temperature is 0."""
+    import numpy as np
+
     T = space.max_len
     tokens = np.zeros((rows, T), dtype=np.int32)
     score = np.zeros(rows)
@@ -236,6 +244,8 @@ def beam_search(
     """Up to `width` finished replies per utterance, (ids, log p, log p / length penalty); row
     u * width + w is beam w of utterance u. `step.reorder(parent)`, when it has one, moves each
     row's decoder state to the beam that continues it."""
+    import numpy as np
+
     T, W, V = space.max_len, width, space.width
     tokens = np.zeros((n, W, T), dtype=np.int32)
     scores = np.full((n, W), _NEG)
@@ -264,6 +274,8 @@ def beam_search(
 def _advance(total, u, t, tokens, scores, parent, finished, W, V, alpha, T) -> bool:
     """One step of utterance u's beams: finished replies kept, the W best live ones carried on.
     False once none is left or none can still enter the W best finished ones."""
+    import numpy as np
+
     new_tokens, new_scores, new_parents = [], [], []
     for idx in np.argsort(-total, kind="stable")[: 2 * W]:
         s = total[idx]
@@ -325,6 +337,8 @@ def n_best(
     """`decoding.num` distinct Candidates for each of n utterances, best first (fewer only when the
     vocabulary cannot make that many). `make_step(utterances, k)` steps k rows per utterance of
     that index array; `lm_score` scores replies for MMI (needed when decoding.mmi)."""
+    import numpy as np
+
     d = decoding.validate()
     found: list[dict[str, tuple[float, float]]] = [{} for _ in range(n)]  # text -> (key, log p)
 
@@ -358,6 +372,8 @@ def n_best(
 def _sampled(make_step, n: int, d: Decoding, space: Space, want: int, add, found) -> None:
     """Repeated draws until each utterance has `want` distinct replies; a beam finds the rest
     when the draws keep repeating themselves."""
+    import numpy as np
+
     rng = np.random.default_rng(d.seed)
     k = 1 if want == 1 else 2 * want
     todo = np.arange(n)
