@@ -105,9 +105,11 @@ class Chatbot:
                 f"{model_dir}: config.json says {mcfg.max_len} steps, vocab.json {vocab.max_len}: "
                 "was the folder changed by hand? restore it, or train the model again with --force"
             )
-        from .models import load_for_config, quiet_keras
+        from .models import quiet_keras
 
-        quiet_keras()
+        quiet_keras()  # before anything imports Keras: TensorFlow's start-up lines dropped
+        from .models import load_for_config
+
         return cls(load_for_config(path, mcfg), config, vocab, name=model_dir.name, model_dir=model_dir, log=log)
 
     def to_kana(self, text: str) -> str:
