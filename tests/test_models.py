@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,6 +140,7 @@ def test_config_round_trip_and_validation():
 
 PLAIN_LOAD = """
 import sys
+from pathlib import Path
 sys.modules["pipeline"] = None  # nocpipe cannot be imported: only Keras reads the files
 import numpy as np, keras
 for arch in sys.argv[1].split(","):
@@ -372,3 +374,18 @@ def test_reply_dropout_hides_characters_in_training_only(arch):
     assert "reply_dropout" not in [lyr.name for lyr in plain.layers]
     with pytest.raises(UsageError, match="reply-dropout"):
         ModelConfig(arch=arch, reply_dropout=1.0, **TINY).validate()
+
+
+def test_the_config_and_the_package_import_without_keras():
+    """ModelConfig and the model folder's checks are Keras-free; importing the package touches no logging."""
+    code = (
+        "import sys, os; before = os.fstat(2).st_ino\n"
+        "import pipeline.models, pipeline.modeldir\n"
+        "from pipeline.models import ModelConfig, ARCHS\n"
+        "ModelConfig(arch='transformer').validate()\n"
+        "print('keras' in sys.modules, 'tensorflow' in sys.modules, os.fstat(2).st_ino == before)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False", "False", "True"]
