@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,36 +27,17 @@ import numpy as np
 from pipeline import metrics, modeldir
 from pipeline.atomic import write_json
 from pipeline.dataset import read_unit, scan_units
+from pipeline.decoding import Decoding
 from pipeline.errors import StoreError, UsageError
-from pipeline.ngram import DEFAULT_ORDER, MMI_NBEST, NgramLM, mmi_rerank, ngram_for_model, reply_ids
+from pipeline.ngram import DEFAULT_ORDER, NgramLM, ngram_for_model, reply_ids
 from pipeline.progress import progress
 from pipeline.selection import DEFAULT_DRAWS, TfidfBaseline, draw, select_at_1
 from pipeline.shards import SPLITS
 
 EVALUATE_FILE = "evaluate.json"
-
-
-@dataclass
-class Decoding:
-    """How the model's own replies are decoded (greedy by default)."""
-
-    temperature: float = 0.0
-    top_p: float = 1.0
-    beam: int = 0
-    length_penalty: float = 1.0
-    no_repeat_ngram: int = 4
-    seed: int | None = None
-    mmi: float = 0.0
-    nbest: int = MMI_NBEST
-
-    def describe(self) -> str:
-        if self.temperature > 0:
-            how = f"sampling T={self.temperature} top-p={self.top_p}"
-        elif self.beam or self.mmi:
-            how = f"beam {self.beam or max(self.nbest, 2)}"
-        else:
-            how = "greedy"
-        return how + (f", reranked by MMI λ={self.mmi}" if self.mmi else "")
+#: The most pairs in one batch: its teacher-forced probabilities (batch × max_len × vocabulary floats)
+#: stay around 100 MB at the default sizes.
+MAX_BATCH = 4096
 
 
 @dataclass
@@ -93,26 +74,12 @@ def corpus_of(model_dir: Path, data_dir: Path | None, default: Path) -> Path:
 
 
 def decode(chatbot, utterances: list[str], dec: Decoding, lm: NgramLM | None = None) -> list[str]:
-    """The model's best reply to each utterance under `dec` (MMI-reranked when dec.mmi)."""
-    rerank = None
-    beam = dec.beam
+    """The model's best reply to each utterance under `dec` (MMI-reranked by `lm` when dec.mmi)."""
     if dec.mmi:
         if lm is None:
             raise UsageError("--mmi needs the reply n-gram model")
-        rerank = mmi_rerank(lm, dec.mmi)
-        if not beam and dec.temperature == 0:
-            beam = max(dec.nbest, 2)  # the N-best list to rerank
-    out = chatbot.reply(
-        utterances,
-        num=1,
-        temperature=dec.temperature,
-        top_p=dec.top_p,
-        beam=beam,
-        length_penalty=dec.length_penalty,
-        no_repeat_ngram=dec.no_repeat_ngram,
-        seed=dec.seed,
-        rerank=rerank,
-    )
+        chatbot.ngram = lm
+    out = chatbot.reply(utterances, replace(dec, num=1))
     return [cands[0].text if cands else "" for cands in out]
 
 
@@ -126,8 +93,8 @@ def evaluate(
     split = {"validation": "valid"}.get(opts.split, opts.split)  # the shard files' name for it
     if split not in SPLITS:
         raise UsageError(f"--split takes train, valid (validation) or test, not {opts.split!r}")
-    if opts.max_pairs < 0 or opts.examples < 0 or opts.batch_size < 1:
-        raise UsageError("--max-pairs and --examples must be 0 or more, the batch size at least 1")
+    if opts.max_pairs < 0 or opts.examples < 0 or not 1 <= opts.batch_size <= MAX_BATCH:
+        raise UsageError(f"--max-pairs and --examples must be 0 or more, the batch size from 1 to {MAX_BATCH}")
     data_dir = corpus_of(model_dir, opts.data_dir, default_data_dir or Path("data/processed"))
     units = scan_units(data_dir, split, opts.max_pairs)
     total = sum(u.take for u in units)

@@ -531,7 +531,9 @@ def train(opts: TrainOptions, log: Callable[[str], None] = print, callbacks: tup
         if state.get("fingerprint") != fp:
             log("warning: the shards changed since the checkpoint; the data order will not be the one it left")
 
-    import keras
+    from pipeline.models import quiet_keras
+
+    keras = quiet_keras()  # TensorFlow's native start-up lines dropped
 
     from pipeline import distribute
     from pipeline.models import (

@@ -24,12 +24,12 @@ def evaluate(
     json_file: Path = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
     examples: int = typer.Option(5, "--examples", help="Sample inputs, references and replies to show."),
     max_pairs: int = typer.Option(0, "--max-pairs", help="Evaluate the first N pairs of the split (0 = all)."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Pairs per batch."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Pairs per batch, 1 to 4096."),
     temperature: float = typer.Option(0.0, "--temperature", "-t", help="0 = greedy replies; above 0 samples."),
     top_p: float = typer.Option(
         1.0, "--top-p", help="Nucleus sampling: keep the smallest set of characters holding this much probability."
     ),
-    beam: int = typer.Option(0, "--beam", help="Beam search with N beams (0 = off)."),
+    beam: int = typer.Option(0, "--beam", help="Beam search with N beams, at most 64 (0 = off)."),
     length_penalty: float = typer.Option(1.0, "--length-penalty", help="Beam score ÷ length^this."),
     mmi: float = typer.Option(
         0.0,
@@ -53,17 +53,17 @@ def evaluate(
 
     Example:  nocpipe evaluate --name small --examples 8 --json small.json
     """
-    from stages.evaluate import Decoding, EvaluateOptions
+    from stages.evaluate import EvaluateOptions
     from stages.evaluate import evaluate as run
 
     from ..atomic import check_output
+    from ..decoding import Decoding
 
     check_output(json_file)
-    from stages.predict import check_decoding
-
-    check_decoding(1, temperature, top_p, beam, mmi, length_penalty)
+    dec = Decoding(
+        temperature=temperature, top_p=top_p, beam=beam, length_penalty=length_penalty, seed=seed, mmi=mmi
+    ).validate()
     mdir = _model_dir(model_dir, name)
-    dec = Decoding(temperature=temperature, top_p=top_p, beam=beam, length_penalty=length_penalty, seed=seed, mmi=mmi)
     res = run(
         EvaluateOptions(
             model_dir=mdir,

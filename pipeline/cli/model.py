@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from .. import config
+from ..decoding import MAX_BEAM, MAX_CANDIDATES, MAX_NUM, MMI_NBEST, Decoding
 from ..errors import NocpipeError
 from . import app, from_settings
 
@@ -222,7 +223,15 @@ def predict(
     input_file: Path = typer.Option(
         None, "--input", "-i", help="Text file (one utterance a line) or Parquet with an `utterance` column."
     ),
-    output_file: Path = typer.Option(None, "--output", "-o", help="Write replies to a .csv or .parquet file."),
+    jsonl: Optional[str] = typer.Option(
+        None,
+        "--jsonl",
+        help='JSON lines in and out (- for stdin): {"text": ..., "candidates": [...]} a line, at most '
+        f"{MAX_CANDIDATES} candidates; one answer line each, in order, with replies and the candidates ranked.",
+    ),
+    output_file: Path = typer.Option(
+        None, "--output", "-o", help="Write replies to a .csv or .parquet file (JSON lines with --jsonl)."
+    ),
     temperature: float = typer.Option(
         0.0, "--temperature", "-t", help="0 = greedy or beam search; above 0 samples at that temperature."
     ),
@@ -235,138 +244,71 @@ def predict(
         0,
         "--beam",
         "-b",
-        help="Beam search of this width (0 = off; --num > 1 without --temperature searches a beam of --num).",
+        help=f"Beam search of this width, at most {MAX_BEAM} (0 = off; --num > 1 without --temperature "
+        "searches a beam of --num).",
     ),
     num: int = typer.Option(
         1,
         "--num",
         "-n",
-        help="Distinct candidates per text, best first, with the model's log-probability (at most 50).",
+        help=f"Distinct candidates per text, 1 to {MAX_NUM}, best first, each with the score the list is ranked "
+        "by: log p(reply + end | utterance), divided by the length penalty under beam search, minus λ·log p_LM "
+        "with --mmi.",
+    ),
+    length_penalty: float = typer.Option(
+        1.0, "--length-penalty", help="Beam search: rank by log p / ((5 + length) / 6)^this (0 = raw log p)."
     ),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling."),
     mmi: float = typer.Option(
         0.0,
         "--mmi",
-        help="Rerank an N-best list (8 beams unless --beam/--temperature) by "
+        help=f"Rerank an N-best list ({MMI_NBEST} beams unless --beam/--temperature) by "
         "log p(reply|utterance) − λ·log p_LM(reply), p_LM the reply 5-gram "
         "model in the model folder (0 = off; 0.3-0.5 is usual).",
     ),
     show_kana: bool = typer.Option(False, "--show-kana", "-k", help="Print the katakana reading before the reply."),
+    show_source: bool = typer.Option(
+        False,
+        "--show-source",
+        help="After each reply, its original line and work (「…」 — author『title』): retrieval models only.",
+    ),
 ) -> None:
     """Reply to each text with the model's katakana, in 「」.
 
     Each text is read into katakana with the reader the training data
     used and cut to the model's length (with a warning). Decoding is greedy
     by default; --temperature/--top-p sample, --beam searches, and --num N
-    gives N distinct replies, best first, with their log-probabilities.
+    gives N distinct replies, best first, under a line naming the input.
     With no TEXT: an interactive prompt on a terminal, else one reply per
-    stdin line; an --input file is answered in batches.
+    stdin line; an --input file is answered in batches. --jsonl answers
+    JSON lines (for programs) and ranks the candidates a line gives.
 
     Example:  echo 'こんな忘れ物、ある?' | nocpipe predict --name small --num 3
+    Example:  echo '{"text": "元気？", "candidates": ["ウン", "イイエ"]}' | nocpipe predict --jsonl -
     """
-    from pipeline import modeldir
-    from pipeline.errors import InputError
-    from stages.predict import MAX_NUM, batched, check_decoding, read_input_file, strip_quotes, write_output_file
+    from stages.predict import PredictOptions
+    from stages.predict import predict as run
 
-    from ..atomic import check_output
+    from ..reporter import Reporter
 
-    check_output(output_file)  # a folder named as -o fails before any reply is made
-    mdir = _model_dir(model_dir, name)
-    modeldir.read_config(mdir)  # a missing or foreign folder fails here, before TensorFlow loads
-    if text is not None and any(not strip_quotes(t) for t in text):
-        raise InputError("empty input: give some text to reply to")
-    if input_file is not None and text:
-        raise NocpipeError("give TEXT or --input, not both")
-    check_decoding(num, temperature, top_p, beam, mmi)
-    if num > MAX_NUM:
-        typer.echo(f"note: --num {num} capped at {MAX_NUM} candidates", err=True)
-        num = MAX_NUM
-    decoding = dict(num=num, temperature=temperature, top_p=top_p, beam=beam, seed=seed)
-
-    from stages.predict import Predictor
-
-    pred = Predictor(mdir)
-    if mmi:
-        from pipeline.ngram import MMI_NBEST, mmi_rerank, ngram_for_model
-
-        lm, _ = ngram_for_model(mdir, pred.vocab, log=lambda s: typer.echo(s, err=True))
-        decoding["rerank"] = mmi_rerank(lm, mmi)
-        if not beam and not temperature:
-            decoding["beam"] = max(MMI_NBEST, num)
-    short = {"n": 0}
-    collected = []
-    counter = {"n": 0}
-
-    def show(replies) -> None:
-        for r in replies:
-            counter["n"] += 1
-            if r.truncated:
-                typer.echo(
-                    f"warning: input {counter['n']} reads as {len(pred.to_kana(r.text))} katakana; "
-                    f"the model takes {pred.vocab.max_len}: cut to 「{r.kana}」",
-                    err=True,
-                )
-            if output_file is not None:
-                collected.append(r)
-                continue
-            if len(r.candidates) < num:
-                short["n"] += 1
-            head = f"「{r.kana}」 -> " if show_kana else ""
-            if num == 1:
-                typer.echo(f"{head}「{r.replies[0]}」")
-            else:
-                if show_kana:
-                    typer.echo(f"「{r.kana}」")
-                for j, (rep, sc) in enumerate(zip(r.replies, r.scores), start=1):
-                    typer.echo(f"  {j}. 「{rep}」  {sc:.3f}")
-
-    def answer(texts: list[str]) -> None:
-        keep = []
-        for t in texts:
-            if pred.to_kana(t):
-                keep.append(t)
-            else:
-                typer.echo(f"warning: skipped {t!r}: nothing in it reads as katakana", err=True)
-        if keep:
-            show(pred.reply(keep, **decoding))
-
-    if text:
-        if any(not pred.to_kana(t) for t in text):
-            raise InputError(f"empty input: {next(t for t in text if not pred.to_kana(t))!r} has nothing to read")
-        show(pred.reply(list(text), **decoding))
-    elif input_file is not None:
-        lines = read_input_file(input_file)
-        if not lines:
-            raise InputError(f"empty input: {input_file} holds no text")
-        for chunk in batched(lines, 256):
-            answer(chunk)
-    elif sys.stdin.isatty():
-        typer.echo(f"nocpipe predict ({mdir}): type a line and Enter; Ctrl-D to end", err=True)
-        while True:
-            try:
-                line = input("> ")
-            except EOFError:
-                typer.echo("", err=True)
-                break
-            if strip_quotes(line):
-                answer([line])
-    else:
-        blank = 0
-        for line in sys.stdin:
-            if strip_quotes(line):
-                answer([line.rstrip("\n")])
-                sys.stdout.flush()
-            else:
-                blank += 1
-        if counter["n"] == 0:
-            raise InputError("empty input: stdin held no text")
-        if blank:
-            typer.echo(f"warning: skipped {blank} blank line(s)", err=True)
-    if short["n"]:
-        typer.echo(
-            f"note: {short['n']} text(s) got fewer than {num} distinct candidates (the vocabulary allows no more)",
-            err=True,
-        )
+    opts = PredictOptions(
+        model_dir=_model_dir(model_dir, name),
+        texts=list(text) if text else None,
+        input_file=input_file,
+        jsonl=jsonl,
+        output_file=output_file,
+        decoding=Decoding(
+            num=num,
+            temperature=temperature,
+            top_p=top_p,
+            beam=beam,
+            length_penalty=length_penalty,
+            seed=seed,
+            mmi=mmi,
+        ),
+        show_kana=show_kana,
+        show_source=show_source,
+    )
+    res = run(opts, Reporter())
     if output_file is not None:
-        rows = write_output_file(output_file, collected)
-        typer.echo(f"{rows} replies to {counter['n']} texts -> {output_file}")
+        typer.echo(f"{res.rows} replies to {res.answered} texts -> {output_file}")
