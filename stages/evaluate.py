@@ -101,9 +101,12 @@ def evaluate(
     if not total:
         raise StoreError(f"no {split} pairs in {data_dir}")
 
-    chatbot = _load_bot(model_dir)
+    from pipeline.inference import load_bot
+
+    chatbot = load_bot(model_dir)
     generative = chatbot.arch != "retrieval"
-    lm, fitted = ngram_for_model(model_dir, chatbot.vocab, data_dir, opts.ngram_order, log)
+    trained_on = modeldir.read_config(model_dir).get("data", {}).get("data_dir")
+    lm, fitted = ngram_for_model(model_dir, chatbot.vocab, _train_corpus(data_dir, trained_on), opts.ngram_order, log)
 
     model_lp: list[np.ndarray] = []
     ngram_lp: list[np.ndarray] = []
@@ -135,7 +138,6 @@ def evaluate(
         refs += r
         utts += u
 
-    trained_on = modeldir.read_config(model_dir).get("data", {}).get("data_dir")
     select, tfidf_select = _select_figures(chatbot, [data_dir, trained_on], utts, refs, opts.select_pairs)
     figures = {
         "bits_per_char": metrics.bits_per_char(model_lp) if generative else None,
@@ -166,26 +168,12 @@ def evaluate(
     return EvaluateResult(figures, examples, model_dir, data_dir, fitted, time.perf_counter() - t0)
 
 
-def _load_bot(model_dir: Path):
-    """The bot of a model folder: a retrieval model answers from its index, the others decode."""
-    if modeldir.read_config(model_dir).get("model", {}).get("arch") == "retrieval":
-        from pipeline.retrieval.bot import RetrievalBot
-
-        return RetrievalBot.load(model_dir)
-    from pipeline.inference import Chatbot
-
-    return Chatbot.load(model_dir)
-
-
-def _rank(chatbot):
-    """Scores of candidates for one utterance: the model's own (Σ log p for a generative model)."""
-    if hasattr(chatbot, "rank"):
-        return chatbot.rank
-
-    def rank(utterance: str, candidates: list[str]) -> np.ndarray:
-        return np.array([float(lp.sum()) for lp in chatbot.log_probs([utterance] * len(candidates), candidates)])
-
-    return rank
+def _train_corpus(data_dir: Path, trained_on: str | None) -> Path:
+    """The corpus whose train split fits the baselines: the evaluated one, else (a corpus of held-out
+    works only) the one the model was trained on."""
+    if scan_units(data_dir, "train", 1) or not trained_on or not Path(trained_on).exists():
+        return data_dir
+    return Path(trained_on)
 
 
 def _idf_texts(corpora: list) -> list[str]:
@@ -209,4 +197,4 @@ def _select_figures(chatbot, corpora: list, utts: list[str], refs: list[str], pa
     if not draws:
         return None, None
     baseline = TfidfBaseline(_idf_texts(corpora) or utts + refs)
-    return select_at_1(draws, utts, refs, _rank(chatbot)), select_at_1(draws, utts, refs, baseline.score)
+    return select_at_1(draws, utts, refs, chatbot.rank), select_at_1(draws, utts, refs, baseline.score)

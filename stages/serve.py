@@ -76,7 +76,7 @@ JSON_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"
 
 
 class Replier(Protocol):
-    """What the server needs of a model (pipeline.inference.Chatbot, through as_replier)."""
+    """What the server needs of a model: what pipeline.inference.load_bot returns, generative or retrieval."""
 
     name: str
     arch: str
@@ -87,33 +87,9 @@ class Replier(Protocol):
     def reply(self, utterances_kana: list[str], decoding: Decoding) -> list[list[Any]]: ...
 
 
-class _KeywordReply:
-    """A Chatbot whose reply takes its decoding options as keywords, seen as a Replier."""
-
-    def __init__(self, bot):
-        self._bot = bot
-
-    def __getattr__(self, name: str):
-        return getattr(self._bot, name)
-
-    def reply(self, utterances_kana: list[str], decoding: Decoding) -> list[list[Any]]:
-        d = decoding
-        return self._bot.reply(
-            utterances_kana,
-            num=d.num,
-            temperature=d.temperature,
-            top_p=d.top_p,
-            beam=d.beam,
-            length_penalty=d.length_penalty,
-            no_repeat_ngram=d.no_repeat_ngram,
-            seed=d.seed,
-        )
-
-
 def as_replier(bot) -> Replier:
-    """The loaded Chatbot as serve calls it: reply(utterances_kana, decoding). The one place
-    that knows Chatbot.reply still takes keywords; once it takes a Decoding, `return bot`."""
-    return _KeywordReply(bot)
+    """A loaded bot (pipeline.inference.load_bot) as serve calls it: reply(utterances_kana, decoding)."""
+    return bot
 
 
 # ---------------------------------------------------------------- what the app says
@@ -381,11 +357,11 @@ def warm_up(replier: Replier) -> None:
 
 def load(model_dir: Path, rep: Reporter) -> Replier:
     """The model folder, checked before TensorFlow loads, then loaded and warmed up."""
-    from pipeline.inference import Chatbot
+    from pipeline.inference import load_bot
 
     modeldir.check_regular_files(model_dir)
     modeldir.read_config(model_dir)  # a missing or foreign folder fails here, before TensorFlow loads
-    bot = as_replier(Chatbot.load(model_dir))
+    bot = as_replier(load_bot(model_dir))
     rep.info(f"model {bot.name} ({bot.arch}) from {model_dir}; warming up")
     warm_up(bot)
     return bot
