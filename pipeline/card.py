@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import __version__
-from .atomic import write_text
-from .shards import CARD_FILE, PAIRS_DIR, SPLIT_FILES
+from . import __version__, corpus
+from .corpus import PAIRS_DIR, SPLIT_FILES
 
 #: What each source's texts may be used for (the card's licence section).
 LICENCES = {
@@ -172,4 +171,4 @@ def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> st
 
 
 def write_card(root: Path, stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> None:
-    write_text(Path(root) / CARD_FILE, render(stats, per_work, metas))
+    corpus.write_card_text(root, render(stats, per_work, metas))

@@ -33,8 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .corpus import find_shards
 from .errors import StoreError
-from .shards import find_shards
 from .vocab import Vocab
 
 TEXT_COLUMNS = ["utterance_kana", "reply_kana"]

@@ -23,18 +23,17 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 from . import atomic
 from .config import SOURCES
 from .errors import StoreError, UsageError
 from .ids import NCODE_RE, work_id_from_stem
+from .location import Location, is_url
 from .records import WorkRef
-
-if TYPE_CHECKING:
-    from .location import Location
 
 META_FILE = "meta.json"
 TEXT_FILE = "text.txt"
@@ -245,6 +244,50 @@ def read_remote_metas(store: Location, refs: list[WorkRef]) -> dict[str, dict]:
             meta = {}
         metas[ref.key] = meta if isinstance(meta, dict) else {}
     return metas
+
+
+@dataclass(frozen=True)
+class Store:
+    """The raw store as a reader sees it, a local folder or a URL alike: its finished works
+    with their identities, a work's folder to read, and the works' meta.json. Small and
+    picklable: a worker process gets it with its task."""
+
+    where: Path | str
+
+    @property
+    def _remote(self) -> Location | None:
+        return Location(self.where) if is_url(self.where) else None
+
+    def finished_works(self) -> list[tuple[WorkRef, tuple[str, int] | OSError]]:
+        """Finished works, sorted, each with its (fingerprint, size), or the OSError that
+        kept it from being read (such a work is to be skipped and named)."""
+        remote = self._remote
+        if remote is not None:
+            return [(ref, (fp, n)) for ref, fp, n in remote_works(remote)]
+        found: list[tuple[WorkRef, tuple[str, int] | OSError]] = []
+        for ref in list_works(Path(self.where)):
+            try:
+                found.append((ref, identity(ref.path)))
+            except OSError as exc:
+                found.append((ref, exc))
+        return found
+
+    @contextmanager
+    def opened(self, ref: WorkRef) -> Iterator[WorkRef]:
+        """`ref` with a local folder to read: its own, or a temporary copy of a remote one."""
+        remote = self._remote
+        if remote is None:
+            yield ref
+            return
+        with remote.fetch(ref.key) as local:
+            yield replace(ref, path=local)
+
+    def metas(self, refs: list[WorkRef]) -> dict[str, dict]:
+        """The works' meta.json by key ({} with a warning for one that cannot be read)."""
+        remote = self._remote
+        if remote is not None:
+            return read_remote_metas(remote, refs)
+        return {ref.key: read_meta_or_empty(ref.path) for ref in refs}
 
 
 def identity(work: Path) -> tuple[str, int]:

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from .. import config
+from ..reporter import Reporter
 from . import ReaderOpt, _check_reader, app
 
 # ---------------------------------------------------------------- ingest
@@ -116,10 +117,10 @@ def extract_pairs(
         scheduler=scheduler,
         split=config.SplitConfig.parse(split),
         show_progress=not quiet,
-        shard_target=max(1, shard_size),
-        examples=max(0, examples),
+        shard_target=shard_size,
+        examples=examples,
     )
-    res = run(opts)
+    res = run(opts, Reporter())
     t = res.totals
     if res.processed == 0 and res.shards_written == 0 and res.removed == 0:
         typer.echo(f"nothing new: {res.skipped} works already extracted into {opts.out_dir}")
