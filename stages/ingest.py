@@ -257,11 +257,8 @@ def assign_work_id(src: SourceText, raw_dir: Path) -> str:
         ]
     )
     for wid in candidates:
-        holders = [
-            _read_meta(raw_dir / source / wid)
-            for source in SOURCES
-            if (raw_dir / source / wid / rawstore.META_FILE).exists()
-        ]
+        folders = [rawstore.work_dir(raw_dir, source, wid) for source in SOURCES]
+        holders = [_read_meta(w) for w in folders if rawstore.is_finished(w)]
         if all(_same_origin(m.get("origin"), src) for m in holders):
             return wid
     return wid
@@ -304,9 +301,9 @@ def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str
     work_id = assign_work_id(src, raw_dir)
     work_dir = rawstore.work_dir(raw_dir, source, work_id)
     status = "new"
-    if (work_dir / rawstore.META_FILE).exists():
+    if rawstore.is_finished(work_dir):
         old = rawstore.read_meta_or_empty(work_dir)
-        if old.get("sha256") == digest and (work_dir / rawstore.TEXT_FILE).exists():
+        if old.get("sha256") == digest and rawstore.has_text(work_dir):
             return "unchanged", work_id
         status = "updated"
     try:
@@ -314,9 +311,9 @@ def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str
         for other in SOURCES:
             if other != source:
                 rawstore.forget(rawstore.work_dir(raw_dir, other, work_id))
-        rawstore.write_text(work_dir, text)
-        rawstore.write_meta(
-            work_dir,
+        writer = rawstore.WorkWriter(work_dir)
+        writer.store_text(text)
+        writer.commit(
             {
                 "source": source,
                 "work_id": work_id,

@@ -146,6 +146,50 @@ def _charset(resp: Response) -> str | None:
     return None
 
 
+@dataclass
+class EpisodePlan:
+    """What a work's TOC asks of its stored episodes: which stay as they are (`final`), which
+    moved to a new number (`moves`: the TOC entry and the stored number), which to fetch
+    (`todo`, each with its counter) and which the TOC no longer lists (`stale`)."""
+
+    final: dict[int, dict] = field(default_factory=dict)
+    moves: list[tuple[TocEntry, int]] = field(default_factory=list)
+    todo: list[tuple[TocEntry, str]] = field(default_factory=list)
+    stale: list[int] = field(default_factory=list)
+
+
+def plan_episodes(entries: list[TocEntry], stored: dict[int, dict]) -> EpisodePlan:
+    """The per-episode decision, from the TOC and the stored entries alone: an episode whose
+    key (subtitle, dates) is unchanged stays; one whose key is stored once under another
+    number moved; anything else is fetched."""
+    by_key: dict[str, list[int]] = {}
+    for n, info in stored.items():
+        by_key.setdefault(json.dumps(info.get("key")), []).append(n)
+    plan = EpisodePlan()
+    for e in entries:
+        old = stored.get(e.number)
+        if old and old.get("key") == e.key:
+            plan.final[e.number] = old
+            continue
+        same = by_key.get(json.dumps(e.key), [])
+        if len(same) == 1 and same[0] != e.number and stored[same[0]].get("key") == e.key:
+            plan.moves.append((e, same[0]))
+        else:
+            plan.todo.append((e, "episodes_revised" if old else "episodes_downloaded"))
+    listed = {e.number for e in entries}
+    plan.stale = [n for n in stored if n not in listed]
+    return plan
+
+
+@dataclass
+class _Outcome:
+    """The episodes of one work that could not be stored this run."""
+
+    failed: list[int] = field(default_factory=list)
+    gone: list[int] = field(default_factory=list)
+    layout_failures: int = 0
+
+
 class Scraper:
     def __init__(self, opts: ScrapeOptions, session: PoliteSession | None = None):
         if opts.site not in SITES:
@@ -275,16 +319,14 @@ class Scraper:
     # ------------------------------------------------------------ one work
 
     def scrape_work(self, ncode: str, api_rec: dict | None) -> str:
-        work_dir = rawstore.work_dir(self.opts.raw_dir, self.site.name, ncode)
-        rawstore.clean(work_dir)
-        meta = rawstore.read_meta_or_empty(work_dir)
-        progress = rawstore.has_progress(work_dir)
+        writer = rawstore.WorkWriter(rawstore.work_dir(self.opts.raw_dir, self.site.name, ncode))
+        meta = rawstore.read_meta_or_empty(writer.work)
         if (
             meta.get("complete")
-            and not progress
+            and not rawstore.has_progress(writer.work)
             and not meta.get("gone")
             and same_version(meta.get("api"), api_rec)
-            and len(rawstore.stored_episodes(work_dir, meta)) == len(meta.get("episodes") or [])
+            and len(rawstore.stored_episodes(writer.work, meta)) == len(meta.get("episodes") or [])
         ):
             self.c.add("episodes_current", len(meta.get("episodes") or []))
             return "current"
@@ -294,7 +336,7 @@ class Scraper:
         except NotFound:
             self.say(f"{ncode}: gone (the work answers 404); skipped")
             if meta and not meta.get("gone"):
-                rawstore.write_meta(work_dir, {**meta, "gone": True, "gone_at": _now()})
+                writer.update_meta({**meta, "gone": True, "gone_at": _now()})
             return "gone"
         except Disallowed:
             self.say(f"{ncode}: robots.txt disallows {work_url}; skipped")
@@ -309,8 +351,8 @@ class Scraper:
                 raise gated from exc
             raise _WorkFailed(str(exc), layout=True) from exc
         if toc.short:
-            return self._short_work(ncode, work_dir, meta, progress, api_rec, toc, first)
-        return self._serial_work(ncode, work_dir, meta, api_rec, toc, first)
+            return self._short_work(ncode, writer, meta, api_rec, toc, first)
+        return self._serial_work(ncode, writer, meta, api_rec, toc, first)
 
     def _meta(
         self,
@@ -344,27 +386,19 @@ class Scraper:
         }
 
     def _short_work(
-        self,
-        ncode: str,
-        work_dir: Path,
-        meta: dict,
-        progress: bool,
-        api_rec: dict | None,
-        toc: TocPage,
-        first: Response,
+        self, ncode: str, writer: rawstore.WorkWriter, meta: dict, api_rec: dict | None, toc: TocPage, first: Response
     ) -> str:
         try:
             page = parse_episode(first.content, first.url, header_charset=_charset(first))
         except LayoutChanged as exc:
             raise _WorkFailed(str(exc), layout=True) from exc
         digest = hashlib.sha256(json.dumps(page.body, ensure_ascii=False).encode()).hexdigest()
-        old = rawstore.stored_episodes(work_dir, meta, with_progress=True).get(1)
+        old = rawstore.stored_episodes(writer.work, meta, with_progress=True).get(1)
         if old and old.get("body_sha256") == digest and not meta.get("gone"):
             self.c.add("episodes_current")
             if not same_version(meta.get("api"), api_rec) and api_rec:
-                rawstore.write_meta(work_dir, {**meta, "api": api_rec, "fetched_at": _now()})
+                writer.update_meta({**meta, "api": api_rec, "fetched_at": _now()})
             return "current"
-        name = rawstore.write_episode(work_dir, 1, first.content)
         info = {
             "number": 1,
             "subtitle": toc.title,
@@ -372,16 +406,13 @@ class Scraper:
             "published": None,
             "revised": None,
             "url": first.url,
-            "file": name,
-            "bytes": len(first.content),
-            "sha256": hashlib.sha256(first.content).hexdigest(),
             "body_sha256": digest,
             "fetched_at": _now(),
         }
+        entry = writer.store(info, first.content)
         self.c.add("episodes_revised" if old else "episodes_downloaded")
         self.result.bytes += len(first.content)
-        rawstore.write_meta(work_dir, self._meta(ncode, meta, api_rec, toc, True, [info], True, [], []))
-        rawstore.drop_progress(work_dir)
+        writer.commit(self._meta(ncode, meta, api_rec, toc, True, [entry], True, [], []))
         return "updated" if meta else "new"
 
     def _toc_entries(self, ncode: str, toc: TocPage, first: Response) -> list[TocEntry]:
@@ -422,134 +453,96 @@ class Scraper:
         return sorted(entries, key=lambda e: e.number)
 
     def _serial_work(
-        self, ncode: str, work_dir: Path, meta: dict, api_rec: dict | None, toc: TocPage, first: Response
+        self, ncode: str, writer: rawstore.WorkWriter, meta: dict, api_rec: dict | None, toc: TocPage, first: Response
     ) -> str:
         entries = self._toc_entries(ncode, toc, first)
-        stored = rawstore.stored_episodes(work_dir, meta, with_progress=True)
-        by_key: dict[str, list[int]] = {}
-        for n, info in stored.items():
-            by_key.setdefault(json.dumps(info.get("key")), []).append(n)
-
-        final: dict[int, dict] = {}
-        moves: dict[int, int] = {}
-        todo: list[tuple[TocEntry, str]] = []
-        for e in entries:
-            old = stored.get(e.number)
-            if old and old.get("key") == e.key:
-                final[e.number] = old
-                continue
-            same = by_key.get(json.dumps(e.key), [])
-            if len(same) == 1 and same[0] != e.number and stored[same[0]].get("key") == e.key:
-                moves[e.number] = same[0]
-            else:
-                todo.append((e, "episodes_revised" if old else "episodes_downloaded"))
-        listed = {e.number for e in entries}
-        stale = [n for n in stored if n not in listed]
-        self.c.add("episodes_current", len(final))
-
+        stored = rawstore.stored_episodes(writer.work, meta, with_progress=True)
+        plan = plan_episodes(entries, stored)
+        self.c.add("episodes_current", len(plan.final))
+        final = dict(plan.final)
         # Renumbered episodes (the author deleted or inserted one): move, do not download.
-        if moves:
-            data = {src: rawstore.episode_path(work_dir, stored[src]).read_bytes() for src in set(moves.values())}
-            entry_of = {e.number: e for e in entries}
-            for dst, src in sorted(moves.items()):
-                info = {
-                    **stored[src],
-                    **self._info(entry_of[dst]),
-                    "file": rawstore.episode_file(dst),
-                    "sha256": hashlib.sha256(data[src]).hexdigest(),
-                }
-                rawstore.append_progress(work_dir, info)
-                rawstore.write_episode(work_dir, dst, data[src])
-                final[dst] = info
-                self.c.add("episodes_renumbered")
-
-        failed: list[int] = []
-        gone: list[int] = []
-        layout_failures = 0
-
-        def fail(e: TocEntry, msg: str, counter: str = "episodes_failed") -> None:
-            if e.number in stored:  # keep the version we have until a rerun gets the new one
-                final[e.number] = stored[e.number]
-            failed.append(e.number)
-            self.c.add(counter)
-            self.result.failures.append(msg)
-
-        for e, why in todo:
-            try:
-                resp = self.fetch_page(e.url)
-            except NotFound:
-                gone.append(e.number)
-                self.c.add("episodes_gone")
-                self.say(f"{ncode}: episode {e.number} answers 404; skipped")
+        for entry in writer.move([({**stored[src], **self._info(e)}, stored[src]) for e, src in plan.moves]):
+            final[entry["number"]] = entry
+            self.c.add("episodes_renumbered")
+        outcome = _Outcome()
+        for e, why in plan.todo:
+            resp = self._fetch_episode(ncode, e, outcome)
+            if resp is None:
+                if e.number in outcome.failed and e.number in stored:
+                    final[e.number] = stored[e.number]  # kept until a rerun gets the new one
                 continue
-            except Disallowed:
-                gone.append(e.number)
-                self.c.add("episodes_disallowed")
-                self.say(f"{ncode}: robots.txt disallows episode {e.number}; skipped")
-                continue
-            except OffSite as exc:
-                on_site = origin_of(self._on_base(e.url)) == origin_of(self.base)
-                fail(e, self._offsite(ncode, f"episode {e.number}", exc, redirect=on_site), "episodes_offsite")
-                continue
-            except StopCrawl:
-                raise
-            except FetchError as exc:
-                fail(e, f"{ncode} episode {e.number}: {exc}")
-                self.say(f"{ncode}: episode {e.number} failed: {exc}")
-                continue
-            try:
-                parse_episode(resp.content, resp.url, header_charset=_charset(resp))  # checked before stored
-            except LayoutChanged as exc:
-                gated = _gate_or(exc, resp)
-                if isinstance(gated, AgeGate):
-                    raise gated from exc
-                layout_failures += 1
-                fail(e, f"{ncode} episode {e.number}: {exc}")
-                self.say(f"{ncode}: episode {e.number} failed: {exc}")
-                continue
-            info = {
-                **self._info(e),
-                "url": resp.url,
-                "file": rawstore.episode_file(e.number),
-                "bytes": len(resp.content),
-                "sha256": hashlib.sha256(resp.content).hexdigest(),
-                "fetched_at": _now(),
-            }
-            # First the line, then the file: see rawstore.stored_episodes.
-            rawstore.append_progress(work_dir, info)
-            rawstore.write_episode(work_dir, e.number, resp.content)
-            final[e.number] = info
+            final[e.number] = writer.store({**self._info(e), "url": resp.url, "fetched_at": _now()}, resp.content)
             self.c.add(why)
             self.result.bytes += len(resp.content)
-
         episodes = [final[n] for n in sorted(final)]
+        failed, gone = sorted(outcome.failed), sorted(outcome.gone)
         changed = (
             not meta
-            or moves
-            or stale
-            or len(todo) > len(failed) + len(gone)
+            or plan.moves
+            or plan.stale
+            or len(plan.todo) > len(failed) + len(gone)
             or (api_rec is not None and api_rec != meta.get("api"))
             or meta.get("episodes") != episodes
             or meta.get("gone")
-            or sorted(failed) != meta.get("missing_episodes")
-            or sorted(gone) != meta.get("gone_episodes")
+            or failed != meta.get("missing_episodes")
+            or gone != meta.get("gone_episodes")
         )
-        if episodes and changed:
-            rawstore.write_meta(
-                work_dir,
-                self._meta(ncode, meta, api_rec, toc, False, episodes, not failed, sorted(failed), sorted(gone)),
-            )
-        for n in stale:
-            (work_dir / rawstore.episode_file(n)).unlink(missing_ok=True)
-            self.c.add("episodes_dropped")
-        rawstore.drop_progress(work_dir)
+        for n in plan.stale:
+            writer.drop(n)
+        new_meta = self._meta(ncode, meta, api_rec, toc, False, episodes, not failed, failed, gone)
+        writer.commit(new_meta if episodes and changed else None)
+        self.c.add("episodes_dropped", len(plan.stale))
         if failed:
-            if layout_failures and layout_failures == len(todo) and not final:
+            if outcome.layout_failures and outcome.layout_failures == len(plan.todo) and not final:
                 raise _WorkFailed(f"{ncode}: no episode page parsed ({self.result.failures[-1]})", layout=True)
             return "failed"
         if not meta:
             return "new" if episodes else "failed"
-        return "updated" if (moves or stale or todo) else "current"
+        return "updated" if (plan.moves or plan.stale or plan.todo) else "current"
+
+    def _fetch_episode(self, ncode: str, e: TocEntry, outcome: _Outcome) -> Response | None:
+        """One episode page, checked to parse before it is stored; None when it cannot be
+        had (gone, disallowed, off-site, failed: noted in `outcome` and the counters)."""
+        try:
+            resp = self.fetch_page(e.url)
+        except NotFound:
+            outcome.gone.append(e.number)
+            self.c.add("episodes_gone")
+            self.say(f"{ncode}: episode {e.number} answers 404; skipped")
+            return None
+        except Disallowed:
+            outcome.gone.append(e.number)
+            self.c.add("episodes_disallowed")
+            self.say(f"{ncode}: robots.txt disallows episode {e.number}; skipped")
+            return None
+        except OffSite as exc:
+            on_site = origin_of(self._on_base(e.url)) == origin_of(self.base)
+            self._episode_failed(
+                e, outcome, self._offsite(ncode, f"episode {e.number}", exc, on_site), "episodes_offsite"
+            )
+            return None
+        except StopCrawl:
+            raise
+        except FetchError as exc:
+            self._episode_failed(e, outcome, f"{ncode} episode {e.number}: {exc}")
+            self.say(f"{ncode}: episode {e.number} failed: {exc}")
+            return None
+        try:
+            parse_episode(resp.content, resp.url, header_charset=_charset(resp))
+        except LayoutChanged as exc:
+            gated = _gate_or(exc, resp)
+            if isinstance(gated, AgeGate):
+                raise gated from exc
+            outcome.layout_failures += 1
+            self._episode_failed(e, outcome, f"{ncode} episode {e.number}: {exc}")
+            self.say(f"{ncode}: episode {e.number} failed: {exc}")
+            return None
+        return resp
+
+    def _episode_failed(self, e: TocEntry, outcome: _Outcome, msg: str, counter: str = "episodes_failed") -> None:
+        outcome.failed.append(e.number)
+        self.c.add(counter)
+        self.result.failures.append(msg)
 
     @staticmethod
     def _info(e: TocEntry) -> dict:
