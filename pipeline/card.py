@@ -66,7 +66,7 @@ def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> st
         "  data_files:",
     ]
     for s in present:
-        lines += [f"  - split: {SPLIT_FILES[s]}", f"    path: {_yaml_str(f'{PAIRS_DIR}/{SPLIT_FILES[s]}-*.parquet')}"]
+        lines += [f"  - split: {SPLIT_FILES[s]}", f"    path: {_yaml_str(corpus.split_glob(s))}"]
     lines += [
         "---",
         "",
@@ -81,7 +81,7 @@ def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> st
     # ---- figures
     lines += ["## Figures", "", "| split | file prefix | pairs |", "| --- | --- | ---: |"]
     for s in SPLIT_FILES:
-        lines.append(f"| {s} | `{PAIRS_DIR}/{SPLIT_FILES[s]}-*.parquet` | {by_split.get(s, 0):,} |")
+        lines.append(f"| {s} | `{corpus.split_glob(s)}` | {by_split.get(s, 0):,} |")
     lines += [
         "",
         f"{stats.get('works', 0):,} works, {stats.get('episodes', 0):,} episodes, "
@@ -158,7 +158,7 @@ def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> st
         f'df = pd.read_parquet("{PAIRS_DIR}")                     # every split; filter on df.split',
         "",
         "import duckdb",
-        f"duckdb.sql(\"SELECT split, count(*) FROM '{PAIRS_DIR}/*.parquet' GROUP BY split\")",
+        f"duckdb.sql(\"SELECT split, count(*) FROM '{corpus.split_glob()}' GROUP BY split\")",
         "",
         "import datasets",
         'ds = datasets.load_dataset(".")                       # this folder: train / validation / test',

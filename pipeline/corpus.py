@@ -84,6 +84,17 @@ def shard_name(index: int, split: str = "train") -> str:
     return f"{SPLIT_FILES[split]}-{index:05d}.parquet"
 
 
+def split_glob(split: str | None = None) -> str:
+    """The shards of one split (None: every shard) as a glob relative to the root, for the
+    card's `data_files` and the loaders' examples: `pairs/validation-*.parquet`."""
+    return f"{PAIRS_DIR}/{SPLIT_FILES[split]}-*.parquet" if split else f"{PAIRS_DIR}/*.parquet"
+
+
+def pairs_where(where: Path | str) -> str:
+    """Where the shards of the corpus folder at `where` (a path or a URL) are, for messages."""
+    return f"{str(where).rstrip('/')}/{PAIRS_DIR}"
+
+
 def _parquet_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(".") and p.is_file())
 
@@ -311,6 +322,12 @@ def read_work_info(root: Path, ref: WorkRef) -> dict | None:
 def read_work(root: Path, ref: WorkRef) -> pa.Table:
     """A work's per-work file, whole."""
     return read_table(Path(root) / work_name(ref))
+
+
+def work_tables(root: Path, columns: list[str]) -> Iterator[tuple[str, pa.Table]]:
+    """(source/work_id, the columns asked for) of every per-work file, in name order."""
+    for p in sorted((Path(root) / WORKS_DIR).glob("*/*.parquet")):
+        yield f"{p.parent.name}/{p.stem}", pq.ParquetFile(p).read(columns=columns)
 
 
 def remove_stale_works(root: Path, works: Iterable[WorkRef]) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import pyarrow.parquet as pq
 from pipeline import __version__, atomic
 from pipeline.config import DEFAULT_MAX_LEN
 from pipeline.errors import StoreError
-from pipeline.shards import STATS_FILE, corpus_metadata, find_shards
+from pipeline.shards import corpus_metadata, find_shards, stats_near
 from pipeline.vocab import PAD_TOKEN, UNK_TOKEN
 
 COLUMNS = ["source", "work_id", "utterance_kana", "reply_kana", "split"]
@@ -69,15 +68,7 @@ class ReportResult:
 
 def _stats_for(path: Path) -> dict:
     """stats.json of the corpus `path` belongs to ({} for a loose Parquet file elsewhere)."""
-    path = Path(path)
-    for folder in (path, path.parent) if path.is_dir() else (path.parent, path.parent.parent):
-        f = folder / STATS_FILE
-        if f.is_file():
-            try:
-                return json.loads(f.read_text(encoding="utf-8"))
-            except ValueError:
-                return {}
-    return {}
+    return stats_near(path)
 
 
 def _read(path: Path) -> pa.Table:

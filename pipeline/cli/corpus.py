@@ -106,6 +106,7 @@ def extract_pairs(
     from stages.extract_pairs import ExtractOptions
     from stages.extract_pairs import extract_pairs as run
 
+    from ..corpus import pairs_where
     from ..location import folder_or_url
 
     opts = ExtractOptions(
@@ -129,7 +130,7 @@ def extract_pairs(
             f"extracted {res.processed} works ({res.skipped} already done"
             + (f", {res.removed} removed" if res.removed else "")
             + f") -> "
-            f"{res.shards_written} shard(s) written in {str(opts.out_dir).rstrip('/')}/pairs"
+            f"{res.shards_written} shard(s) written in {pairs_where(opts.out_dir)}"
         )
     typer.echo(
         f"totals: {t['works']} works, {t['lines']} lines, {t['dialogue_lines']} dialogue lines, "
