@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from pipeline import card, corpus, neardup, rawstore
 from pipeline.arrowprobe import skip_pandas_probe
-from pipeline.config import SHARD_TARGET_PAIRS, NearDupConfig, SplitConfig
+from pipeline.config import READERS, SHARD_TARGET_PAIRS, NearDupConfig, SplitConfig
 from pipeline.corpus import COLUMNS, SCHEMA, SPLITS, WORK_COLUMNS, CorpusWriter, WorkSink, split_of
 from pipeline.errors import NocpipeError, StoreError, UsageError, describe_os_error
 from pipeline.kana import (
@@ -82,6 +82,8 @@ class ExtractOptions:
 
     def validate(self) -> None:
         """Every option checked, one UsageError line each, before any work is done."""
+        if self.reader not in READERS:
+            raise UsageError(f"unknown reader {self.reader!r}: use {' or '.join(READERS)}")
         if self.max_len < 0:
             raise UsageError("--max-len must be 0 (no limit) or more")
         if not 0 <= self.workers <= MAX_WORKERS:
@@ -568,3 +570,42 @@ def _stats(
         "split": opts.split.as_list(),
         "near_duplicate_threshold": opts.neardup.threshold,
     }
+
+
+# ---------------------------------------------------------------- the summary
+
+
+def summary(res: ExtractResult, out_dir: Path | str) -> list[str]:
+    """What extract-pairs says at the end, one line each."""
+    t = res.totals
+    if res.processed == 0 and res.shards_written == 0 and res.removed == 0:
+        lines = [f"nothing new: {res.skipped} works already extracted into {out_dir}"]
+    else:
+        removed = f", {res.removed} removed" if res.removed else ""
+        lines = [
+            f"extracted {res.processed} works ({res.skipped} already done{removed}) -> "
+            f"{res.shards_written} shard(s) written in {corpus.pairs_where(out_dir)}"
+        ]
+    lines.append(
+        f"totals: {t['works']} works, {t['lines']} lines, {t['dialogue_lines']} dialogue lines, "
+        f"{t['candidate_pairs']} candidate pairs, {t['pairs_kept']} kept "
+        f"({', '.join(f'{k} {v}' for k, v in t['pairs_by_split'].items())})"
+    )
+    if t["dropped"]:
+        lines.append("dropped: " + ", ".join(f"{k.removeprefix('dropped_')} {v}" for k, v in t["dropped"].items()))
+    if res.transfers is not None:
+        x = res.transfers
+        lines.append(
+            f"{out_dir}: {x['copied_in']} file(s) copied in to work on, {x['uploaded']} uploaded, {x['removed']} removed"
+        )
+    if res.failed:
+        lines.append(f"works skipped: {len(res.failed)} could not be read (named above); fix them and run again")
+    if t.get("near_copy_groups"):
+        groups = t["near_copy_groups"]
+        lines.append(
+            f"near-copy works: {len(groups)} group(s), {sum(len(g) for g in groups)} works (each group shares one split)"
+        )
+    for row in res.examples:
+        lines.append(f"  「{row['utterance']}」 -> 「{row['reply']}」")
+        lines.append(f"  「{row['utterance_kana']}」 -> 「{row['reply_kana']}」")
+    return lines

@@ -20,7 +20,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline import __version__, config, rawstore
-from pipeline.errors import ArchiveError, EmptyInputError, InputError, NocpipeError, StoreError, describe_os_error
+from pipeline.errors import (
+    ArchiveError,
+    EmptyInputError,
+    InputError,
+    NocpipeError,
+    StoreError,
+    UsageError,
+    describe_os_error,
+)
 from pipeline.ids import printable, work_id_for
 from pipeline.locks import locked
 from pipeline.parsers import aozora
@@ -32,6 +40,8 @@ TEXT_SUFFIXES = {".txt"}
 ZIP_SUFFIXES = {".zip"}
 SOURCES = ("aozora", "text")
 _MB = 1024 * 1024
+#: The largest --max-size: a file is read into memory whole.
+MAX_SIZE_MB = 4096
 
 
 @dataclass
@@ -334,10 +344,31 @@ def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str
     return status, work_id
 
 
-@locked("ingest", lambda a: a["raw_dir"], "raw store", recursive=True)
+@dataclass(frozen=True)
+class IngestOptions:
+    paths: list[Path]
+    raw_dir: Path
+    show_progress: bool = True
+    max_bytes: int = config.MAX_INPUT_MB * _MB
+
+    def validate(self) -> None:
+        if not self.paths:
+            raise UsageError("name at least one file or folder to ingest")
+        if not _MB <= self.max_bytes <= MAX_SIZE_MB * _MB:
+            raise UsageError(f"--max-size must be 1 to {MAX_SIZE_MB} MB, not {self.max_bytes / _MB:g}")
+
+
 def ingest(
     paths: list[Path], raw_dir: Path, show_progress: bool = True, max_bytes: int = config.MAX_INPUT_MB * _MB
 ) -> IngestResult:
+    """Store the texts of `paths` (files and folders) in the raw store at `raw_dir`."""
+    opts = IngestOptions(list(paths), Path(raw_dir), show_progress, max_bytes)
+    opts.validate()
+    return _ingest(opts.paths, opts.raw_dir, opts.show_progress, opts.max_bytes)
+
+
+@locked("ingest", lambda a: a["raw_dir"], "raw store", recursive=True)
+def _ingest(paths: list[Path], raw_dir: Path, show_progress: bool, max_bytes: int) -> IngestResult:
     result = IngestResult()
 
     def skip(exc: InputError) -> None:

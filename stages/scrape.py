@@ -53,7 +53,7 @@ from pipeline.http import (
 from pipeline.ids import ncode_of
 from pipeline.locks import folder_lock
 from pipeline.records import Counters
-from pipeline.syosetu import SITES, LayoutChanged, TocEntry, TocPage, parse_episode, parse_toc
+from pipeline.syosetu import SITES, LayoutChanged, TocEntry, TocPage, parse_episode, parse_toc, site_of_target
 from pipeline.syosetu.api import Api, Filters, same_version
 
 #: Stop early when this many works in a row, from the start, fail to parse the same way.
@@ -72,10 +72,15 @@ class LayoutStop(StopCrawl):
     """The first works all failed to parse the same way: the site's layout has changed."""
 
 
+#: Bounds of the sizes a user chooses (the --help text states them).
+MAX_LIMIT = 1_000_000
+MAX_RETRIES = 100
+
+
 @dataclass
 class ScrapeOptions:
     raw_dir: Path
-    site: str = "nocturne"
+    site: str | None = None  # None: the site of the URLs given, else nocturne
     targets: list[str] = field(default_factory=list)
     limit: int = 0
     base_url: str | None = None
@@ -86,9 +91,40 @@ class ScrapeOptions:
     politeness: Politeness = field(default_factory=Politeness)
     show_progress: bool = True  # bars on a terminal, lines otherwise; False: only notes
 
+    def site_name(self) -> str:
+        """The site to scrape: --site, else the one the URLs given name, else nocturne."""
+        implied = sorted({s for s in (site_of_target(t) for t in self.targets) if s})
+        return self.site or (implied[0] if implied else "nocturne")
+
+    def validate(self) -> None:
+        """Every option checked, one UsageError line each, before any request."""
+        if self.site is not None and self.site not in SITES:
+            raise UsageError(f"unknown site {self.site!r}: use nocturne or narou")
+        implied = {s for s in (site_of_target(t) for t in self.targets) if s}
+        if len(implied) > 1 or (self.site and implied and implied != {self.site}):
+            sites = " and ".join(sorted(implied | {self.site} - {None}))
+            raise UsageError(f"the URLs given belong to {sites}; scrape one site per run")
+        for t in self.targets:
+            ncode_of(t)  # a bad ncode is one Error: line before anything else
+        if not 0 <= self.limit <= MAX_LIMIT:
+            raise UsageError(f"--limit must be 0 (no limit) to {MAX_LIMIT:,}, not {self.limit}")
+        if self.politeness.retries > MAX_RETRIES:
+            raise UsageError(f"--retries must be 0 to {MAX_RETRIES}, not {self.politeness.retries}")
+        if not (self.targets or self.update or self.filters.any or self.all or self.limit):
+            raise UsageError(
+                "choose the works to download: ncodes or URLs, a filter (--genre, --keyword, "
+                "--min-length, --kaiwaritu, --finished), --limit N, --update for the works "
+                "already stored, or --all to mean everything the API lists"
+            )
+        site = SITES[self.site_name()]
+        check_root(self.base_url or site.base_url, "--base-url")
+        check_root(self.api_url or site.api_url, "--api-url")
+
 
 @dataclass
 class ScrapeResult:
+    site: str = ""
+    store: Path | None = None  # the site's folder of the raw store
     counters: Counters = field(default_factory=Counters)
     works: dict[str, str] = field(default_factory=dict)  # ncode -> new/updated/current/gone/failed/...
     failures: list[str] = field(default_factory=list)
@@ -192,19 +228,10 @@ class _Outcome:
 
 class Scraper:
     def __init__(self, opts: ScrapeOptions, session: PoliteSession | None = None):
-        if opts.site not in SITES:
-            raise UsageError(f"unknown site {opts.site!r}: use nocturne or narou")
-        if opts.limit < 0:
-            raise UsageError("--limit must be 0 (no limit) or more")
+        opts.validate()
         self.opts = opts
         self.ncodes = list(dict.fromkeys(ncode_of(t) for t in opts.targets))
-        if not (self.ncodes or opts.update or opts.filters.any or opts.all or opts.limit):
-            raise UsageError(
-                "choose the works to download: ncodes or URLs, a filter (--genre, --keyword, "
-                "--min-length, --kaiwaritu, --finished), --limit N, --update for the works "
-                "already stored, or --all to mean everything the API lists"
-            )
-        self.site = SITES[opts.site]
+        self.site = SITES[opts.site_name()]
         self.base = check_root(opts.base_url or self.site.base_url, "--base-url")
         self.api_root = check_root(opts.api_url or self.site.api_url, "--api-url")
         self.store = Path(opts.raw_dir) / self.site.name
@@ -213,7 +240,7 @@ class Scraper:
         )
         self.session.on_wait = self._announce_wait
         self.api = Api(self.session, self.site, self.api_root, self.say)
-        self.result = ScrapeResult()
+        self.result = ScrapeResult(site=self.site.name, store=self.store)
         self.c = self.result.counters
         self._bar = None
         self._lines = False
@@ -596,8 +623,7 @@ class Scraper:
             return iter([(n, records.get(n)) for n in ncodes]), len(ncodes)
         return ((r["ncode"], r) for r in self.discover()), None
 
-    def run(self) -> ScrapeResult:
-        start = time.monotonic()
+    def _start_output(self) -> None:
         if self.opts.show_progress:
             if sys.stderr.isatty():
                 from tqdm import tqdm
@@ -614,40 +640,50 @@ class Scraper:
             )
         if not self.opts.politeness.contact:
             self.say("note: no --contact (or NOCPIPE_CONTACT) given; the site cannot reach you if something goes wrong")
-        layout_run: list[str] = []  # the first works' layout failures, while nothing else happened
+
+    def _set_total(self, total: int | None) -> None:
+        if self._total is not None:
+            return
+        known = total if total is not None else self.result.discovered
+        if known is not None:
+            self._total = min(known, self.opts.limit) if self.opts.limit else known
+            if self._bar is not None:
+                self._bar.total = self._total
+                self._bar.refresh()
+
+    def _one_work(self, ncode: str, rec: dict | None, layout_run: list[str] | None) -> tuple[str, list[str] | None]:
+        """Scrape one work; its status, and the run of layout failures since the start (None
+        once anything else happened). LayoutStop when that run is long enough."""
+        try:
+            status = self.scrape_work(ncode, rec)
+        except StopCrawl:
+            raise
+        except FetchError as exc:  # its work page or a TOC page: the next run tries again
+            self.result.failures.append(str(exc))
+            self.say(f"{ncode}: failed: {exc}")
+            if not (isinstance(exc, _WorkFailed) and exc.layout and layout_run is not None):
+                return "failed", None
+            layout_run.append(str(exc))
+            if len(layout_run) >= LAYOUT_STOP_AFTER:
+                self.result.works[ncode] = "failed"
+                self.c.add("works_failed")
+                raise LayoutStop(
+                    f"the first {len(layout_run)} works all failed the same way (the "
+                    f"page layout has probably changed, so nocpipe needs an update); "
+                    f"stopped early. Last: {layout_run[-1]}"
+                ) from exc
+            return "failed", layout_run
+        return status, layout_run if status in ("gone", "disallowed") else None
+
+    def run(self) -> ScrapeResult:
+        start = time.monotonic()
+        self._start_output()
+        layout_run: list[str] | None = []  # the first works' layout failures, while nothing else happened
         try:
             items, total = self.targets()
             for ncode, rec in items:
-                if self._total is None:
-                    known = total if total is not None else self.result.discovered
-                    if known is not None:
-                        self._total = min(known, self.opts.limit) if self.opts.limit else known
-                        if self._bar is not None:
-                            self._bar.total = self._total
-                            self._bar.refresh()
-                try:
-                    status = self.scrape_work(ncode, rec)
-                except StopCrawl:
-                    raise
-                except FetchError as exc:  # its work page or a TOC page: the next run tries again
-                    status = "failed"
-                    self.result.failures.append(str(exc))
-                    self.say(f"{ncode}: failed: {exc}")
-                    if isinstance(exc, _WorkFailed) and exc.layout and layout_run is not None:
-                        layout_run.append(str(exc))
-                        if len(layout_run) >= LAYOUT_STOP_AFTER:
-                            self.result.works[ncode] = status
-                            self.c.add("works_failed")
-                            raise LayoutStop(
-                                f"the first {len(layout_run)} works all failed the same way (the "
-                                f"page layout has probably changed, so nocpipe needs an update); "
-                                f"stopped early. Last: {layout_run[-1]}"
-                            ) from exc
-                    else:
-                        layout_run = None
-                else:
-                    if status not in ("gone", "disallowed"):
-                        layout_run = None
+                self._set_total(total)
+                status, layout_run = self._one_work(ncode, rec, layout_run)
                 self.result.works[ncode] = status
                 self.c.add(f"works_{status}")
                 self._work_done(ncode, status)
