@@ -142,7 +142,7 @@ def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> st
         "",
         "`source`, `work_id`, `episode`, `line`, `utterance`, `reply` (the text inside 「」), "
         "`utterance_kana`, `reply_kana` (the katakana reading: ァ–ヺ, ー and 、。！？…・「」『』～), "
-        "`split` (`train`, `valid` or `test`).",
+        "`split` (`train`, `validation` or `test`).",
         "",
         "## Reading",
         "",

@@ -46,7 +46,8 @@ from .reporter import Reporter, as_reporter
 if TYPE_CHECKING:
     from .records import WorkRef
 
-SCHEMA_VERSION = 2
+#: 3: the `split` column says `validation` (2 said `valid`; readers take either).
+SCHEMA_VERSION = 3
 SCHEMA = pa.schema(
     [
         ("source", pa.string()),
@@ -68,9 +69,11 @@ CARD_FILE = "README.md"
 WORKS_DIR = ".works"
 #: Held while extract-pairs writes (pipeline.locks names and opens it).
 LOCK_FILE = ".lock"
-#: The `split` column's values, and the file prefix Hugging Face maps to each split.
-SPLITS = ("train", "valid", "test")
-SPLIT_FILES = {"train": "train", "valid": "validation", "test": "test"}
+#: The `split` column's values, Hugging Face's names: also the shards' file prefixes.
+SPLITS = ("train", "validation", "test")
+SPLIT_FILES = {s: s for s in SPLITS}
+#: Older names of a split, still read: schema version 2 wrote `valid` in the column.
+SPLIT_ALIASES = {"valid": "validation"}
 #: Key-value metadata keys every shard carries (values are strings).
 META_PREFIX = "nocpipe."
 
@@ -79,15 +82,30 @@ def pairs_dir(root: Path) -> Path:
     return Path(root) / PAIRS_DIR
 
 
+def canonical_split(name: str) -> str:
+    """A split's name as this version writes it (`valid` is `validation`); StoreError for none."""
+    split = SPLIT_ALIASES.get(name, name)
+    if split not in SPLITS:
+        raise StoreError(f"{name!r} is not a split: use {', '.join(SPLITS)} (or valid, the older name)")
+    return split
+
+
+def split_values(name: str) -> list[str]:
+    """Every value of the `split` column that means split `name`: its name and its older ones,
+    so a corpus written before reads as it did."""
+    split = canonical_split(name)
+    return [split] + [old for old, new in SPLIT_ALIASES.items() if new == split]
+
+
 def shard_name(index: int, split: str = "train") -> str:
     """`train-00000.parquet`, `validation-00003.parquet`, ... (split as in the `split` column)."""
-    return f"{SPLIT_FILES[split]}-{index:05d}.parquet"
+    return f"{SPLIT_FILES[canonical_split(split)]}-{index:05d}.parquet"
 
 
 def split_glob(split: str | None = None) -> str:
     """The shards of one split (None: every shard) as a glob relative to the root, for the
     card's `data_files` and the loaders' examples: `pairs/validation-*.parquet`."""
-    return f"{PAIRS_DIR}/{SPLIT_FILES[split]}-*.parquet" if split else f"{PAIRS_DIR}/*.parquet"
+    return f"{PAIRS_DIR}/{SPLIT_FILES[canonical_split(split)]}-*.parquet" if split else f"{PAIRS_DIR}/*.parquet"
 
 
 def pairs_where(where: Path | str) -> str:
@@ -144,12 +162,12 @@ def require_columns(path: Path, columns: Iterable[str]) -> None:
 
 
 def split_of(work_id: str, split: SplitConfig = SplitConfig()) -> str:
-    """train/valid/test from a stable hash of work_id: a work never straddles splits."""
+    """train/validation/test from a stable hash of work_id: a work never straddles splits."""
     h = int.from_bytes(hashlib.sha256(work_id.encode("utf-8")).digest()[:8], "big") / 2**64
     if h < split.train:
         return "train"
-    if h < split.train + split.valid:
-        return "valid"
+    if h < split.train + split.validation:
+        return "validation"
     return "test"
 
 

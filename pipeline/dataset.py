@@ -33,12 +33,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .corpus import find_shards
+from .corpus import find_shards, split_values
 from .errors import StoreError
 from .vocab import Vocab
 
 TEXT_COLUMNS = ["utterance_kana", "reply_kana"]
 DEFAULT_WINDOW_ROWS = 16_384
+
+
+def _of_split(column: pa.ChunkedArray, split: str) -> pa.ChunkedArray:
+    """Which rows belong to `split`, whichever of its names (`validation`, `valid`) they carry."""
+    return pc.is_in(column, value_set=pa.array(split_values(split)))
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ def scan_units(folder: Path, split: str, max_pairs: int = 0) -> list[Unit]:
             pf = pq.ParquetFile(path)
             for rg in range(pf.num_row_groups):
                 col = pf.read_row_group(rg, columns=["split"]).column(0)
-                n = int(pc.sum(pc.equal(col, split)).as_py() or 0)
+                n = int(pc.sum(_of_split(col, split)).as_py() or 0)
                 if max_pairs:
                     n = min(n, max_pairs - total)
                 if n > 0:
@@ -85,7 +90,7 @@ def count_too_long(units: list[Unit], split: str, max_len: int) -> tuple[int, in
             table = pq.ParquetFile(unit.path).read_row_group(unit.row_group, columns=TEXT_COLUMNS + ["split"])
         except (OSError, pa.ArrowException) as exc:
             raise StoreError(f"cannot read shard {unit.path}: {exc}") from None
-        table = table.filter(pc.equal(table.column("split"), split)).slice(0, unit.take)
+        table = table.filter(_of_split(table.column("split"), split)).slice(0, unit.take)
         for name in TEXT_COLUMNS:
             cut += int(pc.sum(pc.greater(pc.utf8_length(table.column(name)), max_len)).as_py() or 0)
             total += table.num_rows
@@ -98,7 +103,7 @@ def read_unit(unit: Unit, split: str) -> tuple[list[str], list[str]]:
         table = pq.ParquetFile(unit.path).read_row_group(unit.row_group, columns=TEXT_COLUMNS + ["split"])
     except (OSError, pa.ArrowException) as exc:
         raise StoreError(f"cannot read shard {unit.path}: {exc}") from None
-    table = table.filter(pc.equal(table.column("split"), split)).slice(0, unit.take)
+    table = table.filter(_of_split(table.column("split"), split)).slice(0, unit.take)
     return table.column("utterance_kana").to_pylist(), table.column("reply_kana").to_pylist()
 
 

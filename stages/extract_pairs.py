@@ -322,6 +322,7 @@ def _plan_run(
     inputs = _digest(
         {
             "phase1": p1,
+            "schema": corpus.SCHEMA_VERSION,  # a new layout of the shards rewrites them all
             "split": opts.split.as_list(),
             "threshold": opts.neardup.threshold,
             "shard_target": opts.shard_target,

@@ -264,7 +264,7 @@ def test_layout_metadata_and_card(store, tmp_path):
     assert meta["nocpipe_version"] and meta["reader_version"]
     for name in names:
         split = pq.read_table(out / "pairs" / name).column("split").to_pylist()
-        assert set(split) == {{"validation": "valid"}.get(name.split("-")[0], name.split("-")[0])}
+        assert set(split) == {name.split("-")[0]}  # the file prefix is the split column's value
     card = (out / "README.md").read_text()
     assert card.startswith("---\n") and "configs:" in card and "- ja" in card and "unidic" in card
 
@@ -326,3 +326,25 @@ def test_rows_by_position_equal_a_filter():
         index = sorted(rng.sample(range(40), rng.randint(1, 40)))
         mask = pa.array([i in set(index) for i in range(40)])
         assert ep._rows(table, index).equals(table.filter(mask))
+
+
+def test_a_corpus_of_the_older_schema_is_rewritten_with_the_new_split_name(store, tmp_path):
+    """Shards that say `valid` (schema 2) are rewritten by an incremental rerun, whose inputs
+    are otherwise unchanged."""
+    from pipeline import corpus
+
+    out = tmp_path / "p"
+    run(store, out, split=SplitConfig(0.0, 1.0, 0.0))
+    for shard in list_shards(out):  # as schema 2 wrote them
+        table = pq.read_table(shard)
+        meta = {**table.schema.metadata, b"nocpipe.schema_version": b"2", b"nocpipe.content": b"of schema 2"}
+        old = table.set_column(table.schema.get_field_index("split"), "split", [["valid"] * table.num_rows])
+        pq.write_table(old.replace_schema_metadata(meta), shard)
+    state = json.loads((out / "_state.json").read_text())
+    (out / "_state.json").write_text(json.dumps({**state, "inputs": "made by schema 2"}))
+    res = run(store, out, split=SplitConfig(0.0, 1.0, 0.0))
+    assert res.shards_written == len(list_shards(out)) > 0
+    for shard in list_shards(out):
+        assert set(pq.read_table(shard).column("split").to_pylist()) == {"validation"}
+        assert corpus.read_metadata(shard)["schema_version"] == str(corpus.SCHEMA_VERSION)
+    assert set(corpus.read_stats(out)["pairs_by_split"]) == {"validation"}
