@@ -64,7 +64,7 @@ class SplitConfig:
         except ValueError:
             parts = []
         # nan passes every comparison, and 1e308 + 1e308 overflows to inf: shares of nothing.
-        total = math.fsum(parts) if all(math.isfinite(p) for p in parts) else math.nan
+        total = sum(parts) if all(math.isfinite(p) for p in parts) else math.nan
         if len(parts) != 3 or any(p < 0 for p in parts) or not (math.isfinite(total) and total > 0):
             raise UsageError(f"--split takes three finite shares, 0 or more and not all 0, like 80,10,10; not {text!r}")
         return cls(*(p / total for p in parts))

@@ -348,3 +348,15 @@ def test_a_corpus_of_the_older_schema_is_rewritten_with_the_new_split_name(store
         assert set(pq.read_table(shard).column("split").to_pylist()) == {"validation"}
         assert corpus.read_metadata(shard)["schema_version"] == str(corpus.SCHEMA_VERSION)
     assert set(corpus.read_stats(out)["pairs_by_split"]) == {"validation"}
+
+
+@pytest.mark.parametrize("shares", ["nan,1,1", "1e308,1e308,1", "inf,1,1", "-1,1,1", "0,0,0", "1,1", "a,b,c"])
+def test_split_shares_must_be_finite_non_negative_and_sum_to_something(store, tmp_path, cli, shares):
+    r = cli("extract-pairs", "--raw-dir", store, "--out-dir", tmp_path / "p", "--split", shares, "-q")
+    assert r.code == 1 and r.err.count("\n") == 1 and r.err.startswith("Error: --split takes three finite shares")
+    assert not (tmp_path / "p").exists()  # refused before any work
+
+
+def test_split_shares_are_scaled_to_one():
+    assert SplitConfig.parse("8,1,1").as_list() == [0.8, 0.1, 0.1]
+    assert SplitConfig.parse("1e300,0,1e300").as_list() == [0.5, 0.0, 0.5]
