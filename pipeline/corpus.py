@@ -149,16 +149,91 @@ def find_shards(path: Path, columns: Iterable[str] = ("utterance_kana", "reply_k
     return shards
 
 
-def require_columns(path: Path, columns: Iterable[str]) -> None:
+def require_columns(path: Path, columns: Iterable[str], schema: pa.Schema | None = None) -> None:
+    """The door's first half, from the footer alone: `path` is a whole Parquet file whose
+    `columns` are there with the types of `schema` (the pair shards' by default)."""
+    _check_schema(path, _footer(path).schema_arrow, list(columns), schema or SCHEMA)
+
+
+def _footer(path: Path) -> pq.ParquetFile:
     try:
-        names = set(pq.read_schema(path).names)
+        return pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as exc:
-        raise StoreError(f"cannot read {path} as Parquet: {exc}") from None
-    missing = [c for c in columns if c not in names]
+        raise StoreError(
+            f"cannot read {path} as Parquet ({exc}): it is cut short or not Parquet; "
+            "run `nocpipe extract-pairs` again, or remove the file"
+        ) from None
+
+
+def _kind(t: pa.DataType) -> str:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "text"
+    if pa.types.is_integer(t):
+        return "integers"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return "bytes"
+    if pa.types.is_dictionary(t):
+        return _kind(t.value_type)
+    return str(t)
+
+
+def _check_schema(path: Path, found: pa.Schema, columns: list[str], schema: pa.Schema) -> None:
+    missing = [c for c in columns if c not in found.names]
     if missing:
         raise StoreError(
-            f"{path} lacks the column(s) {', '.join(missing)} of a pair corpus (expected: {', '.join(COLUMNS)})"
+            f"{path} lacks the column(s) {', '.join(missing)} of a pair corpus (expected: {', '.join(schema.names)})"
         )
+    wrong = [
+        f"{c} holds {_kind(found.field(c).type)}, not {_kind(schema.field(c).type)}"
+        for c in columns
+        if c in schema.names and _kind(found.field(c).type) != _kind(schema.field(c).type)
+    ]
+    if wrong:
+        raise StoreError(
+            f"{path}: {'; '.join(wrong)}: not a corpus file nocpipe wrote; "
+            "run `nocpipe extract-pairs` again, or remove the file"
+        )
+
+
+def check_nulls(table: pa.Table, path: Path) -> pa.Table:
+    """The door's second half, on what was read: no column of the corpus holds nulls."""
+    nulls = [f"{c} ({table.column(c).null_count:,})" for c in table.column_names if table.column(c).null_count]
+    if nulls:
+        raise StoreError(
+            f"{path}: empty (null) values in {', '.join(nulls)}: pair files have none; "
+            "run `nocpipe extract-pairs` again, or remove those rows"
+        )
+    return table
+
+
+def open_checked(path: Path, columns: list[str], schema: pa.Schema | None = None) -> pq.ParquetFile:
+    """A Parquet file of the corpus, opened through the door: whole, with `columns` there and
+    of the right types; read its row groups with read_row_group_checked."""
+    pf = _footer(path)
+    _check_schema(path, pf.schema_arrow, columns, schema or SCHEMA)
+    return pf
+
+
+def read_row_group_checked(pf: pq.ParquetFile, path: Path, index: int, columns: list[str]) -> pa.Table:
+    try:
+        table = pf.read_row_group(index, columns=columns)
+    except (OSError, pa.ArrowException) as exc:
+        raise StoreError(f"cannot read {path} ({exc}): run `nocpipe extract-pairs` again, or remove the file") from None
+    return check_nulls(table, path)
+
+
+def read_checked(path: Path, columns: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table:
+    """The door every reader of a corpus file goes through: `columns` (None: all of
+    `schema`'s) of one Parquet file, whole, of the right types and without nulls, or one
+    StoreError line naming the file and what to do."""
+    schema = schema or SCHEMA
+    columns = list(schema.names if columns is None else columns)
+    pf = open_checked(path, columns, schema)
+    try:
+        table = pf.read(columns=columns)
+    except (OSError, pa.ArrowException) as exc:
+        raise StoreError(f"cannot read {path} ({exc}): run `nocpipe extract-pairs` again, or remove the file") from None
+    return check_nulls(table, path)
 
 
 def split_of(work_id: str, split: SplitConfig = SplitConfig()) -> str:
@@ -234,9 +309,9 @@ def to_table(rows: Iterable[dict] | dict[str, list], metadata: dict[str, str] | 
 
 
 def read_table(path: Path) -> pa.Table:
-    """One Parquet file, whole. pq.read_table would do, but it goes through pyarrow.dataset,
-    whose import (with pyarrow.compute's) costs a process 0.15 s."""
-    return pq.ParquetFile(path).read()
+    """One pair shard, whole, through the door. pq.read_table would do, but it goes through
+    pyarrow.dataset, whose import (with pyarrow.compute's) costs a process 0.15 s."""
+    return read_checked(path)
 
 
 def write_table(path: Path, table: pa.Table) -> int:
@@ -251,10 +326,20 @@ def write_shard(path: Path, rows: Iterable[dict] | dict[str, list], metadata: di
 
 
 def read_columns(paths: Iterable[Path], columns: list[str]) -> pa.Table:
-    tables = [pq.read_table(p, columns=columns) for p in paths]
+    """`columns` of every shard, through the door, as one table whose `split` (when read)
+    says this version's names (a shard of schema 2 says `valid`)."""
+    tables = [read_checked(p, columns) for p in paths]
     if not tables:
         return pa.table({c: pa.array([], type=SCHEMA.field(c).type) for c in columns})
-    return pa.concat_tables(tables)
+    table = pa.concat_tables(tables, promote_options="default")
+    if "split" in columns:
+        import pyarrow.compute as pc
+
+        col = table.column("split")
+        for old, new in SPLIT_ALIASES.items():
+            col = pc.if_else(pc.equal(col, old), new, col)
+        table = table.set_column(table.column_names.index("split"), "split", col)
+    return table
 
 
 def write_split_shard(root: Path, index: int, split: str, table: pa.Table, meta: dict[str, str]) -> tuple[str, bool]:
@@ -338,14 +423,14 @@ def read_work_info(root: Path, ref: WorkRef) -> dict | None:
 
 
 def read_work(root: Path, ref: WorkRef) -> pa.Table:
-    """A work's per-work file, whole."""
-    return read_table(Path(root) / work_name(ref))
+    """A work's per-work file, whole, through the door."""
+    return read_checked(Path(root) / work_name(ref), schema=WORK_SCHEMA)
 
 
 def work_tables(root: Path, columns: list[str]) -> Iterator[tuple[str, pa.Table]]:
     """(source/work_id, the columns asked for) of every per-work file, in name order."""
     for p in sorted((Path(root) / WORKS_DIR).glob("*/*.parquet")):
-        yield f"{p.parent.name}/{p.stem}", pq.ParquetFile(p).read(columns=columns)
+        yield f"{p.parent.name}/{p.stem}", read_checked(p, columns, WORK_SCHEMA)
 
 
 def remove_stale_works(root: Path, works: Iterable[WorkRef]) -> int:

@@ -22,12 +22,11 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline import __version__, atomic
 from pipeline.config import DEFAULT_MAX_LEN
 from pipeline.errors import StoreError
-from pipeline.shards import corpus_metadata, find_shards, stats_near
+from pipeline.shards import SPLITS, corpus_metadata, find_shards, read_columns, stats_near
 from pipeline.vocab import PAD_TOKEN, UNK_TOKEN
 
 COLUMNS = ["source", "work_id", "utterance_kana", "reply_kana", "split"]
@@ -74,7 +73,7 @@ def _stats_for(path: Path) -> dict:
 def _read(path: Path) -> pa.Table:
     shards = find_shards(path, COLUMNS)
     try:
-        return pa.concat_tables([pq.read_table(p, columns=COLUMNS) for p in shards], promote_options="default")
+        return read_columns(shards, COLUMNS)
     except (OSError, pa.ArrowException) as exc:
         raise StoreError(f"cannot read the corpus at {path}: {exc}") from None
 
@@ -114,7 +113,7 @@ def figures_of(table: pa.Table, stats: dict, meta: dict, top_works: int = TOP_WO
         .sort_values(["pairs", "work_id"], ascending=[False, True])
     )
     splits = {}
-    for s in ("train", "valid", "test"):
+    for s in SPLITS:
         part = df[df["split"] == s]
         splits[s] = {"pairs": int(len(part)), "works": int(part["work_id"].nunique())}
     return {
