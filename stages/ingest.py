@@ -10,10 +10,13 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import lzma
 import os
 import stat
+import struct
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -198,8 +201,7 @@ def _zip_sources(item: InputFile, data: bytes, max_bytes: int) -> Iterator[Sourc
             if not members:
                 raise ArchiveError(f"{path}: the zip holds no .txt file")
             for m in members:
-                if m.file_size > max_bytes:
-                    raise _too_large(f"{path}!{m.filename}", m.file_size, max_bytes)
+                _check_member(path, m, max_bytes)
             if len(members) == 1:
                 yield SourceText(
                     str(path), path.stem, _read_member(zf, members[0], max_bytes, path), item.relpath, path
@@ -213,8 +215,44 @@ def _zip_sources(item: InputFile, data: bytes, max_bytes: int) -> Iterator[Sourc
                     f"{item.relpath}!{m.filename}",
                     path,
                 )
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
-        raise ArchiveError(f"{path}: not a readable zip file ({exc})") from exc
+    except ZIP_FAULTS as exc:
+        # A damaged member fails while it is decompressed, in whichever library reads it.
+        raise ArchiveError(f"{path}: not a readable zip file ({type(exc).__name__}: {exc})") from exc
+
+
+#: What reading a damaged or unusual zip raises: zipfile's own errors, and those of the
+#: decompressors beneath it (zlib, bz2's OSError, lzma) and of its header parsing.
+ZIP_FAULTS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    OSError,
+    struct.error,
+    zlib.error,
+    lzma.LZMAError,
+)
+#: Compression methods Python's zipfile reads (stored, deflate, bzip2, LZMA).
+READABLE_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2"}
+READABLE_METHODS[zipfile.ZIP_LZMA] = "LZMA"
+
+
+def _check_member(path: Path, m: zipfile.ZipInfo, max_bytes: int) -> None:
+    """A member we cannot read stops the zip before anything of it is stored, with why."""
+    name = f"{path}!{m.filename}"
+    if m.flag_bits & 0x1:
+        raise ArchiveError(
+            f"{name}: encrypted (the zip has a password); unpack it with its password and ingest the .txt"
+        )
+    if m.compress_type not in READABLE_METHODS:
+        raise ArchiveError(
+            f"{name}: compressed with method {m.compress_type}, which Python's zipfile cannot read "
+            f"(it reads {', '.join(READABLE_METHODS.values())}); unpack it and ingest the .txt"
+        )
+    if m.file_size > max_bytes:
+        raise _too_large(name, m.file_size, max_bytes)
 
 
 def _read_member(zf: zipfile.ZipFile, m: zipfile.ZipInfo, max_bytes: int, path: Path) -> bytes:
