@@ -79,18 +79,33 @@ def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> st
     ]
 
     # ---- figures
-    lines += ["## Figures", "", "| split | file prefix | pairs |", "| --- | --- | ---: |"]
-    for s in SPLIT_FILES:
-        lines.append(f"| {s} | `{corpus.split_glob(s)}` | {by_split.get(s, 0):,} |")
+    share, nominal = stats.get("split_share", {}), stats.get("split_nominal", {})
     lines += [
+        "## Figures",
+        "",
+        "| split | file prefix | pairs | share of pairs | share of works asked |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for s in SPLIT_FILES:
+        lines.append(
+            f"| {s} | `{corpus.split_glob(s)}` | {by_split.get(s, 0):,} | {share.get(s, 0):.1%} | {nominal.get(s, 0):.0%} |"
+        )
+    lines += [
+        "",
+        "A work goes whole to one split (a stable hash of its id), so the shares of pairs differ "
+        "from the shares of works asked for: long works weigh more.",
         "",
         f"{stats.get('works', 0):,} works, {stats.get('episodes', 0):,} episodes, "
         f"{stats.get('candidate_pairs', 0):,} candidate pairs, {n:,} kept.",
         "",
     ]
     if stats.get("dropped"):
-        lines += ["| dropped because | pairs |", "| --- | ---: |"]
-        lines += [f"| {k.removeprefix('dropped_').replace('_', ' ')} | {v:,} |" for k, v in stats["dropped"].items()]
+        drop_share = stats.get("dropped_share_by_reason", {})
+        lines += ["| dropped because | pairs | share of candidate pairs |", "| --- | ---: | ---: |"]
+        for k, v in stats["dropped"].items():
+            reason = k.removeprefix("dropped_")
+            label = reason.replace("_", " ") + (f" (over {stats['max_len']})" if reason == "too_long" else "")
+            lines.append(f"| {label} | {v:,} | {drop_share.get(reason, 0):.1%} |")
         lines.append("")
 
     # ---- sources and works

@@ -530,6 +530,10 @@ def _rows(table: pa.Table, index: list[int]) -> pa.Table:
     return pa.concat_tables(runs)
 
 
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
 def _stats(
     opts: ExtractOptions,
     reader_version: str,
@@ -545,6 +549,7 @@ def _stats(
         totals.merge(info["counters"])
         by_split.add(info["split"], info["counters"].get("pairs_kept", 0))
     drops = {k: v for k, v in sorted(totals.values.items()) if k.startswith("dropped_")}
+    candidates, kept = totals["candidate_pairs"], totals["pairs_kept"]
     return {
         "works": len(works),
         "shards": len(shards),
@@ -558,6 +563,13 @@ def _stats(
         "gaiji_dropped": totals["gaiji_dropped"],
         "readings": {s: totals[f"reading_{s}"] for s in READING_SOURCES},
         "pairs_by_split": dict(sorted(by_split.values.items())),
+        # Shares, so that what the defaults leave out is plain: of the candidate pairs, by
+        # the reason they were dropped; of the kept pairs, by split (the split is by work, so
+        # the shares of pairs drift from the shares of works asked for, `split_nominal`).
+        "dropped_share_by_reason": {k.removeprefix("dropped_"): _share(v, candidates) for k, v in drops.items()},
+        "dropped_share": _share(sum(drops.values()), candidates),
+        "split_share": {s: _share(by_split[s], kept) for s in SPLITS},
+        "split_nominal": dict(zip(SPLITS, opts.split.as_list())),
         "near_copy_groups": [
             [
                 {"work": k, "split": per_work[k]["split"], "pairs_kept": per_work[k]["counters"].get("pairs_kept", 0)}
@@ -592,8 +604,25 @@ def summary(res: ExtractResult, out_dir: Path | str) -> list[str]:
         f"{t['candidate_pairs']} candidate pairs, {t['pairs_kept']} kept "
         f"({', '.join(f'{k} {v}' for k, v in t['pairs_by_split'].items())})"
     )
+    shares = t.get("dropped_share_by_reason", {})
     if t["dropped"]:
-        lines.append("dropped: " + ", ".join(f"{k.removeprefix('dropped_')} {v}" for k, v in t["dropped"].items()))
+        lines.append(
+            f"dropped, of the {t['candidate_pairs']} candidate pairs: "
+            + ", ".join(
+                f"{k.removeprefix('dropped_')} {v} ({shares.get(k.removeprefix('dropped_'), 0):.1%})"
+                for k, v in t["dropped"].items()
+            )
+            + (f" (--max-len {t['max_len']})" if "dropped_too_long" in t["dropped"] else "")
+        )
+    if t.get("split_share"):
+        nominal = t.get("split_nominal", {})
+        lines.append(
+            "split of the kept pairs: "
+            + ", ".join(f"{s} {v:.1%}" for s, v in t["split_share"].items())
+            + " (asked: "
+            + ", ".join(f"{s} {v:.0%}" for s, v in nominal.items())
+            + " of works; each work goes whole to one split)"
+        )
     if res.transfers is not None:
         x = res.transfers
         lines.append(

@@ -10,6 +10,7 @@ import stages.extract_pairs as ep
 from pipeline import rawstore
 from pipeline.config import SplitConfig
 from pipeline.shards import SCHEMA, list_shards
+from pipeline.shards import SPLITS as SPLIT_NAMES
 from stages.extract_pairs import ExtractOptions, extract_pairs
 from stages.ingest import ingest
 
@@ -360,3 +361,30 @@ def test_split_shares_must_be_finite_non_negative_and_sum_to_something(store, tm
 def test_split_shares_are_scaled_to_one():
     assert SplitConfig.parse("8,1,1").as_list() == [0.8, 0.1, 0.1]
     assert SplitConfig.parse("1e300,0,1e300").as_list() == [0.5, 0.0, 0.5]
+
+
+def test_what_the_defaults_leave_out_is_said_as_shares(store, tmp_path, cli):
+    """The share of candidate pairs each reason dropped, and the share of kept pairs in each
+    split beside the shares of works asked for: in stats.json, the summary and the card."""
+    out = tmp_path / "p"
+    r = cli("extract-pairs", "--raw-dir", store, "--out-dir", out, "-q", "--workers", "1", "--max-len", "5")
+    assert r.code == 0, r.err
+    stats = json.loads((out / "stats.json").read_text())
+    cands, drops = stats["candidate_pairs"], stats["dropped"]
+    assert stats["dropped_share_by_reason"] == {
+        k.removeprefix("dropped_"): round(v / cands, 6) for k, v in drops.items()
+    }
+    assert stats["dropped_share_by_reason"]["too_long"] > 0
+    assert stats["dropped_share"] == round(sum(drops.values()) / cands, 6)
+    kept = stats["pairs_kept"]
+    assert stats["split_share"] == {s: round(stats["pairs_by_split"].get(s, 0) / kept, 6) for s in SPLIT_NAMES}
+    assert abs(sum(stats["split_share"].values()) - 1) < 1e-5
+    assert stats["split_nominal"] == {"train": 0.8, "validation": 0.1, "test": 0.1}
+    too_long = f"too_long {drops['dropped_too_long']} ({stats['dropped_share_by_reason']['too_long']:.1%})"
+    assert too_long in r.out and "--max-len 5" in r.out
+    assert (
+        "split of the kept pairs: train " in r.out and "(asked: train 80%, validation 10%, test 10% of works" in r.out
+    )
+    card = (out / "README.md").read_text()
+    assert f"| too long (over 5) | {drops['dropped_too_long']:,} | " in card
+    assert "| share of pairs | share of works asked |" in card
