@@ -21,6 +21,8 @@ LICENCES = {
     "text": ("other", "texts the user ingested: as their own licence says"),
 }
 TOP_WORKS = 50
+#: Where the card's licence link leads: its own table of sources and their licences.
+LICENCE_LINK = "README.md#sources-and-works"
 
 
 def _yaml_str(s: str) -> str:
@@ -31,44 +33,55 @@ def _cell(s: object) -> str:
     return str(s).replace("|", "\\|").replace("\n", " ")
 
 
-def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> str:
-    by_split = stats.get("pairs_by_split", {})
-    present = [s for s in SPLIT_FILES if by_split.get(s)]
-    sources = sorted({w["source"] for w in per_work.values()})
+def _size_category(n: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return name
+    return "1M<n<10M"
+
+
+def _header(stats: dict, sources: list[str], present: list[str]) -> list[str]:
+    """The YAML header Hugging Face reads: licence, the files of each split (`configs`), and
+    `dataset_info`: the columns and their types, and the rows of each split."""
     details = "; ".join(f"{s}: {LICENCES.get(s, ('other', 'unknown'))[1]}" for s in sources)
-    n = stats.get("pairs_kept", 0)
-    size = (
-        "n<1K"
-        if n < 1_000
-        else "1K<n<10K"
-        if n < 10_000
-        else "10K<n<100K"
-        if n < 100_000
-        else "100K<n<1M"
-        if n < 1_000_000
-        else "1M<n<10M"
-    )
-    # Hugging Face has no licence id for "public domain text"; the details name it per source.
+    by_split = stats.get("pairs_by_split", {})
+    # Hugging Face has no licence id for "public domain text"; the details name it per source,
+    # and the link leads to the card's own table of sources and their licences.
     lines = [
         "---",
         "language:",
         "- ja",
         "license: other",
         "license_name: per-source",
+        f"license_link: {_yaml_str(LICENCE_LINK)}",
         f"license_details: {_yaml_str(details or 'no works yet')}",
         "pretty_name: nocpipe katakana dialogue pairs",
         "task_categories:",
         "- text-generation",
         "size_categories:",
-        f"- {size}",
+        f"- {_size_category(stats.get('pairs_kept', 0))}",
         "configs:",
         "- config_name: default",
         "  data_files:",
     ]
     for s in present:
         lines += [f"  - split: {SPLIT_FILES[s]}", f"    path: {_yaml_str(corpus.split_glob(s))}"]
+    lines += ["dataset_info:", "  config_name: default", "  features:"]
+    for f in corpus.SCHEMA:
+        lines += [f"  - name: {f.name}", f"    dtype: {f.type}"]
+    lines.append("  splits:")
+    for s in present:
+        lines += [f"  - name: {SPLIT_FILES[s]}", f"    num_examples: {by_split[s]}"]
+    return lines + ["---"]
+
+
+def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> str:
+    by_split = stats.get("pairs_by_split", {})
+    present = [s for s in SPLIT_FILES if by_split.get(s)]
+    sources = sorted({w["source"] for w in per_work.values()})
+    n = stats.get("pairs_kept", 0)
+    lines = _header(stats, sources, present)
     lines += [
-        "---",
         "",
         "# nocpipe katakana dialogue pairs",
         "",

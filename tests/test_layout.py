@@ -79,6 +79,28 @@ def test_datasets_loads_the_card_with_three_splits(corpus, tmp_path):
     assert got == want  # the split column, stats.json and the card say the same three names
 
 
+def test_the_card_gives_datasets_the_features_licence_link_and_rows_per_split(corpus, tmp_path):
+    """dataset_info in the card: the columns and their types, and num_examples per split, as
+    `datasets` reports them before reading a row; license_link beside license_name."""
+    want = _want(corpus)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    code = (
+        "import datasets, json, sys; b = datasets.load_dataset_builder(sys.argv[1]); "
+        "print(json.dumps({'features': {k: str(v.dtype) for k, v in b.info.features.items()}, "
+        "'splits': {k: v.num_examples for k, v in (b.info.splits or {}).items()}}))"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(corpus)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    from pipeline.corpus import SCHEMA
+
+    assert got["features"] == {f.name: str(f.type) for f in SCHEMA}
+    assert got["splits"] == want
+    header = (corpus / "README.md").read_text().split("---")[1]
+    assert 'license_link: "README.md#sources-and-works"' in header and "license_name: per-source" in header
+    assert "## Sources and works" in (corpus / "README.md").read_text()
+
+
 def test_train_reads_the_reader_and_a_filtered_copy(corpus, tmp_path):
     import duckdb
 
