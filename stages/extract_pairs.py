@@ -607,12 +607,13 @@ def summary(res: ExtractResult, out_dir: Path | str) -> list[str]:
     shares = t.get("dropped_share_by_reason", {})
     if t["dropped"]:
         lines.append(
-            f"dropped, of the {t['candidate_pairs']} candidate pairs: "
+            "dropped: "
             + ", ".join(
                 f"{k.removeprefix('dropped_')} {v} ({shares.get(k.removeprefix('dropped_'), 0):.1%})"
                 for k, v in t["dropped"].items()
             )
-            + (f" (--max-len {t['max_len']})" if "dropped_too_long" in t["dropped"] else "")
+            + f" of {t['candidate_pairs']} candidate pairs"
+            + (f" (too_long: over --max-len {t['max_len']})" if "dropped_too_long" in t["dropped"] else "")
         )
     if t.get("split_share"):
         nominal = t.get("split_nominal", {})

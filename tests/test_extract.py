@@ -381,7 +381,7 @@ def test_what_the_defaults_leave_out_is_said_as_shares(store, tmp_path, cli):
     assert abs(sum(stats["split_share"].values()) - 1) < 1e-5
     assert stats["split_nominal"] == {"train": 0.8, "validation": 0.1, "test": 0.1}
     too_long = f"too_long {drops['dropped_too_long']} ({stats['dropped_share_by_reason']['too_long']:.1%})"
-    assert too_long in r.out and "--max-len 5" in r.out
+    assert too_long in r.out and f"of {cands} candidate pairs (too_long: over --max-len 5)" in r.out
     assert (
         "split of the kept pairs: train " in r.out and "(asked: train 80%, validation 10%, test 10% of works" in r.out
     )
