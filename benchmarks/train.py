@@ -170,7 +170,7 @@ def replicate(pairs: Path, dest: Path, n_train: int) -> Path:
     import pyarrow.parquet as pq
 
     from pipeline.config import SHARD_TARGET_PAIRS
-    from pipeline.shards import SCHEMA, list_shards, shard_name
+    from pipeline.corpus import SCHEMA, list_shards, read_stats, shard_name, write_stats
 
     if len(list_shards(dest)) and json.loads((dest / "_bench.json").read_text())["n_train"] == n_train:
         return dest
@@ -189,7 +189,7 @@ def replicate(pairs: Path, dest: Path, n_train: int) -> Path:
             part = pa.concat_tables([part, valid])
         pq.write_table(part, dest / shard_name(shard), compression="zstd")
         shard += 1
-    (dest / "stats.json").write_bytes((pairs.parent / "stats.json").read_bytes())  # stats sit at the corpus root
+    write_stats(dest, read_stats(pairs.parent) or {})  # stats sit at the corpus root
     (dest / "_bench.json").write_text(json.dumps({"n_train": n_train}))
     return dest
 

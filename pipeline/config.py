@@ -21,7 +21,7 @@ DEFAULT_MAX_LEN = 50
 DEFAULT_ARCH = "transformer"
 #: `--units` when none is given: the width of every architecture.
 DEFAULT_UNITS = 128
-#: train/valid/test shares of works, by a stable hash of work_id.
+#: train/validation/test shares of works, by a stable hash of work_id.
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)
 #: Pairs per Parquet shard before a new shard is started.
 SHARD_TARGET_PAIRS = 50_000
@@ -54,27 +54,30 @@ def default_models_dir() -> Path:
 
 @dataclass(frozen=True)
 class SplitConfig:
-    """Shares of works in train/valid/test; parsed from '80,10,10'."""
+    """Shares of works in train/validation/test; parsed from '80,10,10'."""
 
     train: float = DEFAULT_SPLIT[0]
-    valid: float = DEFAULT_SPLIT[1]
+    validation: float = DEFAULT_SPLIT[1]
     test: float = DEFAULT_SPLIT[2]
 
     @classmethod
     def parse(cls, text: str) -> "SplitConfig":
+        import math
+
         from .errors import UsageError
 
         try:
             parts = [float(p) for p in text.replace("/", ",").split(",")]
         except ValueError:
             parts = []
-        if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0:
-            raise UsageError(f"--split takes three shares like 80,10,10, not {text!r}")
-        total = sum(parts)
+        # nan passes every comparison, and 1e308 + 1e308 overflows to inf: shares of nothing.
+        total = sum(parts) if all(math.isfinite(p) for p in parts) else math.nan
+        if len(parts) != 3 or any(p < 0 for p in parts) or not (math.isfinite(total) and total > 0):
+            raise UsageError(f"--split takes three finite shares, 0 or more and not all 0, like 80,10,10; not {text!r}")
         return cls(*(p / total for p in parts))
 
     def as_list(self) -> list[float]:
-        return [round(self.train, 6), round(self.valid, 6), round(self.test, 6)]
+        return [round(self.train, 6), round(self.validation, 6), round(self.test, 6)]
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def evaluate(
     t0 = time.perf_counter()
     model_dir = Path(opts.model_dir)
     modeldir.read_config(model_dir)  # a missing or foreign folder fails before Keras loads
-    split = {"validation": "valid"}.get(opts.split, opts.split)  # the shard files' name for it
+    split = {"valid": "validation"}.get(opts.split, opts.split)  # the older name of the split
     if split not in SPLITS:
         raise UsageError(f"--split takes train, valid (validation) or test, not {opts.split!r}")
     if opts.max_pairs < 0 or opts.examples < 0 or not 1 <= opts.batch_size <= MAX_BATCH:

@@ -305,11 +305,13 @@ def read_input_file(path: Path) -> list[str]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        from pipeline.corpus import read_checked
+
         try:
             schema = pq.read_schema(path)
             if "utterance" not in schema.names:
                 raise InputError(f"{path} has no `utterance` column (it has: {', '.join(schema.names)})")
-            texts = [t for t in pq.read_table(path, columns=["utterance"]).column(0).to_pylist()]
+            texts = [t for t in read_checked(path, ["utterance"]).column(0).to_pylist()]
         except pa.ArrowException as exc:
             raise InputError(f"cannot read {path} as Parquet: {exc}") from None
         return [t for t in texts if t and strip_quotes(t)]

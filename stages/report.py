@@ -23,11 +23,18 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline import __version__, atomic
+from pipeline.corpus import (
+    SPLITS,
+    corpus_metadata,
+    corpus_stats,
+    find_shards,
+    read_columns_with,
+    stats_near,
+    work_titles,
+)
 from pipeline.errors import StoreError
-from pipeline.shards import corpus_metadata, corpus_stats, find_shards, work_titles
 from pipeline.vocab import PAD_TOKEN, UNK_TOKEN
 
 COLUMNS = ["source", "work_id", "utterance_kana", "reply_kana", "split"]
@@ -70,14 +77,16 @@ class ReportResult:
 # ---------------------------------------------------------------- reading
 
 
+def _stats_for(path: Path) -> dict:
+    """stats.json of the corpus `path` belongs to ({} for a loose Parquet file elsewhere)."""
+    return stats_near(path)
+
+
 def _read(path: Path) -> pa.Table:
     shards = find_shards(path, COLUMNS)
     try:
-        parts = []
-        for p in shards:
-            names = pq.read_schema(p).names
-            parts.append(pq.read_table(p, columns=COLUMNS + [c for c in TEXT_COLUMNS if c in names]))
-        return pa.concat_tables(parts, promote_options="default")
+        # The original lines too where the shards have them (the sample pairs show both).
+        return read_columns_with(shards, COLUMNS, TEXT_COLUMNS)
     except (OSError, pa.ArrowException) as exc:
         raise StoreError(f"cannot read the corpus at {path}: {exc}") from None
 
@@ -85,7 +94,7 @@ def _read(path: Path) -> pa.Table:
 def _samples(df: pd.DataFrame, per_split: int, titles: dict[str, str]) -> dict[str, list[dict]]:
     """A few pairs of each split, spread evenly over it (the same ones on every run)."""
     out = {}
-    for split in ("train", "valid", "test"):
+    for split in SPLITS:
         part = df[df["split"] == split]
         if part.empty or per_split <= 0:
             continue
@@ -167,7 +176,7 @@ def figures_of(
         .sort_values(["pairs", "work_id"], ascending=[False, True])
     )
     splits = {}
-    for s in ("train", "valid", "test"):
+    for s in SPLITS:
         part = df[df["split"] == s]
         splits[s] = {"pairs": int(len(part)), "works": int(part["work_id"].nunique())}
     dropped_share, split_share = _shares(stats, splits, n)

@@ -9,6 +9,7 @@ import typer
 
 from .. import config
 from ..errors import NocpipeError
+from ..reporter import Reporter
 from . import app, from_settings
 
 # ---------------------------------------------------------------- scrape
@@ -37,7 +38,7 @@ def scrape(
     delay: float = typer.Option(
         ..., "--delay", **from_settings("delay"), help="Seconds between requests (plus up to 30% jitter)."
     ),
-    limit: int = typer.Option(0, "--limit", help="At most N works from discovery; 0 = all."),
+    limit: int = typer.Option(0, "--limit", help="At most N works from discovery (up to 1,000,000); 0 = all."),
     base_url: Optional[str] = typer.Option(
         None,
         "--base-url",
@@ -69,7 +70,7 @@ def scrape(
         ...,
         "--retries",
         **from_settings("retries"),
-        help="Retries of a request after 429/5xx, timeouts, resets, truncated bodies.",
+        help="Retries of a request after 429/5xx, timeouts, resets, truncated bodies (0 to 100).",
     ),
     backoff: float = typer.Option(
         ...,
@@ -103,28 +104,12 @@ def scrape(
     from stages.scrape import scrape as run
 
     from ..http import Politeness
-    from ..syosetu import site_of_target
     from ..syosetu.api import Filters
 
-    targets = list(works or [])
-    implied = {s for s in (site_of_target(t) for t in targets) if s}
-    if site is not None and site not in ("nocturne", "narou"):
-        raise NocpipeError(f"unknown site {site!r}: use nocturne or narou")
-    if len(implied) > 1 or (site and implied and implied != {site}):
-        raise NocpipeError(
-            "the URLs given belong to "
-            + (" and ".join(sorted(implied | {site} - {None})))
-            + "; scrape one site per run"
-        )
-    site = site or (implied.pop() if implied else "nocturne")
-    from ..ids import ncode_of
-
-    for t in targets:
-        ncode_of(t)  # a bad ncode is one Error: line before anything else
     opts = ScrapeOptions(
         raw_dir=raw_dir or config.default_raw_dir(),
         site=site,
-        targets=targets,
+        targets=list(works or []),
         limit=limit,
         base_url=base_url,
         api_url=api_url,
@@ -142,7 +127,12 @@ def scrape(
         show_progress=not quiet,
     )
     res = run(opts)
-    typer.echo(f"scraped {site} into {opts.raw_dir / site}: {summary(res)}")
+    Reporter().result(f"scraped {res.site} into {res.store}: {summary(res)}")
+    _raise_unfinished(res)
+
+
+def _raise_unfinished(res) -> None:
+    """Exit status 1 with one line when the run stopped early or left works incomplete."""
     if res.stopped is not None:
         raise res.stopped
     failed = res.counters["works_failed"]
