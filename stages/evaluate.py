@@ -32,8 +32,6 @@ from pipeline.ngram import DEFAULT_ORDER, MMI_NBEST, NgramLM, mmi_rerank, ngram_
 from pipeline.progress import progress
 from pipeline.shards import SPLITS
 
-EVALUATE_FILE = "evaluate.json"
-
 
 @dataclass
 class Decoding:
@@ -183,7 +181,7 @@ def evaluate(
         "arch": chatbot.arch,
         "evaluated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    write_json(model_dir / EVALUATE_FILE, record)
+    modeldir.ModelDir(model_dir).write_evaluate(record)
     if opts.json_path is not None:
         write_json(Path(opts.json_path), record)
     rng = np.random.default_rng(0)

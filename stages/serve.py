@@ -45,8 +45,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pipeline import __version__, config
 from pipeline.config import ServeLimits
 from pipeline.errors import NocpipeError, UsageError
+from pipeline.modeldir import ModelDir
 
-EVALUATE_FILE = "evaluate.json"
 #: The figures `nocpipe evaluate` writes, in the order the page shows them.
 EVALUATE_KEYS = (
     "bits_per_char",
@@ -283,11 +283,8 @@ def read_evaluate(model_dir: Path | None) -> dict | None:
     """The figures of `nocpipe evaluate` in the model folder, when it has them."""
     if model_dir is None:
         return None
-    try:
-        obj = json.loads((Path(model_dir) / EVALUATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(obj, dict):
+    obj = ModelDir(model_dir).read_evaluate()
+    if obj is None:
         return None
     figures = {
         k: obj[k]

@@ -57,6 +57,7 @@ def evaluate(
     from stages.evaluate import evaluate as run
 
     from ..atomic import check_output
+    from ..modeldir import ModelDir
 
     check_output(json_file)
     from stages.predict import check_decoding
@@ -96,7 +97,7 @@ def evaluate(
         typer.echo(f"      reply      「{rep}」")
     typer.echo("")
     typer.echo(
-        f"evaluated {f['n']:,} pairs in {res.seconds:.1f}s -> {mdir}/evaluate.json"
+        f"evaluated {f['n']:,} pairs in {res.seconds:.1f}s -> {ModelDir(mdir).evaluate_path}"
         + (f" and {json_file}" if json_file else "")
     )
 
