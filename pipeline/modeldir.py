@@ -392,10 +392,14 @@ class ModelDir:
         write_json(self.checkpoint_state_path, obj)
         self.started_path.unlink(missing_ok=True)
 
+    def check_resumable(self) -> None:
+        """ModelError unless a checkpoint is there to resume (its contents are checked on loading)."""
+        if not self.checkpoint_path.exists():
+            raise ModelError(f"nothing to resume in {self.path}: no {CHECKPOINT_FILE} (train without --resume first)")
+
     def load_checkpoint(self) -> Checkpoint:
         path = self.checkpoint_path
-        if not path.exists():
-            raise ModelError(f"nothing to resume in {self.path}: no {CHECKPOINT_FILE} (train without --resume first)")
+        self.check_resumable()
         try:
             with np.load(path, allow_pickle=False) as data:
                 obj = json.loads(bytes(data["state"]).decode("utf-8"))

@@ -225,7 +225,7 @@ class TrainOptions:
             was = model.get(name) if name in MODEL_DEFAULTS else getattr(tcfg, name)
             if value != was:
                 flag = f"--{name.replace('_', '-')} {value}"
-                what = "the saved run used the optimizer's default rate" if was is None else f"the saved {was}"
+                what = "the saved run, which used the optimizer's default rate" if was is None else f"the saved {was}"
                 raise UsageError(
                     f"{flag} differs from {what}: --resume continues with the saved settings (leave the option out)"
                 )
@@ -273,7 +273,8 @@ class TrainResult:
         if self.best_epoch is None or self.best_val_loss is None:
             return f"{self.model_dir}: {how}; {done}; no model saved yet"
         partial = self.step and self.best_epoch == self.epochs_done + 1
-        at = f"epoch {self.best_epoch}" + (f" (its first {self.step} steps)" if partial else "")
+        steps = "step" if self.step == 1 else f"{self.step} steps"
+        at = f"epoch {self.best_epoch}" + (f" (its first {steps})" if partial else "")
         which = "validation" if self.by_validation else "training"
         return (
             f"{self.model_dir}: {how}; {done}; best {which} bits/char {self.best_val_loss:.4f} at {at} "
@@ -346,6 +347,8 @@ def make_plan(opts: TrainOptions) -> Plan:
     """The saved config of a resumed run, then every check of the options (no Keras for a new run)."""
     folder = ModelDir(opts.model_dir)
     saved = folder.read_config() if opts.resume else None
+    if opts.resume:
+        folder.check_resumable()
     return Plan(folder, Path(opts.data_dir), opts.validate(saved), saved)
 
 
