@@ -123,6 +123,7 @@ def test_ctrl_c_saves_the_step_and_resume_continues_exactly(pairs, straight, tmp
     logs: list[str] = []
     res = train(TrainOptions(data_dir=pairs, model_dir=d, epochs=2, **TINY), log=logs.append, callbacks=(CtrlC(),))
     assert res.status == "interrupted" and res.epochs_done == 0 and 0 < res.step < 4
+    assert f"interrupted; 0 of 2 epochs and {res.step} of 4 steps of epoch 1; best validation" in res.summary()
     state = json.loads((d / "checkpoint.json").read_text(encoding="utf-8"))
     assert (state["epoch"], state["step"]) == (0, res.step)
     assert state["optimizer_iterations"] == res.step
@@ -250,6 +251,8 @@ def test_early_stop_watches_validation_bits_per_char(pairs, tmp_path):
     res = run(pairs, tmp_path / "m", 6, logs, early_stop=1, optimizer="sgd", learning_rate=1e-30)
     assert res.status == "early-stopped" and res.epochs_done == 2 and res.best_epoch == 1
     assert any("early stop after epoch 2" in s for s in logs)
+    assert "stopped early; 2 of 6 epochs; best validation bits/char" in res.summary()
+    assert res.summary().endswith(f"at epoch 1 -> {tmp_path / 'm' / 'model.keras'}")
     with pytest.raises(UsageError, match="validation"):
         run(pairs, tmp_path / "n", 2, early_stop=1, valid_pairs=0)
 
