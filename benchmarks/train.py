@@ -16,7 +16,6 @@ Aozora corpus is ingested and extracted first (about a minute, kept in --work).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import resource
@@ -137,7 +136,9 @@ def train_run(work: Path, pairs: Path, name: str, *opts: str) -> dict:
     mdir = work / "models" / name
     argv = ["train", "--data-dir", str(pairs), "--model-dir", str(mdir), "--force", "--quiet", *opts]
     res = run_child(["--child-train", json.dumps(argv)], work)
-    rows = list(csv.DictReader(open(mdir / "history.csv", encoding="utf-8")))
+    from pipeline.modeldir import ModelDir
+
+    rows = ModelDir(mdir).read_history()
     res["epochs"] = rows
     res["last_sps"] = float(rows[-1]["samples_per_s"])
     res["fit_s"] = [float(r["seconds"]) for r in rows]

@@ -87,8 +87,8 @@ class Chatbot:
     def load(cls, model_dir: Path, log=None) -> "Chatbot":
         model_dir = Path(model_dir)
         config = modeldir.read_config(model_dir)
-        vocab = Vocab.load(model_dir / modeldir.VOCAB_FILE)
-        path = model_dir / modeldir.MODEL_FILE
+        vocab = modeldir.ModelDir(model_dir).read_vocab()
+        path = modeldir.ModelDir(model_dir).model_path
         if not path.exists():
             raise ModelError(
                 f"{model_dir} has no {modeldir.MODEL_FILE} yet: "

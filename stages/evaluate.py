@@ -34,7 +34,6 @@ from pipeline.progress import progress
 from pipeline.selection import DEFAULT_DRAWS, TfidfBaseline, draw, select_at_1
 from pipeline.shards import SPLITS
 
-EVALUATE_FILE = "evaluate.json"
 #: The most pairs in one batch: its teacher-forced probabilities (batch × max_len × vocabulary floats)
 #: stay around 100 MB at the default sizes.
 MAX_BATCH = 4096
@@ -159,7 +158,7 @@ def evaluate(
         "arch": chatbot.arch,
         "evaluated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    write_json(model_dir / EVALUATE_FILE, record)
+    modeldir.ModelDir(model_dir).write_evaluate(record)
     if opts.json_path is not None:
         write_json(Path(opts.json_path), record)
     rng = np.random.default_rng(0)

@@ -109,7 +109,7 @@ def test_training_writes_a_model_folder_with_a_reply_index(retrieval_model):
     assert cfg["arch"] == "retrieval" and cfg["units"] == 16
     table, vectors = folder.read_reply_index()
     assert vectors.dtype == np.float16 and isinstance(vectors, np.memmap)
-    assert vectors.shape == (table.num_rows, 2, 16)
+    assert vectors.shape == (table.num_rows, 2 * 16)
     kana = table.column("reply_kana").to_pylist()
     assert len(set(kana)) == len(kana) > 50
     titles = set(table.column("title").to_pylist())

@@ -58,6 +58,7 @@ def evaluate(
 
     from ..atomic import check_output
     from ..decoding import Decoding
+    from ..modeldir import ModelDir
 
     check_output(json_file)
     dec = Decoding(
@@ -90,7 +91,7 @@ def evaluate(
         typer.echo(f"      reply      「{rep}」")
     typer.echo("")
     typer.echo(
-        f"evaluated {f['n']:,} pairs in {res.seconds:.1f}s -> {mdir}/evaluate.json"
+        f"evaluated {f['n']:,} pairs in {res.seconds:.1f}s -> {ModelDir(mdir).evaluate_path}"
         + (f" and {json_file}" if json_file else "")
     )
 

@@ -39,9 +39,23 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
+def _bound_epochs() -> str:
+    from ..sizes import MAX_EPOCHS
+
+    return f"1 to {MAX_EPOCHS:,}"
+
+
 NameOpt = typer.Option(
     ..., "--name", **from_settings("model"), help="Model name: the folder data/models/NAME (when no --model-dir)."
 )
+
+
+def _bound(name: str) -> str:
+    """'1 to 65,536': the bounds of a size option, for its --help (pipeline.sizes)."""
+    from ..sizes import BOUNDS
+
+    low, high = next((lo, hi) for n, lo, hi in BOUNDS if n == name)
+    return f"{low:,} to {high:,}"
 
 
 @app.command()
@@ -57,19 +71,31 @@ def train(
         None,
         "--arch",
         help=f"transformer, attention (GRU encoder-decoder with "
-        f"attention), seed (the 2017 network), simple, dense-attention "
-        f"[default: {config.DEFAULT_ARCH}].",
+        f"attention), seed (the 2017 network), simple, dense-attention, retrieval (ranks "
+        f"the corpus's own replies) [default: {config.DEFAULT_ARCH}].",
     ),
-    epochs: int = typer.Option(10, "--epochs", help="Epochs in all; a resumed run counts the ones already done."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Pairs per step [default: 128]."),
+    epochs: int = typer.Option(
+        10, "--epochs", help=f"Epochs in all, {_bound_epochs()}; a resumed run counts the ones already done."
+    ),
+    batch_size: Optional[int] = typer.Option(
+        None,
+        "--batch-size",
+        help=f"Pairs per step, {_bound('batch_size')}, and no more than the memory of one step holds "
+        "(estimated for the architecture before any work); a batch above the train pairs is cut to them "
+        "[default: 128].",
+    ),
     units: Optional[int] = typer.Option(
         None,
         "--units",
         help="Width of every architecture: units of each "
-        f"LSTM/GRU layer, the Transformer's model size [default: {config.DEFAULT_UNITS}].",
+        f"LSTM/GRU layer, the Transformer's model size, {_bound('units')} [default: {config.DEFAULT_UNITS}].",
     ),
-    layers: Optional[int] = typer.Option(None, "--layers", help="Transformer blocks on each side [default: 2]."),
-    heads: Optional[int] = typer.Option(None, "--heads", help="Attention heads [default: 0 = units / 32, 1 to 8]."),
+    layers: Optional[int] = typer.Option(
+        None, "--layers", help=f"Transformer blocks on each side, {_bound('layers')} [default: 2]."
+    ),
+    heads: Optional[int] = typer.Option(
+        None, "--heads", help=f"Attention heads, {_bound('heads')}, dividing --units [default: 0 = units / 32, 1 to 8]."
+    ),
     positions: Optional[str] = typer.Option(
         None, "--positions", help="Transformer positions: learned or sinusoidal [default: learned]."
     ),
@@ -78,14 +104,14 @@ def train(
         "--itf",
         help="attention, transformer: weigh each reply "
         "character's loss by 1/frequency^λ (inverse token frequency), so the "
-        "characters every generic reply is made of count less [default: 0 = off].",
+        "characters every generic reply is made of count less, 0 to 2 [default: 0 = off].",
     ),
     reply_dropout: Optional[float] = typer.Option(
         None,
         "--reply-dropout",
         help="attention, transformer: share of "
         "the reply-so-far characters hidden in training, so the "
-        "decoder must use the utterance [default: 0].",
+        "decoder must use the utterance, 0 up to 1 [default: 0].",
     ),
     max_time: Optional[str] = typer.Option(
         None,
@@ -106,11 +132,13 @@ def train(
     tensorboard: Optional[Path] = typer.Option(
         None,
         "--tensorboard",
-        help="Write TensorBoard logs to this folder (pip install 'nocpipe[tensorboard]' to view them).",
+        help="Write TensorBoard logs to this folder (needs pip install 'nocpipe[tensorboard]').",
     ),
-    max_len: Optional[int] = typer.Option(None, "--max-len", help="Time steps: characters per side [default: 50]."),
+    max_len: Optional[int] = typer.Option(
+        None, "--max-len", help=f"Time steps: characters per side, {_bound('max_len')} [default: 50]."
+    ),
     vocab_size: Optional[int] = typer.Option(
-        None, "--vocab-size", help="Characters incl. padding and unknown [default: 128]."
+        None, "--vocab-size", help=f"Characters incl. padding and unknown, {_bound('vocab_size')} [default: 128]."
     ),
     reverse_input: Optional[bool] = typer.Option(
         None, "--reverse-input/--no-reverse-input", help="Feed the utterance reversed, as the original [default: on]."
@@ -123,15 +151,24 @@ def train(
         help="A seeded choice of optimizer every epoch, as the original.",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the model folder's last checkpoint exactly."),
-    force: bool = typer.Option(False, "--force", help="Start over in a model folder that holds a model."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Start over in a model folder that holds anything (a model, a vocabulary, a config, "
+        "other files); only nocpipe's files are replaced.",
+    ),
     max_pairs: Optional[int] = typer.Option(
-        None, "--max-pairs", help="Use the first N train pairs [default: 0 = all]."
+        None, "--max-pairs", help=f"Use the first N train pairs, {_bound('max_pairs')} [default: 0 = all]."
     ),
     steps_per_epoch: Optional[int] = typer.Option(
-        None, "--steps-per-epoch", help="Steps per epoch [default: 0 = one pass over the pairs]."
+        None,
+        "--steps-per-epoch",
+        help=f"Steps per epoch, {_bound('steps_per_epoch')} [default: 0 = one pass over the pairs].",
     ),
     valid_pairs: Optional[int] = typer.Option(
-        None, "--valid-pairs", help="Validation pairs [default: 10% of the train pairs, ≤5000; 0 = none]."
+        None,
+        "--valid-pairs",
+        help=f"Validation pairs, {_bound('valid_pairs')} [default: 10% of the train pairs, ≤5000; 0 = none].",
     ),
     seed: Optional[int] = typer.Option(None, "--seed", help="Makes a run repeatable [default: 0]."),
     precision: Optional[str] = typer.Option(
@@ -148,16 +185,20 @@ def train(
         help="Split each batch over every device: DataParallel on JAX (several GPUs "
         "or hosts), MirroredStrategy on TensorFlow (several GPUs of one host).",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (the per-epoch lines stay)."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress inside an epoch (the per-epoch lines and the summary stay)."
+    ),
 ) -> None:
     """Train a seq2seq model on the pair shards, checkpointing every epoch.
 
     Streams the train split in a seeded order (memory does not grow with
     the corpus), validates on the valid split, and writes into the model
-    folder: model.keras (best by validation loss), vocab.json, config.json,
-    history.csv, curves.png and checkpoint.npz. Ctrl-C saves a checkpoint
-    at the current step; --resume continues from it exactly, with the
-    saved settings (give only --epochs).
+    folder: model.keras (the best by validation bits/char), vocab.json,
+    config.json, history.csv, curves.png and checkpoint.npz. A folder that
+    holds anything already is refused without --force (or --resume). Ctrl-C
+    saves a checkpoint at the current step; --resume continues from it
+    exactly, with the saved settings (give only --epochs). The log goes to
+    stdout: a bar on a terminal, else a line at least every 30 s.
 
     Example:  nocpipe train --arch transformer --max-time 5m --name small
     Example:  KERAS_BACKEND=jax nocpipe train --distribute --batch-size 1024   (every GPU)
@@ -165,13 +206,15 @@ def train(
     from stages.train import TrainOptions
     from stages.train import train as run
 
+    from ..reporter import Reporter
+
     opts = TrainOptions(
         data_dir=data_dir or config.default_processed_dir(),
         model_dir=_model_dir(model_dir, name),
         epochs=epochs,
         resume=resume,
         force=force,
-        verbose=0 if quiet else 1 if sys.stdout.isatty() else 2,
+        verbose=0 if quiet else 1,
         arch=arch,
         units=units,
         max_len=max_len,
@@ -198,18 +241,12 @@ def train(
         early_stop=early_stop,
         tensorboard=tensorboard,
     )
-    if early_stop < 0:
-        raise NocpipeError(f"--early-stop must be 0 (off) or a number of epochs, not {early_stop}")
-    if pad_loss not in (None, "end", "all"):
-        raise NocpipeError(f"--pad-loss takes end or all, not {pad_loss!r}")
-    res = run(opts, log=lambda s: typer.echo(s))
+    # The training log is what the command is run for: on stdout, as `nocpipe train > train.log` keeps it.
+    reporter = Reporter(err=sys.stdout)
+    res = run(opts, log=reporter)
+    reporter.result(res.summary())
     if res.status == "interrupted":
         raise typer.Exit(130)
-    if res.best_epoch is not None:
-        typer.echo(
-            f"model in {res.model_dir}: {res.epochs_done} epochs; best bits/char {res.best_val_loss:.4f} "
-            f"at epoch {res.best_epoch} -> {res.model_dir}/model.keras"
-        )
 
 
 # ---------------------------------------------------------------- predict

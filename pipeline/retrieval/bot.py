@@ -52,9 +52,9 @@ class RetrievalBot:
         cfg = RetrievalConfig.from_dict(saved["model"])
         vocab = folder.read_vocab()
         table, vectors = folder.read_reply_index()
-        encoder = folder.load_keras()
+        encoder = folder.load_model()
         width = NgramSpace.for_vocab(vocab, cfg.trigram_buckets).width
-        if tuple(encoder.inputs[0].shape[1:]) != (width,) or vectors.shape[2] != encoder.outputs[0].shape[-1]:
+        if tuple(encoder.inputs[0].shape[1:]) != (width,) or vectors.shape[1] != 2 * encoder.outputs[0].shape[-1]:
             raise ModelError(
                 f"{folder.path} does not fit its config (retrieval, {vocab.max_len} characters, units "
                 f"{cfg.units}): was the folder changed by hand?"
@@ -141,12 +141,12 @@ class RetrievalBot:
 
 def _combine(vectors: np.ndarray, beta: float) -> np.ndarray:
     """reply + β·utterance per row: float32 in memory up to 512 MB, float16 (scored in chunks) beyond."""
-    if vectors.shape[0] * vectors.shape[2] * 4 <= 512 << 20:
-        return np.asarray(vectors[:, 0], dtype=np.float32) + beta * np.asarray(vectors[:, 1], dtype=np.float32)
-    out = np.empty((vectors.shape[0], vectors.shape[2]), dtype=np.float16)
+    units = vectors.shape[1] // 2
+    dtype = np.float32 if vectors.shape[0] * units * 4 <= 512 << 20 else np.float16
+    out = np.empty((vectors.shape[0], units), dtype=dtype)
     for i in range(0, len(out), CHUNK_ROWS):
-        part = vectors[i : i + CHUNK_ROWS].astype(np.float32)
-        out[i : i + CHUNK_ROWS] = part[:, 0] + beta * part[:, 1]
+        part = np.asarray(vectors[i : i + CHUNK_ROWS], dtype=np.float32)
+        out[i : i + CHUNK_ROWS] = part[:, :units] + beta * part[:, units:]
     return out
 
 

@@ -3,8 +3,8 @@
     replies.parquet     one row per indexed reply: reply (the original line), reply_kana,
                         utterance (the line it answered), utterance_kana, source, work_id, title,
                         author, episode, line
-    reply_vectors.npy   float16 (rows, 2, units): [the reply through the reply tower,
-                        its utterance through the utterance tower]; memory-mapped when read
+    reply_vectors.npy   float16 (rows, 2·units): the reply through the reply tower, then its
+                        utterance through the utterance tower; memory-mapped when read
 
 Replies equal in katakana are indexed once (the first in corpus order keeps its source). Answering an
 input q: score_i = cos(q, reply_i) + β·cos(q, utterance_i): a reply fits when the encoder says so
@@ -39,13 +39,13 @@ def _distinct(pairs) -> list[int]:
 
 def _vectors(encoder, space, vocab, utts: list[str], reps: list[str], reporter: Reporter) -> np.ndarray:
     units = encoder.outputs[0].shape[-1]
-    out = np.zeros((len(reps), 2, units), dtype=np.float16)
+    out = np.zeros((len(reps), 2 * units), dtype=np.float16)
     starts = range(0, len(reps), ENCODE_BATCH)
     for start in reporter.progress(starts, "indexing", unit="batch", total=len(starts)):
         stop = start + ENCODE_BATCH
         u, r = encoder.predict_on_batch([space.encode(vocab, utts[start:stop]), space.encode(vocab, reps[start:stop])])
-        out[start:stop, 0] = np.asarray(r, dtype=np.float16)
-        out[start:stop, 1] = np.asarray(u, dtype=np.float16)
+        out[start:stop, :units] = np.asarray(r, dtype=np.float16)
+        out[start:stop, units:] = np.asarray(u, dtype=np.float16)
     return out
 
 

@@ -52,6 +52,19 @@ class RetrievalResult:
     best_val_loss: float | None = None  # the best validation select@1 (named as train's result is)
     history: list[dict] = field(default_factory=list)
     indexed: int = 0
+    epochs: int = 0
+
+    def summary(self) -> str:
+        how = {"done": "trained", "time-up": "stopped at the time budget", "interrupted": "interrupted",
+               "already-done": "nothing to train (raise --epochs to train more)"}.get(self.status, self.status)  # fmt: skip
+        done = f"{self.epochs_done} of {self.epochs} epoch{'s' if self.epochs != 1 else ''}"
+        best = (
+            f"best validation select@1 {self.best_val_loss:.3f} at epoch {self.best_epoch}"
+            if self.best_val_loss is not None and math.isfinite(self.best_val_loss)
+            else "no validation pairs: the last epoch is kept"
+        )
+        index = f"; {self.indexed:,} replies indexed" if self.indexed else ""
+        return f"{self.model_dir}: {how}; {done}; {best}{index} -> {self.model_dir}/model.keras"
 
 
 # ---------------------------------------------------------------- plan
@@ -65,7 +78,7 @@ def plan(opts, folder) -> tuple[RetrievalConfig, dict | None]:
     if getattr(opts, "resume", False):
         saved = folder.read_config()
         cfg = RetrievalConfig.from_dict(saved["model"]).validate()
-        return cfg, folder.read_retrieval_state()
+        return cfg, folder.load_checkpoint()
     given = {
         name: getattr(opts, name, None)
         for name in ("units", "max_len", "vocab_size", "batch_size", "learning_rate", "seed", "dropout")
@@ -220,7 +233,7 @@ def fit(folder, cfg, data, model, epochs, deadline, reporter, state: FitState) -
     """Epochs until `epochs`, the deadline or Ctrl-C; returns how it ended."""
     if state.best is None:  # the untrained encoder is epoch 0: training must beat it
         state.best, state.best_epoch = valid_select(model.enc, data), 0
-        folder.save_keras(model.enc)
+        folder.save_model(model.enc)
         reporter.info(f"epoch 0 (untrained): validation select@1 {_fmt(state.best)}")
     with _Stop() as stop:
         while state.epoch < epochs:
@@ -241,14 +254,14 @@ def _end_epoch(folder, cfg, data, model, state: FitState, seconds: float, steps:
     better = math.isfinite(score) and (state.best is None or not math.isfinite(state.best) or score > state.best)
     if better or not math.isfinite(score):
         state.best, state.best_epoch = score, state.epoch
-        folder.save_keras(model.enc)
+        folder.save_model(model.enc)
     pairs = steps * cfg.batch_size
     state.history.append(
         {"epoch": state.epoch, "steps": steps, "samples": pairs, "seconds": round(seconds, 3),
          "samples_per_s": round(pairs / seconds, 1) if seconds > 0 else None, "loss": loss, "val_select_at_1": score}
     )  # fmt: skip
     folder.write_history(state.history)
-    folder.save_retrieval_checkpoint(model, asdict(state) | {"format": 1, "nocpipe": __version__})
+    _save_checkpoint(folder, model, cfg, state, steps)
     reporter.info(
         f"epoch {state.epoch}: {pairs:,} pairs in {seconds:.1f}s ({pairs / max(seconds, 1e-9):,.0f} pairs/s), "
         f"loss {loss:.3f}, validation select@1 {_fmt(score)}" + (" (best)" if better else "")
@@ -262,16 +275,61 @@ def _fmt(x: float | None) -> str:
 # ---------------------------------------------------------------- the whole run
 
 
-def train_retrieval(opts, folder, log=None, reader: tuple[str, str] = ("unidic", "")) -> RetrievalResult:
-    """Train (or resume) a retrieval model in `folder` (a pipeline.modeldir.ModelDir)."""
+def train_retrieval(opts, folder, log=None, reader: tuple[str, str] | None = None) -> RetrievalResult:
+    """Train (or resume) a retrieval model in `folder` (a pipeline.modeldir.ModelDir whose owner
+    checked it may be written: stages/train.py)."""
     reporter = as_reporter(log)
-    cfg, resumed = plan(opts, folder)
-    vocab = folder.read_vocab() if resumed is not None else None
-    data = load_data(opts, cfg, vocab, reader)
-    if resumed is None:
-        folder.prepare_new(force=getattr(opts, "force", False))
+    cfg, checkpoint = plan(opts, folder)
+    vocab = folder.read_vocab() if checkpoint is not None else None
+    data = load_data(opts, cfg, vocab, reader or _reader_of(opts.data_dir))
+    if checkpoint is None:
+        folder.path.mkdir(parents=True, exist_ok=True)
         folder.write_vocab(data.vocab)
-        folder.write_config({"nocpipe": __version__, "model": asdict(cfg), "data": {"data_dir": str(opts.data_dir)}})
+        _write_config(folder, cfg, opts)
+    model = _build(cfg, data)
+    state = FitState()
+    if checkpoint is not None:
+        state = _restore(folder, model, checkpoint)
+    epochs = getattr(opts, "epochs", 10)
+    reporter.info(
+        f"retrieval: {model.enc.count_params():,} parameters, units {cfg.units}, {data.space.size:,} n-gram rows; "
+        f"{len(data.train[0]):,} train pairs, {len(data.valid_r):,} validation pairs; batch {cfg.batch_size}"
+    )
+    result = RetrievalResult(folder.path, "already-done", state.epoch, epochs=epochs)
+    if state.epoch < epochs or not folder.has_reply_index():
+        max_time = getattr(opts, "max_time", None)
+        deadline = time.monotonic() + max_time if max_time else None
+        result.status = (
+            fit(folder, cfg, data, model, epochs, deadline, reporter, state) if state.epoch < epochs else "done"
+        )
+        if result.status != "interrupted":
+            best = folder.load_model()
+            cfg.lexical_weight = _choose_lexical(best, data, reporter)
+            _write_config(folder, cfg, opts)
+            result.indexed = reply_index.build_index(folder, best, data.space, data.vocab, opts, reporter)
+        else:
+            reporter.info(f"interrupted after epoch {state.epoch}: run again with --resume to continue")
+    result.epochs_done, result.best_epoch, result.best_val_loss = state.epoch, state.best_epoch, state.best
+    result.history = state.history
+    return result
+
+
+def _reader_of(data_dir) -> tuple[str, str]:
+    from ..corpus import corpus_metadata
+    from ..kana import DEFAULT_READER
+
+    meta = corpus_metadata(Path(data_dir))
+    return meta.get("reader") or DEFAULT_READER, meta.get("reader_version", "")
+
+
+def _write_config(folder, cfg: RetrievalConfig, opts) -> None:
+    folder.write_config({"nocpipe": __version__, "model": asdict(cfg), "data": {"data_dir": str(opts.data_dir)}})
+
+
+def _build(cfg: RetrievalConfig, data: Data):
+    from ..models import quiet_keras
+
+    quiet_keras()
     import keras
 
     keras.utils.set_random_seed(cfg.seed)
@@ -279,27 +337,37 @@ def train_retrieval(opts, folder, log=None, reader: tuple[str, str] = ("unidic",
     model = trainer(build_encoder(shape, data.idf, cfg.seed))
     model.compile(optimizer=keras.optimizers.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay))
     model.predict_on_batch([np.zeros((2, data.space.width), np.int32)] * 2)  # builds every variable
-    state = FitState()
-    if resumed is not None:
-        state = folder.load_retrieval_checkpoint(model, FitState)
-    epochs = getattr(opts, "epochs", 10)
-    max_time = getattr(opts, "max_time", None)
-    deadline = time.monotonic() + max_time if max_time else None
-    reporter.info(
-        f"retrieval: {model.enc.count_params():,} parameters, units {cfg.units}, {data.space.size:,} n-gram rows; "
-        f"{len(data.train[0]):,} train pairs, {len(data.valid_r):,} validation pairs; batch {cfg.batch_size}"
-    )
-    if state.epoch >= epochs and folder.has_reply_index():
-        return RetrievalResult(folder.path, "already-done", state.epoch, state.best_epoch, state.best, state.history)
-    status = fit(folder, cfg, data, model, epochs, deadline, reporter, state)
-    if status == "interrupted":
-        reporter.info(f"interrupted after epoch {state.epoch}: run again with --resume to continue")
-        return RetrievalResult(folder.path, status, state.epoch, state.best_epoch, state.best, state.history)
-    best = folder.load_keras()
-    cfg.lexical_weight = _choose_lexical(best, data, reporter)
-    folder.write_config({"nocpipe": __version__, "model": asdict(cfg), "data": {"data_dir": str(opts.data_dir)}})
-    indexed = reply_index.build_index(folder, best, data.space, data.vocab, opts, reporter)
-    return RetrievalResult(folder.path, status, state.epoch, state.best_epoch, state.best, state.history, indexed)
+    return model
+
+
+def _arrays(variables) -> list[np.ndarray]:
+    return [np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in variables]
+
+
+def _save_checkpoint(folder, model, cfg: RetrievalConfig, state: "FitState", steps: int) -> None:
+    """Trainable weights only: the fixed gram vectors are a function of the seed, rebuilt on resume."""
+    from ..modeldir import CheckpointState
+
+    ckpt = CheckpointState(
+        epoch=state.epoch, step=0, steps_per_epoch=max(1, steps), batch_size=cfg.batch_size, optimizer="adamw",
+        optimizer_iterations=int(_arrays([model.optimizer.iterations])[0]), seed=cfg.seed, fingerprint="",
+        best_loss=state.best, best_epoch=state.best_epoch,
+    )  # fmt: skip
+    folder.save_checkpoint(_arrays(model.trainable_weights), _arrays(model.optimizer.variables), ckpt)
+
+
+def _restore(folder, model, checkpoint) -> "FitState":
+    from ..modeldir import check_weights
+
+    check_weights(folder.checkpoint_path, checkpoint.weights, _arrays(model.trainable_weights))
+    for var, value in zip(model.trainable_weights, checkpoint.weights):
+        var.assign(value)
+    if len(checkpoint.optimizer) == len(model.optimizer.variables):
+        for var, value in zip(model.optimizer.variables, checkpoint.optimizer):
+            var.assign(value)
+    st = checkpoint.state
+    history = [r for r in folder.read_history() if int(r["epoch"]) <= st.epoch]
+    return FitState(st.epoch, st.best_loss, st.best_epoch, history)
 
 
 def _choose_lexical(encoder, data: Data, reporter) -> float:
