@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from models import REPO, ensure_corpus, nocpipe  # noqa: E402
 
-BASE = ["--units", "64", "--batch-size", "32", "--max-len", "32", "--epochs", "1000"]
+BASE = ["--arch", "transformer", "--units", "64", "--batch-size", "32", "--max-len", "32", "--epochs", "1000"]
 SHORT = ["--steps-per-epoch", "134", "--valid-pairs", "400"]
 ROWS = [  # (label, options)
     ("Adam 0.001, constant (seed 0)", []),

@@ -64,6 +64,8 @@ def demo_model(work: Path, arch: str | None) -> Path:
         nocpipe("extract-pairs", "--raw-dir", str(work / "raw"), "--out-dir", str(work / "pairs"), "-q")
     nocpipe(
         "train",
+        "--arch",
+        "transformer",
         "--data-dir",
         str(work / "pairs"),
         "--model-dir",

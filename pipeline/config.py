@@ -18,7 +18,7 @@ from pathlib import Path
 DEFAULT_MAX_LEN = 50
 #: `nocpipe train --arch` when none is given: the best validation bits/char at equal time and
 #: width on the bundled corpus (docs/models.md); `seed` stays the 2017 network.
-DEFAULT_ARCH = "transformer"
+DEFAULT_ARCH = "retrieval"
 #: `nocpipe train --arch` names: the generative networks (pipeline.models builds them) and the
 #: retrieval chatbot (pipeline.retrieval), which ranks the corpus's own replies.
 ARCHES = ("transformer", "attention", "seed", "simple", "dense-attention", "retrieval")

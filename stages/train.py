@@ -711,6 +711,7 @@ def _reader_of(data_dir: Path, reporter: Reporter) -> tuple[str, str]:
     """The reader the corpus was read with (shard metadata, else stats.json): predict must read
     input the same way. A corpus that does not say (a filtered copy whose tool dropped the
     metadata) gets the default reader, said out loud."""
+    reporter = as_reporter(reporter)
     meta = corpus_metadata(data_dir)
     if not meta.get("reader"):
         reporter.warn(

@@ -94,6 +94,8 @@ def tiny_model(tmp_path_factory) -> Path:
         ["extract-pairs", "--raw-dir", root / "raw", "--out-dir", root / "pairs", "--workers", "1", "-q"],
         [
             "train",
+            "--arch",
+            "transformer",
             "--data-dir",
             root / "pairs",
             "--model-dir",

@@ -69,6 +69,8 @@ def test_extract_pairs_on_a_full_disk(store, tmp_path):
 
 
 TRAIN = [
+    "--arch",
+    "transformer",
     "--epochs",
     "1",
     "--units",

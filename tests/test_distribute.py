@@ -97,7 +97,7 @@ import numpy as np
 from pipeline import modeldir
 from pipeline.cli import main
 root = Path(sys.argv[1])
-tiny = ["--units", "8", "--max-len", "16", "--vocab-size", "64", "--batch-size", "16", "--max-pairs", "160",
+tiny = ["--arch", "transformer", "--units", "8", "--max-len", "16", "--vocab-size", "64", "--batch-size", "16", "--max-pairs", "160",
         "--steps-per-epoch", "4", "--seed", "7", "-q", "--data-dir", str(root / "pairs")]
 assert main(["train", "--model-dir", str(root / "straight"), "--epochs", "2", *tiny]) == 0
 assert main(["train", "--model-dir", str(root / "moved"), "--epochs", "1", "--distribute", *tiny]) == 0

@@ -27,6 +27,8 @@ def tiny(tmp_path_factory):
             main(
                 [
                     "train",
+                    "--arch",
+                    "transformer",
                     "--name",
                     "tiny",
                     "--units",

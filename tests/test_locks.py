@@ -60,11 +60,13 @@ def test_every_writing_stage_stops_on_a_held_folder(tmp_path, cli):
     src = write_aozora(tmp_path / "src" / "a.txt", "「はい」\n「いいえ」")
     raw = tmp_path / "raw"
     assert cli("ingest", "-q", "--raw-dir", raw, src).code == 0
+    # train checks its corpus before it takes its folder's lock: give it one
+    assert cli("extract-pairs", "-q", "--raw-dir", raw, "--out-dir", tmp_path / "made").code == 0
     cases = [
         (raw, False, ["ingest", "-q", "--raw-dir", raw, src]),
         (raw / "nocturne", False, ["scrape", "--raw-dir", raw, "n0001aa"]),  # scrape: per site
         (tmp_path / "corpus", False, ["extract-pairs", "-q", "--raw-dir", raw, "--out-dir", tmp_path / "corpus"]),
-        (tmp_path / "model", True, ["train", "--data-dir", tmp_path / "corpus", "--model-dir", tmp_path / "model"]),
+        (tmp_path / "model", True, ["train", "--data-dir", tmp_path / "made", "--model-dir", tmp_path / "model"]),
     ]
     for folder, beside, args in cases:
         proc = _holder(folder, "other-run", beside)

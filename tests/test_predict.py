@@ -37,6 +37,7 @@ def model_dir(tmp_path_factory) -> Path:
             data_dir=pairs,
             model_dir=d,
             epochs=1,
+            arch="transformer",
             units=8,
             max_len=16,
             vocab_size=64,

@@ -22,7 +22,17 @@ from pipeline import modeldir  # noqa: E402
 from pipeline.errors import ModelError, StoreError, UsageError  # noqa: E402
 from stages.train import TrainOptions, _rotation, train  # noqa: E402
 
-TINY = dict(units=8, max_len=16, vocab_size=64, batch_size=16, max_pairs=160, steps_per_epoch=4, seed=7, verbose=0)
+TINY = dict(
+    arch="transformer",
+    units=8,
+    max_len=16,
+    vocab_size=64,
+    batch_size=16,
+    max_pairs=160,
+    steps_per_epoch=4,
+    seed=7,
+    verbose=0,
+)
 
 
 @pytest.fixture(scope="module")
