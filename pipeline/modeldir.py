@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .atomic import file_mode, write_json, write_text, write_with
+from .atomic import file_mode, naming, write_json, write_text, write_with
 from .errors import ModelError
 from .regularfile import read_regular
 
@@ -562,17 +562,19 @@ def _check_model_section(section: dict, path: Path) -> None:
 def save_keras(model, path: Path) -> None:
     """model.save() to a temporary `.keras` name beside `path`, then rename (Keras wants the suffix)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    with naming(path):  # a full disk names model.keras, not the temporary file or nothing
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        tmp_path.unlink()
-        model.save(tmp_path)
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp_path, file_mode(path))  # a replaced model keeps its mode; a new one follows the umask
-        os.replace(tmp_path, path)
+        with naming(path, tmp_path):
+            tmp_path.unlink()
+            model.save(tmp_path)
+            with open(tmp_path, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(tmp_path, file_mode(path))  # a replaced model keeps its mode; a new one follows the umask
+            os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
 

@@ -438,7 +438,9 @@ def _vocabulary(plan: Plan, data: Data, opts: TrainOptions, reporter: Reporter) 
 @contextlib.contextmanager
 def build(plan: Plan, data: Data, opts: TrainOptions, reporter: Reporter) -> Iterator[Session]:
     """Keras: devices, precision, the network (in the strategy's scope), validation, config, saved state."""
-    import keras
+    from pipeline.models import quiet_keras
+
+    keras = quiet_keras()  # TensorFlow's native start-up lines dropped
 
     from pipeline import distribute
     from pipeline.callbacks import EpochWork, Plotter

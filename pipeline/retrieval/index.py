@@ -57,7 +57,7 @@ def build_index(folder, encoder, space, vocab, opts, reporter: Reporter) -> int:
     keep = _distinct(pairs)
     cols = {name: [values[i] for i in keep] for name, values in pairs.columns.items()}
     raw_dir = Path(getattr(opts, "raw_dir", None) or config.default_raw_dir())
-    titles = work_titles(raw_dir, set(zip(cols["source"], cols["work_id"])))
+    titles = work_titles(opts.data_dir, raw_dir, set(zip(cols["source"], cols["work_id"])))
     cols["title"] = [titles[k][0] for k in zip(cols["source"], cols["work_id"])]
     cols["author"] = [titles[k][1] for k in zip(cols["source"], cols["work_id"])]
     t0 = time.perf_counter()
@@ -81,6 +81,10 @@ def build_index(folder, encoder, space, vocab, opts, reporter: Reporter) -> int:
     reporter.info(
         f"reply index: {len(keep):,} distinct replies of {len(pairs):,} train pairs in "
         f"{time.perf_counter() - t0:.1f}s"
-        + (f"; {untitled:,} without a title (no raw store at {raw_dir}: give --raw-dir)" if untitled else "")
+        + (
+            f"; {untitled:,} without a title (neither the corpus nor the raw store at {raw_dir} names them)"
+            if untitled
+            else ""
+        )
     )
     return len(keep)

@@ -46,10 +46,18 @@ def read_pairs(data_dir: Path, split: str, limit: int = 0, with_sources: bool = 
     return Pairs(picked["utterance_kana"], picked["reply_kana"], picked if with_sources else {})
 
 
-def work_titles(raw_dir: Path, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
-    """(source, work_id) -> (title, author) from the raw store; empty strings where it has none."""
+def work_titles(data_dir: Path, raw_dir: Path, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(source, work_id) -> (title, author): as the corpus recorded them (stats.json), else from the
+    raw store's metadata; empty strings where neither has them."""
+    from .. import corpus
+
+    titles, authors = corpus.work_titles(Path(data_dir)), corpus.work_authors(Path(data_dir))
     out = {}
     for source, work_id in keys:
+        key = f"{source}/{work_id}"
+        if key in titles:
+            out[(source, work_id)] = (titles[key], authors.get(key, ""))
+            continue
         meta: dict = {}
         try:
             if source in SOURCES and rawstore.valid_work_id(source, work_id):
