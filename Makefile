@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 DEMO   ?= demo
 
-.PHONY: install install-dev browser lint demo test test-slow bench bench-train clean
+.PHONY: install install-dev browser lint typecheck cli-docs demo test test-slow bench bench-train clean
 
 # The demo needs the core only; the tests add the extras (dask, serve, jax, ...) and tools.
 $(STAMP): pyproject.toml
@@ -34,6 +34,15 @@ lint: $(DEV)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Types of the library and the stages; third-party packages without types are listed in
+# pyproject.toml ([tool.mypy]), one by one.
+typecheck: $(DEV)
+	$(VENV)/bin/mypy pipeline stages
+
+# docs/cli.md is every command's --help; `make test` fails while the two disagree.
+cli-docs: $(STAMP)
+	$(PY) scripts/cli_reference.py
+
 # The main job on the 61 bundled Aozora works, in ./demo (NOCPIPE_DATA): ingest, extract-pairs,
 # a corpus report, a short training run of the default architecture (DEMO_TRAIN: a time budget,
 # so the demo takes the same few minutes on any machine), replies to six inputs from arguments
@@ -55,11 +64,14 @@ demo: $(STAMP)
 	  NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe evaluate --name demo; fi
 	@echo "demo data and model in ./$(DEMO)"
 
-test: $(DEV) browser lint
-	$(PY) -m pytest -q -m "not slow"
+# The suite runs on every core (pytest-xdist), one test file per worker at a time, so a
+# file's module fixtures are built once; `-m slow` is the long tail, for `make test-slow`.
+PYTEST_WORKERS ?= auto
+test: $(DEV) browser lint typecheck
+	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile
 
-test-slow: $(DEV)
-	$(PY) -m pytest -q -m slow
+test-slow: $(DEV) browser
+	$(PY) -m pytest -q -m slow -n $(PYTEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(PY) benchmarks/extract.py
