@@ -65,13 +65,15 @@ demo: $(STAMP)
 	@echo "demo data and model in ./$(DEMO)"
 
 # The suite runs on every core (pytest-xdist), one test file per worker at a time, so a
-# file's module fixtures are built once; `-m slow` is the long tail, for `make test-slow`.
+# file's module fixtures are built once, in the order tests/conftest.py gives (the longest
+# files first); `-m slow` is the long tail, for `make test-slow`.
 PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: $(DEV) browser lint typecheck
-	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_PARALLEL)
 
 test-slow: $(DEV) browser
-	$(PY) -m pytest -q -m slow -n $(PYTEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -m slow $(PYTEST_PARALLEL)
 
 bench: $(STAMP)
 	$(PY) benchmarks/extract.py

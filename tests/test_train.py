@@ -135,6 +135,7 @@ def test_ctrl_c_saves_the_step_and_resume_continues_exactly(pairs, straight, tmp
     assert rows[0]["resumed_at_step"] == str(state["step"]) and int(rows[0]["steps"]) == 4 - state["step"]
 
 
+@pytest.mark.slow
 def test_rotating_optimizers_follow_the_seed(pairs, tmp_path):
     run(pairs, tmp_path / "m", 2, rotate_optimizers=True, steps_per_epoch=1, seed=3)
     rows = list(csv.DictReader(open(tmp_path / "m" / "history.csv", encoding="utf-8")))
@@ -231,6 +232,7 @@ def test_keras_callbacks_see_every_epoch_and_the_validation_metrics(pairs, tmp_p
     assert [float(h["val_bpc"]) for h in hist] == pytest.approx([float(r["val_bpc"]) for r in rows], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_max_time_stops_after_a_step_and_resume_continues_exactly(pairs, straight, tmp_path):
     d = tmp_path / "m"
     logs: list[str] = []
@@ -265,6 +267,7 @@ def test_max_time_durations(cli, tmp_path):
     assert res.code == 1 and res.err.startswith("Error: --max-time takes a duration")
 
 
+@pytest.mark.slow
 def test_lr_decay_lowers_the_learning_rate_as_the_time_budget_runs_out(pairs, tmp_path, monkeypatch):
     import time as real_time
 
