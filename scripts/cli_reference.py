@@ -6,22 +6,26 @@
 The reference is whatever `nocpipe COMMAND --help` prints, so it can never say more or
 less than the commands do. Commands are found by walking the Click tree Typer builds
 (hidden ones left out, groups followed), so a command added or renamed needs no edit
-here. Help is rendered at a fixed width of 100 columns whatever the terminal, and with
-the data and cache folders unset, so the same code gives the same page on any machine.
+here. Help is rendered at a fixed width of 100 columns whatever the terminal, with every
+NOCPIPE_* variable unset and from an empty folder standing in for the working directory
+and the home folder, so no setting of this machine shows up as a default: the same code
+gives the same page anywhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "docs" / "cli.md"
 WIDTH = 100
-# Variables that could leak a machine's setup into a rendered default.
-_UNSET = ("NOCPIPE_DATA", "NOCPIPE_CACHE", "NOCPIPE_CONTACT", "XDG_CACHE_HOME")
+# Besides every NOCPIPE_* variable: where a machine's own settings could come from.
+_UNSET = ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME")
 
 HEADER = """\
 # Command-line reference
@@ -53,12 +57,29 @@ def _commands(group, ctx, path: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
             yield from _commands(cmd, _context(cmd, name, ctx), (*path, name))
 
 
-def _help(runner, app, args: list[str]) -> str:
+def _clean_env(home: str) -> dict[str, str | None]:
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("NOCPIPE_") or k in _UNSET}
+    return {**env, "HOME": home, "COLUMNS": str(WIDTH), "LINES": "50"}
+
+
+@contextlib.contextmanager
+def _neutral_folder() -> Iterator[str]:
+    """An empty folder as working directory for the rendering, removed after."""
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="cli-reference-") as tmp:
+        os.chdir(tmp)
+        try:
+            yield tmp
+        finally:
+            os.chdir(here)
+
+
+def _help(runner, app, args: list[str], home: str) -> str:
     result = runner.invoke(
         app,
         [*args, "--help"],
         prog_name="nocpipe",
-        env={"COLUMNS": str(WIDTH), **{k: None for k in _UNSET}},
+        env=_clean_env(home),
         terminal_width=WIDTH,
         max_content_width=WIDTH,
     )
@@ -83,8 +104,9 @@ def render() -> str:
         cmd = " ".join(path)
         parts[-1] += f"\n| [`nocpipe {cmd}`](#nocpipe-{'-'.join(path)}) | {_summary(command, path)} |"
     sections = [("nocpipe", [])] + [("nocpipe " + " ".join(p), list(p)) for p in paths]
-    for title, args in sections:
-        parts.append(f"## {title}\n\n```text\n{_help(runner, app, args)}\n```")
+    with _neutral_folder() as home:
+        for title, args in sections:
+            parts.append(f"## {title}\n\n```text\n{_help(runner, app, args, home)}\n```")
     return "\n\n".join(parts) + "\n"
 
 
@@ -117,8 +139,6 @@ def drift(text: str, path: Path) -> str | None:
 def main(argv: list[str]) -> int:
     if str(REPO) not in sys.path:  # run as a script from anywhere: the checkout's code wins
         sys.path.insert(0, str(REPO))
-    for key in _UNSET:
-        os.environ.pop(key, None)
     text = render()
     if "--check" in argv:
         problem = drift(text, OUT)
