@@ -99,6 +99,7 @@ def test_model_folder_is_complete(straight):
     assert model.output_shape == (None, 16, 64) and [t.name for t in model.inputs] == ["chars", "reply_in"]
 
 
+@pytest.mark.slow
 def test_resume_at_an_epoch_boundary_equals_a_straight_run(pairs, straight, tmp_path):
     d = tmp_path / "m"
     assert run(pairs, d, 1).epochs_done == 1
@@ -152,6 +153,7 @@ def test_rotating_optimizers_resume_exactly(pairs, tmp_path):
     assert_same(a, b)
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_naming_epoch_and_step(pairs, tmp_path):
     class Poison(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
@@ -211,6 +213,7 @@ def test_force_starts_over_and_no_validation_picks_by_training_loss(pairs, tmp_p
     assert any("no validation (--valid-pairs 0)" in line for line in logs)
 
 
+@pytest.mark.slow
 def test_pad_loss_end_trains_with_end_weights_and_is_saved(pairs, tmp_path):
     import json
 
