@@ -4,11 +4,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
+SERVE  := $(VENV)/.installed-serve
 DEMO   ?= demo
 
-.PHONY: install install-dev browser lint typecheck cli-docs demo test test-slow bench bench-train clean
+.PHONY: install install-dev install-serve browser lint typecheck cli-docs demo test test-slow bench bench-train clean
 
-# The demo needs the core only; the tests add the extras (dask, serve, jax, ...) and tools.
+# Sizes of each target: docs/install.md. The core is what the pipeline needs (about 2.8 GB,
+# TensorFlow most of it); the demo adds the serve extra (it ends with `nocpipe serve`); the
+# tests add the other extras (dask, s3, jax, ...) and tools.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -19,7 +22,13 @@ $(DEV): $(STAMP)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(DEV)
 
+$(SERVE): $(STAMP)
+	$(PY) -m pip install -q -e '.[serve]'
+	touch $(SERVE)
+
 install: $(STAMP)
+
+install-serve: $(SERVE)
 
 install-dev: $(DEV)
 
@@ -52,7 +61,7 @@ cli-docs: $(STAMP)
 # and shorter epochs (134 steps, 400 validation pairs) let the rate fall in small steps.
 DEMO_TRAIN ?= --max-time 150s --epochs 1000 --units 64 --batch-size 32 --max-len 32 --learning-rate 0.003 \
 	--lr-decay --itf 0.5 --steps-per-epoch 134 --valid-pairs 400
-demo: $(STAMP)
+demo: $(SERVE)
 	rm -rf $(DEMO)
 	NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe ingest -q data/aozora
 	NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe extract-pairs -q --examples 3

@@ -33,6 +33,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pipeline import corpus, rawstore  # noqa: E402
 from pipeline.kana import get_reader, strip_ruby  # noqa: E402
 from pipeline.pairs import find_candidates  # noqa: E402
 from pipeline.parsers import parser_for  # noqa: E402
@@ -144,15 +145,12 @@ def _library_time(reader: str, texts: list[str]) -> tuple[float, float]:
 
 def _work_sides(out: Path) -> dict[str, list[str]]:
     """Each work's distinct katakana sides, from extract-pairs' per-work files."""
-    import pyarrow.parquet as pq
-
-    from pipeline.shards import WORKS_DIR
+    from pipeline.corpus import work_tables
 
     works = {}
-    for p in sorted((out / WORKS_DIR).glob("*/*.parquet")):
-        t = pq.read_table(p, columns=["utterance_kana", "reply_kana"])
+    for key, t in work_tables(out, ["utterance_kana", "reply_kana"]):
         sides = zip(t.column(0).to_pylist(), t.column(1).to_pylist())
-        works[f"{p.parent.name}/{p.stem}"] = list(dict.fromkeys(s for pair in sides for s in pair))
+        works[key] = list(dict.fromkeys(s for pair in sides for s in pair))
     return works
 
 
@@ -238,7 +236,6 @@ def neardup_section(out: Path, extract_wall: float | None) -> None:
 def incremental_section(raw: Path, tmp: Path, reader: str = "pykakasi") -> None:
     """A rerun after one work changed, against a clean run: wall time and shards rewritten
     (phase 2 always runs over every work; only shards whose content changed are written)."""
-    import json as _json
 
     out = tmp / "pairs-incremental"
     base = [
@@ -259,15 +256,14 @@ def incremental_section(raw: Path, tmp: Path, reader: str = "pykakasi") -> None:
     ]
     clean, _ = peak_rss_of(base + ["--out-dir", str(out), "-q"])
     work = sorted(p for p in (raw / "aozora").iterdir() if p.is_dir())[len(list((raw / "aozora").iterdir())) // 2]
-    text = work / "text.txt"
-    lines = text.read_text(encoding="utf-8").split("\n")
+    lines = rawstore.read_text(work).split("\n")
     quoted = [i for i, ln in enumerate(lines) if ln.startswith("「") and len(ln) < 20]  # kept by --max-len
     lines[quoted[len(quoted) // 2]] = "「ええ、" + lines[quoted[len(quoted) // 2]][1:]  # one reply revised
-    text.write_text("\n".join(lines), encoding="utf-8")
+    rawstore.write_text(work, "\n".join(lines))
     t0 = time.perf_counter()
     proc = subprocess.run(base + ["--out-dir", str(out)], capture_output=True, text=True)
     rerun = time.perf_counter() - t0
-    shards = _json.loads((out / "stats.json").read_text(encoding="utf-8"))["shards"]
+    shards = corpus.read_stats(out)["shards"]
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("extracted")), proc.stdout.strip())
     print(
         f"\nincremental ({reader}, 2 workers, --shard-size 1000): clean run {clean:.1f} s; "

@@ -57,23 +57,24 @@ def test_utterances(pairs: Path, n: int = LINES) -> list[str]:
 
 
 def measure(model_dir: Path, utts: list[str]) -> dict:
-    from pipeline.inference import Chatbot
+    from pipeline.decoding import Decoding
+    from pipeline.inference import load_bot
 
     t0 = time.perf_counter()
-    bot = Chatbot.load(model_dir)
+    bot = load_bot(model_dir)
     bot.warm_up()
-    bot.reply(utts[: LINES // 4])
+    bot.reply(utts[: LINES // 4], Decoding())
     loaded = time.perf_counter() - t0
     t0 = time.perf_counter()
-    greedy = bot.reply(utts)
+    greedy = bot.reply(utts, Decoding())
     g = time.perf_counter() - t0
     t0 = time.perf_counter()
-    bot.reply(utts, beam=4)
+    bot.reply(utts, Decoding(beam=4))
     b = time.perf_counter() - t0
     texts = [c[0].text for c in greedy]
     return {
         "arch": bot.arch,
-        "units": bot.model_config.units,
+        "units": getattr(getattr(bot, "model_config", None), "units", 0),  # a retrieval bot has none
         "load_s": loaded,
         "greedy_ms": 1000 * g / len(utts),
         "beam4_ms": 1000 * b / len(utts),

@@ -60,7 +60,9 @@ def digest(out_dir: Path) -> tuple[str, dict]:
     for f in pairs_files(out_dir):
         rows.extend(json.dumps(r, ensure_ascii=False, sort_keys=True) for r in pq.read_table(f).to_pylist())
     h = hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()[:16]
-    stats = json.loads((out_dir / "stats.json").read_text(encoding="utf-8"))
+    from pipeline.corpus import read_stats
+
+    stats = read_stats(out_dir) or {}
     return f"{h} ({len(rows)} rows)", {k: v for k, v in stats.items() if "time" not in k and "second" not in k}
 
 

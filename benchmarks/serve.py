@@ -1,8 +1,10 @@
 """nocpipe serve under load: replies per second and p50/p95 latency for 1 and 10 concurrent
-clients, with batching (the default) and without (--max-batch 1), on a demo-sized model.
-Prints figures; asserts nothing.
+clients, with batching (the default) and without (--max-batch 1), on a demo-sized model;
+then a stop with a long queue: --queued requests sent at once, Ctrl-C while they wait, and
+what each got and how long the stop took. Prints figures; asserts nothing.
 
-    .venv/bin/python benchmarks/serve.py [--model-dir DIR | --arch ARCH] [--requests N] [--work DIR] [--json FILE]
+    .venv/bin/python benchmarks/serve.py [--model-dir DIR | --arch ARCH] [--requests N] [--queued N]
+                                         [--work DIR] [--json FILE]
 
 The server is the real `nocpipe serve` process on a free port. Each client is a thread with
 one keep-alive connection that sends a line, waits for the reply and sends the next (a
@@ -99,11 +101,15 @@ class Server:
                 break
         else:
             raise SystemExit(f"nocpipe serve did not start (exit {self.proc.wait()})")
-        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        self.log: list[str] = []  # what it prints after the URL
+        threading.Thread(target=lambda: self.log.extend(self.proc.stdout), daemon=True).start()
 
-    def stop(self) -> None:
-        self.proc.send_signal(2)  # Ctrl-C
+    def stop(self) -> float:
+        """Ctrl-C; the seconds until the process has exited."""
+        t0 = time.perf_counter()
+        self.proc.send_signal(2)
         self.proc.wait(60)
+        return time.perf_counter() - t0
 
 
 def request(conn: http.client.HTTPConnection, method: str, path: str, body: dict | None = None) -> dict:
@@ -166,6 +172,49 @@ def load(server: Server, clients: int, per_client: int, options: dict) -> dict:
     }
 
 
+def stop_with_queue(model: Path, queued: int) -> dict:
+    """`queued` clients send one line each (50 replies asked, so the queue outlasts the stop),
+    Ctrl-C once most of them wait: what they got, the stop's seconds and log lines."""
+    server = Server(model, "--max-batch", "1")
+    answers: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(server.host, int(server.port), timeout=120)
+        try:
+            conn.request(
+                "POST", "/api/reply", json.dumps({"text": "はい", "num": 50}), {"Content-Type": "application/json"}
+            )
+            resp = conn.getresponse()
+            got = (resp.status, resp.getheader("Content-Type", ""))
+            resp.read()
+        except OSError as exc:
+            got = (0, type(exc).__name__)
+        with lock:
+            answers.append(got)
+
+    threads = [threading.Thread(target=client) for _ in range(queued)]
+    for t in threads:
+        t.start()
+    conn = http.client.HTTPConnection(server.host, int(server.port), timeout=120)
+    deadline = time.monotonic() + 60
+    while request(conn, "GET", "/api/health")["stats"]["pending"] < queued * 0.8 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    conn.close()
+    seconds = server.stop()
+    for t in threads:
+        t.join()
+    statuses = [s for s, _ in answers]
+    return {
+        "queued": queued,
+        "ok": statuses.count(200),
+        "json_503": sum(1 for s, ct in answers if s == 503 and ct.startswith("application/json")),
+        "other": sum(1 for s, ct in answers if s not in (200, 503) or not ct.startswith("application/json")),
+        "stop_s": seconds,
+        "log_lines": sum(1 for line in server.log if not line.startswith("stopped:")),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model-dir", type=Path, help="a trained model folder (default: train a demo-sized one)")
@@ -177,6 +226,7 @@ def main() -> None:
         help="where the demo-sized model is trained and kept",
     )
     ap.add_argument("--requests", type=int, default=200, help="replies per run (split among the clients)")
+    ap.add_argument("--queued", type=int, default=250, help="requests waiting when the server is stopped")
     ap.add_argument("--json", type=Path, help="write the figures here too")
     args = ap.parse_args()
 
@@ -209,8 +259,13 @@ def main() -> None:
             f"{label}: p95 at 10 clients / p95 at 1 client = {ten['p95_ms'] / one['p95_ms']:.2f}x; "
             f"throughput 10 / 1 clients = {ten['replies_per_s'] / one['replies_per_s']:.2f}x"
         )
+    stop = stop_with_queue(model, args.queued)
+    print(
+        f"stop with {stop['queued']} queued: {stop['ok']} replies, {stop['json_503']} JSON 503s, {stop['other']} "
+        f"other answers; exited {stop['stop_s']:.2f} s after Ctrl-C; {stop['log_lines']} log line(s) meanwhile"
+    )
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        args.json.write_text(json.dumps({"load": rows, "stop": stop}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Aozora corpus is ingested and extracted first (about a minute, kept in --work).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import resource
@@ -137,7 +136,9 @@ def train_run(work: Path, pairs: Path, name: str, *opts: str) -> dict:
     mdir = work / "models" / name
     argv = ["train", "--data-dir", str(pairs), "--model-dir", str(mdir), "--force", "--quiet", *opts]
     res = run_child(["--child-train", json.dumps(argv)], work)
-    rows = list(csv.DictReader(open(mdir / "history.csv", encoding="utf-8")))
+    from pipeline.modeldir import ModelDir
+
+    rows = ModelDir(mdir).read_history()
     res["epochs"] = rows
     res["last_sps"] = float(rows[-1]["samples_per_s"])
     res["fit_s"] = [float(r["seconds"]) for r in rows]
@@ -170,7 +171,7 @@ def replicate(pairs: Path, dest: Path, n_train: int) -> Path:
     import pyarrow.parquet as pq
 
     from pipeline.config import SHARD_TARGET_PAIRS
-    from pipeline.shards import SCHEMA, list_shards, shard_name
+    from pipeline.corpus import SCHEMA, list_shards, read_stats, shard_name, write_stats
 
     if len(list_shards(dest)) and json.loads((dest / "_bench.json").read_text())["n_train"] == n_train:
         return dest
@@ -189,7 +190,7 @@ def replicate(pairs: Path, dest: Path, n_train: int) -> Path:
             part = pa.concat_tables([part, valid])
         pq.write_table(part, dest / shard_name(shard), compression="zstd")
         shard += 1
-    (dest / "stats.json").write_bytes((pairs.parent / "stats.json").read_bytes())  # stats sit at the corpus root
+    write_stats(dest, read_stats(pairs.parent) or {})  # stats sit at the corpus root
     (dest / "_bench.json").write_text(json.dumps({"n_train": n_train}))
     return dest
 

@@ -68,21 +68,43 @@ def atomic_path(path: Path) -> Iterator[Path]:
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise UsageError(f"{path} is a folder; name a file to write")
     if st is not None and not stat.S_ISREG(st.st_mode):
-        yield path
+        with naming(path, None):
+            yield path
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with naming(path, None):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp_path, file_mode(path))
-        os.replace(tmp_path, path)
+        with naming(path, tmp_path):
+            yield tmp_path
+            with open(tmp_path, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(tmp_path, file_mode(path))
+            os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextmanager
+def naming(path: Path, tmp: Path | None = None) -> Iterator[None]:
+    """For writers that make their own temporary file (Keras wants its own suffix): an OSError of writing `path` names `path`: not the temporary file, which the user never
+    chose and which is gone by the time they read the message, and not nothing (a library's
+    write error carries no file name). Errors about other files pass as they are."""
+    try:
+        yield
+    except OSError as exc:
+        name = None if exc.filename is None else os.path.abspath(exc.filename)
+        folder = os.path.abspath(path.parent)
+        # Before the temporary file exists (tmp None), any name made in the folder is one.
+        ours = name in (None, os.path.abspath(path), folder, os.path.abspath(tmp) if tmp else None) or (
+            tmp is None and os.path.dirname(name) == folder
+        )
+        if exc.errno is None or not ours:
+            raise
+        raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from exc
 
 
 def write_bytes(path: Path, data: bytes) -> None:

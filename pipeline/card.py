@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import __version__
-from .atomic import write_text
-from .shards import CARD_FILE, PAIRS_DIR, SPLIT_FILES
+from . import __version__, corpus
+from .corpus import PAIRS_DIR, SPLIT_FILES
 
 #: What each source's texts may be used for (the card's licence section).
 LICENCES = {
@@ -22,6 +21,8 @@ LICENCES = {
     "text": ("other", "texts the user ingested: as their own licence says"),
 }
 TOP_WORKS = 50
+#: Where the card's licence link leads: its own table of sources and their licences.
+LICENCE_LINK = "README.md#sources-and-works"
 
 
 def _yaml_str(s: str) -> str:
@@ -32,44 +33,55 @@ def _cell(s: object) -> str:
     return str(s).replace("|", "\\|").replace("\n", " ")
 
 
-def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> str:
-    by_split = stats.get("pairs_by_split", {})
-    present = [s for s in SPLIT_FILES if by_split.get(s)]
-    sources = sorted({w["source"] for w in per_work.values()})
+def _size_category(n: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return name
+    return "1M<n<10M"
+
+
+def _header(stats: dict, sources: list[str], present: list[str]) -> list[str]:
+    """The YAML header Hugging Face reads: licence, the files of each split (`configs`), and
+    `dataset_info`: the columns and their types, and the rows of each split."""
     details = "; ".join(f"{s}: {LICENCES.get(s, ('other', 'unknown'))[1]}" for s in sources)
-    n = stats.get("pairs_kept", 0)
-    size = (
-        "n<1K"
-        if n < 1_000
-        else "1K<n<10K"
-        if n < 10_000
-        else "10K<n<100K"
-        if n < 100_000
-        else "100K<n<1M"
-        if n < 1_000_000
-        else "1M<n<10M"
-    )
-    # Hugging Face has no licence id for "public domain text"; the details name it per source.
+    by_split = stats.get("pairs_by_split", {})
+    # Hugging Face has no licence id for "public domain text"; the details name it per source,
+    # and the link leads to the card's own table of sources and their licences.
     lines = [
         "---",
         "language:",
         "- ja",
         "license: other",
         "license_name: per-source",
+        f"license_link: {_yaml_str(LICENCE_LINK)}",
         f"license_details: {_yaml_str(details or 'no works yet')}",
         "pretty_name: nocpipe katakana dialogue pairs",
         "task_categories:",
         "- text-generation",
         "size_categories:",
-        f"- {size}",
+        f"- {_size_category(stats.get('pairs_kept', 0))}",
         "configs:",
         "- config_name: default",
         "  data_files:",
     ]
     for s in present:
-        lines += [f"  - split: {SPLIT_FILES[s]}", f"    path: {_yaml_str(f'{PAIRS_DIR}/{SPLIT_FILES[s]}-*.parquet')}"]
+        lines += [f"  - split: {SPLIT_FILES[s]}", f"    path: {_yaml_str(corpus.split_glob(s))}"]
+    lines += ["dataset_info:", "  config_name: default", "  features:"]
+    for f in corpus.SCHEMA:
+        lines += [f"  - name: {f.name}", f"    dtype: {f.type}"]
+    lines.append("  splits:")
+    for s in present:
+        lines += [f"  - name: {SPLIT_FILES[s]}", f"    num_examples: {by_split[s]}"]
+    return lines + ["---"]
+
+
+def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> str:
+    by_split = stats.get("pairs_by_split", {})
+    present = [s for s in SPLIT_FILES if by_split.get(s)]
+    sources = sorted({w["source"] for w in per_work.values()})
+    n = stats.get("pairs_kept", 0)
+    lines = _header(stats, sources, present)
     lines += [
-        "---",
         "",
         "# nocpipe katakana dialogue pairs",
         "",
@@ -80,18 +92,33 @@ def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> st
     ]
 
     # ---- figures
-    lines += ["## Figures", "", "| split | file prefix | pairs |", "| --- | --- | ---: |"]
-    for s in SPLIT_FILES:
-        lines.append(f"| {s} | `{PAIRS_DIR}/{SPLIT_FILES[s]}-*.parquet` | {by_split.get(s, 0):,} |")
+    share, nominal = stats.get("split_share", {}), stats.get("split_nominal", {})
     lines += [
+        "## Figures",
+        "",
+        "| split | file prefix | pairs | share of pairs | share of works asked |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for s in SPLIT_FILES:
+        lines.append(
+            f"| {s} | `{corpus.split_glob(s)}` | {by_split.get(s, 0):,} | {share.get(s, 0):.1%} | {nominal.get(s, 0):.0%} |"
+        )
+    lines += [
+        "",
+        "A work goes whole to one split (a stable hash of its id), so the shares of pairs differ "
+        "from the shares of works asked for: long works weigh more.",
         "",
         f"{stats.get('works', 0):,} works, {stats.get('episodes', 0):,} episodes, "
         f"{stats.get('candidate_pairs', 0):,} candidate pairs, {n:,} kept.",
         "",
     ]
     if stats.get("dropped"):
-        lines += ["| dropped because | pairs |", "| --- | ---: |"]
-        lines += [f"| {k.removeprefix('dropped_').replace('_', ' ')} | {v:,} |" for k, v in stats["dropped"].items()]
+        drop_share = stats.get("dropped_share_by_reason", {})
+        lines += ["| dropped because | pairs | share of candidate pairs |", "| --- | ---: | ---: |"]
+        for k, v in stats["dropped"].items():
+            reason = k.removeprefix("dropped_")
+            label = reason.replace("_", " ") + (f" (over {stats['max_len']})" if reason == "too_long" else "")
+            lines.append(f"| {label} | {v:,} | {drop_share.get(reason, 0):.1%} |")
         lines.append("")
 
     # ---- sources and works
@@ -143,7 +170,7 @@ def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> st
         "",
         "`source`, `work_id`, `episode`, `line`, `utterance`, `reply` (the text inside 「」), "
         "`utterance_kana`, `reply_kana` (the katakana reading: ァ–ヺ, ー and 、。！？…・「」『』～), "
-        "`split` (`train`, `valid` or `test`).",
+        "`split` (`train`, `validation` or `test`).",
         "",
         "## Reading",
         "",
@@ -159,7 +186,7 @@ def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> st
         f'df = pd.read_parquet("{PAIRS_DIR}")                     # every split; filter on df.split',
         "",
         "import duckdb",
-        f"duckdb.sql(\"SELECT split, count(*) FROM '{PAIRS_DIR}/*.parquet' GROUP BY split\")",
+        f"duckdb.sql(\"SELECT split, count(*) FROM '{corpus.split_glob()}' GROUP BY split\")",
         "",
         "import datasets",
         'ds = datasets.load_dataset(".")                       # this folder: train / validation / test',
@@ -172,4 +199,4 @@ def render(stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> st
 
 
 def write_card(root: Path, stats: dict, per_work: dict[str, dict], metas: dict[str, dict]) -> None:
-    write_text(Path(root) / CARD_FILE, render(stats, per_work, metas))
+    corpus.write_card_text(root, render(stats, per_work, metas))

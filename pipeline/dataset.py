@@ -31,14 +31,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from .corpus import find_shards, open_checked, read_row_group_checked, split_values
 from .errors import StoreError
-from .shards import find_shards
 from .vocab import Vocab
 
 TEXT_COLUMNS = ["utterance_kana", "reply_kana"]
 DEFAULT_WINDOW_ROWS = 16_384
+
+
+def _of_split(column: pa.ChunkedArray, split: str) -> pa.ChunkedArray:
+    """Which rows belong to `split`, whichever of its names (`validation`, `valid`) they carry."""
+    return pc.is_in(column, value_set=pa.array(split_values(split)))
 
 
 @dataclass(frozen=True)
@@ -60,32 +64,32 @@ def scan_units(folder: Path, split: str, max_pairs: int = 0) -> list[Unit]:
     units: list[Unit] = []
     total = 0
     for path in shards:
-        try:
-            pf = pq.ParquetFile(path)
-            for rg in range(pf.num_row_groups):
-                col = pf.read_row_group(rg, columns=["split"]).column(0)
-                n = int(pc.sum(pc.equal(col, split)).as_py() or 0)
-                if max_pairs:
-                    n = min(n, max_pairs - total)
-                if n > 0:
-                    units.append(Unit(str(path), rg, n))
-                    total += n
-                if max_pairs and total >= max_pairs:
-                    return units
-        except (OSError, pa.ArrowException, KeyError) as exc:
-            raise StoreError(f"cannot read shard {path}: {exc}") from None
+        pf = open_checked(path, ["split"])
+        for rg in range(pf.num_row_groups):
+            col = read_row_group_checked(pf, path, rg, ["split"]).column(0)
+            n = int(pc.sum(_of_split(col, split)).as_py() or 0)
+            if max_pairs:
+                n = min(n, max_pairs - total)
+            if n > 0:
+                units.append(Unit(str(path), rg, n))
+                total += n
+            if max_pairs and total >= max_pairs:
+                return units
     return units
+
+
+def _unit_table(unit: Unit, split: str) -> pa.Table:
+    """The text columns of one unit's rows, read through the corpus module's door."""
+    columns = TEXT_COLUMNS + ["split"]
+    table = read_row_group_checked(open_checked(unit.path, columns), unit.path, unit.row_group, columns)
+    return table.filter(_of_split(table.column("split"), split)).slice(0, unit.take)
 
 
 def count_too_long(units: list[Unit], split: str, max_len: int) -> tuple[int, int]:
     """(sides longer than max_len, sides) among `units`: what a model of that length cuts."""
     cut = total = 0
     for unit in units:
-        try:
-            table = pq.ParquetFile(unit.path).read_row_group(unit.row_group, columns=TEXT_COLUMNS + ["split"])
-        except (OSError, pa.ArrowException) as exc:
-            raise StoreError(f"cannot read shard {unit.path}: {exc}") from None
-        table = table.filter(pc.equal(table.column("split"), split)).slice(0, unit.take)
+        table = _unit_table(unit, split)
         for name in TEXT_COLUMNS:
             cut += int(pc.sum(pc.greater(pc.utf8_length(table.column(name)), max_len)).as_py() or 0)
             total += table.num_rows
@@ -94,11 +98,7 @@ def count_too_long(units: list[Unit], split: str, max_len: int) -> tuple[int, in
 
 def read_unit(unit: Unit, split: str) -> tuple[list[str], list[str]]:
     """(utterances, replies) of one unit: its split's first `take` rows, in file order."""
-    try:
-        table = pq.ParquetFile(unit.path).read_row_group(unit.row_group, columns=TEXT_COLUMNS + ["split"])
-    except (OSError, pa.ArrowException) as exc:
-        raise StoreError(f"cannot read shard {unit.path}: {exc}") from None
-    table = table.filter(pc.equal(table.column("split"), split)).slice(0, unit.take)
+    table = _unit_table(unit, split)
     return table.column("utterance_kana").to_pylist(), table.column("reply_kana").to_pylist()
 
 

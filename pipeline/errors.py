@@ -85,19 +85,59 @@ class ClusterError(NocpipeError):
     """A Dask cluster cannot be used: dask.distributed is missing, or the scheduler is unreachable."""
 
 
+def file_in_the_way(path: object) -> object | None:
+    """`path`, or the nearest folder above it, when that exists and is not a folder: what
+    stands where a folder belongs (None when nothing does)."""
+    import os
+    import stat
+    from pathlib import Path
+
+    p = Path(str(path))
+    for q in (p, *p.parents):
+        try:
+            st = os.stat(q)
+        except OSError:
+            continue
+        return None if stat.S_ISDIR(st.st_mode) else q
+    return None
+
+
+def not_a_folder(path: object, what: str = "") -> str:
+    """The message for a file where a folder belongs: names the file itself."""
+    thing = f" ({what})" if what else ""
+    return f"{path} is a file; a folder is needed here{thing}: move the file away or choose another path"
+
+
 def describe_os_error(exc: OSError, what: str = "") -> str:
     """One line for an operating-system error (full disk, no permission, a file where a
-    folder belongs...) with what to do; the CLI's last word for any OSError a stage
-    did not turn into a NocpipeError itself."""
+    folder belongs...) that names the file and says what to do; the CLI's last word for any
+    OSError a stage did not turn into a NocpipeError itself. `what` names the path when the
+    error carries none (a library's write error)."""
     import errno
+    import os
+    from pathlib import Path
 
     where = exc.filename if exc.filename is not None else what
-    text = f"{where}: {exc.strerror or exc}" if where else str(exc.strerror or exc)
+    reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+    text = f"{where}: {reason}" if where else reason
     if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
         return f"{text}: the disk is full; free some space and run the same command again (finished work is kept)"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        # A file that is there and readable was not the trouble: the folder it is written in was.
+        if where and (not os.path.exists(where) or os.access(where, os.R_OK)):
+            folder = next((q for q in Path(str(where)).parents if q.exists()), None)
+            if folder is not None and not os.access(folder, os.W_OK):
+                return f"{text}: the folder {folder} is not writable for this user; choose another place"
+        if exc.errno == errno.EROFS:
+            return f"{text}: that file system is read-only; choose another place"
         return f"{text}: check the permissions of that file or folder"
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST) and where:
+        blocker = file_in_the_way(where)
+        if blocker is not None:
+            return not_a_folder(blocker)
     if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        if exc.errno == errno.EISDIR:
+            return f"{where} is a folder; a file is needed here: name a file" if where else text
         return f"{text}: a file stands where a folder belongs (or the other way round)"
     if exc.errno == errno.ENAMETOOLONG:
         return f"{text}: choose a shorter name"

@@ -4,7 +4,8 @@
       -> ruby segments read as the author wrote them
       -> other segments: the work's ruby memory (pipeline.rubymemory) for words the
          author annotated elsewhere, widened kana, numbers read out (pipeline.numbers),
-         then the reader
+         then the reader, with the spoken readings of everyday words (pipeline.spoken)
+         in place of its own on its tokens
       -> hiragana to katakana, punctuation mapped onto the alphabet of docs/design.md
 
 Readers: `unidic` (the default: fugashi + unidic-lite, the `kana` field; unknown
@@ -36,6 +37,8 @@ from importlib import metadata
 
 from .errors import UsageError
 from .numbers import NUMBER_RE, read_numbers
+from .spoken import SPOKEN_RE
+from .spoken import apply as spoken_readings
 
 #: The reader extract-pairs, `nocpipe kana` and new corpora use unless told otherwise.
 DEFAULT_READER = "unidic"
@@ -392,7 +395,10 @@ class PykakasiReader(Reader):
         return "pykakasi " + metadata.version("pykakasi")
 
     def read(self, text: str) -> str:
-        return "".join(item["kana"] for item in self._kks.convert(text))
+        items = self._kks.convert(text)
+        if SPOKEN_RE.search(text) is None:
+            return "".join(item["kana"] for item in items)
+        return "".join(spoken_readings([(item["orig"], item["kana"]) for item in items]))
 
 
 # MeCab writes each token as \f surface \t kana \n (\v for the kana of an unknown
@@ -409,6 +415,8 @@ _MECABRC = (
 _AS_WRITTEN = r"\u3041-\u30FF\uFF01-\uFF5E\u3000-\u303F…‥―ー!-~"
 # Group 1: a surface read as written; 2: a kana field; 3: a surface for the fallback.
 _TOKEN_RE = re.compile(f"\f(?:([{_AS_WRITTEN}]*+)\t[^\n]*+|[^\t]*+\t([^\n\v*][^\n]*+)|([^\t]*+)\t[\v*]?+)\n")
+# Each token's surface, token for token with _TOKEN_RE (for the spoken-readings table).
+_SURFACE_RE = re.compile(r"\f([^\t]*+)\t[^\n]*+\n")
 # White space and control characters: MeCab skips the one and would misread the
 # other, and they are the format's delimiters. None of them is readable.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -451,7 +459,12 @@ class UnidicReader(Reader):
             return ""
         # The end-of-sentence mark # keeps fugashi's trimming of white space off
         # the last token's delimiters.
-        return _TOKEN_RE.sub(self._token, self._tagger.parse(text)[:-1])
+        parsed = self._tagger.parse(text)[:-1]
+        if SPOKEN_RE.search(text) is None:
+            return _TOKEN_RE.sub(self._token, parsed)
+        # A word of the spoken-readings table: the same readings, token by token, then the table.
+        tokens = [(m[1], self._token(t)) for m, t in zip(_SURFACE_RE.finditer(parsed), _TOKEN_RE.finditer(parsed))]
+        return "".join(spoken_readings(tokens))
 
     def _token(self, m: re.Match) -> str:
         # A callback is cheaper than a template replacement in CPython.
@@ -511,7 +524,7 @@ def _read_plain_counted(reader_name: str, text: str) -> tuple[str, int, int]:
 
 
 #: Changes whenever the same text and reader may read differently (corpora re-extract).
-READINGS_VERSION = 3
+READINGS_VERSION = 4
 #: Where a side's readings come from, in the order they are tried.
 READING_SOURCES = ("ruby", "memory", "numbers", "reader")
 

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .atomic import clean_temporaries
-from .errors import BusyError, StoreError
+from .errors import BusyError, StoreError, describe_os_error, file_in_the_way, not_a_folder
 
 LOCK_FILE = ".lock"
 
@@ -63,7 +63,9 @@ def folder_lock(folder: Path, command: str, what: str = "folder", beside: bool =
     except PermissionError:
         raise StoreError(f"the {what} {folder} is not writable for this user") from None
     except OSError as exc:
-        raise StoreError(f"cannot use the {what} {folder}: {exc.strerror or exc}") from None
+        if file_in_the_way(folder) is not None:
+            raise StoreError(not_a_folder(file_in_the_way(folder), f"the {what}")) from None
+        raise StoreError(f"cannot use the {what} {folder}: {describe_os_error(exc)}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

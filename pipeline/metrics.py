@@ -24,6 +24,8 @@ FIGURES = (
     "bits_per_char",
     "ngram_bits_per_char",
     "char_accuracy",
+    "select_at_1",
+    "tfidf_select_at_1",
     "chrf",
     "distinct_1",
     "distinct_2",

@@ -1,13 +1,15 @@
 """A folder at a URL (an object store, a remote file system) worked on through a local copy.
 
 A stage that reads and rewrites a whole folder (extract-pairs' corpus: its state, its
-per-work files, its shards) runs its local code unchanged on a temporary copy:
+per-work files, its shards) runs its local code unchanged on a temporary copy. The folder's
+owner drives it (pipeline.corpus.writing) and gives the names: the files to bring in and
+the one to commit last. The mirror itself knows no names but its own temporaries':
 
     mirror = Mirror(Location("s3://bucket/corpus"), Path(tmp))
     mirror.pull()                  # every file, as it is now
     ...                            # the stage works in tmp; files others put in the
     mirror.pull_files(names)       #   store (workers' output) are brought in by name
-    mirror.push(last="_state.json")
+    mirror.push(last=STATE)        # the owner's state file, after everything else
 
 `push` uploads what the stage added or changed, the file named `last` after all the
 others, then removes what the stage removed. The state goes last, as in a local run: a

@@ -39,7 +39,6 @@ from .atomic import write_with
 from .errors import ModelError, StoreError
 from .vocab import PAD, Vocab
 
-NGRAM_FILE = "ngram.npz"
 NGRAM_FORMAT = 1
 DEFAULT_ORDER = 5
 #: The N-best list an --mmi rerank draws from when decoding is greedy (a beam this wide).
@@ -289,7 +288,7 @@ def ngram_for_model(
     if not units:
         raise StoreError(f"no train pairs in {data_dir} to fit the reply n-gram model on")
     fp = fingerprint(units)
-    path = Path(model_dir) / NGRAM_FILE
+    path = modeldir.ModelDir(model_dir).ngram_path
     if path.exists():
         lm = NgramLM.load(path)
         if lm.matches(vocab) and lm.order == order and lm.source.get("fingerprint") == fp:

@@ -23,18 +23,17 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 from . import atomic
 from .config import SOURCES
-from .errors import StoreError, UsageError
+from .errors import StoreError, UsageError, not_a_folder
 from .ids import NCODE_RE, work_id_from_stem
+from .location import Location, is_url
 from .records import WorkRef
-
-if TYPE_CHECKING:
-    from .location import Location
 
 META_FILE = "meta.json"
 TEXT_FILE = "text.txt"
@@ -143,11 +142,88 @@ def write_text(work: Path, text: str) -> None:
     atomic.write_text(Path(work) / TEXT_FILE, text)
 
 
+def read_text(work: Path) -> str:
+    """An ingested work's text."""
+    return (Path(work) / TEXT_FILE).read_text(encoding="utf-8")
+
+
+def has_text(work: Path) -> bool:
+    return (Path(work) / TEXT_FILE).is_file()
+
+
+def is_finished(work: Path) -> bool:
+    """Whether the work's meta.json is there (a folder without it is unfinished)."""
+    return (Path(work) / META_FILE).is_file()
+
+
 def write_episode(work: Path, number: int, data: bytes) -> str:
     """A scraped episode as received, atomically; returns its `file` entry."""
     name = episode_file(number)
     atomic.write_bytes(Path(work) / name, data)
     return name
+
+
+class WorkWriter:
+    """One run's writes into a work's folder, in the store's order, for ingest and scrape:
+
+        w = WorkWriter(work)       # a killed run's temporaries in the folder go
+        w.store(info, data)        # an episode: its progress line first, then its file
+        w.move([(info, old), ...]) # renumbered episodes: the bytes of `old`'s files, re-stored
+        w.store_text(text)         # an ingested text
+        w.drop(number)             # an episode no longer listed: its file goes after the commit
+        w.commit(meta)             # meta.json last; then the dropped files and the progress log
+
+    A kill before `commit` leaves the old meta.json (or none) and a progress log whose lines
+    match their files (stored_episodes), so the next run takes up what was stored."""
+
+    def __init__(self, work: Path):
+        self.work = Path(work)
+        self._dropped: list[int] = []
+        clean(self.work)
+
+    def store(self, info: dict, data: bytes) -> dict:
+        """Store episode `info["number"]` with `data`; returns its meta.json entry (`info`
+        with the file's name, size and SHA-256)."""
+        entry = {
+            **info,
+            "file": episode_file(info["number"]),
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        append_progress(self.work, entry)  # first the line, then the file: see stored_episodes
+        atomic.write_bytes(self.work / entry["file"], data)
+        return entry
+
+    def move(self, moves: list[tuple[dict, dict]]) -> list[dict]:
+        """Each (info, old entry): the bytes of the old entry's file stored as `info`. Every
+        source is read before anything is written, so moves may swap numbers."""
+        data = []
+        for _, old in moves:
+            path = episode_path(self.work, old)
+            if path is None:
+                raise StoreError(f"{self.work}: episode entry {old.get('number')!r} names no file in the folder")
+            data.append(path.read_bytes())
+        return [self.store(info, d) for (info, _), d in zip(moves, data)]
+
+    def store_text(self, text: str) -> None:
+        write_text(self.work, text)
+
+    def drop(self, number: int) -> None:
+        self._dropped.append(number)
+
+    def update_meta(self, meta: dict) -> None:
+        """A new meta.json for the files as they are (nothing stored, nothing dropped)."""
+        write_meta(self.work, meta)
+
+    def commit(self, meta: dict | None) -> None:
+        """meta.json (None: it stays as it is), then the dropped episodes' files and the
+        progress log go."""
+        if meta is not None:
+            write_meta(self.work, meta)
+        for n in self._dropped:
+            (self.work / episode_file(n)).unlink(missing_ok=True)
+        self._dropped.clear()
+        drop_progress(self.work)
 
 
 def forget(work: Path) -> None:
@@ -170,6 +246,8 @@ def work_dirs(raw_dir: Path, sources: Iterable[str] | None = None, *, finished_o
     Folders whose names this store would never make are reported and skipped."""
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
+        if raw_dir.exists():
+            raise StoreError(not_a_folder(raw_dir, "the raw store"))
         raise StoreError(f"raw store {raw_dir} does not exist; run `nocpipe ingest` or `nocpipe scrape` first")
     wanted = set(sources) if sources is not None else None
     works = []
@@ -245,6 +323,50 @@ def read_remote_metas(store: Location, refs: list[WorkRef]) -> dict[str, dict]:
             meta = {}
         metas[ref.key] = meta if isinstance(meta, dict) else {}
     return metas
+
+
+@dataclass(frozen=True)
+class Store:
+    """The raw store as a reader sees it, a local folder or a URL alike: its finished works
+    with their identities, a work's folder to read, and the works' meta.json. Small and
+    picklable: a worker process gets it with its task."""
+
+    where: Path | str
+
+    @property
+    def _remote(self) -> Location | None:
+        return Location(self.where) if is_url(self.where) else None
+
+    def finished_works(self) -> list[tuple[WorkRef, tuple[str, int] | OSError]]:
+        """Finished works, sorted, each with its (fingerprint, size), or the OSError that
+        kept it from being read (such a work is to be skipped and named)."""
+        remote = self._remote
+        if remote is not None:
+            return [(ref, (fp, n)) for ref, fp, n in remote_works(remote)]
+        found: list[tuple[WorkRef, tuple[str, int] | OSError]] = []
+        for ref in list_works(Path(self.where)):
+            try:
+                found.append((ref, identity(ref.path)))
+            except OSError as exc:
+                found.append((ref, exc))
+        return found
+
+    @contextmanager
+    def opened(self, ref: WorkRef) -> Iterator[WorkRef]:
+        """`ref` with a local folder to read: its own, or a temporary copy of a remote one."""
+        remote = self._remote
+        if remote is None:
+            yield ref
+            return
+        with remote.fetch(ref.key) as local:
+            yield replace(ref, path=local)
+
+    def metas(self, refs: list[WorkRef]) -> dict[str, dict]:
+        """The works' meta.json by key ({} with a warning for one that cannot be read)."""
+        remote = self._remote
+        if remote is not None:
+            return read_remote_metas(remote, refs)
+        return {ref.key: read_meta_or_empty(ref.path) for ref in refs}
 
 
 def identity(work: Path) -> tuple[str, int]:

@@ -156,16 +156,16 @@ class Vocab:
         if not isinstance(obj, dict) or obj.get("format") != VOCAB_FORMAT:
             fmt = obj.get("format") if isinstance(obj, dict) else None
             raise ModelError(f"vocabulary format {fmt!r} is not the one this nocpipe reads ({VOCAB_FORMAT})")
-        from .modeldir import check_types
+        from .modeldir import VOCAB_FILE, check_types
 
         missing = [k for k in ("tokens", "max_len", "reverse_input") if k not in obj]
         if missing:
             raise ModelError(f"vocabulary is incomplete: no {', '.join(missing)}")
         # Types checked, not coerced: bool("false") is True, int("abc") a traceback.
-        check_types(obj, cls, Path(path) if path else Path("vocab.json"), fix)
+        check_types(obj, cls, Path(path) if path else Path(VOCAB_FILE), fix)
         if len(obj["tokens"]) < 3 or obj["max_len"] < 1:
             raise ModelError(
-                f"{path or 'vocab.json'} is damaged (fewer than 3 tokens, or max_len below 1); {fix or 'restore it'}"
+                f"{path or VOCAB_FILE} is damaged (fewer than 3 tokens, or max_len below 1); {fix or 'restore it'}"
             )
         return cls(
             tokens=list(obj["tokens"]),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,35 +27,16 @@ import numpy as np
 from pipeline import metrics, modeldir
 from pipeline.atomic import write_json
 from pipeline.dataset import read_unit, scan_units
+from pipeline.decoding import Decoding
 from pipeline.errors import StoreError, UsageError
-from pipeline.ngram import DEFAULT_ORDER, MMI_NBEST, NgramLM, mmi_rerank, ngram_for_model, reply_ids
+from pipeline.ngram import DEFAULT_ORDER, NgramLM, ngram_for_model, reply_ids
 from pipeline.progress import progress
+from pipeline.selection import DEFAULT_DRAWS, TfidfBaseline, draw, select_at_1
 from pipeline.shards import SPLITS
 
-EVALUATE_FILE = "evaluate.json"
-
-
-@dataclass
-class Decoding:
-    """How the model's own replies are decoded (greedy by default)."""
-
-    temperature: float = 0.0
-    top_p: float = 1.0
-    beam: int = 0
-    length_penalty: float = 1.0
-    no_repeat_ngram: int = 4
-    seed: int | None = None
-    mmi: float = 0.0
-    nbest: int = MMI_NBEST
-
-    def describe(self) -> str:
-        if self.temperature > 0:
-            how = f"sampling T={self.temperature} top-p={self.top_p}"
-        elif self.beam or self.mmi:
-            how = f"beam {self.beam or max(self.nbest, 2)}"
-        else:
-            how = "greedy"
-        return how + (f", reranked by MMI λ={self.mmi}" if self.mmi else "")
+#: The most pairs in one batch: its teacher-forced probabilities (batch × max_len × vocabulary floats)
+#: stay around 100 MB at the default sizes.
+MAX_BATCH = 4096
 
 
 @dataclass
@@ -70,6 +51,7 @@ class EvaluateOptions:
     ngram_order: int = DEFAULT_ORDER
     json_path: Path | None = None
     show_progress: bool = True
+    select_pairs: int = DEFAULT_DRAWS  # pairs drawn for select@1 (0: skip it)
 
 
 @dataclass
@@ -91,50 +73,39 @@ def corpus_of(model_dir: Path, data_dir: Path | None, default: Path) -> Path:
 
 
 def decode(chatbot, utterances: list[str], dec: Decoding, lm: NgramLM | None = None) -> list[str]:
-    """The model's best reply to each utterance under `dec` (MMI-reranked when dec.mmi)."""
-    rerank = None
-    beam = dec.beam
+    """The model's best reply to each utterance under `dec` (MMI-reranked by `lm` when dec.mmi)."""
     if dec.mmi:
         if lm is None:
             raise UsageError("--mmi needs the reply n-gram model")
-        rerank = mmi_rerank(lm, dec.mmi)
-        if not beam and dec.temperature == 0:
-            beam = max(dec.nbest, 2)  # the N-best list to rerank
-    out = chatbot.reply(
-        utterances,
-        num=1,
-        temperature=dec.temperature,
-        top_p=dec.top_p,
-        beam=beam,
-        length_penalty=dec.length_penalty,
-        no_repeat_ngram=dec.no_repeat_ngram,
-        seed=dec.seed,
-        rerank=rerank,
-    )
+        chatbot.ngram = lm
+    out = chatbot.reply(utterances, replace(dec, num=1))
     return [cands[0].text if cands else "" for cands in out]
 
 
 def evaluate(
     opts: EvaluateOptions, log: Callable[[str], None] = print, default_data_dir: Path | None = None
 ) -> EvaluateResult:
-    from pipeline.inference import Chatbot
 
     t0 = time.perf_counter()
     model_dir = Path(opts.model_dir)
     modeldir.read_config(model_dir)  # a missing or foreign folder fails before Keras loads
-    split = {"validation": "valid"}.get(opts.split, opts.split)  # the shard files' name for it
+    split = {"valid": "validation"}.get(opts.split, opts.split)  # the older name of the split
     if split not in SPLITS:
         raise UsageError(f"--split takes train, valid (validation) or test, not {opts.split!r}")
-    if opts.max_pairs < 0 or opts.examples < 0 or opts.batch_size < 1:
-        raise UsageError("--max-pairs and --examples must be 0 or more, the batch size at least 1")
+    if opts.max_pairs < 0 or opts.examples < 0 or not 1 <= opts.batch_size <= MAX_BATCH:
+        raise UsageError(f"--max-pairs and --examples must be 0 or more, the batch size from 1 to {MAX_BATCH}")
     data_dir = corpus_of(model_dir, opts.data_dir, default_data_dir or Path("data/processed"))
     units = scan_units(data_dir, split, opts.max_pairs)
     total = sum(u.take for u in units)
     if not total:
         raise StoreError(f"no {split} pairs in {data_dir}")
 
-    chatbot = Chatbot.load(model_dir)
-    lm, fitted = ngram_for_model(model_dir, chatbot.vocab, data_dir, opts.ngram_order, log)
+    from pipeline.inference import load_bot
+
+    chatbot = load_bot(model_dir)
+    generative = chatbot.arch != "retrieval"
+    trained_on = modeldir.read_config(model_dir).get("data", {}).get("data_dir")
+    lm, fitted = ngram_for_model(model_dir, chatbot.vocab, _train_corpus(data_dir, trained_on), opts.ngram_order, log)
 
     model_lp: list[np.ndarray] = []
     ngram_lp: list[np.ndarray] = []
@@ -157,18 +128,22 @@ def evaluate(
         total=sum(-(-u.take // opts.batch_size) for u in units),
     )
     for u, r in bar:
-        lps, hits = chatbot.teacher_forced(u, r)
-        model_lp += lps
-        correct += hits
+        if generative:
+            lps, hits = chatbot.teacher_forced(u, r)
+            model_lp += lps
+            correct += hits
         ngram_lp += lm.token_log_probs(reply_ids(chatbot.vocab, r))
         replies += decode(chatbot, u, opts.decoding, lm)
         refs += r
         utts += u
 
+    select, tfidf_select = _select_figures(chatbot, [data_dir, trained_on], utts, refs, opts.select_pairs)
     figures = {
-        "bits_per_char": metrics.bits_per_char(model_lp),
+        "bits_per_char": metrics.bits_per_char(model_lp) if generative else None,
         "ngram_bits_per_char": metrics.bits_per_char(ngram_lp),
-        "char_accuracy": metrics.char_accuracy(correct),
+        "char_accuracy": metrics.char_accuracy(correct) if generative else None,
+        "select_at_1": select,
+        "tfidf_select_at_1": tfidf_select,
         **metrics.reply_figures(replies, refs),
         "n": len(refs),
     }
@@ -183,10 +158,42 @@ def evaluate(
         "arch": chatbot.arch,
         "evaluated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    write_json(model_dir / EVALUATE_FILE, record)
+    modeldir.ModelDir(model_dir).write_evaluate(record)
     if opts.json_path is not None:
         write_json(Path(opts.json_path), record)
     rng = np.random.default_rng(0)
     pick = sorted(rng.choice(len(refs), size=min(opts.examples, len(refs)), replace=False).tolist())
     examples = [(utts[i], refs[i], replies[i]) for i in pick]
     return EvaluateResult(figures, examples, model_dir, data_dir, fitted, time.perf_counter() - t0)
+
+
+def _train_corpus(data_dir: Path, trained_on: str | None) -> Path:
+    """The corpus whose train split fits the baselines: the evaluated one, else (a corpus of held-out
+    works only) the one the model was trained on."""
+    if scan_units(data_dir, "train", 1) or not trained_on or not Path(trained_on).exists():
+        return data_dir
+    return Path(trained_on)
+
+
+def _idf_texts(corpora: list) -> list[str]:
+    """The baseline's IDF comes from a train split: the evaluated corpus's, else the model's own corpus's
+    (a corpus of held-out works may have no train split at all)."""
+    from pipeline.retrieval.pairs import read_pairs
+
+    for folder in corpora:
+        if folder is not None and Path(folder).exists():
+            train = read_pairs(Path(folder), "train")
+            if len(train):
+                return train.utterances + train.replies
+    return []
+
+
+def _select_figures(chatbot, corpora: list, utts: list[str], refs: list[str], pairs: int) -> tuple:
+    """select@1 of the model and of the TF-IDF baseline on the same draws (None when skipped)."""
+    if not pairs:
+        return None, None
+    draws = draw(refs, pairs)
+    if not draws:
+        return None, None
+    baseline = TfidfBaseline(_idf_texts(corpora) or utts + refs)
+    return select_at_1(draws, utts, refs, chatbot.rank), select_at_1(draws, utts, refs, baseline.score)

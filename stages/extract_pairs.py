@@ -29,20 +29,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-import sys
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from pipeline import atomic, card, neardup, rawstore
+from pipeline import card, corpus, neardup, rawstore
 from pipeline.arrowprobe import skip_pandas_probe
-from pipeline.config import SHARD_TARGET_PAIRS, NearDupConfig, SplitConfig
+from pipeline.config import READERS, SHARD_TARGET_PAIRS, NearDupConfig, SplitConfig
+from pipeline.corpus import COLUMNS, SCHEMA, SPLITS, WORK_COLUMNS, CorpusWriter, WorkSink, split_of
 from pipeline.errors import NocpipeError, StoreError, UsageError, describe_os_error
 from pipeline.kana import (
     DEFAULT_READER,
@@ -54,41 +53,17 @@ from pipeline.kana import (
     is_kana_text,
 )
 from pipeline.kana import reader_version as get_reader_version
-from pipeline.location import Location, is_url
-from pipeline.locks import folder_lock
-from pipeline.mirror import Mirror
 from pipeline.pairs import find_candidates
 from pipeline.parsers import parser_for
-from pipeline.progress import progress
 from pipeline.records import Counters, WorkRef
+from pipeline.reporter import Reporter, as_reporter
 from pipeline.rubymemory import RubyMemory
-from pipeline.shards import (
-    COLUMNS,
-    SCHEMA,
-    SPLITS,
-    STATE_FILE,
-    STATS_FILE,
-    WORKS_DIR,
-    list_shards,
-    pairs_dir,
-    read_metadata,
-    read_table,
-    shard_metadata,
-    shard_name,
-    split_of,
-    write_table,
-)
 
 STATE_VERSION = 3
-#: The per-work file's columns (source, work_id and split are added in phase 2), and each
-#: pair's exact and near-duplicate keys: computed by the workers, so that phase 2 in the
-#: driver is a set lookup per pair and Arrow column operations, never Python per row.
-WORK_COLUMNS = ["episode", "line", "utterance", "reply", "utterance_kana", "reply_kana"]
-KEY_COLUMNS = ["exact_key", "near_key"]
-WORK_SCHEMA = pa.schema(
-    [SCHEMA.field(c) for c in WORK_COLUMNS] + [pa.field(c, pa.binary(neardup.KEY_BYTES)) for c in KEY_COLUMNS]
-)
-WORK_META_KEY = b"nocpipe.work"
+#: Bounds of the sizes a user chooses (the --help text states them).
+MAX_WORKERS = 1024
+MAX_SHARD_PAIRS = 10_000_000
+MAX_EXAMPLES = 1000
 
 
 @dataclass(frozen=True)
@@ -104,6 +79,30 @@ class ExtractOptions:
     shard_target: int = SHARD_TARGET_PAIRS
     neardup: NearDupConfig = NearDupConfig()
     examples: int = 0  # rows of the first shard to return in the result
+
+    def validate(self) -> None:
+        """Every option checked, one UsageError line each, before any work is done."""
+        if self.reader not in READERS:
+            raise UsageError(f"unknown reader {self.reader!r}: use {' or '.join(READERS)}")
+        if self.max_len < 0:
+            raise UsageError("--max-len must be 0 (no limit) or more")
+        if not 0 <= self.workers <= MAX_WORKERS:
+            raise UsageError(f"--workers must be 0 (all cores) to {MAX_WORKERS}, not {self.workers}")
+        if not 1 <= self.shard_target <= MAX_SHARD_PAIRS:
+            raise UsageError(f"--shard-size must be 1 to {MAX_SHARD_PAIRS:,} pairs, not {self.shard_target}")
+        if not 0 <= self.examples <= MAX_EXAMPLES:
+            raise UsageError(f"--examples must be 0 to {MAX_EXAMPLES}, not {self.examples}")
+        shares = self.split.as_list()
+        if not all(math.isfinite(x) and x >= 0 for x in shares) or not 0.999 < sum(shares) < 1.001:
+            raise UsageError(f"the split shares {shares} are not finite, non-negative shares of one")
+        if self.scheduler:  # a bad address or a missing extra stops before any work is done
+            from pipeline import cluster
+
+            cluster.parse_scheduler(self.scheduler, self.worker_count())
+            cluster.require_dask()
+
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
 
 
 @dataclass
@@ -207,63 +206,38 @@ def _digest(obj: object) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def work_name(ref: WorkRef) -> str:
-    """A work's phase-1 file, relative to the corpus folder."""
-    return f"{WORKS_DIR}/{ref.source}/{ref.work_id}.parquet"
-
-
-def work_file(out_dir: Path, ref: WorkRef) -> Path:
-    return out_dir / work_name(ref)
-
-
-def read_work_info(path: Path) -> dict | None:
-    """A phase-1 file's header: fingerprint, options digest, counters, signature (None: no file)."""
-    try:
-        meta = pq.read_schema(path).metadata or {}
-        return json.loads(meta[WORK_META_KEY])
-    except (OSError, pa.ArrowException, KeyError, ValueError):
-        return None
-
-
 @dataclass(frozen=True)
 class WorkTask:
-    """Phase 1 of one work: a pure function of the work's files and the options; writes one
-    file: `path`, or with `sink` (a corpus folder at a URL) its `work_name` there."""
+    """Phase 1 of one work: a pure function of the work's files and the options; writes the
+    work's per-work file through `sink`, reading the work through `store`."""
 
     ref: WorkRef
     reader: str
     max_len: int
     fingerprint: str
     options_digest: str
-    path: Path
     neardup: NearDupConfig
-    raw: Location | None = None  # the raw store at a URL: the work's folder is copied first
-    sink: Location | None = None
+    store: rawstore.Store
+    sink: WorkSink
 
 
-def _work_failure(ref: WorkRef, exc: Exception) -> str:
-    """One line naming a work that cannot be read, and what to do."""
+def _work_failure(exc: Exception) -> str:
+    """Why a work cannot be read, and what to do."""
     if isinstance(exc, UnicodeDecodeError):
-        return (
-            f"{ref.path}: a file is not valid UTF-8 (cut short or damaged at byte {exc.start}); "
-            "ingest or scrape the work again"
-        )
+        return f"a file is not valid UTF-8 (cut short or damaged at byte {exc.start}); ingest or scrape the work again"
     if isinstance(exc, OSError):
-        return f"{ref.path}: {describe_os_error(exc)}; ingest or scrape the work again"
-    return f"{ref.path}: {exc}"
+        return f"{describe_os_error(exc)}; ingest or scrape the work again"
+    return str(exc)
 
 
 def run_work(task: WorkTask) -> tuple[str, dict]:
     skip_pandas_probe()  # a worker that did not fork from the driver (a Dask cluster's)
     try:
-        if task.raw is None:
-            out = process_work(task.ref, task.reader, task.max_len)
-        else:
-            with task.raw.fetch(task.ref.key) as local:
-                out = process_work(replace(task.ref, path=local), task.reader, task.max_len)
+        with task.store.opened(task.ref) as ref:
+            out = process_work(ref, task.reader, task.max_len)
     except (OSError, ValueError, NocpipeError) as exc:
         # One damaged work is skipped and named; it never stops the others.
-        return task.ref.key, {"failed": _work_failure(task.ref, exc)}
+        return task.ref.key, {"failed": _work_failure(exc)}
     cols = list(zip(*out.rows)) if out.rows else [[] for _ in WORK_COLUMNS]
     cols += [[neardup.exact_key(r[4], r[5]) for r in out.rows], [neardup.near_key(r[4], r[5]) for r in out.rows]]
     sides = dict.fromkeys(side for row in out.rows for side in (row[4], row[5]))
@@ -275,16 +249,7 @@ def run_work(task: WorkTask) -> tuple[str, dict]:
         "rows": len(out.rows),
         "signature": None if sig is None else [int(v) for v in sig],
     }
-    table = pa.Table.from_arrays(
-        [pa.array(list(c), type=f.type) for c, f in zip(cols, WORK_SCHEMA)],
-        schema=WORK_SCHEMA.with_metadata({WORK_META_KEY: json.dumps(info)}),
-    )
-    if task.sink is None:
-        write_table(task.path, table)
-    else:
-        with tempfile.TemporaryDirectory(prefix="nocpipe-work-") as tmp:
-            write_table(Path(tmp) / "work.parquet", table)
-            task.sink.commit_file(Path(tmp) / "work.parquet", work_name(task.ref))
+    task.sink.write(task.ref, corpus.work_table(cols, info))
     return task.ref.key, info
 
 
@@ -307,207 +272,144 @@ def _work_order(ref: WorkRef) -> tuple[str, str]:
     return (ref.work_id, ref.source)
 
 
-def _load_state(path: Path) -> dict:
-    """_state.json, checked: {} (everything is rebuilt) when it is missing or damaged."""
-    if not path.exists():
-        return {}
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        state = None
-    if not (
-        isinstance(state, dict)
-        and isinstance(state.get("phase1", {}), dict)
-        and isinstance(state.get("inputs", ""), str)
-        and isinstance(state.get("shards", []), list)
-        and all(isinstance(n, str) for n in state.get("shards", []))
-    ):
-        # Only ever written atomically, so this is a hand edit: rebuild rather than guess.
-        print(f"warning: {path} is damaged; rebuilding the shards (delete it to silence this)", file=sys.stderr)
-        return {}
-    return state
+@dataclass
+class _Run:
+    """One run's inputs, worked out before anything is read: the works in work order,
+    their identities (fingerprint, size), the works that could not even be listed, and
+    the digests that say whether a file of an earlier run still holds."""
+
+    opts: ExtractOptions
+    store: rawstore.Store
+    folder: CorpusWriter
+    report: Reporter
+    works: list[WorkRef]
+    identities: dict[str, tuple[str, int]]
+    failed: dict[str, str]
+    reader_version: str
+    p1: dict
+    p1_digest: str
+    inputs: str
 
 
-def _intact(path: Path) -> bool:
-    """Whether a finished Parquet file is still whole (its footer reads)."""
-    try:
-        pq.read_metadata(path)
-        return True
-    except (OSError, pa.ArrowException):
-        return False
-
-
-def _read_stats(path: Path) -> dict | None:
-    try:
-        stats = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return stats if isinstance(stats, dict) else None
-
-
-def extract_pairs(opts: ExtractOptions) -> ExtractResult:
+def extract_pairs(opts: ExtractOptions, log: Reporter | Callable[[str], None] | None = None) -> ExtractResult:
     skip_pandas_probe()  # before the workers fork, so that none of them imports pandas either
-    if opts.max_len < 0:
-        raise UsageError("--max-len must be 0 (no limit) or more")
-    workers = opts.workers or os.cpu_count() or 1
-    if workers < 1:
-        raise UsageError("--workers must be 1 or more")
-    if opts.scheduler:  # a bad address or a missing extra stops before any work is done
-        from pipeline import cluster
-
-        cluster.parse_scheduler(opts.scheduler, workers)
-        cluster.require_dask()
-    raw = Location(opts.raw_dir) if is_url(opts.raw_dir) else None
-    identities = None
-    if raw is None:
-        works = list_works(Path(opts.raw_dir))
-    else:
-        listed = rawstore.remote_works(raw)
-        works = [ref for ref, _, _ in listed]
-        identities = {ref.key: (fp, n) for ref, fp, n in listed}
-    if not works:
+    opts.validate()
+    report = as_reporter(log)
+    store = rawstore.Store(opts.raw_dir)
+    listed = [(ref, ident) for ref, ident in store.finished_works() if parser_for(ref.source) is not None]
+    if not listed:
         raise StoreError(
             f"the raw store {opts.raw_dir} holds no works yet; run `nocpipe ingest` or `nocpipe scrape` first"
         )
-    if not is_url(opts.out_dir):
-        with folder_lock(Path(opts.out_dir), "extract-pairs", "corpus folder"):
-            atomic.clean_temporaries(Path(opts.out_dir), recursive=True)
-            return _extract(opts, works, workers, identities, raw)
-    # A corpus folder at a URL: phase 2 and the state on a local copy, uploaded at the end.
-    with tempfile.TemporaryDirectory(prefix="nocpipe-corpus-") as tmp:
-        mirror = Mirror(Location(opts.out_dir), Path(tmp))
-        mirror.pull(remove_temporaries=True)
-        result = _extract(replace(opts, out_dir=Path(tmp)), works, workers, identities, raw, mirror)
-        pushed = mirror.push(last=STATE_FILE)
-    result.transfers = {"copied_in": mirror.pulled, "uploaded": len(pushed.uploaded), "removed": len(pushed.removed)}
+    with corpus.writing(opts.out_dir) as folder:
+        result = _extract(_plan_run(opts, store, folder, report, listed))
+    result.transfers = folder.transfers
     return result
 
 
-def _extract(
+def _plan_run(
     opts: ExtractOptions,
-    works: list[WorkRef],
-    workers: int,
-    identities: dict[str, tuple[str, int]] | None = None,
-    raw: Location | None = None,
-    mirror: Mirror | None = None,
-) -> ExtractResult:
-    """The stage on a local corpus folder (with `mirror`, the local copy of one at a URL),
-    reading the raw store in place (with `raw`, through copies; `identities` from its listing)."""
-    out_dir = Path(opts.out_dir)
-    works = sorted(works, key=_work_order)
+    store: rawstore.Store,
+    folder: CorpusWriter,
+    report: Reporter,
+    listed: list[tuple[WorkRef, tuple[str, int] | OSError]],
+) -> _Run:
+    works = sorted((ref for ref, _ in listed), key=_work_order)
+    failed = {ref.key: _work_failure(ident) for ref, ident in listed if isinstance(ident, Exception)}
+    identities = {ref.key: ident for ref, ident in listed if not isinstance(ident, Exception)}
     reader_version = get_reader_version(opts.reader)
     p1 = _phase1_options(opts, reader_version)
-    p1_digest = _digest(p1)
-    failed: dict[str, str] = {}
-    prints, sizes = {}, {}
-    for w in works:
-        try:
-            prints[w.key], sizes[w.key] = identities[w.key] if identities else rawstore.identity(w.path)
-        except OSError as exc:
-            failed[w.key] = _work_failure(w, exc)
     inputs = _digest(
         {
             "phase1": p1,
+            "schema": corpus.SCHEMA_VERSION,  # a new layout of the shards rewrites them all
             "split": opts.split.as_list(),
             "threshold": opts.neardup.threshold,
             "shard_target": opts.shard_target,
-            "works": [[w.key, prints.get(w.key)] for w in works],
+            "works": [[w.key, identities[w.key][0] if w.key in identities else None] for w in works],
         }
     )
-    state_path = out_dir / STATE_FILE
-    state = _load_state(state_path)
-    result = ExtractResult()
+    return _Run(opts, store, folder, report, works, identities, failed, reader_version, p1, _digest(p1), inputs)
 
+
+def _extract(run: _Run) -> ExtractResult:
+    """The stage on the corpus folder's local form (the folder, or the copy of one at a URL)."""
+    root, opts = run.folder.root, run.opts
+    state = corpus.load_state(root, run.report)
     old = state.get("phase1") or {}
-    if old and old != p1:
-        changed = ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in p1.items() if old.get(k) != v)
-        print(f"options changed since the last run ({changed}): extracting everything again", file=sys.stderr)
-    stats = _read_stats(out_dir / STATS_FILE) if state.get("inputs") == inputs and not failed else None
-    if stats is not None and all(_intact(out_dir / n) for n in state.get("shards", [])):
-        result.skipped = len(works)
-        result.totals = stats
-        result.examples = _examples(out_dir, opts.examples)
+    if old and old != run.p1:
+        changed = ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in run.p1.items() if old.get(k) != v)
+        run.report.info(f"options changed since the last run ({changed}): extracting everything again")
+    result = ExtractResult()
+    stats = corpus.read_stats(root) if state.get("inputs") == run.inputs and not run.failed else None
+    if stats is not None and corpus.shards_intact(root, state.get("shards", [])):
+        result.skipped, result.totals = len(run.works), stats
+        result.examples = _examples(root, opts.examples)
         return result
+    infos = _phase1(run, result)
+    works = [w for w in run.works if w.key not in run.failed]
+    if not works:
+        raise StoreError(f"none of the {len(run.failed)} works in {opts.raw_dir} could be read (reasons above)")
+    result.removed = corpus.remove_stale_works(root, works)
 
-    # ---- phase 1: works whose file is missing or stale
+    # ---- phase 2: the corpus from the per-work files
+    written, groups, per_work = _build_shards(opts, root, works, infos, run.reader_version, result)
+    metas = run.store.metas(works)
+    result.totals = _stats(opts, run.reader_version, works, per_work, groups, written)
+    # The works' titles and authors: the report, the card and a retrieval model's index show them.
+    result.totals["work_titles"] = {k: m["title"] for k, m in sorted(metas.items()) if m.get("title")}
+    result.totals["work_authors"] = {k: m["author"] for k, m in sorted(metas.items()) if m.get("author")}
+    corpus.write_stats(root, result.totals)
+    card.write_card(root, result.totals, per_work, metas)
+    # With a work skipped, the next run must try it again (and name it again).
+    corpus.write_state(root, {"phase1": run.p1, "inputs": "" if run.failed else run.inputs, "shards": written})
+    result.examples = _examples(root, opts.examples)
+    return result
+
+
+def _phase1(run: _Run, result: ExtractResult) -> dict[str, dict]:
+    """Per-work files of the works whose file is missing or stale, made; every readable
+    work's header, by key. Works that fail are added to `run.failed` and named."""
     infos: dict[str, dict] = {}
     tasks = []
-    for w in works:
-        if w.key in failed:
+    for w in run.works:
+        if w.key in run.failed:
             continue
-        path = work_file(out_dir, w)
-        info = read_work_info(path)
-        if info and info.get("fingerprint") == prints[w.key] and info.get("options") == p1_digest:
+        fingerprint = run.identities[w.key][0]
+        info = corpus.read_work_info(run.folder.root, w)
+        if info and info.get("fingerprint") == fingerprint and info.get("options") == run.p1_digest:
             infos[w.key] = info
         else:
+            o = run.opts
             tasks.append(
-                WorkTask(
-                    w,
-                    opts.reader,
-                    opts.max_len,
-                    prints[w.key],
-                    p1_digest,
-                    path,
-                    opts.neardup,
-                    raw=raw,
-                    sink=mirror.remote if mirror else None,
-                )
+                WorkTask(w, o.reader, o.max_len, fingerprint, run.p1_digest, o.neardup, run.store, run.folder.sink)
             )
-    result.skipped = len(works) - len(tasks) - len(failed)
+    result.skipped = len(run.works) - len(tasks) - len(run.failed)
     # Longest works first: a long work started last would leave the other workers idle
     # at the end (results are gathered by work, so the order changes nothing else).
-    tasks.sort(key=lambda t: sizes[t.ref.key], reverse=True)
+    tasks.sort(key=lambda t: run.identities[t.ref.key][1], reverse=True)
     if tasks:
-        get_reader(opts.reader)  # built once here, before the workers fork
-        for key, info in progress(
-            _run(tasks, min(workers, len(tasks)), opts.scheduler),
-            desc="extract-pairs",
-            unit="work",
-            enabled=opts.show_progress,
-            total=len(tasks),
-        ):
+        get_reader(run.opts.reader)  # built once here, before the workers fork
+        done = _run(tasks, min(run.opts.worker_count(), len(tasks)), run.opts.scheduler)
+        bar = run.report.progress(done, "extract-pairs", "work", len(tasks), enabled=run.opts.show_progress)
+        for key, info in bar:
             if "failed" in info:
-                failed[key] = info["failed"]
+                run.failed[key] = info["failed"]
                 continue
             infos[key] = info
             result.processed += 1
             result.counters.merge(info["counters"])
-    if mirror is not None:  # workers put their files in the corpus folder; phase 2 reads them here
-        mirror.pull_files([work_name(t.ref) for t in tasks if t.ref.key in infos])
-    for key in sorted(failed):
-        print(f"skipped: {failed[key]}", file=sys.stderr)
-    result.failed = [failed[k] for k in sorted(failed)]
-    works = [w for w in works if w.key not in failed]
-    if not works:
-        raise StoreError(f"none of the {len(failed)} works in {opts.raw_dir} could be read (reasons above)")
-    result.removed = _remove_stale_work_files(out_dir, works)
-
-    # ---- phase 2: the corpus from the per-work files
-    # With a work skipped, the next run must try it again (and name it again).
-    state = {"phase1": p1, "inputs": "" if failed else inputs}
-    written, groups, per_work = _build_shards(opts, works, infos, reader_version, result)
-    state["shards"] = written
-    result.totals = _write_stats(out_dir, opts, reader_version, works, per_work, groups, written)
-    card.write_card(out_dir, result.totals, per_work, _work_metas(works, raw))
-    atomic.write_json(state_path, state)
-    result.examples = _examples(out_dir, opts.examples)
-    return result
+    run.folder.gather(t.ref for t in tasks if t.ref.key in infos)
+    paths = {w.key: w.path for w in run.works}
+    for key in sorted(run.failed):
+        run.report.skipped(paths[key], run.failed[key])
+    result.failed = [f"{paths[k]}: {run.failed[k]}" for k in sorted(run.failed)]
+    return infos
 
 
-def _examples(out_dir: Path, n: int) -> list[dict]:
-    shards = list_shards(out_dir)
-    return read_table(shards[0]).slice(0, n).to_pylist() if n and shards else []
-
-
-def _remove_stale_work_files(out_dir: Path, works: list[WorkRef]) -> int:
-    """Per-work files of works no longer in the raw store."""
-    keep = {work_file(out_dir, w) for w in works}
-    n = 0
-    for p in (out_dir / WORKS_DIR).glob("*/*.parquet"):
-        if p not in keep:
-            p.unlink(missing_ok=True)
-            n += 1
-    return n
+def _examples(root: Path, n: int) -> list[dict]:
+    shards = corpus.list_shards(root)
+    return corpus.read_table(shards[0]).slice(0, n).to_pylist() if n and shards else []
 
 
 def _split_plan(
@@ -529,70 +431,87 @@ def _split_plan(
     return splits, groups
 
 
+class _Shards:
+    """Kept rows of whole works, per split, cut into shards of about `target` pairs."""
+
+    def __init__(self, root: Path, target: int, meta: dict[str, str], result: ExtractResult):
+        self.root, self.target, self.meta, self.result = root, target, meta, result
+        self.parts: dict[str, list[pa.Table]] = {s: [] for s in SPLITS}
+        self.rows = dict.fromkeys(SPLITS, 0)
+        self.next_index = dict.fromkeys(SPLITS, 0)
+        self.written: list[str] = []
+
+    def add(self, split: str, table: pa.Table) -> None:
+        self.parts[split].append(table)
+        self.rows[split] += table.num_rows
+        if self.rows[split] >= self.target:
+            self.flush(split)
+
+    def flush(self, split: str) -> None:
+        if not self.rows[split]:
+            return
+        table = pa.concat_tables(self.parts[split]).combine_chunks()
+        name, written = corpus.write_split_shard(self.root, self.next_index[split], split, table, self.meta)
+        self.next_index[split] += 1
+        self.result.shards_written += written
+        self.written.append(name)
+        self.parts[split].clear()
+        self.rows[split] = 0
+
+    def close(self) -> list[str]:
+        for s in SPLITS:
+            self.flush(s)
+        corpus.remove_shards_except(self.root, self.written)
+        return self.written
+
+
+def _dedup(table: pa.Table, seen: set[bytes], seen_near: set[bytes], counters: Counters) -> list[int]:
+    """Positions of the rows that are neither an exact nor a near duplicate of a row seen
+    before (`seen` and `seen_near` grow by the rows kept)."""
+    keep = []
+    for i, (key, nkey) in enumerate(zip(table.column("exact_key").to_pylist(), table.column("near_key").to_pylist())):
+        if key in seen:
+            counters.add("dropped_duplicate")
+            continue
+        seen.add(key)
+        if nkey in seen_near:
+            counters.add("dropped_near_duplicate")
+            continue
+        seen_near.add(nkey)
+        keep.append(i)
+    return keep
+
+
 def _build_shards(
-    opts: ExtractOptions, works: list[WorkRef], infos: dict[str, dict], reader_version: str, result: ExtractResult
+    opts: ExtractOptions,
+    root: Path,
+    works: list[WorkRef],
+    infos: dict[str, dict],
+    reader_version: str,
+    result: ExtractResult,
 ) -> tuple[list[str], list[list[str]], dict[str, dict]]:
     """Phase 2: dedup in work order, rows into split shards. Returns the shard names (relative
     to the root), the near-copy groups, and per-work figures."""
-    out_dir = opts.out_dir
     splits, groups = _split_plan(works, infos, opts)
     group_of = {k: g[0] for g in groups for k in g}
-    meta = shard_metadata(opts.reader, reader_version, opts.max_len)
+    shards = _Shards(root, opts.shard_target, corpus.shard_metadata(opts.reader, reader_version, opts.max_len), result)
     seen: set[bytes] = set()
     seen_near: set[bytes] = set()
-    parts: dict[str, list[pa.Table]] = {s: [] for s in SPLITS}  # kept rows of whole works, in order
-    rows = dict.fromkeys(SPLITS, 0)
-    next_index = dict.fromkeys(SPLITS, 0)
-    written: list[str] = []
     per_work: dict[str, dict] = {}
-
-    def flush(split: str) -> None:
-        if not rows[split]:
-            return
-        name = shard_name(next_index[split], split)
-        next_index[split] += 1
-        path = pairs_dir(out_dir) / name
-        table = pa.concat_tables(parts[split]).combine_chunks()
-        content = _table_digest(table, meta)
-        if read_metadata(path).get("content") != content:
-            write_table(path, table.replace_schema_metadata({**meta, "nocpipe.content": content}))
-            result.shards_written += 1
-        written.append(f"{pairs_dir(out_dir).name}/{name}")
-        parts[split].clear()
-        rows[split] = 0
-
     for w in works:
         counters = Counters(dict(infos[w.key]["counters"]))
         split = splits[w.key]
-        table = read_table(work_file(out_dir, w))
-        keep = []
-        for i, (key, nkey) in enumerate(
-            zip(table.column("exact_key").to_pylist(), table.column("near_key").to_pylist())
-        ):
-            if key in seen:
-                counters.add("dropped_duplicate")
-                continue
-            seen.add(key)
-            if nkey in seen_near:
-                counters.add("dropped_near_duplicate")
-                continue
-            seen_near.add(nkey)
-            keep.append(i)
-        kept = len(keep)
-        if kept:
-            part = table if kept == table.num_rows else _rows(table, keep)
+        table = corpus.read_work(root, w)
+        keep = _dedup(table, seen, seen_near, counters)
+        if keep:
+            part = table if len(keep) == table.num_rows else _rows(table, keep)
             fixed = {"source": w.source, "work_id": w.work_id, "split": split}
-            parts[split].append(
-                pa.Table.from_arrays(
-                    [
-                        pa.repeat(pa.scalar(fixed[c], pa.string()), kept) if c in fixed else part.column(c)
-                        for c in COLUMNS
-                    ],
-                    schema=SCHEMA,
-                )
-            )
-            rows[split] += kept
-        counters.add("pairs_kept", kept)
+            columns = [
+                pa.repeat(pa.scalar(fixed[c], pa.string()), len(keep)) if c in fixed else part.column(c)
+                for c in COLUMNS
+            ]
+            shards.add(split, pa.Table.from_arrays(columns, schema=SCHEMA))
+        counters.add("pairs_kept", len(keep))
         per_work[w.key] = {
             "source": w.source,
             "work_id": w.work_id,
@@ -600,15 +519,7 @@ def _build_shards(
             "group": group_of.get(w.key),
             "counters": counters.values,
         }
-        if rows[split] >= opts.shard_target:
-            flush(split)
-    for s in SPLITS:
-        flush(s)
-    keep_names = {out_dir / n for n in written}
-    for p in list_shards(pairs_dir(out_dir)):
-        if p not in keep_names:  # shards of an earlier, larger corpus; old layouts
-            p.unlink(missing_ok=True)
-    return written, groups, per_work
+    return shards.close(), groups, per_work
 
 
 def _rows(table: pa.Table, index: list[int]) -> pa.Table:
@@ -623,25 +534,11 @@ def _rows(table: pa.Table, index: list[int]) -> pa.Table:
     return pa.concat_tables(runs)
 
 
-def _table_digest(table: pa.Table, meta: dict[str, str]) -> str:
-    """What a shard holds, to leave an unchanged shard untouched (its mtime too): a hash of
-    its metadata and of the table in Arrow's stream format (one chunk per column)."""
-    h = hashlib.blake2b(json.dumps(meta, sort_keys=True).encode(), digest_size=16)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema.remove_metadata()) as writer:
-        writer.write_table(table)
-    h.update(memoryview(sink.getvalue()))
-    return h.hexdigest()
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
 
 
-def _work_metas(works: list[WorkRef], raw: Location | None = None) -> dict[str, dict]:
-    if raw is not None:
-        return rawstore.read_remote_metas(raw, works)
-    return {w.key: rawstore.read_meta_or_empty(w.path) for w in works}
-
-
-def _write_stats(
-    out_dir: Path,
+def _stats(
     opts: ExtractOptions,
     reader_version: str,
     works: list[WorkRef],
@@ -649,13 +546,15 @@ def _write_stats(
     groups: list[list[str]],
     shards: list[str],
 ) -> dict:
+    """The figures of stats.json."""
     totals = Counters()
     by_split = Counters()
     for info in per_work.values():
         totals.merge(info["counters"])
         by_split.add(info["split"], info["counters"].get("pairs_kept", 0))
     drops = {k: v for k, v in sorted(totals.values.items()) if k.startswith("dropped_")}
-    stats = {
+    candidates, kept = totals["candidate_pairs"], totals["pairs_kept"]
+    return {
         "works": len(works),
         "shards": len(shards),
         "episodes": totals["episodes"],
@@ -668,6 +567,13 @@ def _write_stats(
         "gaiji_dropped": totals["gaiji_dropped"],
         "readings": {s: totals[f"reading_{s}"] for s in READING_SOURCES},
         "pairs_by_split": dict(sorted(by_split.values.items())),
+        # Shares, so that what the defaults leave out is plain: of the candidate pairs, by
+        # the reason they were dropped; of the kept pairs, by split (the split is by work, so
+        # the shares of pairs drift from the shares of works asked for, `split_nominal`).
+        "dropped_share_by_reason": {k.removeprefix("dropped_"): _share(v, candidates) for k, v in drops.items()},
+        "dropped_share": _share(sum(drops.values()), candidates),
+        "split_share": {s: _share(by_split[s], kept) for s in SPLITS},
+        "split_nominal": dict(zip(SPLITS, opts.split.as_list())),
         "near_copy_groups": [
             [
                 {"work": k, "split": per_work[k]["split"], "pairs_kept": per_work[k]["counters"].get("pairs_kept", 0)}
@@ -681,5 +587,60 @@ def _write_stats(
         "split": opts.split.as_list(),
         "near_duplicate_threshold": opts.neardup.threshold,
     }
-    atomic.write_json(out_dir / STATS_FILE, stats)
-    return stats
+
+
+# ---------------------------------------------------------------- the summary
+
+
+def summary(res: ExtractResult, out_dir: Path | str) -> list[str]:
+    """What extract-pairs says at the end, one line each."""
+    t = res.totals
+    if res.processed == 0 and res.shards_written == 0 and res.removed == 0:
+        lines = [f"nothing new: {res.skipped} works already extracted into {out_dir}"]
+    else:
+        removed = f", {res.removed} removed" if res.removed else ""
+        lines = [
+            f"extracted {res.processed} works ({res.skipped} already done{removed}) -> "
+            f"{res.shards_written} shard(s) written in {corpus.pairs_where(out_dir)}"
+        ]
+    lines.append(
+        f"totals: {t['works']} works, {t['lines']} lines, {t['dialogue_lines']} dialogue lines, "
+        f"{t['candidate_pairs']} candidate pairs, {t['pairs_kept']} kept "
+        f"({', '.join(f'{k} {v}' for k, v in t['pairs_by_split'].items())})"
+    )
+    shares = t.get("dropped_share_by_reason", {})
+    if t["dropped"]:
+        lines.append(
+            "dropped: "
+            + ", ".join(
+                f"{k.removeprefix('dropped_')} {v} ({shares.get(k.removeprefix('dropped_'), 0):.1%})"
+                for k, v in t["dropped"].items()
+            )
+            + f" of {t['candidate_pairs']} candidate pairs"
+            + (f" (too_long: over --max-len {t['max_len']})" if "dropped_too_long" in t["dropped"] else "")
+        )
+    if t.get("split_share"):
+        nominal = t.get("split_nominal", {})
+        lines.append(
+            "split of the kept pairs: "
+            + ", ".join(f"{s} {v:.1%}" for s, v in t["split_share"].items())
+            + " (asked: "
+            + ", ".join(f"{s} {v:.0%}" for s, v in nominal.items())
+            + " of works; each work goes whole to one split)"
+        )
+    if res.transfers is not None:
+        x = res.transfers
+        lines.append(
+            f"{out_dir}: {x['copied_in']} file(s) copied in to work on, {x['uploaded']} uploaded, {x['removed']} removed"
+        )
+    if res.failed:
+        lines.append(f"works skipped: {len(res.failed)} could not be read (named above); fix them and run again")
+    if t.get("near_copy_groups"):
+        groups = t["near_copy_groups"]
+        lines.append(
+            f"near-copy works: {len(groups)} group(s), {sum(len(g) for g in groups)} works (each group shares one split)"
+        )
+    for row in res.examples:
+        lines.append(f"  「{row['utterance']}」 -> 「{row['reply']}」")
+        lines.append(f"  「{row['utterance_kana']}」 -> 「{row['reply_kana']}」")
+    return lines

@@ -10,17 +10,28 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import lzma
 import os
 import stat
+import struct
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline import __version__, config, rawstore
-from pipeline.errors import ArchiveError, EmptyInputError, InputError, NocpipeError, StoreError, describe_os_error
+from pipeline.errors import (
+    ArchiveError,
+    EmptyInputError,
+    InputError,
+    NocpipeError,
+    StoreError,
+    UsageError,
+    describe_os_error,
+)
 from pipeline.ids import printable, work_id_for
 from pipeline.locks import locked
 from pipeline.parsers import aozora
@@ -32,6 +43,8 @@ TEXT_SUFFIXES = {".txt"}
 ZIP_SUFFIXES = {".zip"}
 SOURCES = ("aozora", "text")
 _MB = 1024 * 1024
+#: The largest --max-size: a file is read into memory whole.
+MAX_SIZE_MB = 4096
 
 
 @dataclass
@@ -188,8 +201,7 @@ def _zip_sources(item: InputFile, data: bytes, max_bytes: int) -> Iterator[Sourc
             if not members:
                 raise ArchiveError(f"{path}: the zip holds no .txt file")
             for m in members:
-                if m.file_size > max_bytes:
-                    raise _too_large(f"{path}!{m.filename}", m.file_size, max_bytes)
+                _check_member(path, m, max_bytes)
             if len(members) == 1:
                 yield SourceText(
                     str(path), path.stem, _read_member(zf, members[0], max_bytes, path), item.relpath, path
@@ -203,8 +215,44 @@ def _zip_sources(item: InputFile, data: bytes, max_bytes: int) -> Iterator[Sourc
                     f"{item.relpath}!{m.filename}",
                     path,
                 )
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
-        raise ArchiveError(f"{path}: not a readable zip file ({exc})") from exc
+    except ZIP_FAULTS as exc:
+        # A damaged member fails while it is decompressed, in whichever library reads it.
+        raise ArchiveError(f"{path}: not a readable zip file ({type(exc).__name__}: {exc})") from exc
+
+
+#: What reading a damaged or unusual zip raises: zipfile's own errors, and those of the
+#: decompressors beneath it (zlib, bz2's OSError, lzma) and of its header parsing.
+ZIP_FAULTS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    OSError,
+    struct.error,
+    zlib.error,
+    lzma.LZMAError,
+)
+#: Compression methods Python's zipfile reads (stored, deflate, bzip2, LZMA).
+READABLE_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2"}
+READABLE_METHODS[zipfile.ZIP_LZMA] = "LZMA"
+
+
+def _check_member(path: Path, m: zipfile.ZipInfo, max_bytes: int) -> None:
+    """A member we cannot read stops the zip before anything of it is stored, with why."""
+    name = f"{path}!{m.filename}"
+    if m.flag_bits & 0x1:
+        raise ArchiveError(
+            f"{name}: encrypted (the zip has a password); unpack it with its password and ingest the .txt"
+        )
+    if m.compress_type not in READABLE_METHODS:
+        raise ArchiveError(
+            f"{name}: compressed with method {m.compress_type}, which Python's zipfile cannot read "
+            f"(it reads {', '.join(READABLE_METHODS.values())}); unpack it and ingest the .txt"
+        )
+    if m.file_size > max_bytes:
+        raise _too_large(name, m.file_size, max_bytes)
 
 
 def _read_member(zf: zipfile.ZipFile, m: zipfile.ZipInfo, max_bytes: int, path: Path) -> bytes:
@@ -257,11 +305,8 @@ def assign_work_id(src: SourceText, raw_dir: Path) -> str:
         ]
     )
     for wid in candidates:
-        holders = [
-            _read_meta(raw_dir / source / wid)
-            for source in SOURCES
-            if (raw_dir / source / wid / rawstore.META_FILE).exists()
-        ]
+        folders = [rawstore.work_dir(raw_dir, source, wid) for source in SOURCES]
+        holders = [_read_meta(w) for w in folders if rawstore.is_finished(w)]
         if all(_same_origin(m.get("origin"), src) for m in holders):
             return wid
     return wid
@@ -304,9 +349,9 @@ def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str
     work_id = assign_work_id(src, raw_dir)
     work_dir = rawstore.work_dir(raw_dir, source, work_id)
     status = "new"
-    if (work_dir / rawstore.META_FILE).exists():
+    if rawstore.is_finished(work_dir):
         old = rawstore.read_meta_or_empty(work_dir)
-        if old.get("sha256") == digest and (work_dir / rawstore.TEXT_FILE).exists():
+        if old.get("sha256") == digest and rawstore.has_text(work_dir):
             return "unchanged", work_id
         status = "updated"
     try:
@@ -314,9 +359,9 @@ def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str
         for other in SOURCES:
             if other != source:
                 rawstore.forget(rawstore.work_dir(raw_dir, other, work_id))
-        rawstore.write_text(work_dir, text)
-        rawstore.write_meta(
-            work_dir,
+        writer = rawstore.WorkWriter(work_dir)
+        writer.store_text(text)
+        writer.commit(
             {
                 "source": source,
                 "work_id": work_id,
@@ -337,10 +382,31 @@ def _ingest_one(src: SourceText, raw_dir: Path, counters: Counters) -> tuple[str
     return status, work_id
 
 
-@locked("ingest", lambda a: a["raw_dir"], "raw store", recursive=True)
+@dataclass(frozen=True)
+class IngestOptions:
+    paths: list[Path]
+    raw_dir: Path
+    show_progress: bool = True
+    max_bytes: int = config.MAX_INPUT_MB * _MB
+
+    def validate(self) -> None:
+        if not self.paths:
+            raise UsageError("name at least one file or folder to ingest")
+        if not _MB <= self.max_bytes <= MAX_SIZE_MB * _MB:
+            raise UsageError(f"--max-size must be 1 to {MAX_SIZE_MB} MB, not {self.max_bytes / _MB:g}")
+
+
 def ingest(
     paths: list[Path], raw_dir: Path, show_progress: bool = True, max_bytes: int = config.MAX_INPUT_MB * _MB
 ) -> IngestResult:
+    """Store the texts of `paths` (files and folders) in the raw store at `raw_dir`."""
+    opts = IngestOptions(list(paths), Path(raw_dir), show_progress, max_bytes)
+    opts.validate()
+    return _ingest(opts.paths, opts.raw_dir, opts.show_progress, opts.max_bytes)
+
+
+@locked("ingest", lambda a: a["raw_dir"], "raw store", recursive=True)
+def _ingest(paths: list[Path], raw_dir: Path, show_progress: bool, max_bytes: int) -> IngestResult:
     result = IngestResult()
 
     def skip(exc: InputError) -> None:

@@ -1,7 +1,7 @@
 """nocpipe list: the raw store as a table (one row per work), or JSON lines.
 
 Everything comes from the raw store's own files (pipeline.rawstore) and, when a corpus
-exists, the pairs each work contributed (counted in its shards, through pipeline.shards).
+exists, the pairs each work contributed (counted in its shards, through pipeline.corpus).
 
     status   current             every episode listed is stored
              N failed episodes   the last run could not store them (a rerun tries again)
@@ -39,7 +39,7 @@ def pairs_by_work(out_dir: Path | None) -> Counter | None:
     """Pairs per (source, work_id) in the corpus at `out_dir`; None when there is none."""
     if out_dir is None or not Path(out_dir).is_dir():
         return None
-    from pipeline.shards import list_shards, read_columns
+    from pipeline.corpus import list_shards, read_columns
 
     shards = list_shards(Path(out_dir))
     if not shards:

@@ -2,9 +2,10 @@
 
 shards (+ stats.json when the corpus root has one)
   -> figures (one JSON-able dict: --json writes it)
-  -> sections: pairs per source and per work, splits, length histograms of both sides
-     with the --max-len cut marked, characters and vocabulary coverage, drop reasons,
-     near-copy groups, where readings came from
+  -> sections: pairs per source and per work (by title), splits and their shares, sample
+     pairs of each split (original text and katakana), length histograms of both sides with
+     the corpus's --max-len cut marked, characters and vocabulary coverage, drop reasons and
+     their shares of the candidate pairs, near-copy groups, where readings came from
   -> report.html (one file: tables by pandas, matplotlib plots embedded as base64 PNG)
      and report.md beside it (the same, as Markdown, with the same embedded images)
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,15 +23,24 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline import __version__, atomic
-from pipeline.config import DEFAULT_MAX_LEN
+from pipeline.corpus import (
+    SPLITS,
+    corpus_metadata,
+    corpus_stats,
+    find_shards,
+    read_columns_with,
+    stats_near,
+    work_titles,
+)
 from pipeline.errors import StoreError
-from pipeline.shards import STATS_FILE, corpus_metadata, find_shards
 from pipeline.vocab import PAD_TOKEN, UNK_TOKEN
 
 COLUMNS = ["source", "work_id", "utterance_kana", "reply_kana", "split"]
+#: The original text of both sides, read when the shards have it (for the sample pairs).
+TEXT_COLUMNS = ["utterance", "reply"]
+SAMPLES_PER_SPLIT = 3
 VOCAB_SIZES = (64, 128, 256)
 #: Ids a vocabulary spends on something other than characters (padding, unknown).
 RESERVED_IDS = len([PAD_TOKEN, UNK_TOKEN])
@@ -45,6 +54,7 @@ class ReportOptions:
     out: Path = Path("report.html")
     json_out: Path | None = None
     top_works: int = TOP_WORKS
+    samples: int = SAMPLES_PER_SPLIT
 
 
 @dataclass
@@ -69,31 +79,74 @@ class ReportResult:
 
 def _stats_for(path: Path) -> dict:
     """stats.json of the corpus `path` belongs to ({} for a loose Parquet file elsewhere)."""
-    path = Path(path)
-    for folder in (path, path.parent) if path.is_dir() else (path.parent, path.parent.parent):
-        f = folder / STATS_FILE
-        if f.is_file():
-            try:
-                return json.loads(f.read_text(encoding="utf-8"))
-            except ValueError:
-                return {}
-    return {}
+    return stats_near(path)
 
 
 def _read(path: Path) -> pa.Table:
     shards = find_shards(path, COLUMNS)
     try:
-        return pa.concat_tables([pq.read_table(p, columns=COLUMNS) for p in shards], promote_options="default")
+        # The original lines too where the shards have them (the sample pairs show both).
+        return read_columns_with(shards, COLUMNS, TEXT_COLUMNS)
     except (OSError, pa.ArrowException) as exc:
         raise StoreError(f"cannot read the corpus at {path}: {exc}") from None
 
 
-def figures_of(table: pa.Table, stats: dict, meta: dict, top_works: int = TOP_WORKS) -> dict:
+def _samples(df: pd.DataFrame, per_split: int, titles: dict[str, str]) -> dict[str, list[dict]]:
+    """A few pairs of each split, spread evenly over it (the same ones on every run)."""
+    out = {}
+    for split in SPLITS:
+        part = df[df["split"] == split]
+        if part.empty or per_split <= 0:
+            continue
+        step = max(1, len(part) // per_split)
+        rows = part.iloc[::step].head(per_split)
+        out[split] = [
+            {
+                "work": f"{r['source']}/{r['work_id']}",
+                "title": titles.get(f"{r['source']}/{r['work_id']}", ""),
+                "utterance": r.get("utterance") if isinstance(r.get("utterance"), str) else None,
+                "reply": r.get("reply") if isinstance(r.get("reply"), str) else None,
+                "utterance_kana": r["utterance_kana"],
+                "reply_kana": r["reply_kana"],
+            }
+            for _, r in rows.iterrows()
+        ]
+    return out
+
+
+def _shares(stats: dict, splits: dict, n: int) -> tuple[dict, dict]:
+    """Drop reasons as shares of the candidate pairs, and the splits' shares of the pairs kept:
+    stats.json's own figures when it has them, else worked out from its counts."""
+    dropped = stats.get("dropped_share_by_reason")
+    if not isinstance(dropped, dict):
+        candidates = stats.get("candidate_pairs") or 0
+        dropped = {
+            k.removeprefix("dropped_"): (v / candidates if candidates else 0.0)
+            for k, v in (stats.get("dropped") or {}).items()
+        }
+    split_share = stats.get("split_share")
+    if not isinstance(split_share, dict):
+        split_share = {k: (v["pairs"] / n if n else 0.0) for k, v in splits.items()}
+    return {k.removeprefix("dropped_"): float(v) for k, v in dropped.items()}, {
+        k: float(v) for k, v in split_share.items()
+    }
+
+
+def figures_of(
+    table: pa.Table,
+    stats: dict,
+    meta: dict,
+    top_works: int = TOP_WORKS,
+    titles: dict[str, str] | None = None,
+    samples: int = SAMPLES_PER_SPLIT,
+) -> dict:
     """Everything the report shows, as plain numbers (also what --json writes)."""
     df = table.to_pandas()
     n = len(df)
+    titles = titles or {}
+    # The corpus's own cut, from its shards' metadata (else its stats.json); 0: no limit.
     max_len = int(meta.get("max_len") or stats.get("max_len") or 0)
-    cut = max_len or DEFAULT_MAX_LEN
+    cut = max_len or None
     lengths = {}
     for side in ("utterance_kana", "reply_kana"):
         lens = pc.utf8_length(table.column(side)).to_numpy(zero_copy_only=False) if n else []
@@ -103,7 +156,7 @@ def figures_of(table: pa.Table, stats: dict, meta: dict, top_works: int = TOP_WO
             "mean": float(s.mean()) if n else 0.0,
             "median": float(s.median()) if n else 0.0,
             "max": int(s.max()) if n else 0,
-            "over_cut": int((s > cut).sum()),
+            "over_cut": int((s > cut).sum()) if cut else 0,
         }
     chars: Counter = Counter()
     for side in ("utterance_kana", "reply_kana"):
@@ -123,9 +176,10 @@ def figures_of(table: pa.Table, stats: dict, meta: dict, top_works: int = TOP_WO
         .sort_values(["pairs", "work_id"], ascending=[False, True])
     )
     splits = {}
-    for s in ("train", "valid", "test"):
+    for s in SPLITS:
         part = df[df["split"] == s]
         splits[s] = {"pairs": int(len(part)), "works": int(part["work_id"].nunique())}
+    dropped_share, split_share = _shares(stats, splits, n)
     return {
         "nocpipe_version": __version__,
         "pairs": n,
@@ -136,10 +190,17 @@ def figures_of(table: pa.Table, stats: dict, meta: dict, top_works: int = TOP_WO
         "length_cut": cut,
         "splits": splits,
         "sources": {str(k): int(v) for k, v in df.groupby("source").size().items()},
+        "split_share": split_share,
         "top_works": [
-            {"work": f"{r.source}/{r.work_id}", "split": r.split, "pairs": int(r.pairs)}
+            {
+                "work": f"{r.source}/{r.work_id}",
+                "title": titles.get(f"{r.source}/{r.work_id}", ""),
+                "split": r.split,
+                "pairs": int(r.pairs),
+            }
             for r in per_work.head(top_works).itertuples()
         ],
+        "samples": _samples(df, samples, titles),
         "lengths": lengths,
         "characters": {
             "distinct": len(chars),
@@ -150,6 +211,7 @@ def figures_of(table: pa.Table, stats: dict, meta: dict, top_works: int = TOP_WO
         },
         "candidate_pairs": stats.get("candidate_pairs"),
         "dropped": stats.get("dropped", {}),
+        "dropped_share_by_reason": dropped_share,
         "near_copy_groups": stats.get("near_copy_groups", []),
         "readings": stats.get("readings", {}),
         "from_stats": bool(stats),
@@ -174,6 +236,10 @@ def _plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # IPAex Gothic, bundled with matplotlib-fontja: titles and katakana are drawn, not empty
+    # boxes, on a machine without a Japanese font (importing it makes it the font family).
+    import matplotlib_fontja  # noqa: F401
+
     return plt
 
 
@@ -193,7 +259,7 @@ def _bar(labels: list[str], values: list[float], title: str, xlabel: str = "", h
 
 def _coverage_plot(f: dict) -> bytes:
     """Character frequency by rank (log) and the share covered by the top ranks, vocabulary
-    sizes marked. No glyphs on the axes: a machine without a Japanese font draws it alike."""
+    sizes marked."""
     import numpy as np
 
     plt = _plt()
@@ -222,15 +288,11 @@ def _length_plot(f: dict) -> bytes:
     for ax, side, name in zip(axes, ("utterance_kana", "reply_kana"), ("utterance", "reply")):
         hist = f["lengths"][side]["histogram"]
         ax.bar([int(k) for k in hist], list(hist.values()), width=1.0, color="#4c72b0")
-        ax.axvline(
-            cut + 0.5,
-            color="#c44e52",
-            linestyle="--",
-            label=f"--max-len {cut}" + ("" if f["max_len"] else " (train's default)"),
-        )
+        if cut:
+            ax.axvline(cut + 0.5, color="#c44e52", linestyle="--", label=f"the corpus's --max-len {cut}")
+            ax.legend()
         ax.set_title(f"{name}: katakana characters")
         ax.set_xlabel("length")
-        ax.legend()
     axes[0].set_ylabel("sides")
     return _png(fig)
 
@@ -239,14 +301,21 @@ def _length_plot(f: dict) -> bytes:
 
 
 def _table(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows)
+    """Whole numbers with thousands separators (12,345), as everywhere else in the report."""
+    return pd.DataFrame(
+        [{k: f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v for k, v in r.items()} for r in rows]
+    )
+
+
+def _work_label(w: dict) -> str:
+    return f"{w['title']} ({w['work'].split('/', 1)[-1]})" if w.get("title") else w["work"]
 
 
 def sections_of(f: dict) -> list[Section]:
     out = []
     intro = (
         f"{f['pairs']:,} pairs from {f['works']:,} works; reader {f['reader'] or 'unknown'} "
-        f"({f['reader_version'] or '?'}); --max-len {f['max_len'] or 'none'}."
+        f"({f['reader_version'] or '?'}); --max-len {f['max_len'] or 'none (no limit)'}."
     )
     if not f["from_stats"]:
         intro += " No stats.json beside these shards: drops, near-copies and readings are not known."
@@ -254,7 +323,20 @@ def sections_of(f: dict) -> list[Section]:
 
     s = Section("Splits")
     s.tables.append(
-        ("", _table([{"split": k, "pairs": v["pairs"], "works": v["works"]} for k, v in f["splits"].items()]))
+        (
+            "",
+            _table(
+                [
+                    {
+                        "split": k,
+                        "pairs": v["pairs"],
+                        "share": f"{f['split_share'].get(k, 0.0):.1%}",
+                        "works": v["works"],
+                    }
+                    for k, v in f["splits"].items()
+                ]
+            ),
+        )
     )
     s.images.append(
         ("pairs per split", _bar(list(f["splits"]), [v["pairs"] for v in f["splits"].values()], "pairs per split"))
@@ -263,13 +345,23 @@ def sections_of(f: dict) -> list[Section]:
 
     s = Section("Pairs per source and per work")
     s.tables.append(("per source", _table([{"source": k, "pairs": v} for k, v in f["sources"].items()])))
-    s.tables.append((f"top {len(f['top_works'])} works", _table(f["top_works"])))
+    s.tables.append(
+        (
+            f"top {len(f['top_works'])} works",
+            _table(
+                [
+                    {"title": w["title"], "work": w["work"], "split": w["split"], "pairs": w["pairs"]}
+                    for w in f["top_works"]
+                ]
+            ),
+        )
+    )
     if f["top_works"]:
         s.images.append(
             (
                 "pairs of the top works",
                 _bar(
-                    [w["work"] for w in f["top_works"]],
+                    [_work_label(w) for w in f["top_works"]],
                     [w["pairs"] for w in f["top_works"]],
                     "pairs of the top works",
                     "pairs",
@@ -279,10 +371,33 @@ def sections_of(f: dict) -> list[Section]:
         )
     out.append(s)
 
+    s = Section("Sample pairs", "A few pairs of each split, spread over it: the text as written, then as read.")
+    for split, rows in f["samples"].items():
+        s.tables.append(
+            (
+                split,
+                _table(
+                    [
+                        {
+                            "work": _work_label(r),
+                            "utterance": r["utterance"] or "",
+                            "reply": r["reply"] or "",
+                            "utterance (katakana)": r["utterance_kana"],
+                            "reply (katakana)": r["reply_kana"],
+                        }
+                        for r in rows
+                    ]
+                ),
+            )
+        )
+    out.append(s)
+
     s = Section(
         "Lengths",
-        "Histograms of the katakana length of both sides; the dashed line is the "
-        "--max-len cut (sides beyond it are dropped by extract-pairs or cut by train).",
+        "Histograms of the katakana length of both sides; the dashed line is the corpus's "
+        "--max-len (extract-pairs dropped the pairs with a longer side)."
+        if f["length_cut"]
+        else "Histograms of the katakana length of both sides; the corpus was extracted with no --max-len.",
     )
     s.tables.append(
         (
@@ -294,7 +409,7 @@ def sections_of(f: dict) -> list[Section]:
                         "mean": round(v["mean"], 1),
                         "median": v["median"],
                         "max": v["max"],
-                        f"over {f['length_cut']}": v["over_cut"],
+                        f"over {f['length_cut'] or 'the cut'}": v["over_cut"],
                     }
                     for side, v in f["lengths"].items()
                 ]
@@ -337,9 +452,22 @@ def sections_of(f: dict) -> list[Section]:
     out.append(s)
 
     if f["from_stats"]:
-        s = Section("Drop reasons", f"{f['candidate_pairs'] or 0:,} candidate pairs, {f['pairs']:,} kept.")
+        candidates = f["candidate_pairs"] or 0
+        kept = f"{f['pairs'] / candidates:.1%}" if candidates else "?"
+        s = Section("Drop reasons", f"{candidates:,} candidate pairs, {f['pairs']:,} kept ({kept}).")
         drops = {k.removeprefix("dropped_"): v for k, v in f["dropped"].items()}
-        s.tables.append(("", _table([{"reason": k, "pairs": v} for k, v in drops.items()])))
+        shares = f["dropped_share_by_reason"]
+        s.tables.append(
+            (
+                "",
+                _table(
+                    [
+                        {"reason": k, "pairs": v, "share of candidates": f"{shares.get(k, 0.0):.1%}"}
+                        for k, v in drops.items()
+                    ]
+                ),
+            )
+        )
         s.images.append(
             (
                 "drop reasons",
@@ -456,7 +584,9 @@ def render_html(title: str, sections: list[Section]) -> str:
 def report(opts: ReportOptions) -> ReportResult:
     data = Path(opts.data_dir)
     table = _read(data)
-    figures = figures_of(table, _stats_for(data), corpus_metadata(data), opts.top_works)
+    figures = figures_of(
+        table, corpus_stats(data), corpus_metadata(data), opts.top_works, work_titles(data), opts.samples
+    )
     sections = sections_of(figures)
     title = f"nocpipe corpus report: {data}"
     out = Path(opts.out)

@@ -53,7 +53,7 @@ from pipeline.http import (
 from pipeline.ids import ncode_of
 from pipeline.locks import folder_lock
 from pipeline.records import Counters
-from pipeline.syosetu import SITES, LayoutChanged, TocEntry, TocPage, parse_episode, parse_toc
+from pipeline.syosetu import SITES, LayoutChanged, TocEntry, TocPage, parse_episode, parse_toc, site_of_target
 from pipeline.syosetu.api import Api, Filters, same_version
 
 #: Stop early when this many works in a row, from the start, fail to parse the same way.
@@ -72,10 +72,15 @@ class LayoutStop(StopCrawl):
     """The first works all failed to parse the same way: the site's layout has changed."""
 
 
+#: Bounds of the sizes a user chooses (the --help text states them).
+MAX_LIMIT = 1_000_000
+MAX_RETRIES = 100
+
+
 @dataclass
 class ScrapeOptions:
     raw_dir: Path
-    site: str = "nocturne"
+    site: str | None = None  # None: the site of the URLs given, else nocturne
     targets: list[str] = field(default_factory=list)
     limit: int = 0
     base_url: str | None = None
@@ -86,9 +91,40 @@ class ScrapeOptions:
     politeness: Politeness = field(default_factory=Politeness)
     show_progress: bool = True  # bars on a terminal, lines otherwise; False: only notes
 
+    def site_name(self) -> str:
+        """The site to scrape: --site, else the one the URLs given name, else nocturne."""
+        implied = sorted({s for s in (site_of_target(t) for t in self.targets) if s})
+        return self.site or (implied[0] if implied else "nocturne")
+
+    def validate(self) -> None:
+        """Every option checked, one UsageError line each, before any request."""
+        if self.site is not None and self.site not in SITES:
+            raise UsageError(f"unknown site {self.site!r}: use nocturne or narou")
+        implied = {s for s in (site_of_target(t) for t in self.targets) if s}
+        if len(implied) > 1 or (self.site and implied and implied != {self.site}):
+            sites = " and ".join(sorted(implied | {self.site} - {None}))
+            raise UsageError(f"the URLs given belong to {sites}; scrape one site per run")
+        for t in self.targets:
+            ncode_of(t)  # a bad ncode is one Error: line before anything else
+        if not 0 <= self.limit <= MAX_LIMIT:
+            raise UsageError(f"--limit must be 0 (no limit) to {MAX_LIMIT:,}, not {self.limit}")
+        if self.politeness.retries > MAX_RETRIES:
+            raise UsageError(f"--retries must be 0 to {MAX_RETRIES}, not {self.politeness.retries}")
+        if not (self.targets or self.update or self.filters.any or self.all or self.limit):
+            raise UsageError(
+                "choose the works to download: ncodes or URLs, a filter (--genre, --keyword, "
+                "--min-length, --kaiwaritu, --finished), --limit N, --update for the works "
+                "already stored, or --all to mean everything the API lists"
+            )
+        site = SITES[self.site_name()]
+        check_root(self.base_url or site.base_url, "--base-url")
+        check_root(self.api_url or site.api_url, "--api-url")
+
 
 @dataclass
 class ScrapeResult:
+    site: str = ""
+    store: Path | None = None  # the site's folder of the raw store
     counters: Counters = field(default_factory=Counters)
     works: dict[str, str] = field(default_factory=dict)  # ncode -> new/updated/current/gone/failed/...
     failures: list[str] = field(default_factory=list)
@@ -146,21 +182,56 @@ def _charset(resp: Response) -> str | None:
     return None
 
 
+@dataclass
+class EpisodePlan:
+    """What a work's TOC asks of its stored episodes: which stay as they are (`final`), which
+    moved to a new number (`moves`: the TOC entry and the stored number), which to fetch
+    (`todo`, each with its counter) and which the TOC no longer lists (`stale`)."""
+
+    final: dict[int, dict] = field(default_factory=dict)
+    moves: list[tuple[TocEntry, int]] = field(default_factory=list)
+    todo: list[tuple[TocEntry, str]] = field(default_factory=list)
+    stale: list[int] = field(default_factory=list)
+
+
+def plan_episodes(entries: list[TocEntry], stored: dict[int, dict]) -> EpisodePlan:
+    """The per-episode decision, from the TOC and the stored entries alone: an episode whose
+    key (subtitle, dates) is unchanged stays; one whose key is stored once under another
+    number moved; anything else is fetched."""
+    by_key: dict[str, list[int]] = {}
+    for n, info in stored.items():
+        by_key.setdefault(json.dumps(info.get("key")), []).append(n)
+    plan = EpisodePlan()
+    for e in entries:
+        old = stored.get(e.number)
+        if old and old.get("key") == e.key:
+            plan.final[e.number] = old
+            continue
+        same = by_key.get(json.dumps(e.key), [])
+        if len(same) == 1 and same[0] != e.number and stored[same[0]].get("key") == e.key:
+            plan.moves.append((e, same[0]))
+        else:
+            plan.todo.append((e, "episodes_revised" if old else "episodes_downloaded"))
+    listed = {e.number for e in entries}
+    plan.stale = [n for n in stored if n not in listed]
+    return plan
+
+
+@dataclass
+class _Outcome:
+    """The episodes of one work that could not be stored this run."""
+
+    failed: list[int] = field(default_factory=list)
+    gone: list[int] = field(default_factory=list)
+    layout_failures: int = 0
+
+
 class Scraper:
     def __init__(self, opts: ScrapeOptions, session: PoliteSession | None = None):
-        if opts.site not in SITES:
-            raise UsageError(f"unknown site {opts.site!r}: use nocturne or narou")
-        if opts.limit < 0:
-            raise UsageError("--limit must be 0 (no limit) or more")
+        opts.validate()
         self.opts = opts
         self.ncodes = list(dict.fromkeys(ncode_of(t) for t in opts.targets))
-        if not (self.ncodes or opts.update or opts.filters.any or opts.all or opts.limit):
-            raise UsageError(
-                "choose the works to download: ncodes or URLs, a filter (--genre, --keyword, "
-                "--min-length, --kaiwaritu, --finished), --limit N, --update for the works "
-                "already stored, or --all to mean everything the API lists"
-            )
-        self.site = SITES[opts.site]
+        self.site = SITES[opts.site_name()]
         self.base = check_root(opts.base_url or self.site.base_url, "--base-url")
         self.api_root = check_root(opts.api_url or self.site.api_url, "--api-url")
         self.store = Path(opts.raw_dir) / self.site.name
@@ -169,7 +240,7 @@ class Scraper:
         )
         self.session.on_wait = self._announce_wait
         self.api = Api(self.session, self.site, self.api_root, self.say)
-        self.result = ScrapeResult()
+        self.result = ScrapeResult(site=self.site.name, store=self.store)
         self.c = self.result.counters
         self._bar = None
         self._lines = False
@@ -275,16 +346,14 @@ class Scraper:
     # ------------------------------------------------------------ one work
 
     def scrape_work(self, ncode: str, api_rec: dict | None) -> str:
-        work_dir = rawstore.work_dir(self.opts.raw_dir, self.site.name, ncode)
-        rawstore.clean(work_dir)
-        meta = rawstore.read_meta_or_empty(work_dir)
-        progress = rawstore.has_progress(work_dir)
+        writer = rawstore.WorkWriter(rawstore.work_dir(self.opts.raw_dir, self.site.name, ncode))
+        meta = rawstore.read_meta_or_empty(writer.work)
         if (
             meta.get("complete")
-            and not progress
+            and not rawstore.has_progress(writer.work)
             and not meta.get("gone")
             and same_version(meta.get("api"), api_rec)
-            and len(rawstore.stored_episodes(work_dir, meta)) == len(meta.get("episodes") or [])
+            and len(rawstore.stored_episodes(writer.work, meta)) == len(meta.get("episodes") or [])
         ):
             self.c.add("episodes_current", len(meta.get("episodes") or []))
             return "current"
@@ -294,7 +363,7 @@ class Scraper:
         except NotFound:
             self.say(f"{ncode}: gone (the work answers 404); skipped")
             if meta and not meta.get("gone"):
-                rawstore.write_meta(work_dir, {**meta, "gone": True, "gone_at": _now()})
+                writer.update_meta({**meta, "gone": True, "gone_at": _now()})
             return "gone"
         except Disallowed:
             self.say(f"{ncode}: robots.txt disallows {work_url}; skipped")
@@ -309,8 +378,8 @@ class Scraper:
                 raise gated from exc
             raise _WorkFailed(str(exc), layout=True) from exc
         if toc.short:
-            return self._short_work(ncode, work_dir, meta, progress, api_rec, toc, first)
-        return self._serial_work(ncode, work_dir, meta, api_rec, toc, first)
+            return self._short_work(ncode, writer, meta, api_rec, toc, first)
+        return self._serial_work(ncode, writer, meta, api_rec, toc, first)
 
     def _meta(
         self,
@@ -344,27 +413,19 @@ class Scraper:
         }
 
     def _short_work(
-        self,
-        ncode: str,
-        work_dir: Path,
-        meta: dict,
-        progress: bool,
-        api_rec: dict | None,
-        toc: TocPage,
-        first: Response,
+        self, ncode: str, writer: rawstore.WorkWriter, meta: dict, api_rec: dict | None, toc: TocPage, first: Response
     ) -> str:
         try:
             page = parse_episode(first.content, first.url, header_charset=_charset(first))
         except LayoutChanged as exc:
             raise _WorkFailed(str(exc), layout=True) from exc
         digest = hashlib.sha256(json.dumps(page.body, ensure_ascii=False).encode()).hexdigest()
-        old = rawstore.stored_episodes(work_dir, meta, with_progress=True).get(1)
+        old = rawstore.stored_episodes(writer.work, meta, with_progress=True).get(1)
         if old and old.get("body_sha256") == digest and not meta.get("gone"):
             self.c.add("episodes_current")
             if not same_version(meta.get("api"), api_rec) and api_rec:
-                rawstore.write_meta(work_dir, {**meta, "api": api_rec, "fetched_at": _now()})
+                writer.update_meta({**meta, "api": api_rec, "fetched_at": _now()})
             return "current"
-        name = rawstore.write_episode(work_dir, 1, first.content)
         info = {
             "number": 1,
             "subtitle": toc.title,
@@ -372,16 +433,13 @@ class Scraper:
             "published": None,
             "revised": None,
             "url": first.url,
-            "file": name,
-            "bytes": len(first.content),
-            "sha256": hashlib.sha256(first.content).hexdigest(),
             "body_sha256": digest,
             "fetched_at": _now(),
         }
+        entry = writer.store(info, first.content)
         self.c.add("episodes_revised" if old else "episodes_downloaded")
         self.result.bytes += len(first.content)
-        rawstore.write_meta(work_dir, self._meta(ncode, meta, api_rec, toc, True, [info], True, [], []))
-        rawstore.drop_progress(work_dir)
+        writer.commit(self._meta(ncode, meta, api_rec, toc, True, [entry], True, [], []))
         return "updated" if meta else "new"
 
     def _toc_entries(self, ncode: str, toc: TocPage, first: Response) -> list[TocEntry]:
@@ -422,134 +480,96 @@ class Scraper:
         return sorted(entries, key=lambda e: e.number)
 
     def _serial_work(
-        self, ncode: str, work_dir: Path, meta: dict, api_rec: dict | None, toc: TocPage, first: Response
+        self, ncode: str, writer: rawstore.WorkWriter, meta: dict, api_rec: dict | None, toc: TocPage, first: Response
     ) -> str:
         entries = self._toc_entries(ncode, toc, first)
-        stored = rawstore.stored_episodes(work_dir, meta, with_progress=True)
-        by_key: dict[str, list[int]] = {}
-        for n, info in stored.items():
-            by_key.setdefault(json.dumps(info.get("key")), []).append(n)
-
-        final: dict[int, dict] = {}
-        moves: dict[int, int] = {}
-        todo: list[tuple[TocEntry, str]] = []
-        for e in entries:
-            old = stored.get(e.number)
-            if old and old.get("key") == e.key:
-                final[e.number] = old
-                continue
-            same = by_key.get(json.dumps(e.key), [])
-            if len(same) == 1 and same[0] != e.number and stored[same[0]].get("key") == e.key:
-                moves[e.number] = same[0]
-            else:
-                todo.append((e, "episodes_revised" if old else "episodes_downloaded"))
-        listed = {e.number for e in entries}
-        stale = [n for n in stored if n not in listed]
-        self.c.add("episodes_current", len(final))
-
+        stored = rawstore.stored_episodes(writer.work, meta, with_progress=True)
+        plan = plan_episodes(entries, stored)
+        self.c.add("episodes_current", len(plan.final))
+        final = dict(plan.final)
         # Renumbered episodes (the author deleted or inserted one): move, do not download.
-        if moves:
-            data = {src: rawstore.episode_path(work_dir, stored[src]).read_bytes() for src in set(moves.values())}
-            entry_of = {e.number: e for e in entries}
-            for dst, src in sorted(moves.items()):
-                info = {
-                    **stored[src],
-                    **self._info(entry_of[dst]),
-                    "file": rawstore.episode_file(dst),
-                    "sha256": hashlib.sha256(data[src]).hexdigest(),
-                }
-                rawstore.append_progress(work_dir, info)
-                rawstore.write_episode(work_dir, dst, data[src])
-                final[dst] = info
-                self.c.add("episodes_renumbered")
-
-        failed: list[int] = []
-        gone: list[int] = []
-        layout_failures = 0
-
-        def fail(e: TocEntry, msg: str, counter: str = "episodes_failed") -> None:
-            if e.number in stored:  # keep the version we have until a rerun gets the new one
-                final[e.number] = stored[e.number]
-            failed.append(e.number)
-            self.c.add(counter)
-            self.result.failures.append(msg)
-
-        for e, why in todo:
-            try:
-                resp = self.fetch_page(e.url)
-            except NotFound:
-                gone.append(e.number)
-                self.c.add("episodes_gone")
-                self.say(f"{ncode}: episode {e.number} answers 404; skipped")
+        for entry in writer.move([({**stored[src], **self._info(e)}, stored[src]) for e, src in plan.moves]):
+            final[entry["number"]] = entry
+            self.c.add("episodes_renumbered")
+        outcome = _Outcome()
+        for e, why in plan.todo:
+            resp = self._fetch_episode(ncode, e, outcome)
+            if resp is None:
+                if e.number in outcome.failed and e.number in stored:
+                    final[e.number] = stored[e.number]  # kept until a rerun gets the new one
                 continue
-            except Disallowed:
-                gone.append(e.number)
-                self.c.add("episodes_disallowed")
-                self.say(f"{ncode}: robots.txt disallows episode {e.number}; skipped")
-                continue
-            except OffSite as exc:
-                on_site = origin_of(self._on_base(e.url)) == origin_of(self.base)
-                fail(e, self._offsite(ncode, f"episode {e.number}", exc, redirect=on_site), "episodes_offsite")
-                continue
-            except StopCrawl:
-                raise
-            except FetchError as exc:
-                fail(e, f"{ncode} episode {e.number}: {exc}")
-                self.say(f"{ncode}: episode {e.number} failed: {exc}")
-                continue
-            try:
-                parse_episode(resp.content, resp.url, header_charset=_charset(resp))  # checked before stored
-            except LayoutChanged as exc:
-                gated = _gate_or(exc, resp)
-                if isinstance(gated, AgeGate):
-                    raise gated from exc
-                layout_failures += 1
-                fail(e, f"{ncode} episode {e.number}: {exc}")
-                self.say(f"{ncode}: episode {e.number} failed: {exc}")
-                continue
-            info = {
-                **self._info(e),
-                "url": resp.url,
-                "file": rawstore.episode_file(e.number),
-                "bytes": len(resp.content),
-                "sha256": hashlib.sha256(resp.content).hexdigest(),
-                "fetched_at": _now(),
-            }
-            # First the line, then the file: see rawstore.stored_episodes.
-            rawstore.append_progress(work_dir, info)
-            rawstore.write_episode(work_dir, e.number, resp.content)
-            final[e.number] = info
+            final[e.number] = writer.store({**self._info(e), "url": resp.url, "fetched_at": _now()}, resp.content)
             self.c.add(why)
             self.result.bytes += len(resp.content)
-
         episodes = [final[n] for n in sorted(final)]
+        failed, gone = sorted(outcome.failed), sorted(outcome.gone)
         changed = (
             not meta
-            or moves
-            or stale
-            or len(todo) > len(failed) + len(gone)
+            or plan.moves
+            or plan.stale
+            or len(plan.todo) > len(failed) + len(gone)
             or (api_rec is not None and api_rec != meta.get("api"))
             or meta.get("episodes") != episodes
             or meta.get("gone")
-            or sorted(failed) != meta.get("missing_episodes")
-            or sorted(gone) != meta.get("gone_episodes")
+            or failed != meta.get("missing_episodes")
+            or gone != meta.get("gone_episodes")
         )
-        if episodes and changed:
-            rawstore.write_meta(
-                work_dir,
-                self._meta(ncode, meta, api_rec, toc, False, episodes, not failed, sorted(failed), sorted(gone)),
-            )
-        for n in stale:
-            (work_dir / rawstore.episode_file(n)).unlink(missing_ok=True)
-            self.c.add("episodes_dropped")
-        rawstore.drop_progress(work_dir)
+        for n in plan.stale:
+            writer.drop(n)
+        new_meta = self._meta(ncode, meta, api_rec, toc, False, episodes, not failed, failed, gone)
+        writer.commit(new_meta if episodes and changed else None)
+        self.c.add("episodes_dropped", len(plan.stale))
         if failed:
-            if layout_failures and layout_failures == len(todo) and not final:
+            if outcome.layout_failures and outcome.layout_failures == len(plan.todo) and not final:
                 raise _WorkFailed(f"{ncode}: no episode page parsed ({self.result.failures[-1]})", layout=True)
             return "failed"
         if not meta:
             return "new" if episodes else "failed"
-        return "updated" if (moves or stale or todo) else "current"
+        return "updated" if (plan.moves or plan.stale or plan.todo) else "current"
+
+    def _fetch_episode(self, ncode: str, e: TocEntry, outcome: _Outcome) -> Response | None:
+        """One episode page, checked to parse before it is stored; None when it cannot be
+        had (gone, disallowed, off-site, failed: noted in `outcome` and the counters)."""
+        try:
+            resp = self.fetch_page(e.url)
+        except NotFound:
+            outcome.gone.append(e.number)
+            self.c.add("episodes_gone")
+            self.say(f"{ncode}: episode {e.number} answers 404; skipped")
+            return None
+        except Disallowed:
+            outcome.gone.append(e.number)
+            self.c.add("episodes_disallowed")
+            self.say(f"{ncode}: robots.txt disallows episode {e.number}; skipped")
+            return None
+        except OffSite as exc:
+            on_site = origin_of(self._on_base(e.url)) == origin_of(self.base)
+            self._episode_failed(
+                e, outcome, self._offsite(ncode, f"episode {e.number}", exc, on_site), "episodes_offsite"
+            )
+            return None
+        except StopCrawl:
+            raise
+        except FetchError as exc:
+            self._episode_failed(e, outcome, f"{ncode} episode {e.number}: {exc}")
+            self.say(f"{ncode}: episode {e.number} failed: {exc}")
+            return None
+        try:
+            parse_episode(resp.content, resp.url, header_charset=_charset(resp))
+        except LayoutChanged as exc:
+            gated = _gate_or(exc, resp)
+            if isinstance(gated, AgeGate):
+                raise gated from exc
+            outcome.layout_failures += 1
+            self._episode_failed(e, outcome, f"{ncode} episode {e.number}: {exc}")
+            self.say(f"{ncode}: episode {e.number} failed: {exc}")
+            return None
+        return resp
+
+    def _episode_failed(self, e: TocEntry, outcome: _Outcome, msg: str, counter: str = "episodes_failed") -> None:
+        outcome.failed.append(e.number)
+        self.c.add(counter)
+        self.result.failures.append(msg)
 
     @staticmethod
     def _info(e: TocEntry) -> dict:
@@ -603,8 +623,7 @@ class Scraper:
             return iter([(n, records.get(n)) for n in ncodes]), len(ncodes)
         return ((r["ncode"], r) for r in self.discover()), None
 
-    def run(self) -> ScrapeResult:
-        start = time.monotonic()
+    def _start_output(self) -> None:
         if self.opts.show_progress:
             if sys.stderr.isatty():
                 from tqdm import tqdm
@@ -621,40 +640,50 @@ class Scraper:
             )
         if not self.opts.politeness.contact:
             self.say("note: no --contact (or NOCPIPE_CONTACT) given; the site cannot reach you if something goes wrong")
-        layout_run: list[str] = []  # the first works' layout failures, while nothing else happened
+
+    def _set_total(self, total: int | None) -> None:
+        if self._total is not None:
+            return
+        known = total if total is not None else self.result.discovered
+        if known is not None:
+            self._total = min(known, self.opts.limit) if self.opts.limit else known
+            if self._bar is not None:
+                self._bar.total = self._total
+                self._bar.refresh()
+
+    def _one_work(self, ncode: str, rec: dict | None, layout_run: list[str] | None) -> tuple[str, list[str] | None]:
+        """Scrape one work; its status, and the run of layout failures since the start (None
+        once anything else happened). LayoutStop when that run is long enough."""
+        try:
+            status = self.scrape_work(ncode, rec)
+        except StopCrawl:
+            raise
+        except FetchError as exc:  # its work page or a TOC page: the next run tries again
+            self.result.failures.append(str(exc))
+            self.say(f"{ncode}: failed: {exc}")
+            if not (isinstance(exc, _WorkFailed) and exc.layout and layout_run is not None):
+                return "failed", None
+            layout_run.append(str(exc))
+            if len(layout_run) >= LAYOUT_STOP_AFTER:
+                self.result.works[ncode] = "failed"
+                self.c.add("works_failed")
+                raise LayoutStop(
+                    f"the first {len(layout_run)} works all failed the same way (the "
+                    f"page layout has probably changed, so nocpipe needs an update); "
+                    f"stopped early. Last: {layout_run[-1]}"
+                ) from exc
+            return "failed", layout_run
+        return status, layout_run if status in ("gone", "disallowed") else None
+
+    def run(self) -> ScrapeResult:
+        start = time.monotonic()
+        self._start_output()
+        layout_run: list[str] | None = []  # the first works' layout failures, while nothing else happened
         try:
             items, total = self.targets()
             for ncode, rec in items:
-                if self._total is None:
-                    known = total if total is not None else self.result.discovered
-                    if known is not None:
-                        self._total = min(known, self.opts.limit) if self.opts.limit else known
-                        if self._bar is not None:
-                            self._bar.total = self._total
-                            self._bar.refresh()
-                try:
-                    status = self.scrape_work(ncode, rec)
-                except StopCrawl:
-                    raise
-                except FetchError as exc:  # its work page or a TOC page: the next run tries again
-                    status = "failed"
-                    self.result.failures.append(str(exc))
-                    self.say(f"{ncode}: failed: {exc}")
-                    if isinstance(exc, _WorkFailed) and exc.layout and layout_run is not None:
-                        layout_run.append(str(exc))
-                        if len(layout_run) >= LAYOUT_STOP_AFTER:
-                            self.result.works[ncode] = status
-                            self.c.add("works_failed")
-                            raise LayoutStop(
-                                f"the first {len(layout_run)} works all failed the same way (the "
-                                f"page layout has probably changed, so nocpipe needs an update); "
-                                f"stopped early. Last: {layout_run[-1]}"
-                            ) from exc
-                    else:
-                        layout_run = None
-                else:
-                    if status not in ("gone", "disallowed"):
-                        layout_run = None
+                self._set_total(total)
+                status, layout_run = self._one_work(ncode, rec, layout_run)
                 self.result.works[ncode] = status
                 self.c.add(f"works_{status}")
                 self._work_done(ncode, status)

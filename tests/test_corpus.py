@@ -94,7 +94,7 @@ def test_corpus_invariants(extracted):
     for r in table:
         splits.setdefault(r["work_id"], set()).add(r["split"])
     assert all(len(s) == 1 for s in splits.values())
-    assert {s.pop() for s in splits.values()} == {"train", "valid", "test"}
+    assert {s.pop() for s in splits.values()} == {"train", "validation", "test"}
     keys = [(r["utterance_kana"], r["reply_kana"]) for r in table]
     assert len(keys) == len(set(keys))
 

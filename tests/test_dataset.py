@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.dataset import PairStream, keras_batches, load_arrays, read_unit, scan_units
+from pipeline.dataset import PairStream, count_too_long, keras_batches, load_arrays, read_unit, scan_units
 from pipeline.errors import StoreError
 from pipeline.shards import SCHEMA, shard_name, write_shard
 from pipeline.vocab import Vocab
@@ -252,3 +252,30 @@ def test_keras_batches_weigh_targets_by_token_weights(pairs, vocab):
     _, y0 = teacher_forcing(*s.batch(0), start)
     assert np.array_equal(y, y0)
     assert np.allclose(w, end_weights(y0) * table[y0])
+
+
+# ---------------------------------------------------------------- the split's two names
+
+
+def _corpus_with_split_word(folder, word: str, n: int = 12):
+    rows = pair_rows(30, "train", "wt") + pair_rows(n, word, "wv", seed=5)
+    write_shard(folder / shard_name(0), rows)
+    return folder
+
+
+@pytest.mark.parametrize("written", ["valid", "validation"])
+@pytest.mark.parametrize("asked", ["valid", "validation"])
+def test_either_name_of_the_validation_split_reads_either_corpus(tmp_path, written, asked):
+    """A corpus written before (`valid` in the column) reads as before, and callers passing
+    `valid` keep working on a corpus that says `validation`."""
+    folder = _corpus_with_split_word(tmp_path, written)
+    units = scan_units(folder, asked)
+    assert sum(u.take for u in units) == 12
+    utt, rep = read_unit(units[0], asked)
+    assert len(utt) == len(rep) == 12
+    assert count_too_long(units, asked, 1)[1] == 24
+
+
+def test_an_unknown_split_is_one_line(tmp_path):
+    with pytest.raises(StoreError, match="not a split"):
+        scan_units(_corpus_with_split_word(tmp_path, "valid"), "dev")

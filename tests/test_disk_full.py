@@ -59,7 +59,8 @@ def test_extract_pairs_on_a_full_disk(store, tmp_path):
     assert run_nocpipe(*args, "--out-dir", clean).code == 0
     out = tmp_path / "out"
     result = run_nocpipe(*args, "--out-dir", out, fsize=limit)
-    assert_one_error(result, "disk is full")
+    line = assert_one_error(result, "disk is full")
+    assert f"Error: {out}/" in line and ".tmp:" not in line  # the file, not a temporary name, nor none
     assert temporaries(out) == []
     assert not (out / "stats.json").exists()  # stats are written last: no corpus that looks finished
     again = run_nocpipe(*args, "--out-dir", out)
@@ -104,7 +105,8 @@ def test_train_on_a_full_disk_and_the_same_command_again(model, store, tmp_path)
     folder = tmp_path / "m"
     args = ["train", "--data-dir", store / "corpus", "--model-dir", folder, *TRAIN]
     result = run_nocpipe(*args, fsize=sizes[1] - 1)
-    assert_one_error(result, "disk is full", allowed=("skipped:", "warning:", "note:", "epoch "))
+    line = assert_one_error(result, "disk is full", allowed=("skipped:", "warning:", "note:", "epoch "))
+    assert f"Error: {folder}/" in line and ".tmp:" not in line
     assert temporaries(folder) == []
     again = run_nocpipe(*args)  # the same command, once there is space
     assert again.code == 0, again.err
@@ -117,8 +119,11 @@ def test_predict_output_on_a_full_disk(model, tmp_path):
     out = tmp_path / "replies.csv"
     out.write_text("the previous replies\n", encoding="utf-8")
     result = run_nocpipe("predict", "--model-dir", model, "-i", src, "-o", out, fsize=200)
-    assert_one_error(result, "disk is full", allowed=("skipped:", "warning:"))
+    line = assert_one_error(result, "disk is full", allowed=("skipped:", "warning:"))
+    assert line.startswith(f"Error: {out}: ")  # the file the user named
     assert out.read_text(encoding="utf-8") == "the previous replies\n"  # the old file, whole
+    full = run_nocpipe("predict", "--model-dir", model, "-i", src, "-o", "/dev/full")
+    assert_one_error(full, "/dev/full: No space left on device", allowed=("skipped:", "warning:"))
     assert temporaries(tmp_path) == []
     assert run_nocpipe("predict", "--model-dir", model, "-i", src, "-o", out).code == 0
     rows = list(csv.DictReader(out.open(encoding="utf-8")))

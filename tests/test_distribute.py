@@ -107,9 +107,10 @@ assert main(["train", "--model-dir", str(root / "odd"), "--epochs", "1", "--dist
              *tiny, "--batch-size", "15"]) == 1
 out = {}
 for name in ("straight", "moved"):
-    w, _, state = modeldir.load_checkpoint(root / name)
-    out[name] = {"loss": [float(r["loss"]) for r in modeldir.read_history(root / name)],
-                 "epoch": int(state["epoch"]), "w": [np.asarray(a).ravel()[:40].tolist() for a in w]}
+    folder = modeldir.ModelDir(root / name)
+    ck = folder.load_checkpoint()
+    out[name] = {"loss": [float(r["loss"]) for r in folder.read_history()],
+                 "epoch": ck.state.epoch, "w": [np.asarray(a).ravel()[:40].tolist() for a in ck.weights]}
 print("RESULT " + json.dumps(out))
 """
 

@@ -10,6 +10,7 @@ import stages.extract_pairs as ep
 from pipeline import rawstore
 from pipeline.config import SplitConfig
 from pipeline.shards import SCHEMA, list_shards
+from pipeline.shards import SPLITS as SPLIT_NAMES
 from stages.extract_pairs import ExtractOptions, extract_pairs
 from stages.ingest import ingest
 
@@ -264,7 +265,7 @@ def test_layout_metadata_and_card(store, tmp_path):
     assert meta["nocpipe_version"] and meta["reader_version"]
     for name in names:
         split = pq.read_table(out / "pairs" / name).column("split").to_pylist()
-        assert set(split) == {{"validation": "valid"}.get(name.split("-")[0], name.split("-")[0])}
+        assert set(split) == {name.split("-")[0]}  # the file prefix is the split column's value
     card = (out / "README.md").read_text()
     assert card.startswith("---\n") and "configs:" in card and "- ja" in card and "unidic" in card
 
@@ -326,3 +327,64 @@ def test_rows_by_position_equal_a_filter():
         index = sorted(rng.sample(range(40), rng.randint(1, 40)))
         mask = pa.array([i in set(index) for i in range(40)])
         assert ep._rows(table, index).equals(table.filter(mask))
+
+
+def test_a_corpus_of_the_older_schema_is_rewritten_with_the_new_split_name(store, tmp_path):
+    """Shards that say `valid` (schema 2) are rewritten by an incremental rerun, whose inputs
+    are otherwise unchanged."""
+    from pipeline import corpus
+
+    out = tmp_path / "p"
+    run(store, out, split=SplitConfig(0.0, 1.0, 0.0))
+    for shard in list_shards(out):  # as schema 2 wrote them
+        table = pq.read_table(shard)
+        meta = {**table.schema.metadata, b"nocpipe.schema_version": b"2", b"nocpipe.content": b"of schema 2"}
+        old = table.set_column(table.schema.get_field_index("split"), "split", [["valid"] * table.num_rows])
+        pq.write_table(old.replace_schema_metadata(meta), shard)
+    state = json.loads((out / "_state.json").read_text())
+    (out / "_state.json").write_text(json.dumps({**state, "inputs": "made by schema 2"}))
+    res = run(store, out, split=SplitConfig(0.0, 1.0, 0.0))
+    assert res.shards_written == len(list_shards(out)) > 0
+    for shard in list_shards(out):
+        assert set(pq.read_table(shard).column("split").to_pylist()) == {"validation"}
+        assert corpus.read_metadata(shard)["schema_version"] == str(corpus.SCHEMA_VERSION)
+    assert set(corpus.read_stats(out)["pairs_by_split"]) == {"validation"}
+
+
+@pytest.mark.parametrize("shares", ["nan,1,1", "1e308,1e308,1", "inf,1,1", "-1,1,1", "0,0,0", "1,1", "a,b,c"])
+def test_split_shares_must_be_finite_non_negative_and_sum_to_something(store, tmp_path, cli, shares):
+    r = cli("extract-pairs", "--raw-dir", store, "--out-dir", tmp_path / "p", "--split", shares, "-q")
+    assert r.code == 1 and r.err.count("\n") == 1 and r.err.startswith("Error: --split takes three finite shares")
+    assert not (tmp_path / "p").exists()  # refused before any work
+
+
+def test_split_shares_are_scaled_to_one():
+    assert SplitConfig.parse("8,1,1").as_list() == [0.8, 0.1, 0.1]
+    assert SplitConfig.parse("1e300,0,1e300").as_list() == [0.5, 0.0, 0.5]
+
+
+def test_what_the_defaults_leave_out_is_said_as_shares(store, tmp_path, cli):
+    """The share of candidate pairs each reason dropped, and the share of kept pairs in each
+    split beside the shares of works asked for: in stats.json, the summary and the card."""
+    out = tmp_path / "p"
+    r = cli("extract-pairs", "--raw-dir", store, "--out-dir", out, "-q", "--workers", "1", "--max-len", "5")
+    assert r.code == 0, r.err
+    stats = json.loads((out / "stats.json").read_text())
+    cands, drops = stats["candidate_pairs"], stats["dropped"]
+    assert stats["dropped_share_by_reason"] == {
+        k.removeprefix("dropped_"): round(v / cands, 6) for k, v in drops.items()
+    }
+    assert stats["dropped_share_by_reason"]["too_long"] > 0
+    assert stats["dropped_share"] == round(sum(drops.values()) / cands, 6)
+    kept = stats["pairs_kept"]
+    assert stats["split_share"] == {s: round(stats["pairs_by_split"].get(s, 0) / kept, 6) for s in SPLIT_NAMES}
+    assert abs(sum(stats["split_share"].values()) - 1) < 1e-5
+    assert stats["split_nominal"] == {"train": 0.8, "validation": 0.1, "test": 0.1}
+    too_long = f"too_long {drops['dropped_too_long']} ({stats['dropped_share_by_reason']['too_long']:.1%})"
+    assert too_long in r.out and f"of {cands} candidate pairs (too_long: over --max-len 5)" in r.out
+    assert (
+        "split of the kept pairs: train " in r.out and "(asked: train 80%, validation 10%, test 10% of works" in r.out
+    )
+    card = (out / "README.md").read_text()
+    assert f"| too long (over 5) | {drops['dropped_too_long']:,} | " in card
+    assert "| share of pairs | share of works asked |" in card

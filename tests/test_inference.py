@@ -1,6 +1,7 @@
 """The inference API: loading, log-probabilities that agree with the decoder's scores for every
-architecture, greedy / sampling / beam decoding, distinct N-best lists, the repetition guard,
-reranking; and one tiny model trained and answered on the JAX backend."""
+architecture, greedy / sampling / beam decoding, distinct N-best lists ranked by the scores they
+show, the repetition guard, MMI reranking, candidate ranking, load_bot; and one tiny model trained
+and answered on the JAX backend."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ keras = pytest.importorskip("keras")
 
 from test_dataset import write_pairs  # noqa: E402
 
+from pipeline.decoding import Decoding, Space, constrain  # noqa: E402
 from pipeline.errors import ModelError, UsageError  # noqa: E402
-from pipeline.inference import Candidate, Chatbot  # noqa: E402
+from pipeline.inference import Chatbot, load_bot  # noqa: E402
 from pipeline.kana import is_kana_text  # noqa: E402
 from stages.train import TrainOptions, train  # noqa: E402
 
@@ -58,14 +60,18 @@ def test_scores_are_the_log_probs_of_the_reply_and_its_end(bots, arch):
     bot = bots[arch]
     assert bot.arch == arch and bot.max_len == 16 and bot.name == arch
     assert bot.config["model"]["arch"] == arch
-    lists = bot.reply(UTTS, num=3)
-    for utt, cands in zip(UTTS, lists):
-        assert len(cands) == 3 and len({c.text for c in cands}) == 3
-        lps = bot.log_probs([utt] * 3, [c.text for c in cands])
-        for c, lp in zip(cands, lps):
-            assert lp.shape == (len(c.text) + 1,)
-            assert float(lp.sum()) == pytest.approx(c.score, abs=1e-4)
-            assert is_kana_text(c.text) and len(c.text) <= bot.max_len - 1
+    for dec in (Decoding(num=3, length_penalty=0.0), Decoding(num=3, temperature=1.0, seed=1)):
+        lists = bot.reply(UTTS, dec)
+        for utt, cands in zip(UTTS, lists):
+            assert len(cands) == 3 and len({c.text for c in cands}) == 3
+            lps = bot.log_probs([utt] * 3, [c.text for c in cands])
+            for c, lp in zip(cands, lps):
+                assert lp.shape == (len(c.text) + 1,)
+                assert float(lp.sum()) == pytest.approx(c.log_p, abs=1e-4)
+                assert c.score == pytest.approx(c.log_p, abs=1e-9)  # no length penalty, no MMI: the same
+                assert is_kana_text(c.text) and len(c.text) <= bot.max_len - 1
+            ranked = bot.rank(utt, [c.text for c in cands])
+            assert ranked.dtype == np.float64 and np.allclose(ranked, [c.log_p for c in cands], atol=1e-4)
     # Replies are cut to max_len - 1 characters; unknown characters are scored as the unknown token.
     long, odd = bot.log_probs(["ア", "ア"], ["イ" * 40, "x"])
     assert long.shape == (16,) and odd.shape == (2,)
@@ -76,59 +82,76 @@ def test_scores_are_the_log_probs_of_the_reply_and_its_end(bots, arch):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_decoding_modes(bots, arch):
     bot = bots[arch]
-    greedy = bot.reply(UTTS)
-    assert bot.reply(UTTS) == greedy and all(len(c) == 1 for c in greedy)
+    greedy = bot.reply(UTTS, Decoding())
+    assert bot.reply(UTTS, Decoding()) == greedy and all(len(c) == 1 for c in greedy)
     # A vanishing nucleus keeps only the most probable character: sampling becomes greedy.
-    nucleus = bot.reply(UTTS, temperature=1.0, top_p=1e-9, seed=3)
+    nucleus = bot.reply(UTTS, Decoding(temperature=1.0, top_p=1e-9, seed=3))
     assert [c[0].text for c in nucleus] == [c[0].text for c in greedy]
-    a = bot.reply(UTTS, num=5, temperature=1.3, seed=7)
-    assert a == bot.reply(UTTS, num=5, temperature=1.3, seed=7)
+    a = bot.reply(UTTS, Decoding(num=5, temperature=1.3, seed=7))
+    assert a == bot.reply(UTTS, Decoding(num=5, temperature=1.3, seed=7))
     for cands in a:
         assert len({c.text for c in cands}) == 5
         assert [c.score for c in cands] == sorted((c.score for c in cands), reverse=True)
-    assert bot.reply(UTTS, beam=1, length_penalty=0.0) == greedy  # a beam of one is greedy search
-    for cands in bot.reply(UTTS, beam=4):
+    assert bot.reply(UTTS, Decoding(beam=1, length_penalty=0.0)) == greedy  # a beam of one is greedy search
+    for cands in bot.reply(UTTS, Decoding(beam=4)):
         assert len(cands) == 1 and is_kana_text(cands[0].text)
+    # Under beam search the score is the length-normalised log p it ranks by: the shown order holds.
+    for cands in bot.reply(UTTS, Decoding(num=4, beam=6, length_penalty=1.0)):
+        assert [c.score for c in cands] == sorted((c.score for c in cands), reverse=True)
+        for c in cands:
+            assert c.score == pytest.approx(c.log_p / ((5 + len(c.text) + 1) / 6), abs=1e-9)
 
 
 def test_repetition_guard(bots):
     bot = bots["transformer"]
+    space = Space(16, 64, 64)
     tokens = np.array([[2, 3, 4, 5, 2, 3, 4, 0], [2, 2, 2, 2, 2, 2, 2, 0]])
-    lp = bot._masked(np.zeros((2, 64)), tokens, 7, 4)
+    lp = constrain(np.zeros((2, 64)), tokens, 7, space, 4)
     assert lp[0, 5] == -np.inf and np.isfinite(lp[0, 6])  # ア イ ウ then エ again would repeat a 4-gram
     assert lp[1, 2] == -np.inf and np.isfinite(lp[1, 0])
-    assert np.isfinite(bot._masked(np.zeros((2, 64)), tokens, 7, 0)[0, 5])  # 0 turns it off
-    assert bot._masked(np.zeros((1, 64)), tokens[:1], 0, 4)[0, 0] == -np.inf  # no empty reply
-    last = bot._masked(np.zeros((1, 64)), tokens[:1], 15, 4)[0]
+    assert np.isfinite(constrain(np.zeros((2, 64)), tokens, 7, space, 0)[0, 5])  # 0 turns it off
+    assert constrain(np.zeros((1, 64)), tokens[:1], 0, space, 4)[0, 0] == -np.inf  # no empty reply
+    last = constrain(np.zeros((1, 64)), tokens[:1], 15, space, 4)[0]
     assert np.isfinite(last[0]) and np.all(last[1:] == -np.inf)  # the end is forced at the last position
-    for cands in bot.reply(UTTS, num=4, temperature=2.0, seed=1):
+    assert np.all(constrain(np.zeros((1, 64)), tokens[:1], 3, Space(16, 64, 40), 4)[0, 40:] == -np.inf)
+    for cands in bot.reply(UTTS, Decoding(num=4, temperature=2.0, seed=1)):
         for c in cands:
             grams = [c.text[i : i + 4] for i in range(len(c.text) - 3)]
             assert len(grams) == len(set(grams))
 
 
-def test_rerank_and_errors(bots):
+def test_mmi_reranks_by_the_score_it_shows_and_errors(bots):
+    from pipeline.ngram import NgramLM
+
     bot = bots["attention"]
-    seen = {}
-
-    def reverse(utt: str, cands: list[Candidate]) -> list[Candidate]:
-        seen[utt] = list(cands)
-        return cands[::-1]
-
-    out = bot.reply(["アイウ"], num=2, rerank=reverse)
-    assert len(seen["アイウ"]) >= 2 and out[0] == seen["アイウ"][::-1][:2]
+    bot.ngram = NgramLM.fit(bot.vocab, [["アイウ", "ソウ", "ソウデス", "イイエ"] * 5], order=3)
+    plain = bot.reply(["アイウ"], Decoding(num=8, beam=8, length_penalty=0.0))[0]
+    out = bot.reply(["アイウ"], Decoding(num=3, beam=8, mmi=0.5, length_penalty=0.0))[0]
+    lm = dict(zip([c.text for c in plain], bot.ngram.score([c.text for c in plain])))
+    want = sorted(plain, key=lambda c: -(c.log_p - 0.5 * lm[c.text]))[:3]
+    assert [c.text for c in out] == [c.text for c in want]
+    for c in out:
+        assert c.score == pytest.approx(c.log_p - 0.5 * lm[c.text]) and c.log_p is not None
+    assert [c.score for c in out] == sorted((c.score for c in out), reverse=True)
     for bad in (
         dict(num=0),
         dict(num=51),
         dict(temperature=-1.0),
         dict(top_p=0.0),
         dict(beam=-1),
+        dict(beam=65),
         dict(beam=2, temperature=1.0),
         dict(no_repeat_ngram=1),
     ):
         with pytest.raises(UsageError):
-            bot.reply(["ア"], **bad)
-    assert bot.reply([]) == []
+            bot.reply(["ア"], Decoding(**bad))
+    assert bot.reply([], Decoding()) == []
+
+
+def test_load_bot_gives_the_generative_chatbot(bots):
+    bot = load_bot(bots["seed"].model_dir)
+    assert isinstance(bot, Chatbot) and bot.arch == "seed" and bot.vocab.max_len == 16
+    assert bot.reply(["アイウ"], Decoding()) == bots["seed"].reply(["アイウ"], Decoding())
 
 
 def test_load_errors(tmp_path):

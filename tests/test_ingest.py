@@ -3,6 +3,7 @@
 import json
 import zipfile
 
+import pytest
 from conftest import aozora_text, write_aozora
 
 BODY = "「こんにちは」\n「やあ、元気《げんき》かい」\n地の文。"
@@ -321,3 +322,59 @@ def test_a_damaged_meta_json_is_rewritten_under_the_same_id(tmp_path, data_dir, 
         assert r.code == 0 and "1 updated" in r.out, (damage, r.out, r.err)
         assert _work_ids(data_dir) == ["aozora/a"]
         assert meta(data_dir, "aozora", "a")["title"] == "試験の話"
+
+
+# ---------------------------------------------------------------- zips we cannot read
+
+
+def _zip_with(path, text="「あ」\n「い」\n", method=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression=method) as zf:
+        zf.writestr("a.txt", text.encode("utf-8") * 50)
+    return path
+
+
+def _patch_headers(path, offset_in_header: int, value: bytes):
+    """Write `value` at the same offset of the local header and of the central directory
+    entry (general purpose flags at 6 / 8, compression method at 8 / 10)."""
+    data = bytearray(path.read_bytes())
+    local, central = data.find(b"PK\x03\x04"), data.find(b"PK\x01\x02")
+    data[local + offset_in_header : local + offset_in_header + len(value)] = value
+    data[central + offset_in_header + 2 : central + offset_in_header + 2 + len(value)] = value
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _encrypted(path):
+    return _patch_headers(_zip_with(path), 6, (1).to_bytes(2, "little"))
+
+
+def _unknown_method(path):
+    return _patch_headers(_zip_with(path), 8, (99).to_bytes(2, "little"))  # 99: AES, as WinZip writes it
+
+
+def _damaged_stream(path):
+    _zip_with(path, text="「ああいいうう」\n" * 40, method=zipfile.ZIP_DEFLATED)
+    data = bytearray(path.read_bytes())
+    start = data.find(b"PK\x03\x04") + 30 + len("a.txt")
+    data[start : start + 12] = b"\xff" * 12  # the deflate stream's first bytes: an invalid block
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    "make,says",
+    [
+        (_encrypted, "encrypted"),
+        (_unknown_method, "method 99"),
+        (_damaged_stream, "not a readable zip file"),
+    ],
+)
+def test_a_zip_we_cannot_read_is_skipped_and_the_batch_goes_on(tmp_path, data_dir, cli, make, says):
+    z = make(tmp_path / "e.zip")
+    write_aozora(tmp_path / "one.txt", BODY)
+    r = cli("ingest", z, tmp_path / "one.txt")
+    assert r.code == 0, r.err
+    assert "1 new" in r.out and "bad_zip 1" in r.out
+    skipped = [ln for ln in r.err.splitlines() if ln.startswith("skipped:")]
+    assert len(skipped) == 1 and "e.zip" in skipped[0] and says in skipped[0]
+    assert "Traceback" not in r.err

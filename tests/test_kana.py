@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.kana import is_kana_text, split_ruby, strip_ruby, to_katakana
+from pipeline.kana import is_kana_text, read_side, split_ruby, strip_ruby, to_katakana
 from pipeline.numbers import read_numbers
 
 READERS = ["pykakasi", "unidic"]
@@ -113,8 +113,9 @@ def test_fast_pykakasi_lookup_reads_exactly_like_pykakasi():
         lines += [strip_ruby(ln) for ln in f.read_bytes().decode("cp932").splitlines() if ln.strip()][:300]
     lines += ["一人で大丈夫", "今日は大学へ", "々", "𠮷野家", "葛\U000e0100城"]  # variation selector too
     assert len(lines) > 800
-    for line in lines:
-        assert ours.read(line) == "".join(d["kana"] for d in stock.convert(line)), line
+    for line in lines:  # token by token: the reader's spoken readings (pipeline.spoken) come after these
+        got = [(d["orig"], d["kana"]) for d in ours._kks.convert(line)]
+        assert got == [(d["orig"], d["kana"]) for d in stock.convert(line)], line
 
 
 # ---------------------------------------------------------------- any input
@@ -205,6 +206,7 @@ def test_unidic_output_format_reads_like_the_token_api():
     import fugashi
     from conftest import SAMPLES
 
+    from pipeline import spoken
     from pipeline.kana import _AS_WRITTEN, UnidicReader
 
     tagger = fugashi.Tagger()
@@ -216,18 +218,18 @@ def test_unidic_output_format_reads_like_the_token_api():
         for w in tagger(text):
             kana = None if w.is_unk else w.feature.kana
             if as_written.fullmatch(w.surface):
-                out.append(w.surface)
+                out.append((w.surface, w.surface))
             elif kana and kana != "*":
-                out.append(kana)
+                out.append((w.surface, kana))
             else:
-                out.append(fallback.read(w.surface))
-        return "".join(out)
+                out.append((w.surface, fallback.read(w.surface)))
+        return "".join(spoken.apply(out))  # then the spoken readings of everyday words
 
     ours = UnidicReader()
     lines = []
     for f in sorted(SAMPLES.glob("*.txt")):
         lines += [strip_ruby(ln) for ln in f.read_bytes().decode("cp932").splitlines() if ln.strip()][:200]
-    lines += ["abc ＡＢＣ ｶﾞ 123", "「」", "# * 　", "王様は、人を殺します。"]
+    lines += ["abc ＡＢＣ ｶﾞ 123", "「」", "# * 　", "王様は、人を殺します。", "明日、私は何をしよう", "一昨日の何だ"]
     for line in lines:
         assert ours.read(line) == by_tokens(line), line
 
@@ -315,3 +317,86 @@ def test_pykakasi_reads_the_same_from_its_indexed_dictionary(tmp_path, shared_co
     copies[0].write_bytes(copies[0].read_bytes()[:5000])  # a damaged copy is written again
     assert probe(str(cache))["kana"] == plain["kana"]
     assert copies[0].stat().st_size > 5000
+
+
+# ---------------------------------------------------------------- spoken readings
+
+# Everyday words as a speaker says them, inside a dialogue line (pipeline/spoken.py). Words
+# read two ways in speech (昨夜 サクヤ/ユウベ, 皆 ミナ/ミンナ, 紅葉, 何時) are left out.
+SPOKEN_LINES = [
+    ("「今日は暑いね」", "「キョウハアツイネ」"),
+    ("「昨日、見たよ」", "「キノウ、ミタヨ」"),
+    ("「明日、また来る」", "「アシタ、マタクル」"),
+    ("「明日は雨だって」", "「アシタハアメダッテ」"),
+    ("「一人で行くの？」", "「ヒトリデイクノ？」"),
+    ("「二人とも来て」", "「フタリトモキテ」"),
+    ("「もう大人だもの」", "「モウオトナダモノ」"),
+    ("「何を言ってるの？」", "「ナニヲイッテルノ？」"),
+    ("「何でもないよ」", "「ナンデモナイヨ」"),
+    ("「何だって？」", "「ナンダッテ？」"),
+    ("「何が欲しい？」", "「ナニガホシイ？」"),
+    ("「今、行くよ」", "「イマ、イクヨ」"),
+    ("「私が悪かった」", "「ワタシガワルカッタ」"),
+    ("「私達の家だ」", "「ワタシタチノイエダ」"),
+    ("「貴方のせいよ」", "「アナタノセイヨ」"),
+    ("「今朝は寒かった」", "「ケサハサムカッタ」"),
+    ("「今年こそ勝つ」", "「コトシコソカツ」"),
+    ("「上手だね」", "「ジョウズダネ」"),
+    ("「上手は無理」", "「ジョウズハムリ」"),
+    ("「下手でごめん」", "「ヘタデゴメン」"),
+    ("「部屋を出て」", "「ヘヤヲデテ」"),
+    ("「眼鏡を貸して」", "「メガネヲカシテ」"),
+    ("「果物が好き」", "「クダモノガスキ」"),
+    ("「時計を見て」", "「トケイヲミテ」"),
+    ("「今夜は寒い」", "「コンヤハサムイ」"),
+    ("「明後日に帰る」", "「アサッテニカエル」"),
+    ("「一昨日も来たよ」", "「オトトイモキタヨ」"),
+    ("「今晩は泊まって」", "「コンバンハトマッテ」"),
+    ("「毎日、楽しい」", "「マイニチ、タノシイ」"),
+    ("「友達だろう？」", "「トモダチダロウ？」"),
+    ("「先生、待って」", "「センセイ、マッテ」"),
+    ("「大丈夫だよ」", "「ダイジョウブダヨ」"),
+    ("「本当に？」", "「ホントウニ？」"),
+    ("「一緒に行こう」", "「イッショニイコウ」"),
+    ("「誰だ？」", "「ダレダ？」"),
+    ("「怪我はない？」", "「ケガハナイ？」"),
+    ("「迷子になった」", "「マイゴニナッタ」"),
+    ("「息子が世話になった」", "「ムスコガセワニナッタ」"),
+    ("「素人だな」", "「シロウトダナ」"),
+    ("「景色がいい」", "「ケシキガイイ」"),
+    ("「お土産を買った」", "「オミヤゲヲカッタ」"),
+    ("「風邪をひいた」", "「カゼヲヒイタ」"),
+    ("「真似しないで」", "「マネシナイデ」"),
+    ("「仕方ない」", "「シカタナイ」"),
+    ("「一杯飲もう」", "「イッパイノモウ」"),
+    ("「今日中に頼む」", "「キョウジュウニタノム」"),
+    ("「一日中寝てた」", "「イチニチジュウネテタ」"),
+    ("「自分でやる」", "「ジブンデヤル」"),
+    ("「お前が悪い」", "「オマエガワルイ」"),
+    ("「今度こそ」", "「コンドコソ」"),
+    ("「明日香ちゃん」", "「アスカチャン」"),
+]
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("line,expected", SPOKEN_LINES)
+def test_everyday_words_read_as_spoken(reader, line, expected):
+    assert read_side(line, reader) == expected
+
+
+def test_the_spoken_list_is_long_enough_and_covers_the_table():
+    from pipeline.spoken import SPOKEN
+
+    assert len(SPOKEN_LINES) >= 40
+    assert all(any(word in line for line, _ in SPOKEN_LINES) for word in SPOKEN)
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_the_authors_ruby_and_the_works_memory_still_win_over_spoken_readings(reader):
+    from pipeline.rubymemory import RubyMemory
+
+    assert read_side("「明日《あす》は晴れる」", reader) == "「アスハハレル」"
+    assert read_side("「｜私《わたくし》が参ります」", reader) == "「ワタクシガマイリマス」"
+    assert read_side("「今日《こんにち》の話」", reader) == "「コンニチノハナシ」"
+    memory = RubyMemory.from_lines(["明日《みょうにち》伺います"])
+    assert read_side("「明日、また」", reader, memory) == "「ミョウニチ、マタ」"

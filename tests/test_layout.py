@@ -27,7 +27,7 @@ def _works_covering_every_split() -> list[str]:
         if s not in seen or len(names) < 6:
             names.append(name)
             seen.add(s)
-        if seen == {"train", "valid", "test"} and len(names) >= 6:
+        if seen == {"train", "validation", "test"} and len(names) >= 6:
             return names
     raise AssertionError("no work ids for every split")
 
@@ -48,7 +48,7 @@ def corpus(tmp_path_factory) -> Path:
 
 def _want(corpus: Path) -> dict[str, int]:
     want = json.loads((corpus / "stats.json").read_text())["pairs_by_split"]
-    assert set(want) == {"train", "valid", "test"} and all(want.values())
+    assert set(want) == {"train", "validation", "test"} and all(want.values())
     return want
 
 
@@ -76,7 +76,29 @@ def test_datasets_loads_the_card_with_three_splits(corpus, tmp_path):
     r = subprocess.run([sys.executable, "-c", code, str(corpus)], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
-    assert got == {"train": want["train"], "validation": want["valid"], "test": want["test"]}
+    assert got == want  # the split column, stats.json and the card say the same three names
+
+
+def test_the_card_gives_datasets_the_features_licence_link_and_rows_per_split(corpus, tmp_path):
+    """dataset_info in the card: the columns and their types, and num_examples per split, as
+    `datasets` reports them before reading a row; license_link beside license_name."""
+    want = _want(corpus)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    code = (
+        "import datasets, json, sys; b = datasets.load_dataset_builder(sys.argv[1]); "
+        "print(json.dumps({'features': {k: str(v.dtype) for k, v in b.info.features.items()}, "
+        "'splits': {k: v.num_examples for k, v in (b.info.splits or {}).items()}}))"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(corpus)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    from pipeline.corpus import SCHEMA
+
+    assert got["features"] == {f.name: str(f.type) for f in SCHEMA}
+    assert got["splits"] == want
+    header = (corpus / "README.md").read_text().split("---")[1]
+    assert 'license_link: "README.md#sources-and-works"' in header and "license_name: per-source" in header
+    assert "## Sources and works" in (corpus / "README.md").read_text()
 
 
 def test_train_reads_the_reader_and_a_filtered_copy(corpus, tmp_path):

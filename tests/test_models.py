@@ -1,9 +1,14 @@
-"""Keras builders: shapes, the seed network's structure, names, config round trip,
-save/load in safe mode, the masked accuracy, precision and cuDNN reports."""
+"""Keras builders: shapes, the seed network's structure, names, config round trip, save/load in
+safe mode and with plain Keras on every backend, older (graph 1) files, the check of a file against
+its config, dropout, the masked accuracy, precision and cuDNN reports."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +31,9 @@ from pipeline.models import (  # noqa: E402
     choose_precision,
     compile_model,
     cudnn_report,
+    decoding_parts,
     inference_copy,
+    load_for_config,
     load_inference_model,
     make_optimizer,
 )
@@ -55,7 +62,9 @@ def test_each_architecture_builds_with_the_right_shapes_and_named_layers(arch):
     else:
         assert model.input_shape == [(None, 12), (None, 12)]
         assert [t.name for t in model.inputs] == ["chars", "reply_in"]
-        assert {"utterance_embedding", "reply_embedding", "padding_mask", "reply"} <= {lay.name for lay in model.layers}
+        assert {"utterance_embedding", "reply_embedding", "reply"} <= {lay.name for lay in model.layers}
+    # Keras's own layers only: nothing of nocpipe in the saved graph.
+    assert all(type(layer).__module__.startswith("keras.") for layer in model.layers), arch
     assert model.output_shape == (None, 12, 20)
     names = [layer.name for layer in model.layers]
     assert len(names) == len(set(names))
@@ -129,19 +138,117 @@ def test_config_round_trip_and_validation():
             ModelConfig(**bad).validate()
 
 
-def test_parallel_networks_load_with_plain_keras(tmp_path):
-    """Keras' own layers only: the file loads without nocpipe's registered objects."""
-    cfg = ModelConfig(arch="seed", **TINY)
-    build_model(cfg).save(tmp_path / "seed.keras")
-    plain = keras.saving.load_model(tmp_path / "seed.keras", compile=False)
-    assert isinstance(plain.get_layer("one_hot"), keras.layers.CategoryEncoding)
+PLAIN_LOAD = """
+import sys
+from pathlib import Path
+sys.modules["pipeline"] = None  # nocpipe cannot be imported: only Keras reads the files
+import numpy as np, keras
+for arch in sys.argv[1].split(","):
+    data = np.load(arch + ".npz")
+    x = tuple(data[k] for k in sorted(data.files) if k.startswith("x"))
+    model = keras.saving.load_model(arch + ".keras")
+    np.save(arch + ".out.npy", keras.ops.convert_to_numpy(model.predict_on_batch(x if len(x) > 1 else x[0])))
+print(keras.backend.backend(), "pipeline" in sys.modules and sys.modules["pipeline"] is not None)
+"""
+
+
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal"])
+def test_every_network_loads_with_plain_keras_on_jax_and_tensorflow(tmp_path, positions):
+    """model.keras holds Keras layers and ops only: a process where nocpipe is not importable loads
+    it with keras.saving.load_model(path) on either backend and gets nocpipe's probabilities."""
+    archs = ARCHS if positions == "learned" else ("transformer",)
+    want = {}
+    for arch in archs:
+        cfg = ModelConfig(arch=arch, positions=positions, **TINY)
+        model = build_model(cfg)
+        model.save(tmp_path / f"{arch}.keras")
+        x = inputs_of(cfg, 4, seed=5)
+        x = x if isinstance(x, tuple) else (x,)
+        x[0][0, :5] = 0  # a padded utterance: the mask must come along
+        np.savez(tmp_path / f"{arch}.npz", **{f"x{i}": a for i, a in enumerate(x)})
+        ours = load_inference_model(tmp_path / f"{arch}.keras")
+        want[arch] = keras.ops.convert_to_numpy(ours(x if len(x) > 1 else x[0]))
+    (tmp_path / "load.py").write_text(PLAIN_LOAD, encoding="utf-8")
+    for backend in ("jax", "tensorflow"):
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "KERAS_BACKEND")}
+        env.update(KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+        r = subprocess.run(
+            [sys.executable, "load.py", ",".join(archs)], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert r.stdout.split() == [backend, "False"]
+        for arch in archs:
+            got = np.load(tmp_path / f"{arch}.out.npy")
+            np.testing.assert_allclose(got, want[arch], atol=1e-5, err_msg=f"{arch} on {backend}")
+
+
+@pytest.mark.parametrize("arch", ["attention", "transformer"])
+def test_older_folders_keep_their_custom_layers(tmp_path, arch):
+    """A config.json without `graph` is graph 1: the network with nocpipe's PaddingMask and
+    PositionEmbedding, which loads, decodes and takes its checkpoint's weights as before."""
+    old = ModelConfig.from_dict({k: v for k, v in ModelConfig(arch=arch, **TINY).to_dict().items() if k != "graph"})
+    assert old.graph == 1 and ModelConfig(arch=arch).graph == 2
+    model = build_model(old)
+    names = {type(layer).__name__ for layer in model.layers}
+    assert "PaddingMask" in names and (arch == "attention" or "PositionEmbedding" in names)
+    model.save(tmp_path / "old.keras")
+    back = load_for_config(tmp_path / "old.keras", old)
+    x, y = inputs_of(old, 3)
+    full = keras.ops.convert_to_numpy(back((x, y)))
+    assert np.allclose(full, keras.ops.convert_to_numpy(model((x, y))), atol=1e-6)
+    encoder, step, shapes = decoding_parts(back, old)  # the decoding split still finds its layers
+    assert len(encoder.outputs) >= 2 and shapes
+    with pytest.raises(ModelError, match="does not fit its config"):
+        load_for_config(tmp_path / "old.keras", ModelConfig(arch=arch, **TINY))  # read as graph 2
+
+
+def test_a_file_that_does_not_fit_its_config_or_is_damaged_says_so(tmp_path):
+    cfg = ModelConfig(arch="transformer", **TINY)
+    build_model(cfg).save(tmp_path / "m.keras")
+    for change, words in (
+        (dict(max_len=20), "inputs are"),
+        (dict(units=16), "shape"),
+        (dict(vocab_size=30), "outputs are"),
+        (dict(layers=3), "layers differ"),
+        (dict(arch="attention"), "layers differ"),
+    ):
+        other = ModelConfig(**{**cfg.to_dict(), **change})
+        with pytest.raises(ModelError, match="does not fit its config") as info:
+            load_for_config(tmp_path / "m.keras", other)
+        assert words in str(info.value) and "\n" not in str(info.value)
+    assert load_for_config(tmp_path / "m.keras", cfg).count_params() == build_model(cfg).count_params()
+    (tmp_path / "bad.keras").write_bytes(b"not a zip")
+    with pytest.raises(ModelError, match="damaged .not a Keras archive"):
+        load_for_config(tmp_path / "bad.keras", cfg)
+    data = (tmp_path / "m.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2] + data[-200:])
+    with pytest.raises(ModelError, match="damaged"):
+        load_for_config(tmp_path / "cut.keras", cfg)
+
+
+@pytest.mark.parametrize("arch", ["attention", "transformer"])
+def test_dropout_is_active_in_training_only(arch):
+    cfg = ModelConfig(arch=arch, dropout=0.3, **TINY)
+    model = build_model(cfg)
+    assert any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)
+    x = inputs_of(cfg, 4)
+    a, b = model(x, training=False), model(x, training=False)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b))
+    assert not np.allclose(np.asarray(model(x, training=True)), np.asarray(a))
+    plain = build_model(ModelConfig(arch=arch, **TINY))
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in plain.layers)
+    assert [w.shape for w in model.weights] == [w.shape for w in plain.weights]  # dropout adds no weights
+    for bad in (dict(dropout=1.0), dict(dropout=-0.1), dict(arch="seed", dropout=0.2)):
+        with pytest.raises(UsageError, match="dropout"):
+            ModelConfig(**{**TINY, "arch": arch, **bad}).validate()
 
 
 def test_transformer_positions_and_causality():
     for kind in ("learned", "sinusoidal"):
         cfg = ModelConfig(arch="transformer", positions=kind, **TINY)
         model = build_model(cfg)
-        assert model.get_layer("reply_positions").kind == kind
+        table = model.get_layer("reply_positions")
+        assert isinstance(table, keras.layers.Embedding) and table.trainable == (kind == "learned")
         x, y = inputs_of(cfg, 2)
         base = keras.ops.convert_to_numpy(model((x, y)))
         y2 = y.copy()
@@ -149,9 +256,12 @@ def test_transformer_positions_and_causality():
         changed = keras.ops.convert_to_numpy(model((x, y2)))
         assert np.allclose(base[:, :6], changed[:, :6], atol=1e-5)
         assert not np.allclose(base[:, 6:], changed[:, 6:], atol=1e-5)
-    layer = PositionEmbedding(4, "sinusoidal")
-    out = keras.ops.convert_to_numpy(layer(np.zeros((1, 4, 6), dtype="float32")))
-    assert out[0, 0, 0] == 0.0 and out[0, 0, 1] == 1.0  # sin(0), cos(0)
+    vectors = keras.ops.convert_to_numpy(table.embeddings)
+    assert vectors.shape == (12, 8) and vectors[0, 0] == 0.0 and vectors[0, 1] == 1.0  # sin(0), cos(0)
+    assert np.allclose(vectors[3, 2], np.sin(3 / 10000 ** (2 / 8)))
+    layer = PositionEmbedding(4, "sinusoidal")  # graph 1's layer gives the same vectors
+    out = keras.ops.convert_to_numpy(layer(np.zeros((1, 4, 8), dtype="float32")))
+    assert np.allclose(out[0], vectors[:4])
 
 
 def test_attention_ignores_utterance_padding_positions_it_masks():
@@ -264,3 +374,18 @@ def test_reply_dropout_hides_characters_in_training_only(arch):
     assert "reply_dropout" not in [lyr.name for lyr in plain.layers]
     with pytest.raises(UsageError, match="reply-dropout"):
         ModelConfig(arch=arch, reply_dropout=1.0, **TINY).validate()
+
+
+def test_the_config_and_the_package_import_without_keras():
+    """ModelConfig and the model folder's checks are Keras-free; importing the package touches no logging."""
+    code = (
+        "import sys, os; before = os.fstat(2).st_ino\n"
+        "import pipeline.models, pipeline.modeldir\n"
+        "from pipeline.models import ModelConfig, ARCHS\n"
+        "ModelConfig(arch='transformer').validate()\n"
+        "print('keras' in sys.modules, 'tensorflow' in sys.modules, os.fstat(2).st_ino == before)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False", "False", "True"]

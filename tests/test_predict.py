@@ -1,5 +1,6 @@
 """nocpipe predict: replies from arguments, stdin (piped and interactive), --input/--output,
-sampling, truncation, and every error; plus one real `nocpipe train` + `predict` subprocess."""
+--jsonl, --show-source, scores printed in the order shown, sampling, truncation, and every error
+(the fast ones before Keras is imported); plus one real `nocpipe train` + `predict` subprocess."""
 
 from __future__ import annotations
 
@@ -112,7 +113,30 @@ def test_cli_replies_to_arguments(cli, model_dir):
     assert res.code == 0 and res.out.splitlines()[0] == "「ア」"
     assert sum(line.lstrip().startswith(("1.", "2.", "3.")) for line in res.out.splitlines()) == 3
     res = cli("predict", "--model-dir", model_dir, "-n", "60", "--beam", "2", "あ")
-    assert res.code == 0 and "capped at 50" in res.err
+    assert res.code == 1 and "--num must be from 1 to 50" in res.err
+
+
+def printed_scores(out: str) -> list[list[float]]:
+    groups: list[list[float]] = []
+    for line in out.splitlines():
+        if line.startswith("["):
+            groups.append([])
+        elif line.lstrip()[:2].rstrip(".").isdigit():
+            groups[-1].append(float(line.rsplit(None, 1)[1]))
+    return groups
+
+
+def test_num_prints_each_inputs_best_with_the_scores_they_are_ranked_by(cli, model_dir):
+    res = cli("predict", "--model-dir", model_dir, "-n", "4", "--beam", "6", "こんにちは", "さようなら")
+    assert res.code == 0, res.err
+    lines = res.out.splitlines()
+    assert lines[0] == "[1] こんにちは" and lines[5] == "[2] さようなら"  # each group names its input
+    groups = printed_scores(res.out)
+    assert [len(g) for g in groups] == [4, 4]
+    for g in groups:
+        assert g == sorted(g, reverse=True)
+    res = cli("predict", "--model-dir", model_dir, "-n", "3", "-k", "こんにちは", "さようなら")
+    assert res.out.splitlines()[0] == "[1] こんにちは  「コンニチハ」"
 
 
 def test_cli_one_reply_per_stdin_line(cli, model_dir, monkeypatch):
@@ -188,7 +212,15 @@ def test_cli_errors(cli, model_dir, tmp_path, monkeypatch):
     for name in ("config.json", "vocab.json"):
         (broken / name).write_bytes((model_dir / name).read_bytes())
     (broken / "model.keras").write_bytes(b"not a zip")
-    assert "cannot load" in err("--model-dir", broken, "あ")
+    assert "is damaged (not a Keras archive)" in err("--model-dir", broken, "あ")
+    cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    for change, words in ((dict(max_len=60), "60 steps"), (dict(units=32), "does not fit its config")):
+        edited = tmp_path / f"edited{len(words)}"
+        edited.mkdir()
+        for name in ("vocab.json", "model.keras"):
+            (edited / name).write_bytes((model_dir / name).read_bytes())
+        (edited / "config.json").write_text(json.dumps({**cfg, "model": {**cfg["model"], **change}}), encoding="utf-8")
+        assert words in err("--model-dir", edited, "あ")
     assert "no such input file" in err("--model-dir", model_dir, "--input", tmp_path / "missing.txt")
     (tmp_path / "blank.txt").write_text("\n  \n", encoding="utf-8")
     assert "holds no text" in err("--model-dir", model_dir, "--input", tmp_path / "blank.txt")
@@ -197,14 +229,130 @@ def test_cli_errors(cli, model_dir, tmp_path, monkeypatch):
         tmp_path / "noutt.parquet",
     )
     assert "no `utterance` column" in err("--model-dir", model_dir, "--input", tmp_path / "noutt.parquet")
-    assert "not both" in err("--model-dir", model_dir, "--input", tmp_path / "blank.txt", "あ")
+    assert "not TEXT and --input" in err("--model-dir", model_dir, "--input", tmp_path / "blank.txt", "あ")
+    assert "not TEXT and --jsonl" in err("--model-dir", model_dir, "--jsonl", "-", "あ")
+    assert "--beam must be from 0 (off) to 64" in err("--model-dir", model_dir, "--beam", "100000", "あ")
     assert "--num" in err("--model-dir", model_dir, "--num", "0", "あ")
     assert "--temperature" in err("--model-dir", model_dir, "--temperature", "-1", "あ")
     assert "--top-p" in err("--model-dir", model_dir, "--top-p", "0", "あ")
     assert "choose one" in err("--model-dir", model_dir, "--beam", "3", "--temperature", "1", "あ")
+    assert "no such input file" in err("--model-dir", model_dir, "--jsonl", tmp_path / "missing.jsonl")
     assert ".csv or .parquet" in err("--model-dir", model_dir, "-o", tmp_path / "out.xlsx", "あ")
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n\n"))
     assert "stdin held no text" in err("--model-dir", model_dir)
+
+
+FAST = """
+import sys
+from pipeline.cli import main
+code = main(sys.argv[1:])
+print("keras imported" if "keras" in sys.modules else "no keras")
+sys.exit(code)
+"""
+
+
+def test_fast_errors_come_before_keras_is_imported(model_dir, tmp_path):
+    """A missing input file, a bad option, a missing model folder: answered without Keras."""
+    cases = (
+        (["--model-dir", model_dir, "--input", tmp_path / "missing.txt"], "no such input file"),
+        (["--model-dir", model_dir, "--beam", "100000", "あ"], "--beam must be from 0 (off) to 64"),
+        (["--model-dir", model_dir, "--num", "0", "あ"], "--num"),
+        (["--model-dir", tmp_path / "nothing", "あ"], "no model folder"),
+        (["--model-dir", model_dir, "-o", tmp_path / "x.xlsx", "あ"], ".csv or .parquet"),
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for args, words in cases:
+        r = subprocess.run(
+            [sys.executable, "-c", FAST, "predict", *map(str, args)], capture_output=True, text=True, env=env, cwd=REPO
+        )
+        assert r.returncode == 1 and r.stdout.strip() == "no keras", (args, r.stdout, r.stderr)
+        assert r.stderr.startswith("Error: ") and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def jsonl_out(res) -> list[dict]:
+    return [json.loads(line) for line in res.out.splitlines()]
+
+
+def test_jsonl_answers_each_line_in_order_and_ranks_candidates(cli, model_dir, tmp_path, monkeypatch):
+    from pipeline.inference import Chatbot
+
+    lines = [
+        {"text": "こんにちは"},
+        {"text": "「元気？」", "candidates": ["ウン", "「はい」", "イイエ、ゲンキデス"]},
+        {"text": "♪♪"},
+        {"text": "あ", "candidates": ["ウン", "♪"]},
+    ]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n\n"))
+    res = cli("predict", "--model-dir", model_dir, "--jsonl", "-", "--num", "2")
+    assert res.code == 0, res.err
+    out = jsonl_out(res)
+    assert [o["text"] for o in out] == [x["text"] for x in lines]
+    assert out[0]["kana"] == "コンニチハ" and "ranked" not in out[0]
+    assert len(out[0]["replies"]) == 2 and set(out[0]["replies"][0]) == {"reply", "surface", "score", "source"}
+    assert out[0]["replies"][0]["score"] >= out[0]["replies"][1]["score"]
+    ranked = out[1]["ranked"]
+    assert sorted(r["candidate"] for r in ranked) == sorted(lines[1]["candidates"])  # as given, unchanged
+    assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
+    bot = Chatbot.load(model_dir)
+    want = dict(zip(lines[1]["candidates"], bot.rank("ゲンキ？", ["ウン", "ハイ", "イイエ、ゲンキデス"])))
+    for r in ranked:
+        assert r["score"] == pytest.approx(want[r["candidate"]], abs=1e-9)  # unrounded, bot.rank's own
+    assert set(out[2]) == {"text", "error"} and "katakana" in out[2]["error"]
+    assert set(out[3]) == {"text", "error"} and "candidate 2" in out[3]["error"]
+    # A file gives the same answers (several lines in one model call change none of them).
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
+    res = cli("predict", "--model-dir", model_dir, "--jsonl", src, "--num", "2")
+    assert jsonl_out(res) == out
+
+
+def test_jsonl_stops_at_a_bad_line_after_the_lines_before_it(cli, model_dir, tmp_path, monkeypatch):
+    good = json.dumps({"text": "こんにちは"}, ensure_ascii=False)
+    for bad, words in (
+        ("{not json", "line 3 is not JSON"),
+        ('{"utterance": "あ"}', 'line 3 needs an object with a "text" string'),
+        ('{"text": "あ", "candidates": "ウン"}', "must be a list of strings"),
+        (json.dumps({"text": "あ", "candidates": ["ア"] * 1001}), "at most 1000"),
+        ('{"text": "あ", "extra": 1}', "unknown keys"),
+    ):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(f"{good}\n\n{bad}\n{good}\n"))
+        res = cli("predict", "--model-dir", model_dir, "--jsonl", "-")
+        assert res.code == 1 and res.err.startswith("Error: --jsonl") and words in res.err, res.err
+        assert len(jsonl_out(res)) == 1  # the line before it was answered, nothing after
+    src = tmp_path / "bad.jsonl"
+    src.write_text(f"{good}\n{{not json\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    res = cli("predict", "--model-dir", model_dir, "--jsonl", src, "-o", out)
+    assert res.code == 1 and "line 2" in res.err
+    assert not out.exists() and list(tmp_path.glob(".out.jsonl*")) == []  # only a complete file appears
+    src.write_text(f"{good}\n{good}\n", encoding="utf-8")
+    res = cli("predict", "--model-dir", model_dir, "--jsonl", src, "-o", out)
+    assert res.code == 0 and len(out.read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_show_source_says_a_generative_model_has_none(cli, model_dir):
+    res = cli("predict", "--model-dir", model_dir, "--show-source", "こんにちは", "さようなら")
+    assert res.code == 0, res.err
+    assert res.err.count("generative model") == 1 and len(replies_of(res.out)) == 2
+
+
+def test_source_lines_name_the_original_line_and_work():
+    from pipeline.decoding import Candidate, Decoding
+    from stages.predict import PredictOptions, Reply, describe_source, format_reply
+
+    full = Candidate("ソウカ", -1.0, "「そうか」", {"title": "吾輩は猫である", "author": "夏目漱石"})
+    untitled = Candidate("ウン", -2.0, "うん", {"title": "走れメロス"})
+    assert describe_source(full) == "「そうか」 — 夏目漱石『吾輩は猫である』"
+    assert describe_source(untitled) == "「うん」 — 『走れメロス』"
+    opts = PredictOptions(Path("m"), decoding=Decoding(num=2), show_source=True)
+    lines = format_reply(Reply("元気？", "ゲンキ？", [full, untitled], number=1), opts)
+    assert lines == [
+        "[1] 元気？",
+        "  1. 「ソウカ」  -1.000",
+        "     「そうか」 — 夏目漱石『吾輩は猫である』",
+        "  2. 「ウン」  -2.000",
+        "     「うん」 — 『走れメロス』",
+    ]
 
 
 def test_help_has_examples(cli):
@@ -231,8 +379,10 @@ def test_help_has_examples(cli):
     ):
         assert opt in train_help, opt
     predict_help = cli("predict", "--help").out
-    for opt in ("--model-dir", "--input", "--output", "--temperature", "--top-p", "--beam", "--num"):
+    for opt in ("--model-dir", "--input", "--output", "--temperature", "--top-p", "--beam", "--num", "--jsonl"):
         assert opt in predict_help, opt
+    for bound in ("at most 64", "1 to 50", "at most 1000", "ranked"):
+        assert bound in " ".join(predict_help.split()), bound
 
 
 def test_cli_bad_train_options(cli, tmp_path):

@@ -136,3 +136,61 @@ def test_a_meta_without_an_episode_list_lists_every_stored_page(tmp_path):
     work = _work(tmp_path, episodes=(1, 10), meta=False)
     (work / rawstore.META_FILE).write_text(json.dumps({}))
     assert list(rawstore.stored_episodes(work)) == [1, 10]
+
+
+# ---------------------------------------------------------------- the work writer
+
+
+def _entry(n: int) -> dict:
+    return {"number": n, "subtitle": f"s{n}", "key": [f"s{n}"]}
+
+
+def test_the_writer_logs_an_episode_before_its_file_and_commits_meta_last(tmp_path):
+    work = rawstore.work_dir(tmp_path, "nocturne", "n0001aa")
+    w = rawstore.WorkWriter(work)
+    entry = w.store(_entry(1), b"<p>1</p>")
+    assert entry["file"] == rawstore.episode_file(1) and entry["sha256"] == hashlib.sha256(b"<p>1</p>").hexdigest()
+    # A kill here: no meta.json, but the progress log names the stored episode.
+    assert not rawstore.is_finished(work) and rawstore.has_progress(work)
+    assert rawstore.stored_episodes(work, {}, with_progress=True) == {1: entry}
+    w.commit({"source": "nocturne", "work_id": "n0001aa", "episodes": [entry]})
+    assert rawstore.is_finished(work) and not rawstore.has_progress(work)
+    assert rawstore.stored_episodes(work) == {1: entry}
+
+
+def test_the_writer_swaps_renumbered_episodes_and_drops_after_the_commit(tmp_path):
+    work = rawstore.work_dir(tmp_path, "nocturne", "n0001aa")
+    w = rawstore.WorkWriter(work)
+    one, two, three = (w.store(_entry(n), f"<p>{n}</p>".encode()) for n in (1, 2, 3))
+    w.commit({"source": "nocturne", "work_id": "n0001aa", "episodes": [one, two, three]})
+    w = rawstore.WorkWriter(work)
+    moved = w.move([({**_entry(1), "subtitle": "s2"}, two), ({**_entry(2), "subtitle": "s1"}, one)])
+    assert [m["sha256"] for m in moved] == [two["sha256"], one["sha256"]]
+    w.drop(3)
+    assert (work / rawstore.episode_file(3)).is_file()  # still there until the commit
+    w.commit({"source": "nocturne", "work_id": "n0001aa", "episodes": moved})
+    assert (work / rawstore.episode_file(1)).read_bytes() == b"<p>2</p>"
+    assert (work / rawstore.episode_file(2)).read_bytes() == b"<p>1</p>"
+    assert not (work / rawstore.episode_file(3)).exists() and not rawstore.has_progress(work)
+
+
+def test_the_writer_clears_a_killed_runs_temporaries(tmp_path):
+    work = rawstore.work_dir(tmp_path, "text", "w")
+    (work / rawstore.EPISODE_DIR).mkdir(parents=True)
+    (work / ".text.txt.abc.tmp").write_text("half")
+    rawstore.WorkWriter(work).store_text("本文")
+    assert rawstore.read_text(work) == "本文" and not list(work.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("stage", ["ingest", "scrape"])
+def test_stages_leave_the_write_order_to_the_store(stage):
+    """Ingest and scrape write through WorkWriter: no progress line, episode file, meta.json or
+    deletion of their own."""
+    import ast
+    from pathlib import Path
+
+    source = (Path(__file__).parent.parent / "stages" / f"{stage}.py").read_text(encoding="utf-8")
+    called = {n.func.attr for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call) and hasattr(n.func, "attr")}
+    used = {n.attr for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Attribute)}
+    assert not called & {"append_progress", "write_episode", "write_meta", "write_text", "drop_progress", "unlink"}
+    assert not used & {"META_FILE", "TEXT_FILE", "PROGRESS_FILE", "episode_file"}

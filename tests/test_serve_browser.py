@@ -1,6 +1,7 @@
 """The chat page in a real headless Chromium (Debian's, driven by Playwright): type a line,
-press Enter, see the reply and the reading; see the server's error on a 4xx; see the
-model's figures. The page must ask nothing of other hosts."""
+press Enter, see the reply and the reading; see the server's error on a 4xx; a header in
+plain words, and a retrieval model's reply with the title of its work. The page must ask
+nothing of other hosts."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 import requests
 
 from pipeline.kana import is_kana_text
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -116,21 +119,47 @@ def test_the_servers_4xx_error_is_shown(page, served_model):
     assert served_model.proc.poll() is None
 
 
-def test_the_page_shows_the_models_figures(page, tmp_path):
-    """The figures of `nocpipe evaluate`, from the model folder, in the header."""
+def test_the_header_speaks_plainly_and_a_reply_shows_its_work(page, tmp_path):
+    """The header says what the model is in words, whatever evaluate.json holds; a retrieval
+    model's reply is the line as written, its reading, and the title of its work under it."""
+    from playwright.sync_api import expect
+    from test_serve import RetrievalEcho, running
+
+    from stages.serve import create_app
+
+    (tmp_path / "evaluate.json").write_text(json.dumps({"bits_per_char": 3.1234, "distinct_1": 0.25, "n": 120}))
+    bot = RetrievalEcho()
+    bot.config = {"model": {"units": 8}, "data": {"train_pairs": 12345}}
+    with running(create_app(bot, model_dir=tmp_path)) as url:
+        page.goto(url)
+        expect(page.locator("#model")).to_have_text("lines")
+        expect(page.locator("#about")).to_contain_text("answers with lines from the stories")
+        expect(page.locator("#about")).to_contain_text("12,345 exchanges")
+        header = page.locator("header").text_content()
+        for jargon in ("bits", "distinct", "3.12", "0.25", "units", "retrieval"):
+            assert jargon not in header, jargon
+        expect(page.locator("#temperature")).to_be_hidden()  # a retrieval model has no sampling
+        say(page, "あいう")
+        reply = page.locator("#log li.bot .reply")
+        expect(reply.locator(".text")).to_have_text(["そうだ。"])
+        expect(reply.locator(".reading")).to_have_text(["ソウダ"])
+        expect(reply.locator(".source")).to_have_text(["走れメロス"])
+        assert "0.875" not in page.locator("#log").text_content()  # no raw scores
+        expect(page.locator("#error")).to_be_hidden()
+        assert page.seen_hosts == {urlsplit(url).netloc} and page.console_errors == []
+
+
+def test_a_generative_reply_shows_no_score_and_no_source(page, tmp_path):
     from playwright.sync_api import expect
     from test_serve import EchoReplier, running
 
     from stages.serve import create_app
 
-    (tmp_path / "evaluate.json").write_text(json.dumps({"bits_per_char": 3.1234, "chrf": 17.5, "n": 120}))
     with running(create_app(EchoReplier(), model_dir=tmp_path)) as url:
         page.goto(url)
-        expect(page.locator("#model")).to_contain_text("echo · test · 8 units")
-        expect(page.locator("#figures")).to_contain_text("bits/char")
-        expect(page.locator("#figures")).to_contain_text("3.123")
-        expect(page.locator("#figures")).to_contain_text("chrF")
-        expect(page.locator("#figures")).to_contain_text("120")
+        expect(page.locator("#about")).to_contain_text("writes its replies in katakana")
         say(page, "あいう")
         expect(page.locator("#log li.bot .reply .text")).to_have_text(["ウイア"])
         expect(page.locator("#log li.user .reading")).to_have_text(["アイウ"])
+        expect(page.locator("#log li.bot .reply .source")).to_have_count(0)
+        assert "-0.5" not in page.locator("#log").text_content()

@@ -39,8 +39,8 @@ def run(pairs: Path, model_dir: Path, epochs: int, logs: list | None = None, **k
 
 
 def weights(model_dir: Path):
-    w, o, state = modeldir.load_checkpoint(model_dir)
-    return w, o, state
+    ck = modeldir.ModelDir(model_dir).load_checkpoint()
+    return ck.weights, ck.optimizer, ck.state.to_json()
 
 
 def assert_same(a: Path, b: Path) -> None:
@@ -124,6 +124,7 @@ def test_ctrl_c_saves_the_step_and_resume_continues_exactly(pairs, straight, tmp
     logs: list[str] = []
     res = train(TrainOptions(data_dir=pairs, model_dir=d, epochs=2, **TINY), log=logs.append, callbacks=(CtrlC(),))
     assert res.status == "interrupted" and res.epochs_done == 0 and 0 < res.step < 4
+    assert f"interrupted; 0 of 2 epochs and {res.step} of 4 steps of epoch 1; best validation" in res.summary()
     state = json.loads((d / "checkpoint.json").read_text(encoding="utf-8"))
     assert (state["epoch"], state["step"]) == (0, res.step)
     assert state["optimizer_iterations"] == res.step
@@ -162,13 +163,13 @@ def test_nan_loss_stops_naming_epoch_and_step(pairs, tmp_path):
                 kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
 
     d = tmp_path / "m"
-    with pytest.raises(ModelError, match=r"NaN at epoch 1, step 3"):
+    with pytest.raises(ModelError, match=r"NaN at epoch 1, step 3: training stopped; no checkpoint had been saved"):
         train(TrainOptions(data_dir=pairs, model_dir=d, epochs=1, **TINY), log=lambda s: None, callbacks=(Poison(),))
     assert not (d / "checkpoint.npz").exists()  # nothing poisoned was saved
 
 
 def test_errors_a_user_can_cause(pairs, straight, tmp_path):
-    with pytest.raises(UsageError, match="already holds a model"):
+    with pytest.raises(UsageError, match="already holds a model in training: --resume"):
         run(pairs, straight, 1)
     with pytest.raises(ModelError, match="no model folder"):
         train(TrainOptions(data_dir=pairs, model_dir=tmp_path / "none", epochs=1, resume=True), log=print)
@@ -194,8 +195,7 @@ def test_errors_a_user_can_cause(pairs, straight, tmp_path):
     logs: list[str] = []
     res = train(TrainOptions(data_dir=pairs, model_dir=straight, epochs=2, resume=True), log=logs.append)
     assert res.status == "already-done" and "raise --epochs" in logs[-1]
-    # A folder with only config.json (a run killed in its first epoch) is no model: a new run may start there.
-    assert not modeldir.holds_training(tmp_path / "empty") and modeldir.holds_training(straight)
+    assert "nothing to train" in res.summary() and "2 of 2 epochs" in res.summary()
 
 
 def test_force_starts_over_and_no_validation_picks_by_training_loss(pairs, tmp_path):
@@ -231,7 +231,7 @@ def test_keras_callbacks_see_every_epoch_and_the_validation_metrics(pairs, tmp_p
     rows = list(csv.DictReader(open(log, encoding="utf-8")))
     assert [r["epoch"] for r in rows] == ["0", "1", "2"]
     assert all(float(r["val_bpc"]) > 0 and float(r["val_loss"]) > 0 for r in rows)
-    hist = modeldir.read_history(tmp_path / "m")
+    hist = modeldir.ModelDir(tmp_path / "m").read_history()
     assert [float(h["val_bpc"]) for h in hist] == pytest.approx([float(r["val_bpc"]) for r in rows], rel=1e-4)
 
 
@@ -242,6 +242,8 @@ def test_max_time_stops_after_a_step_and_resume_continues_exactly(pairs, straigh
     res = run(pairs, d, 2, logs, max_time=1e-6)
     assert res.status == "time-up" and (res.epochs_done, res.step) == (0, 1)
     assert any("time budget reached at epoch 1, step 1/4" in s for s in logs)
+    assert res.summary().startswith(f"{d}: stopped at the time budget; 0 of 2 epochs and 1 of 4 steps of epoch 1;")
+    assert "at epoch 1 (its first step)" in res.summary()
     assert (d / modeldir.MODEL_FILE).exists()  # the partial epoch was validated and kept
     res = run(pairs, d, 2, resume=True)
     assert res.status == "done"
@@ -254,6 +256,8 @@ def test_early_stop_watches_validation_bits_per_char(pairs, tmp_path):
     res = run(pairs, tmp_path / "m", 6, logs, early_stop=1, optimizer="sgd", learning_rate=1e-30)
     assert res.status == "early-stopped" and res.epochs_done == 2 and res.best_epoch == 1
     assert any("early stop after epoch 2" in s for s in logs)
+    assert "stopped early; 2 of 6 epochs; best validation bits/char" in res.summary()
+    assert res.summary().endswith(f"at epoch 1 -> {tmp_path / 'm' / 'model.keras'}")
     with pytest.raises(UsageError, match="validation"):
         run(pairs, tmp_path / "n", 2, early_stop=1, valid_pairs=0)
 
@@ -291,7 +295,7 @@ def test_lr_decay_lowers_the_learning_rate_as_the_time_budget_runs_out(pairs, tm
     monkeypatch.setattr(st, "time", Clock())
     res = run(pairs, tmp_path / "m", 20, max_time=20, lr_decay=True, learning_rate=0.01)
     assert res.status == "time-up"
-    rates = [float(r["learning_rate"]) for r in modeldir.read_history(tmp_path / "m")]
+    rates = [float(r["learning_rate"]) for r in modeldir.ModelDir(tmp_path / "m").read_history()]
     assert len(rates) >= 3 and rates[0] < 0.01
     assert all(b < a for a, b in zip(rates, rates[1:]))  # falls at every epoch
     assert rates[-1] < 0.01 * 0.5  # most of the way down by the end
@@ -317,3 +321,182 @@ def test_itf_trains_an_autoregressive_model_and_is_saved(pairs, tmp_path):
         run(pairs, tmp_path / "s", 1, itf=0.5, arch="seed")
     with pytest.raises(UsageError, match="--itf"):
         run(pairs, tmp_path / "n", 1, itf=3.0)
+
+
+# ---------------------------------------------------------------- who may train in a folder
+
+
+def test_a_shipped_model_without_a_checkpoint_is_never_wiped(pairs, straight, tmp_path):
+    import shutil
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(straight, shipped)
+    for name in ("checkpoint.npz", "checkpoint.json", "log.txt"):  # as a model is shipped: no training state
+        (shipped / name).unlink()
+    before = {p.name: p.read_bytes() for p in shipped.iterdir()}
+    with pytest.raises(UsageError, match=r"already holds a model \(config.json, .*model.keras.*\): --force"):
+        run(pairs, shipped, 1)
+    assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before
+    only_vocab = tmp_path / "vocab-only"
+    only_vocab.mkdir()
+    shutil.copy(straight / "vocab.json", only_vocab)
+    with pytest.raises(UsageError, match="already holds a model"):
+        run(pairs, only_vocab, 1)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"files nocpipe did not write \(notes.txt\)"):
+        run(pairs, theirs, 1)
+
+
+def test_a_run_that_died_before_its_first_checkpoint_starts_again(pairs, tmp_path):
+    class Poison(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            kernel = self.model.get_layer("reply").kernel
+            kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
+
+    d = tmp_path / "m"
+    with pytest.raises(ModelError, match="NaN"):
+        train(TrainOptions(data_dir=pairs, model_dir=d, epochs=1, **TINY), log=lambda s: None, callbacks=(Poison(),))
+    assert {"started.json", "config.json", "vocab.json"} <= {p.name for p in d.iterdir()}
+    started = json.loads((d / "started.json").read_text(encoding="utf-8"))
+    other = {**started, "fingerprint": "0" * 16}
+    (d / "started.json").write_text(json.dumps(other), encoding="utf-8")
+    with pytest.raises(UsageError, match="the start of a run on other train pairs"):
+        run(pairs, d, 1)
+    (d / "started.json").write_text(json.dumps(started), encoding="utf-8")
+    logs: list[str] = []
+    res = run(pairs, d, 1, logs, steps_per_epoch=1)
+    assert res.status == "done" and any("stopped before its first checkpoint" in s for s in logs)
+    assert not (d / "started.json").exists()  # the first checkpoint ends the claim
+
+
+# ---------------------------------------------------------------- checks before any work
+
+
+def _child(code: str, *args: str, env: dict | None = None):
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_typo_answers_before_keras_is_imported(pairs, tmp_path):
+    code = (
+        "import sys\nfrom pipeline.cli import main\ncode = main(sys.argv[1:])\n"
+        "print('KERAS' if 'keras' in sys.modules else 'NO-KERAS', code)\n"
+    )
+    cases = [
+        (["--arch", "tranformer"], "unknown architecture 'tranformer'"),
+        (["--data-dir", str(tmp_path / "pairz")], "no pair shards at"),
+        (["--batch-size", "100000"], "--batch-size must be from 1 to 65,536"),
+        (["--max-len", "100000000"], "--max-len must be from 1 to 1,024"),
+        (["--early-stop", "-1"], "--early-stop"),
+        (["--pad-loss", "some"], "--pad-loss takes end or all"),
+    ]
+    for extra, message in cases:
+        args = ["train", "--data-dir", str(pairs), "--model-dir", str(tmp_path / "m"), *extra]
+        proc = _child(code, *args)
+        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("Error:")]
+        assert proc.stdout.split() == ["NO-KERAS", "1"], (extra, proc.stdout, proc.stderr[-2000:])
+        assert len(errors) == 1 and message in errors[0], (extra, errors)
+        imported = [ln.rsplit("|", 1)[-1].strip() for ln in proc.stderr.splitlines() if ln.startswith("import time:")]
+        assert imported and not any(m.split(".")[0] in ("keras", "tensorflow", "jax") for m in imported)
+    assert not (tmp_path / "m").exists() and not (tmp_path / ".m.lock").exists()  # nothing was made
+
+
+def test_tensorboard_without_its_package_is_refused_in_one_line(pairs, tmp_path):
+    code = (
+        "import sys\nsys.modules['tensorboard'] = None  # as on the core install\n"
+        "from pipeline.cli import main\ncode = main(sys.argv[1:])\n"
+        "print('KERAS' if 'keras' in sys.modules else 'NO-KERAS', code)\n"
+    )
+    args = ["train", "--data-dir", str(pairs), "--model-dir", str(tmp_path / "m"), "--tensorboard", str(tmp_path)]
+    proc = _child(code, *args)
+    assert proc.stdout.split() == ["NO-KERAS", "1"], proc.stderr[-2000:]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1 and "pip install 'nocpipe[tensorboard]'" in errors[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_every_size_is_bounded_and_the_batch_by_memory(pairs, tmp_path):
+    from pipeline.sizes import BOUNDS, check_memory, footprint
+
+    for name, low, high in BOUNDS:
+        with pytest.raises(UsageError, match=f"--{name.replace('_', '-')} must be from {low:,} to {high:,}"):
+            TrainOptions(data_dir=pairs, model_dir=tmp_path / "m", **{name: high + 1}).validate()
+    s = {"arch": "transformer", "units": 128, "layers": 2, "heads": 0, "max_len": 50, "vocab_size": 128}
+    gb = 1024**3
+    check_memory(s, 128, 5000, 16384, memory=8 * gb)  # the default run fits a small machine
+    with pytest.raises(UsageError, match=r"needs about .* GB per training step \(estimated\); 8.0 GB are available"):
+        check_memory(s, 65536, 5000, 16384, memory=8 * gb)
+    fits = footprint(s, 5000, 16384).largest_batch(8 * gb)
+    with pytest.raises(UsageError, match=f"use at most --batch-size {fits:,}"):
+        check_memory(s, fits + 1, 5000, 16384, memory=8 * gb)
+    check_memory(s, fits, 5000, 16384, memory=8 * gb)
+    with pytest.raises(UsageError, match="even one pair does not fit"):
+        check_memory({**s, "max_len": 1024, "units": 8192, "layers": 48}, 1, 0, 1, memory=gb)
+
+
+def test_a_batch_above_the_train_pairs_is_cut_to_them(pairs, tmp_path):
+    logs: list[str] = []
+    res = run(pairs, tmp_path / "m", 1, logs, batch_size=400, steps_per_epoch=0)
+    assert any("--batch-size 400 is more than the 160 train pairs: using 160" in s for s in logs)
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text(encoding="utf-8"))
+    assert cfg["train"]["batch_size"] == 160 and res.history[0]["steps"] == 1
+
+
+# ---------------------------------------------------------------- what a log says
+
+
+def test_a_log_gets_nocpipe_lines_only_with_a_line_inside_each_epoch(pairs, tmp_path, capsys, monkeypatch):
+    import pipeline.callbacks
+
+    monkeypatch.setattr(pipeline.callbacks, "HEARTBEAT_S", 0.0)  # a line at every step, not every 30 s
+    logs: list[str] = []
+    res = run(pairs, tmp_path / "m", 2, logs, verbose=1)
+    captured = capsys.readouterr()
+    assert "Epoch 1/2" not in captured.out + captured.err and "━" not in captured.out + captured.err
+    beats = [s for s in logs if s.startswith("epoch ") and ", step " in s]
+    assert [b.split(":")[0] for b in beats] == [f"epoch {e}/2, step {s}/4" for e in (1, 2) for s in (1, 2, 3, 4)]
+    assert all("pairs/s, running loss" in b for b in beats)
+    assert sum(s.startswith("epoch 1/2: ") for s in logs) == 1  # one epoch line
+    assert res.summary() == (
+        f"{tmp_path / 'm'}: trained; 2 of 2 epochs; best validation bits/char {res.best_val_loss:.4f} "
+        f"at epoch {res.best_epoch} -> {tmp_path / 'm' / 'model.keras'}"
+    )
+
+
+def test_the_resume_messages_say_what_is_true(pairs, straight, tmp_path):
+    with pytest.raises(UsageError, match="--learning-rate 0.01 differs from the saved run, which") as exc:
+        run(pairs, straight, 3, resume=True, learning_rate=0.01)
+    assert "the optimizer's default rate" in str(exc.value) and "None" not in str(exc.value)
+
+
+# ---------------------------------------------------------------- --arch retrieval
+
+
+def test_arch_retrieval_is_dispatched_to_its_own_trainer(pairs, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    with pytest.raises(UsageError, match=r"--itf and --reply-dropout shape a generative network's training"):
+        run(pairs, tmp_path / "r", 1, arch="retrieval", itf=0.5, reply_dropout=0.1)
+    calls = []
+    fake = types.ModuleType("pipeline.retrieval.train")
+    fake.train_retrieval = lambda opts, model_dir, reporter: calls.append((opts, model_dir, reporter)) or "trained"
+    monkeypatch.setitem(sys.modules, "pipeline.retrieval", types.ModuleType("pipeline.retrieval"))
+    monkeypatch.setitem(sys.modules, "pipeline.retrieval.train", fake)
+    assert run(pairs, tmp_path / "r", 1, arch="retrieval") == "trained"
+    [(opts, folder, reporter)] = calls
+    assert opts.arch == "retrieval" and folder == modeldir.ModelDir(tmp_path / "r")

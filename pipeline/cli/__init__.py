@@ -10,6 +10,7 @@ One module per group of commands, each registering on `app`:
     model.py    train, predict
     evaluate.py evaluate
     serve.py    serve
+    settings.py config             (the settings in force and where each came from)
 Shared options and helpers live here.
 """
 
@@ -31,7 +32,7 @@ app = typer.Typer(
     name="nocpipe",
     help="Japanese web novels -> katakana dialogue corpus -> seq2seq chatbot.\n\n"
     "Flow: scrape/ingest -> extract-pairs -> train -> predict. Data lives under ./data "
-    "(set NOCPIPE_DATA to move it).",
+    "(set NOCPIPE_DATA, or data in nocpipe.toml, to move it; `nocpipe config` shows the settings).",
     no_args_is_help=True,
     add_completion=False,
     # No Rich markup: "[default: 128]" in a help string must show as written.
@@ -61,6 +62,18 @@ ReaderOpt = typer.Option(
 )
 
 
+def from_settings(key: str) -> dict:
+    """An option's default from the settings in force (`nocpipe config`), read when the command
+    runs, not when the module is imported: `typer.Option(..., "--delay", **from_settings("delay"))`.
+    The help shows the built-in default and where else the value can come from."""
+    spec = config.SPECS[key]
+    builtin = getattr(config.Settings(), key)
+    return {
+        "default_factory": lambda: getattr(config.load_settings(), key),
+        "show_default": f"{repr(builtin) if builtin is not None else 'none'}; or {key} in nocpipe.toml, or {spec.env}",
+    }
+
+
 def _check_reader(reader: str) -> str:
     if reader not in config.READERS:
         raise NocpipeError(f"unknown reader {reader!r}: use unidic or pykakasi")
@@ -74,6 +87,7 @@ from . import evaluate as _evaluate_cmds  # noqa: E402,F401
 from . import model as _model_cmds  # noqa: E402,F401
 from . import scrape as _scrape_cmds  # noqa: E402,F401
 from . import serve as _serve_cmds  # noqa: E402,F401
+from . import settings as _settings_cmds  # noqa: E402,F401
 
 # ---------------------------------------------------------------- entry point
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from .. import config
+from ..reporter import Reporter
 from . import ReaderOpt, _check_reader, app
 
 # ---------------------------------------------------------------- ingest
@@ -19,7 +19,7 @@ def ingest(
     paths: list[Path] = typer.Argument(..., help="Files or folders: Aozora .txt/.zip, plain .txt."),
     raw_dir: Path = typer.Option(None, "--raw-dir", help="Raw store (default: data/raw)."),
     max_size: int = typer.Option(
-        config.MAX_INPUT_MB, "--max-size", min=1, help="Largest file read, in MB; bigger ones are skipped."
+        config.MAX_INPUT_MB, "--max-size", help="Largest file read, in MB (1 to 4096); bigger ones are skipped."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -73,7 +73,7 @@ def extract_pairs(
         config.DEFAULT_MAX_LEN, "--max-len", help="Longest side kept, in katakana characters; 0 = no limit."
     ),
     reader: str = ReaderOpt,
-    workers: int = typer.Option(0, "--workers", help="Processes; 0 = all cores."),
+    workers: int = typer.Option(0, "--workers", help="Processes (up to 1024); 0 = all cores."),
     scheduler: Optional[str] = typer.Option(
         None,
         "--scheduler",
@@ -82,11 +82,17 @@ def extract_pairs(
         "for a local cluster of N worker processes (default: none, --workers local processes). "
         "Needs the dask extra: pip install 'nocpipe[dask]'.",
     ),
-    split: str = typer.Option("80,10,10", "--split", help="train,valid,test shares of works."),
-    shard_size: int = typer.Option(
-        config.SHARD_TARGET_PAIRS, "--shard-size", help="Pairs per shard; smaller shards resume with less redone work."
+    split: str = typer.Option(
+        "80,10,10",
+        "--split",
+        help="train,validation,test shares of works: finite, 0 or more, not all 0 (they are scaled to sum to 1).",
     ),
-    examples: int = typer.Option(3, "--examples", help="Example pairs to print at the end."),
+    shard_size: int = typer.Option(
+        config.SHARD_TARGET_PAIRS,
+        "--shard-size",
+        help="Pairs per shard, 1 to 10,000,000; smaller shards resume with less redone work.",
+    ),
+    examples: int = typer.Option(3, "--examples", help="Example pairs to print at the end (0 to 1000)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Turn the raw store into katakana dialogue pairs (Parquet shards).
@@ -102,7 +108,7 @@ def extract_pairs(
     Example:  nocpipe extract-pairs --scheduler tcp://10.0.0.5:8786 --raw-dir /shared/raw --out-dir /shared/corpus
     Example:  nocpipe extract-pairs --scheduler tcp://10.0.0.5:8786 --raw-dir s3://bucket/raw --out-dir s3://bucket/corpus
     """
-    from stages.extract_pairs import ExtractOptions
+    from stages.extract_pairs import ExtractOptions, summary
     from stages.extract_pairs import extract_pairs as run
 
     from ..location import folder_or_url
@@ -111,48 +117,17 @@ def extract_pairs(
         raw_dir=folder_or_url(raw_dir) if raw_dir else config.default_raw_dir(),
         out_dir=folder_or_url(out_dir) if out_dir else config.default_processed_dir(),
         max_len=max_len,
-        reader=_check_reader(reader),
+        reader=reader,
         workers=workers,
         scheduler=scheduler,
         split=config.SplitConfig.parse(split),
         show_progress=not quiet,
-        shard_target=max(1, shard_size),
-        examples=max(0, examples),
+        shard_target=shard_size,
+        examples=examples,
     )
-    res = run(opts)
-    t = res.totals
-    if res.processed == 0 and res.shards_written == 0 and res.removed == 0:
-        typer.echo(f"nothing new: {res.skipped} works already extracted into {opts.out_dir}")
-    else:
-        typer.echo(
-            f"extracted {res.processed} works ({res.skipped} already done"
-            + (f", {res.removed} removed" if res.removed else "")
-            + f") -> "
-            f"{res.shards_written} shard(s) written in {str(opts.out_dir).rstrip('/')}/pairs"
-        )
-    typer.echo(
-        f"totals: {t['works']} works, {t['lines']} lines, {t['dialogue_lines']} dialogue lines, "
-        f"{t['candidate_pairs']} candidate pairs, {t['pairs_kept']} kept "
-        f"({', '.join(f'{k} {v}' for k, v in t['pairs_by_split'].items())})"
-    )
-    if t["dropped"]:
-        typer.echo("dropped: " + ", ".join(f"{k.removeprefix('dropped_')} {v}" for k, v in t["dropped"].items()))
-    if res.transfers is not None:
-        x = res.transfers
-        typer.echo(
-            f"{opts.out_dir}: {x['copied_in']} file(s) copied in to work on, {x['uploaded']} uploaded, "
-            f"{x['removed']} removed"
-        )
-    if res.failed:
-        typer.echo(f"works skipped: {len(res.failed)} could not be read (named above); fix them and run again")
-    if t.get("near_copy_groups"):
-        typer.echo(
-            f"near-copy works: {len(t['near_copy_groups'])} group(s), "
-            f"{sum(len(g) for g in t['near_copy_groups'])} works (each group shares one split)"
-        )
-    for row in res.examples:
-        typer.echo(f"  「{row['utterance']}」 -> 「{row['reply']}」")
-        typer.echo(f"  「{row['utterance_kana']}」 -> 「{row['reply_kana']}」")
+    report = Reporter()
+    for line in summary(run(opts, report), opts.out_dir):
+        report.result(line)
 
 
 # ---------------------------------------------------------------- report
@@ -231,15 +206,13 @@ def kana(
     Example:  nocpipe kana --context data/aozora/1567_ruby_4948.txt 'メロスは激怒した。'
     """
     from ..kana import read_side
+    from ..reporter import Reporter
     from ..rubymemory import memory_of_file
+    from ..textinput import read_stdin_lines, text_arguments
 
     _check_reader(reader)
+    say = Reporter()
     memory = memory_of_file(context) if context is not None else None
-    if text:
-        lines = "\n".join(text).split("\n")
-    else:
-        if sys.stdin.isatty():
-            typer.echo("reading lines from stdin (Ctrl-D to end)", err=True)
-        lines = (ln.rstrip("\n") for ln in sys.stdin)
+    lines = "\n".join(text_arguments(text)).split("\n") if text else read_stdin_lines("kana", hint=say)
     for line in lines:
-        typer.echo(read_side(line.strip(), reader, memory))
+        say.result(read_side(line.strip(), reader, memory))

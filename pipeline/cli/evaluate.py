@@ -24,12 +24,12 @@ def evaluate(
     json_file: Path = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
     examples: int = typer.Option(5, "--examples", help="Sample inputs, references and replies to show."),
     max_pairs: int = typer.Option(0, "--max-pairs", help="Evaluate the first N pairs of the split (0 = all)."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Pairs per batch."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Pairs per batch, 1 to 4096."),
     temperature: float = typer.Option(0.0, "--temperature", "-t", help="0 = greedy replies; above 0 samples."),
     top_p: float = typer.Option(
         1.0, "--top-p", help="Nucleus sampling: keep the smallest set of characters holding this much probability."
     ),
-    beam: int = typer.Option(0, "--beam", help="Beam search with N beams (0 = off)."),
+    beam: int = typer.Option(0, "--beam", help="Beam search with N beams, at most 64 (0 = off)."),
     length_penalty: float = typer.Option(1.0, "--length-penalty", help="Beam score ÷ length^this."),
     mmi: float = typer.Option(
         0.0,
@@ -53,17 +53,18 @@ def evaluate(
 
     Example:  nocpipe evaluate --name small --examples 8 --json small.json
     """
-    from stages.evaluate import Decoding, EvaluateOptions
+    from stages.evaluate import EvaluateOptions
     from stages.evaluate import evaluate as run
 
     from ..atomic import check_output
+    from ..decoding import Decoding
+    from ..modeldir import ModelDir
 
     check_output(json_file)
-    from stages.predict import check_decoding
-
-    check_decoding(1, temperature, top_p, beam, mmi, length_penalty)
+    dec = Decoding(
+        temperature=temperature, top_p=top_p, beam=beam, length_penalty=length_penalty, seed=seed, mmi=mmi
+    ).validate()
     mdir = _model_dir(model_dir, name)
-    dec = Decoding(temperature=temperature, top_p=top_p, beam=beam, length_penalty=length_penalty, seed=seed, mmi=mmi)
     res = run(
         EvaluateOptions(
             model_dir=mdir,
@@ -82,13 +83,7 @@ def evaluate(
     f = res.figures
     typer.echo(f"{mdir} on the {split} split of {res.data_dir} ({f['n']:,} pairs; replies: {dec.describe()})")
     typer.echo("")
-    typer.echo(f"  {'bits/char':24s} {'model':>8s} {'5-gram':>8s}")
-    typer.echo(
-        f"  {'(reply chars + end)':24s} {f['bits_per_char']:8.3f} {f['ngram_bits_per_char']:8.3f}   "
-        + _verdict(f["bits_per_char"], f["ngram_bits_per_char"])
-    )
-    for key in ("char_accuracy", "chrf", "distinct_1", "distinct_2", "generic_rate", "mean_length"):
-        typer.echo(f"  {key:24s} {f[key]:8.3f}")
+    _print_figures(f)
     for i, (utt, ref, rep) in enumerate(res.examples, start=1):
         typer.echo("")
         typer.echo(f"  {i:2d}. input      「{utt}」")
@@ -96,12 +91,40 @@ def evaluate(
         typer.echo(f"      reply      「{rep}」")
     typer.echo("")
     typer.echo(
-        f"evaluated {f['n']:,} pairs in {res.seconds:.1f}s -> {mdir}/evaluate.json"
+        f"evaluated {f['n']:,} pairs in {res.seconds:.1f}s -> {ModelDir(mdir).evaluate_path}"
         + (f" and {json_file}" if json_file else "")
     )
 
 
-def _verdict(model: float, ngram: float) -> str:
+def _num(v) -> str:
+    return "     n/a" if v is None or v != v else f"{v:8.3f}"
+
+
+def _print_figures(f: dict) -> None:
+    typer.echo(f"  {'':24s} {'model':>8s} {'baseline':>8s}")
+    typer.echo(
+        f"  {'bits/char':24s} {_num(f['bits_per_char'])} {_num(f['ngram_bits_per_char'])}   (5-gram of replies)   "
+        + _verdict(f["bits_per_char"], f["ngram_bits_per_char"])
+    )
+    typer.echo(
+        f"  {'select@1 (of 10)':24s} {_num(f['select_at_1'])} {_num(f['tfidf_select_at_1'])}   (TF-IDF cosine)   "
+        + _select_verdict(f["select_at_1"], f["tfidf_select_at_1"])
+    )
+    for key in ("char_accuracy", "chrf", "distinct_1", "distinct_2", "generic_rate", "mean_length"):
+        typer.echo(f"  {key:24s} {_num(f[key])}")
+
+
+def _select_verdict(model, tfidf) -> str:
+    if model is None or tfidf is None or model != model or tfidf != tfidf:
+        return ""
+    if model > tfidf:
+        return f"(picks the fitting reply {model - tfidf:.3f} more often than TF-IDF; chance is 0.100)"
+    return "(no better than TF-IDF at telling the fitting reply from others; chance is 0.100)"
+
+
+def _verdict(model, ngram) -> str:
+    if model is None or ngram is None:
+        return "(a retrieval model scores no characters)"
     if model != model or ngram != ngram:
         return ""
     if model < ngram:

@@ -9,8 +9,9 @@ from typing import Optional
 import typer
 
 from .. import config
+from ..decoding import MAX_BEAM, MAX_CANDIDATES, MAX_NUM, MMI_NBEST, Decoding
 from ..errors import NocpipeError
-from . import app
+from . import app, from_settings
 
 # ---------------------------------------------------------------- train
 
@@ -38,7 +39,23 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
-NameOpt = typer.Option("default", "--name", help="Model name: the folder data/models/NAME (when no --model-dir).")
+def _bound_epochs() -> str:
+    from ..sizes import MAX_EPOCHS
+
+    return f"1 to {MAX_EPOCHS:,}"
+
+
+NameOpt = typer.Option(
+    ..., "--name", **from_settings("model"), help="Model name: the folder data/models/NAME (when no --model-dir)."
+)
+
+
+def _bound(name: str) -> str:
+    """'1 to 65,536': the bounds of a size option, for its --help (pipeline.sizes)."""
+    from ..sizes import BOUNDS
+
+    low, high = next((lo, hi) for n, lo, hi in BOUNDS if n == name)
+    return f"{low:,} to {high:,}"
 
 
 @app.command()
@@ -54,19 +71,31 @@ def train(
         None,
         "--arch",
         help=f"transformer, attention (GRU encoder-decoder with "
-        f"attention), seed (the 2017 network), simple, dense-attention "
-        f"[default: {config.DEFAULT_ARCH}].",
+        f"attention), seed (the 2017 network), simple, dense-attention, retrieval (ranks "
+        f"the corpus's own replies) [default: {config.DEFAULT_ARCH}].",
     ),
-    epochs: int = typer.Option(10, "--epochs", help="Epochs in all; a resumed run counts the ones already done."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Pairs per step [default: 128]."),
+    epochs: int = typer.Option(
+        10, "--epochs", help=f"Epochs in all, {_bound_epochs()}; a resumed run counts the ones already done."
+    ),
+    batch_size: Optional[int] = typer.Option(
+        None,
+        "--batch-size",
+        help=f"Pairs per step, {_bound('batch_size')}, and no more than the memory of one step holds "
+        "(estimated for the architecture before any work); a batch above the train pairs is cut to them "
+        "[default: 128].",
+    ),
     units: Optional[int] = typer.Option(
         None,
         "--units",
         help="Width of every architecture: units of each "
-        f"LSTM/GRU layer, the Transformer's model size [default: {config.DEFAULT_UNITS}].",
+        f"LSTM/GRU layer, the Transformer's model size, {_bound('units')} [default: {config.DEFAULT_UNITS}].",
     ),
-    layers: Optional[int] = typer.Option(None, "--layers", help="Transformer blocks on each side [default: 2]."),
-    heads: Optional[int] = typer.Option(None, "--heads", help="Attention heads [default: 0 = units / 32, 1 to 8]."),
+    layers: Optional[int] = typer.Option(
+        None, "--layers", help=f"Transformer blocks on each side, {_bound('layers')} [default: 2]."
+    ),
+    heads: Optional[int] = typer.Option(
+        None, "--heads", help=f"Attention heads, {_bound('heads')}, dividing --units [default: 0 = units / 32, 1 to 8]."
+    ),
     positions: Optional[str] = typer.Option(
         None, "--positions", help="Transformer positions: learned or sinusoidal [default: learned]."
     ),
@@ -75,14 +104,14 @@ def train(
         "--itf",
         help="attention, transformer: weigh each reply "
         "character's loss by 1/frequency^λ (inverse token frequency), so the "
-        "characters every generic reply is made of count less [default: 0 = off].",
+        "characters every generic reply is made of count less, 0 to 2 [default: 0 = off].",
     ),
     reply_dropout: Optional[float] = typer.Option(
         None,
         "--reply-dropout",
         help="attention, transformer: share of "
         "the reply-so-far characters hidden in training, so the "
-        "decoder must use the utterance [default: 0].",
+        "decoder must use the utterance, 0 up to 1 [default: 0].",
     ),
     max_time: Optional[str] = typer.Option(
         None,
@@ -103,11 +132,13 @@ def train(
     tensorboard: Optional[Path] = typer.Option(
         None,
         "--tensorboard",
-        help="Write TensorBoard logs to this folder (pip install 'nocpipe[tensorboard]' to view them).",
+        help="Write TensorBoard logs to this folder (needs pip install 'nocpipe[tensorboard]').",
     ),
-    max_len: Optional[int] = typer.Option(None, "--max-len", help="Time steps: characters per side [default: 50]."),
+    max_len: Optional[int] = typer.Option(
+        None, "--max-len", help=f"Time steps: characters per side, {_bound('max_len')} [default: 50]."
+    ),
     vocab_size: Optional[int] = typer.Option(
-        None, "--vocab-size", help="Characters incl. padding and unknown [default: 128]."
+        None, "--vocab-size", help=f"Characters incl. padding and unknown, {_bound('vocab_size')} [default: 128]."
     ),
     reverse_input: Optional[bool] = typer.Option(
         None, "--reverse-input/--no-reverse-input", help="Feed the utterance reversed, as the original [default: on]."
@@ -120,15 +151,24 @@ def train(
         help="A seeded choice of optimizer every epoch, as the original.",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the model folder's last checkpoint exactly."),
-    force: bool = typer.Option(False, "--force", help="Start over in a model folder that holds a model."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Start over in a model folder that holds anything (a model, a vocabulary, a config, "
+        "other files); only nocpipe's files are replaced.",
+    ),
     max_pairs: Optional[int] = typer.Option(
-        None, "--max-pairs", help="Use the first N train pairs [default: 0 = all]."
+        None, "--max-pairs", help=f"Use the first N train pairs, {_bound('max_pairs')} [default: 0 = all]."
     ),
     steps_per_epoch: Optional[int] = typer.Option(
-        None, "--steps-per-epoch", help="Steps per epoch [default: 0 = one pass over the pairs]."
+        None,
+        "--steps-per-epoch",
+        help=f"Steps per epoch, {_bound('steps_per_epoch')} [default: 0 = one pass over the pairs].",
     ),
     valid_pairs: Optional[int] = typer.Option(
-        None, "--valid-pairs", help="Validation pairs [default: 10% of the train pairs, ≤5000; 0 = none]."
+        None,
+        "--valid-pairs",
+        help=f"Validation pairs, {_bound('valid_pairs')} [default: 10% of the train pairs, ≤5000; 0 = none].",
     ),
     seed: Optional[int] = typer.Option(None, "--seed", help="Makes a run repeatable [default: 0]."),
     precision: Optional[str] = typer.Option(
@@ -145,16 +185,20 @@ def train(
         help="Split each batch over every device: DataParallel on JAX (several GPUs "
         "or hosts), MirroredStrategy on TensorFlow (several GPUs of one host).",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar (the per-epoch lines stay)."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress inside an epoch (the per-epoch lines and the summary stay)."
+    ),
 ) -> None:
     """Train a seq2seq model on the pair shards, checkpointing every epoch.
 
     Streams the train split in a seeded order (memory does not grow with
     the corpus), validates on the valid split, and writes into the model
-    folder: model.keras (best by validation loss), vocab.json, config.json,
-    history.csv, curves.png and checkpoint.npz. Ctrl-C saves a checkpoint
-    at the current step; --resume continues from it exactly, with the
-    saved settings (give only --epochs).
+    folder: model.keras (the best by validation bits/char), vocab.json,
+    config.json, history.csv, curves.png and checkpoint.npz. A folder that
+    holds anything already is refused without --force (or --resume). Ctrl-C
+    saves a checkpoint at the current step; --resume continues from it
+    exactly, with the saved settings (give only --epochs). The log goes to
+    stdout: a bar on a terminal, else a line at least every 30 s.
 
     Example:  nocpipe train --arch transformer --max-time 5m --name small
     Example:  KERAS_BACKEND=jax nocpipe train --distribute --batch-size 1024   (every GPU)
@@ -162,13 +206,15 @@ def train(
     from stages.train import TrainOptions
     from stages.train import train as run
 
+    from ..reporter import Reporter
+
     opts = TrainOptions(
         data_dir=data_dir or config.default_processed_dir(),
         model_dir=_model_dir(model_dir, name),
         epochs=epochs,
         resume=resume,
         force=force,
-        verbose=0 if quiet else 1 if sys.stdout.isatty() else 2,
+        verbose=0 if quiet else 1,
         arch=arch,
         units=units,
         max_len=max_len,
@@ -195,18 +241,12 @@ def train(
         early_stop=early_stop,
         tensorboard=tensorboard,
     )
-    if early_stop < 0:
-        raise NocpipeError(f"--early-stop must be 0 (off) or a number of epochs, not {early_stop}")
-    if pad_loss not in (None, "end", "all"):
-        raise NocpipeError(f"--pad-loss takes end or all, not {pad_loss!r}")
-    res = run(opts, log=lambda s: typer.echo(s))
+    # The training log is what the command is run for: on stdout, as `nocpipe train > train.log` keeps it.
+    reporter = Reporter(err=sys.stdout)
+    res = run(opts, log=reporter)
+    reporter.result(res.summary())
     if res.status == "interrupted":
         raise typer.Exit(130)
-    if res.best_epoch is not None:
-        typer.echo(
-            f"model in {res.model_dir}: {res.epochs_done} epochs; best bits/char {res.best_val_loss:.4f} "
-            f"at epoch {res.best_epoch} -> {res.model_dir}/model.keras"
-        )
 
 
 # ---------------------------------------------------------------- predict
@@ -220,7 +260,15 @@ def predict(
     input_file: Path = typer.Option(
         None, "--input", "-i", help="Text file (one utterance a line) or Parquet with an `utterance` column."
     ),
-    output_file: Path = typer.Option(None, "--output", "-o", help="Write replies to a .csv or .parquet file."),
+    jsonl: Optional[str] = typer.Option(
+        None,
+        "--jsonl",
+        help='JSON lines in and out (- for stdin): {"text": ..., "candidates": [...]} a line, at most '
+        f"{MAX_CANDIDATES} candidates; one answer line each, in order, with replies and the candidates ranked.",
+    ),
+    output_file: Path = typer.Option(
+        None, "--output", "-o", help="Write replies to a .csv or .parquet file (JSON lines with --jsonl)."
+    ),
     temperature: float = typer.Option(
         0.0, "--temperature", "-t", help="0 = greedy or beam search; above 0 samples at that temperature."
     ),
@@ -233,138 +281,71 @@ def predict(
         0,
         "--beam",
         "-b",
-        help="Beam search of this width (0 = off; --num > 1 without --temperature searches a beam of --num).",
+        help=f"Beam search of this width, at most {MAX_BEAM} (0 = off; --num > 1 without --temperature "
+        "searches a beam of --num).",
     ),
     num: int = typer.Option(
         1,
         "--num",
         "-n",
-        help="Distinct candidates per text, best first, with the model's log-probability (at most 50).",
+        help=f"Distinct candidates per text, 1 to {MAX_NUM}, best first, each with the score the list is ranked "
+        "by: log p(reply + end | utterance), divided by the length penalty under beam search, minus λ·log p_LM "
+        "with --mmi.",
+    ),
+    length_penalty: float = typer.Option(
+        1.0, "--length-penalty", help="Beam search: rank by log p / ((5 + length) / 6)^this (0 = raw log p)."
     ),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling."),
     mmi: float = typer.Option(
         0.0,
         "--mmi",
-        help="Rerank an N-best list (8 beams unless --beam/--temperature) by "
+        help=f"Rerank an N-best list ({MMI_NBEST} beams unless --beam/--temperature) by "
         "log p(reply|utterance) − λ·log p_LM(reply), p_LM the reply 5-gram "
         "model in the model folder (0 = off; 0.3-0.5 is usual).",
     ),
     show_kana: bool = typer.Option(False, "--show-kana", "-k", help="Print the katakana reading before the reply."),
+    show_source: bool = typer.Option(
+        False,
+        "--show-source",
+        help="After each reply, its original line and work (「…」 — author『title』): retrieval models only.",
+    ),
 ) -> None:
     """Reply to each text with the model's katakana, in 「」.
 
     Each text is read into katakana with the reader the training data
     used and cut to the model's length (with a warning). Decoding is greedy
     by default; --temperature/--top-p sample, --beam searches, and --num N
-    gives N distinct replies, best first, with their log-probabilities.
+    gives N distinct replies, best first, under a line naming the input.
     With no TEXT: an interactive prompt on a terminal, else one reply per
-    stdin line; an --input file is answered in batches.
+    stdin line; an --input file is answered in batches. --jsonl answers
+    JSON lines (for programs) and ranks the candidates a line gives.
 
     Example:  echo 'こんな忘れ物、ある?' | nocpipe predict --name small --num 3
+    Example:  echo '{"text": "元気？", "candidates": ["ウン", "イイエ"]}' | nocpipe predict --jsonl -
     """
-    from pipeline import modeldir
-    from pipeline.errors import InputError
-    from stages.predict import MAX_NUM, batched, check_decoding, read_input_file, strip_quotes, write_output_file
+    from stages.predict import PredictOptions
+    from stages.predict import predict as run
 
-    from ..atomic import check_output
+    from ..reporter import Reporter
 
-    check_output(output_file)  # a folder named as -o fails before any reply is made
-    mdir = _model_dir(model_dir, name)
-    modeldir.read_config(mdir)  # a missing or foreign folder fails here, before TensorFlow loads
-    if text is not None and any(not strip_quotes(t) for t in text):
-        raise InputError("empty input: give some text to reply to")
-    if input_file is not None and text:
-        raise NocpipeError("give TEXT or --input, not both")
-    check_decoding(num, temperature, top_p, beam, mmi)
-    if num > MAX_NUM:
-        typer.echo(f"note: --num {num} capped at {MAX_NUM} candidates", err=True)
-        num = MAX_NUM
-    decoding = dict(num=num, temperature=temperature, top_p=top_p, beam=beam, seed=seed)
-
-    from stages.predict import Predictor
-
-    pred = Predictor(mdir)
-    if mmi:
-        from pipeline.ngram import MMI_NBEST, mmi_rerank, ngram_for_model
-
-        lm, _ = ngram_for_model(mdir, pred.vocab, log=lambda s: typer.echo(s, err=True))
-        decoding["rerank"] = mmi_rerank(lm, mmi)
-        if not beam and not temperature:
-            decoding["beam"] = max(MMI_NBEST, num)
-    short = {"n": 0}
-    collected = []
-    counter = {"n": 0}
-
-    def show(replies) -> None:
-        for r in replies:
-            counter["n"] += 1
-            if r.truncated:
-                typer.echo(
-                    f"warning: input {counter['n']} reads as {len(pred.to_kana(r.text))} katakana; "
-                    f"the model takes {pred.vocab.max_len}: cut to 「{r.kana}」",
-                    err=True,
-                )
-            if output_file is not None:
-                collected.append(r)
-                continue
-            if len(r.candidates) < num:
-                short["n"] += 1
-            head = f"「{r.kana}」 -> " if show_kana else ""
-            if num == 1:
-                typer.echo(f"{head}「{r.replies[0]}」")
-            else:
-                if show_kana:
-                    typer.echo(f"「{r.kana}」")
-                for j, (rep, sc) in enumerate(zip(r.replies, r.scores), start=1):
-                    typer.echo(f"  {j}. 「{rep}」  {sc:.3f}")
-
-    def answer(texts: list[str]) -> None:
-        keep = []
-        for t in texts:
-            if pred.to_kana(t):
-                keep.append(t)
-            else:
-                typer.echo(f"warning: skipped {t!r}: nothing in it reads as katakana", err=True)
-        if keep:
-            show(pred.reply(keep, **decoding))
-
-    if text:
-        if any(not pred.to_kana(t) for t in text):
-            raise InputError(f"empty input: {next(t for t in text if not pred.to_kana(t))!r} has nothing to read")
-        show(pred.reply(list(text), **decoding))
-    elif input_file is not None:
-        lines = read_input_file(input_file)
-        if not lines:
-            raise InputError(f"empty input: {input_file} holds no text")
-        for chunk in batched(lines, 256):
-            answer(chunk)
-    elif sys.stdin.isatty():
-        typer.echo(f"nocpipe predict ({mdir}): type a line and Enter; Ctrl-D to end", err=True)
-        while True:
-            try:
-                line = input("> ")
-            except EOFError:
-                typer.echo("", err=True)
-                break
-            if strip_quotes(line):
-                answer([line])
-    else:
-        blank = 0
-        for line in sys.stdin:
-            if strip_quotes(line):
-                answer([line.rstrip("\n")])
-                sys.stdout.flush()
-            else:
-                blank += 1
-        if counter["n"] == 0:
-            raise InputError("empty input: stdin held no text")
-        if blank:
-            typer.echo(f"warning: skipped {blank} blank line(s)", err=True)
-    if short["n"]:
-        typer.echo(
-            f"note: {short['n']} text(s) got fewer than {num} distinct candidates (the vocabulary allows no more)",
-            err=True,
-        )
+    opts = PredictOptions(
+        model_dir=_model_dir(model_dir, name),
+        texts=list(text) if text else None,
+        input_file=input_file,
+        jsonl=jsonl,
+        output_file=output_file,
+        decoding=Decoding(
+            num=num,
+            temperature=temperature,
+            top_p=top_p,
+            beam=beam,
+            length_penalty=length_penalty,
+            seed=seed,
+            mmi=mmi,
+        ),
+        show_kana=show_kana,
+        show_source=show_source,
+    )
+    res = run(opts, Reporter())
     if output_file is not None:
-        rows = write_output_file(output_file, collected)
-        typer.echo(f"{rows} replies to {counter['n']} texts -> {output_file}")
+        typer.echo(f"{res.rows} replies to {res.answered} texts -> {output_file}")

@@ -9,7 +9,8 @@ import typer
 
 from .. import config
 from ..errors import NocpipeError
-from . import app
+from ..reporter import Reporter
+from . import app, from_settings
 
 # ---------------------------------------------------------------- scrape
 
@@ -34,8 +35,10 @@ def scrape(
         "--all",
         help="Discover without a filter: every work the API lists (a site-wide crawl; say so on purpose).",
     ),
-    delay: float = typer.Option(1.0, "--delay", help="Seconds between requests (plus up to 30% jitter)."),
-    limit: int = typer.Option(0, "--limit", help="At most N works from discovery; 0 = all."),
+    delay: float = typer.Option(
+        ..., "--delay", **from_settings("delay"), help="Seconds between requests (plus up to 30% jitter)."
+    ),
+    limit: int = typer.Option(0, "--limit", help="At most N works from discovery (up to 1,000,000); 0 = all."),
     base_url: Optional[str] = typer.Option(
         None,
         "--base-url",
@@ -43,9 +46,9 @@ def scrape(
     ),
     api_url: Optional[str] = typer.Option(None, "--api-url", help="Novel API URL instead of the official one."),
     contact: Optional[str] = typer.Option(
-        None,
+        ...,
         "--contact",
-        envvar="NOCPIPE_CONTACT",
+        **from_settings("contact"),
         help="E-mail or URL put in the User-Agent, so the site can reach you.",
     ),
     genre: Optional[list[int]] = typer.Option(
@@ -60,13 +63,19 @@ def scrape(
     order: str = typer.Option(
         "new", "--order", help="Discovery order (API `order`: new, favnovelcnt, hyoka, weekly, lengthdesc, ...)."
     ),
-    timeout: float = typer.Option(30.0, "--timeout", help="Seconds to connect / between bytes."),
+    timeout: float = typer.Option(
+        ..., "--timeout", **from_settings("timeout"), help="Seconds to connect / between bytes."
+    ),
     retries: int = typer.Option(
-        5, "--retries", help="Retries of a request after 429/5xx, timeouts, resets, truncated bodies."
+        ...,
+        "--retries",
+        **from_settings("retries"),
+        help="Retries of a request after 429/5xx, timeouts, resets, truncated bodies (0 to 100).",
     ),
     backoff: float = typer.Option(
-        2.0,
+        ...,
         "--backoff",
+        **from_settings("backoff"),
         help="Seconds before the first retry; doubles on each further one (a longer Retry-After wins).",
     ),
     quiet: bool = typer.Option(
@@ -95,28 +104,12 @@ def scrape(
     from stages.scrape import scrape as run
 
     from ..http import Politeness
-    from ..syosetu import site_of_target
     from ..syosetu.api import Filters
 
-    targets = list(works or [])
-    implied = {s for s in (site_of_target(t) for t in targets) if s}
-    if site is not None and site not in ("nocturne", "narou"):
-        raise NocpipeError(f"unknown site {site!r}: use nocturne or narou")
-    if len(implied) > 1 or (site and implied and implied != {site}):
-        raise NocpipeError(
-            "the URLs given belong to "
-            + (" and ".join(sorted(implied | {site} - {None})))
-            + "; scrape one site per run"
-        )
-    site = site or (implied.pop() if implied else "nocturne")
-    from ..ids import ncode_of
-
-    for t in targets:
-        ncode_of(t)  # a bad ncode is one Error: line before anything else
     opts = ScrapeOptions(
         raw_dir=raw_dir or config.default_raw_dir(),
         site=site,
-        targets=targets,
+        targets=list(works or []),
         limit=limit,
         base_url=base_url,
         api_url=api_url,
@@ -134,7 +127,12 @@ def scrape(
         show_progress=not quiet,
     )
     res = run(opts)
-    typer.echo(f"scraped {site} into {opts.raw_dir / site}: {summary(res)}")
+    Reporter().result(f"scraped {res.site} into {res.store}: {summary(res)}")
+    _raise_unfinished(res)
+
+
+def _raise_unfinished(res) -> None:
+    """Exit status 1 with one line when the run stopped early or left works incomplete."""
     if res.stopped is not None:
         raise res.stopped
     failed = res.counters["works_failed"]

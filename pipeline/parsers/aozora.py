@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..rawstore import TEXT_FILE
+from .. import rawstore
 from ..records import Counters, Episode
 
 _DASHES_RE = re.compile(r"^-{10,}\s*$")
@@ -130,5 +130,5 @@ def parse(text: str, counters: Counters | None = None) -> AozoraText:
 
 
 def read_work(work_dir: Path, counters: Counters) -> Iterator[Episode]:
-    text = (work_dir / TEXT_FILE).read_text(encoding="utf-8")
+    text = rawstore.read_text(work_dir)
     yield Episode(1, parse(text, counters).body)

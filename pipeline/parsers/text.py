@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..rawstore import TEXT_FILE
+from .. import rawstore
 from ..records import Counters, Episode
 
 
 def read_work(work_dir: Path, counters: Counters) -> Iterator[Episode]:
-    text = (work_dir / TEXT_FILE).read_text(encoding="utf-8")
+    text = rawstore.read_text(work_dir)
     yield Episode(1, text.split("\n"))
