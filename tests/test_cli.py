@@ -54,7 +54,8 @@ def test_kana_from_arguments_and_stdin(cli, monkeypatch):
     out = cli("kana", "邪智暴虐《じゃちぼうぎゃく》の王", "3回")
     assert out.code == 0, out.err
     assert out.out.splitlines() == ["ジャチボウギャクノオウ", "サンカイ"]
-    monkeypatch.setattr(sys, "stdin", io.StringIO("今日は\n\n疲労｜困憊《こんぱい》\n"))
+    stdin = "今日は\n\n疲労｜困憊《こんぱい》\n".encode()  # kana reads stdin's bytes and decodes them itself
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
     out = cli("kana", "--reader", "unidic")
     assert out.code == 0, out.err
     assert out.out.splitlines() == ["キョウハ", "", "ヒロウコンパイ"]
