@@ -170,7 +170,8 @@ class TrainOptions:
             wrong = [f"--{n.replace('_', '-')}" for n in ("itf", "reply_dropout") if getattr(self, n)]
             if wrong:
                 raise UsageError(
-                    f"{' and '.join(wrong)} shape a generative network's training, not --arch retrieval: leave it out"
+                    f"{' and '.join(wrong)} {'shapes' if len(wrong) == 1 else 'shape'} a generative network's training, "
+                    "not --arch retrieval: leave it out"
                 )
             return settings
         valid = t.valid_pairs if t.valid_pairs >= 0 else DEFAULT_VALID_CAP

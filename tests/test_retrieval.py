@@ -109,7 +109,7 @@ def test_training_writes_a_model_folder_with_a_reply_index(retrieval_model):
     assert cfg["arch"] == "retrieval" and cfg["units"] == 16
     table, vectors = folder.read_reply_index()
     assert vectors.dtype == np.float16 and isinstance(vectors, np.memmap)
-    assert vectors.shape == (table.num_rows, 2 * 16)
+    assert vectors.shape == (table.num_rows, 2 * (16 + cfg["style_units"]))  # reply and utterance vectors
     kana = table.column("reply_kana").to_pylist()
     assert len(set(kana)) == len(kana) > 50
     titles = set(table.column("title").to_pylist())
@@ -169,7 +169,7 @@ def test_resume_after_the_last_epoch_is_already_done_and_keeps_the_index(retriev
 def test_itf_is_refused_for_retrieval(retrieval_model, cli):
     r = cli("train", "--arch", "retrieval", "--itf", "0.5", "--data-dir", str(retrieval_model / "pairs"),
             "--model-dir", str(retrieval_model / "other"), "-q")  # fmt: skip
-    assert r.code == 1 and "--itf applies to the generative models" in r.err
+    assert r.code == 1 and "--itf shapes a generative network's training" in r.err
 
 
 def test_model_keras_loads_with_plain_keras(retrieval_model, tmp_path):

@@ -24,6 +24,7 @@ class RetrievalConfig:
     vocab_size: int = 128
     trigram_buckets: int = TRIGRAM_BUCKETS
     dropout: float = 0.1
+    style_units: int = 64
     batch_size: int = 256
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
@@ -34,6 +35,8 @@ class RetrievalConfig:
     def validate(self) -> "RetrievalConfig":
         if not 8 <= self.units <= MAX_UNITS:
             raise UsageError(f"--units must be from 8 to {MAX_UNITS} for a retrieval model, not {self.units}")
+        if not 0 <= self.style_units <= MAX_UNITS:
+            raise UsageError(f"the style channel must have 0 to {MAX_UNITS} units, not {self.style_units}")
         if not 2 <= self.max_len <= 200:
             raise UsageError(f"--max-len must be from 2 to 200, not {self.max_len}")
         if not 8 <= self.vocab_size <= 1000:

@@ -6,7 +6,8 @@
                                                              the same on both sides)
     utterance tower  u = norm(h + Dense(units, zeros)(Dropout(h)))   (a linear map beside the identity)
     reply tower      r = the same with weights of its own
-    score(u, r) = cos(u, r); training multiplies it by a learned inverse temperature and takes a
+    beside it, per tower, a learned channel over 1- and 2-grams (trained vectors, averaged), and the
+two joined at equal weight; score(u, r) = u·r, the mean of the two cosines; training multiplies it by a learned inverse temperature and takes a
     softmax over every reply of the batch (in-batch negatives), in both directions.
 
 The gram vectors are random and stay fixed; with the heads starting at zero the first score is a
@@ -34,6 +35,8 @@ class EncoderShape:
     units: int = 256
     dropout: float = 0.1
     gram_dropout: float = 0.3
+    style_units: int = 64  # the learned channel over 1- and 2-grams (0: none)
+    style_rows: int = 0  # ids below this are 1- and 2-grams (NgramSpace.alphabet + alphabet²)
 
 
 def _pool(ids, emb, weight, gram_dropout: float, name: str):
@@ -57,6 +60,31 @@ def _head(h, units: int, dropout: float, name: str):
     return layers.UnitNormalization(name=f"{name}_out")(layers.Add(name=f"{name}_res")([h, x]))
 
 
+def _style(ids, emb, shape: EncoderShape, name: str):
+    """The learned channel: mean of trained vectors of the text's 1- and 2-grams (trigrams, mostly
+    words of one work, are left to the fixed channel), a linear map, unit length. This is where the
+    way a work speaks is learnt: its particles, endings and spellings."""
+    from keras import layers, ops
+
+    short = ops.where(ops.less(ids, shape.style_rows), ids, ops.zeros_like(ids))
+    x = layers.GlobalAveragePooling1D(name=f"{name}_style_pool")(emb(short))
+    x = layers.Dropout(0.2, name=f"{name}_style_drop")(x)
+    return layers.UnitNormalization(name=f"{name}_style_out")(layers.Dense(shape.style_units, name=f"{name}_style")(x))
+
+
+def _join(lexical, style, name: str):
+    """Both channels at equal weight: the score is the mean of their two cosines."""
+    from keras import layers
+
+    half = float(np.sqrt(0.5))
+    return layers.Concatenate(name=f"{name}_vector")(
+        [
+            layers.Rescaling(half, name=f"{name}_lex_half")(lexical),
+            layers.Rescaling(half, name=f"{name}_style_half")(style),
+        ]
+    )
+
+
 def build_encoder(shape: EncoderShape, idf: np.ndarray | None = None, seed: int = 0):
     """The inference model: [utterance ids, reply ids] -> [u, r], unit vectors."""
     import keras
@@ -75,6 +103,16 @@ def build_encoder(shape: EncoderShape, idf: np.ndarray | None = None, seed: int 
     rep = keras.Input((shape.width,), dtype="int32", name="reply")
     u = _head(_pool(utt, emb, weight, shape.gram_dropout, "utterance"), shape.units, shape.dropout, "utterance")
     r = _head(_pool(rep, emb, weight, shape.gram_dropout, "reply"), shape.units, shape.dropout, "reply")
+    if shape.style_units:
+        style = layers.Embedding(
+            shape.style_rows,
+            shape.style_units,
+            mask_zero=True,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.1, seed=seed + 1),
+            name="style_grams",
+        )
+        u = _join(u, _style(utt, style, shape, "utterance"), "utterance")
+        r = _join(r, _style(rep, style, shape, "reply"), "reply")
     return keras.Model([utt, rep], [u, r], name="retrieval")
 
 

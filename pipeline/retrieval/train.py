@@ -53,6 +53,7 @@ class RetrievalResult:
     history: list[dict] = field(default_factory=list)
     indexed: int = 0
     epochs: int = 0
+    model_path: Path | None = None
 
     def summary(self) -> str:
         how = {"done": "trained", "time-up": "stopped at the time budget", "interrupted": "interrupted",
@@ -64,7 +65,7 @@ class RetrievalResult:
             else "no validation pairs: the last epoch is kept"
         )
         index = f"; {self.indexed:,} replies indexed" if self.indexed else ""
-        return f"{self.model_dir}: {how}; {done}; {best}{index} -> {self.model_dir}/model.keras"
+        return f"{self.model_dir}: {how}; {done}; {best}{index} -> {self.model_path}"
 
 
 # ---------------------------------------------------------------- plan
@@ -261,7 +262,8 @@ def _end_epoch(folder, cfg, data, model, state: FitState, seconds: float, steps:
          "samples_per_s": round(pairs / seconds, 1) if seconds > 0 else None, "loss": loss, "val_select_at_1": score}
     )  # fmt: skip
     folder.write_history(state.history)
-    _save_checkpoint(folder, model, cfg, state, steps)
+    # The train stage checks a resumed run's steps per epoch as one pass over the pairs in batches.
+    _save_checkpoint(folder, model, cfg, state, -(-len(data.train[0]) // min(cfg.batch_size, len(data.train[0]))))
     reporter.info(
         f"epoch {state.epoch}: {pairs:,} pairs in {seconds:.1f}s ({pairs / max(seconds, 1e-9):,.0f} pairs/s), "
         f"loss {loss:.3f}, validation select@1 {_fmt(score)}" + (" (best)" if better else "")
@@ -295,7 +297,7 @@ def train_retrieval(opts, folder, log=None, reader: tuple[str, str] | None = Non
         f"retrieval: {model.enc.count_params():,} parameters, units {cfg.units}, {data.space.size:,} n-gram rows; "
         f"{len(data.train[0]):,} train pairs, {len(data.valid_r):,} validation pairs; batch {cfg.batch_size}"
     )
-    result = RetrievalResult(folder.path, "already-done", state.epoch, epochs=epochs)
+    result = RetrievalResult(folder.path, "already-done", state.epoch, epochs=epochs, model_path=folder.model_path)
     if state.epoch < epochs or not folder.has_reply_index():
         max_time = getattr(opts, "max_time", None)
         deadline = time.monotonic() + max_time if max_time else None
@@ -323,7 +325,10 @@ def _reader_of(data_dir) -> tuple[str, str]:
 
 
 def _write_config(folder, cfg: RetrievalConfig, opts) -> None:
-    folder.write_config({"nocpipe": __version__, "model": asdict(cfg), "data": {"data_dir": str(opts.data_dir)}})
+    # "train" holds what a resumed run compares its options with, as for the generative networks.
+    train = {"batch_size": cfg.batch_size, "seed": cfg.seed, "max_pairs": getattr(opts, "max_pairs", None) or 0}
+    data = {"data_dir": str(opts.data_dir)}
+    folder.write_config({"nocpipe": __version__, "model": asdict(cfg), "train": train, "data": data})
 
 
 def _build(cfg: RetrievalConfig, data: Data):
@@ -333,7 +338,10 @@ def _build(cfg: RetrievalConfig, data: Data):
     import keras
 
     keras.utils.set_random_seed(cfg.seed)
-    shape = EncoderShape(data.space.size, data.space.width, cfg.units, cfg.dropout)
+    shape = EncoderShape(
+        data.space.size, data.space.width, cfg.units, cfg.dropout,
+        style_units=cfg.style_units, style_rows=data.space.alphabet + data.space.alphabet**2,
+    )  # fmt: skip
     model = trainer(build_encoder(shape, data.idf, cfg.seed))
     model.compile(optimizer=keras.optimizers.AdamW(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay))
     model.predict_on_batch([np.zeros((2, data.space.width), np.int32)] * 2)  # builds every variable
