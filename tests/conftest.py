@@ -73,15 +73,16 @@ def shared_corpus() -> Path:
 # first keeps one of them from being the last thing running while the other workers idle.
 LONGEST_FIRST = (
     "test_train.py",
-    "test_predict.py",
-    "test_serve.py",
-    "test_evaluate.py",
+    "test_models.py",
     "test_disk_full.py",
+    "test_evaluate.py",
     "test_distribute.py",
     "test_inference.py",
-    "test_cluster.py",
-    "test_models.py",
+    "test_serve.py",
+    "test_predict.py",
     "test_bad_inputs.py",
+    "test_cluster.py",
+    "test_retrieval.py",
 )
 
 
