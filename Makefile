@@ -7,7 +7,7 @@ DEV    := $(VENV)/.installed-dev
 SERVE  := $(VENV)/.installed-serve
 DEMO   ?= demo
 
-.PHONY: install install-dev install-serve browser lint demo test test-slow bench bench-train clean
+.PHONY: install install-dev install-serve browser lint typecheck cli-docs demo test test-slow bench bench-train clean
 
 # Sizes of each target: docs/install.md. The core is what the pipeline needs (about 2.8 GB,
 # TensorFlow most of it); the demo adds the serve extra (it ends with `nocpipe serve`); the
@@ -43,6 +43,15 @@ lint: $(DEV)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Types of the library and the stages; third-party packages without types are listed in
+# pyproject.toml ([tool.mypy]), one by one.
+typecheck: $(DEV)
+	$(VENV)/bin/mypy pipeline stages
+
+# docs/cli.md is every command's --help; `make test` fails while the two disagree.
+cli-docs: $(STAMP)
+	$(PY) scripts/cli_reference.py
+
 # The main job on the 61 bundled Aozora works, in ./demo (NOCPIPE_DATA): ingest, extract-pairs,
 # a corpus report, a short training run of the default chatbot (DEMO_TRAIN: a time budget, so the
 # demo takes the same few minutes on any machine), replies to six inputs from arguments and from
@@ -60,11 +69,16 @@ demo: $(SERVE)
 	printf 'どうしたの？\nありがとう\nあなたは誰ですか\n' | NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe predict --name demo --show-source
 	@echo "demo data and model in ./$(DEMO); the chat page: NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe serve --name demo"
 
-test: $(DEV) browser lint
-	$(PY) -m pytest -q -m "not slow"
+# The suite runs on every core (pytest-xdist), one test file per worker at a time, so a
+# file's module fixtures are built once, in the order tests/conftest.py gives (the longest
+# files first); `-m slow` is the long tail, for `make test-slow`.
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+test: $(DEV) browser lint typecheck
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_PARALLEL)
 
-test-slow: $(DEV)
-	$(PY) -m pytest -q -m slow
+test-slow: $(DEV) browser
+	$(PY) -m pytest -q -m slow $(PYTEST_PARALLEL)
 
 bench: $(STAMP)
 	$(PY) benchmarks/extract.py

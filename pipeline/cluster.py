@@ -126,9 +126,8 @@ class Executor:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> None:  # None: an exception inside the block is never swallowed
         self.close()
-        return False
 
 
 class ProcessExecutor(Executor):

@@ -27,6 +27,7 @@ import struct
 import threading
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 FORMAT = 1
 _MAGIC = b"NOCPKANWA1\n"
@@ -69,7 +70,10 @@ class KanwaTable:
 def _source() -> Path:
     from pykakasi.properties import Configurations
 
-    return Path(Configurations.dictpath(Configurations.jisyo_kanwa))
+    # pykakasi replaces its class by the one instance under the same name, so the type
+    # checker sees an unbound method where the code calls a bound one.
+    conf: Any = Configurations
+    return Path(conf.dictpath(conf.jisyo_kanwa))
 
 
 def _cache_path() -> Path:

@@ -146,13 +146,14 @@ def group_works(signatures: dict[str, np.ndarray | None], cfg: NearDupConfig = N
 
     Banded LSH finds the candidates (works that agree on every row of some band) and the
     whole signatures confirm them, so no pair of works is compared unless it might match."""
-    keys = sorted(k for k, s in signatures.items() if s is not None)
+    present = {k: s for k, s in signatures.items() if s is not None}  # works too short to sign are never grouped
+    keys = sorted(present)
     if len(keys) < 2:
         return []
     bands, rows = band_params(cfg.threshold, cfg.num_perm)
     buckets: dict[tuple[int, bytes], list[str]] = {}
     for k in keys:
-        sig = np.asarray(signatures[k], dtype=np.uint64)
+        sig = np.asarray(present[k], dtype=np.uint64)
         for j in range(bands):
             buckets.setdefault((j, sig[j * rows : (j + 1) * rows].tobytes()), []).append(k)
     parent = {k: k for k in keys}
@@ -170,7 +171,7 @@ def group_works(signatures: dict[str, np.ndarray | None], cfg: NearDupConfig = N
                 if (k, other) in checked:
                     continue
                 checked.add((k, other))
-                if similarity(signatures[k], signatures[other]) >= cfg.threshold:
+                if similarity(present[k], present[other]) >= cfg.threshold:
                     a, b = find(k), find(other)
                     if a != b:
                         parent[max(a, b)] = min(a, b)

@@ -68,6 +68,29 @@ def shared_corpus() -> Path:
     return SHARED_CORPUS
 
 
+# The files that train or serve real models, longest first. `make test` hands whole files to
+# its workers (pytest-xdist, --dist loadfile) in collection order; starting the long ones
+# first keeps one of them from being the last thing running while the other workers idle.
+LONGEST_FIRST = (
+    "test_train.py",
+    "test_models.py",
+    "test_disk_full.py",
+    "test_evaluate.py",
+    "test_distribute.py",
+    "test_inference.py",
+    "test_serve.py",
+    "test_predict.py",
+    "test_bad_inputs.py",
+    "test_cluster.py",
+    "test_retrieval.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file keeps its order
+
+
 def pytest_configure(config):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Property tests explore new random inputs on a developer's machine; under CI they draw

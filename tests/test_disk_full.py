@@ -100,6 +100,7 @@ def _losses(model_dir: Path) -> list[tuple[str, ...]]:
     return [tuple(r[k] for k in r if "loss" in k or "acc" in k or "bpc" in k) for r in rows]
 
 
+@pytest.mark.slow
 def test_train_on_a_full_disk_and_the_same_command_again(model, store, tmp_path):
     # The limit lets the smaller of model.keras and checkpoint.npz land and stops the larger.
     sizes = sorted((model / n).stat().st_size for n in ("model.keras", "checkpoint.npz"))

@@ -115,6 +115,7 @@ print("RESULT " + json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_train_distribute_on_two_jax_devices_then_resume_on_one(tmp_path):
     from test_dataset import write_pairs
 

@@ -159,6 +159,7 @@ def test_load_errors(tmp_path):
         Chatbot.load(tmp_path / "missing")
 
 
+@pytest.mark.slow
 def test_jax_backend_trains_and_replies(tmp_path):
     """The same code on JAX: a tiny transformer trained, resumed, and answering from the command line."""
     pairs = write_pairs(tmp_path / "pairs", n_train=80, n_valid=16, shards=1)

@@ -393,6 +393,7 @@ def test_cli_bad_train_options(cli, tmp_path):
     assert res.code == 1 and "--name" in res.err
 
 
+@pytest.mark.slow
 def test_real_commands_train_resume_and_predict(tmp_path):
     """The installed entry point end to end: train 1 epoch, --resume to 2, predict from stdin."""
     pairs = write_pairs(tmp_path / "pairs", n_train=120, n_valid=20, shards=2)

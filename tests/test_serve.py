@@ -351,6 +351,7 @@ def test_real_server_replies(served_model, tiny_model):
     assert [c["score"] for c in reps] == sorted((c["score"] for c in reps), reverse=True)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_real_server_cleanly(tiny_model):
     """A service manager's stop (SIGTERM) ends it like Ctrl-C: summary line, exit status 0."""
     import signal

@@ -109,6 +109,7 @@ def test_model_folder_is_complete(straight):
     assert model.output_shape == (None, 16, 64) and [t.name for t in model.inputs] == ["chars", "reply_in"]
 
 
+@pytest.mark.slow
 def test_resume_at_an_epoch_boundary_equals_a_straight_run(pairs, straight, tmp_path):
     d = tmp_path / "m"
     assert run(pairs, d, 1).epochs_done == 1
@@ -146,6 +147,7 @@ def test_ctrl_c_saves_the_step_and_resume_continues_exactly(pairs, straight, tmp
     assert rows[0]["resumed_at_step"] == str(state["step"]) and int(rows[0]["steps"]) == 4 - state["step"]
 
 
+@pytest.mark.slow
 def test_rotating_optimizers_follow_the_seed(pairs, tmp_path):
     run(pairs, tmp_path / "m", 2, rotate_optimizers=True, steps_per_epoch=1, seed=3)
     rows = list(csv.DictReader(open(tmp_path / "m" / "history.csv", encoding="utf-8")))
@@ -162,6 +164,7 @@ def test_rotating_optimizers_resume_exactly(pairs, tmp_path):
     assert_same(a, b)
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_naming_epoch_and_step(pairs, tmp_path):
     class Poison(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
@@ -220,6 +223,7 @@ def test_force_starts_over_and_no_validation_picks_by_training_loss(pairs, tmp_p
     assert any("no validation (--valid-pairs 0)" in line for line in logs)
 
 
+@pytest.mark.slow
 def test_pad_loss_end_trains_with_end_weights_and_is_saved(pairs, tmp_path):
     import json
 
@@ -241,6 +245,7 @@ def test_keras_callbacks_see_every_epoch_and_the_validation_metrics(pairs, tmp_p
     assert [float(h["val_bpc"]) for h in hist] == pytest.approx([float(r["val_bpc"]) for r in rows], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_max_time_stops_after_a_step_and_resume_continues_exactly(pairs, straight, tmp_path):
     d = tmp_path / "m"
     logs: list[str] = []
@@ -279,6 +284,7 @@ def test_max_time_durations(cli, tmp_path):
     assert res.code == 1 and res.err.startswith("Error: --max-time takes a duration")
 
 
+@pytest.mark.slow
 def test_lr_decay_lowers_the_learning_rate_as_the_time_budget_runs_out(pairs, tmp_path, monkeypatch):
     import time as real_time
 

@@ -141,10 +141,11 @@ def decode_page(data: bytes | str, header_charset: str | None = None) -> tuple[s
         return text, "utf-8"
     head = data[:4096]
     declared = [m.group(1) for m in (_XML_DECL_RE.match(head), _CHARSET_RE.search(head)) if m]
-    for enc in [_codec(d) for d in declared] + [_codec(header_charset)] + list(_LEGACY):
-        text = _strict(data, enc)
+    candidates = [_codec(d) for d in declared] + [_codec(header_charset)] + list(_LEGACY)
+    for name in [c for c in candidates if c]:  # an unknown or missing charset names no codec
+        text = _strict(data, name)
         if text is not None:
-            return text, enc
+            return text, name
     return data.decode("utf-8", errors="replace"), "utf-8 (with replacements)"
 
 
