@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: The original experiment's limit on a side's length, in katakana characters.
 DEFAULT_MAX_LEN = 50
@@ -232,7 +233,7 @@ def load_settings() -> Settings:
     """The settings in force: environment over file over defaults (the command line wins over
     all of them in the commands themselves). An empty environment variable counts as unset."""
     path = settings_file()
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     if path is not None:
         for key, (value, line) in _read_file(path).items():
@@ -281,10 +282,10 @@ def _read_file(path: Path) -> dict[str, tuple[object, int | None]]:
         raise UsageError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-        line = f", line {m.group(1)}" if m else ""
+        at_line = f", line {m.group(1)}" if m else ""
         reason = re.sub(r"\s*\(at line \d+, column \d+\)|\s*\(at end of document\)", "", str(exc))
-        raise UsageError(f"{path}{line}: not valid TOML ({reason}); fix that line") from None
-    out = {}
+        raise UsageError(f"{path}{at_line}: not valid TOML ({reason}); fix that line") from None
+    out: dict[str, tuple[object, int | None]] = {}
     for key, value in table.items():
         line = _line_of(text, key)
         at = f"{path}" + (f", line {line}" if line else "")

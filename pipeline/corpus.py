@@ -25,11 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -155,7 +155,7 @@ def require_columns(path: Path, columns: Iterable[str], schema: pa.Schema | None
     _check_schema(path, _footer(path).schema_arrow, list(columns), schema or SCHEMA)
 
 
-def _footer(path: Path) -> pq.ParquetFile:
+def _footer(path: Path | str) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as exc:
@@ -177,7 +177,7 @@ def _kind(t: pa.DataType) -> str:
     return str(t)
 
 
-def _check_schema(path: Path, found: pa.Schema, columns: list[str], schema: pa.Schema) -> None:
+def _check_schema(path: Path | str, found: pa.Schema, columns: list[str], schema: pa.Schema) -> None:
     missing = [c for c in columns if c not in found.names]
     if missing:
         raise StoreError(
@@ -195,7 +195,7 @@ def _check_schema(path: Path, found: pa.Schema, columns: list[str], schema: pa.S
         )
 
 
-def check_nulls(table: pa.Table, path: Path) -> pa.Table:
+def check_nulls(table: pa.Table, path: Path | str) -> pa.Table:
     """The door's second half, on what was read: no column of the corpus holds nulls."""
     nulls = [f"{c} ({table.column(c).null_count:,})" for c in table.column_names if table.column(c).null_count]
     if nulls:
@@ -206,7 +206,7 @@ def check_nulls(table: pa.Table, path: Path) -> pa.Table:
     return table
 
 
-def open_checked(path: Path, columns: list[str], schema: pa.Schema | None = None) -> pq.ParquetFile:
+def open_checked(path: Path | str, columns: list[str], schema: pa.Schema | None = None) -> pq.ParquetFile:
     """A Parquet file of the corpus, opened through the door: whole, with `columns` there and
     of the right types; read its row groups with read_row_group_checked."""
     pf = _footer(path)
@@ -214,7 +214,7 @@ def open_checked(path: Path, columns: list[str], schema: pa.Schema | None = None
     return pf
 
 
-def read_row_group_checked(pf: pq.ParquetFile, path: Path, index: int, columns: list[str]) -> pa.Table:
+def read_row_group_checked(pf: pq.ParquetFile, path: Path | str, index: int, columns: list[str]) -> pa.Table:
     try:
         table = pf.read_row_group(index, columns=columns)
     except (OSError, pa.ArrowException) as exc:
@@ -412,7 +412,7 @@ def work_name(ref: WorkRef) -> str:
     return f"{WORKS_DIR}/{ref.source}/{ref.work_id}.parquet"
 
 
-def work_table(columns: list[list], info: dict) -> pa.Table:
+def work_table(columns: Sequence[Sequence[Any]], info: dict) -> pa.Table:
     """A per-work file's table: WORK_SCHEMA's columns in order, `info` in its metadata."""
     return pa.Table.from_arrays(
         [pa.array(list(c), type=f.type) for c, f in zip(columns, WORK_SCHEMA)],

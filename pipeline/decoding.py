@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .errors import UsageError
 
@@ -311,10 +311,13 @@ def _beam_done(finished: list, best_alive: float, width: int, alpha: float, max_
     return kth >= best_alive / _length_penalty(max_len, alpha)
 
 
-def mmi_rerank(candidates: Sequence[Candidate], lm_scores: Sequence[float], weight: float) -> list[Candidate]:
+def mmi_rerank(
+    candidates: Sequence[Candidate], lm_scores: Sequence[float] | np.ndarray, weight: float
+) -> list[Candidate]:
     """Best first by log p(reply | utterance) − weight · log p_LM(reply), that figure as the score."""
     keyed = [
-        Candidate(c.text, float(c.log_p - weight * s), c.surface, c.source, c.log_p)
+        # generated candidates, which all carry log_p
+        Candidate(c.text, float(cast(float, c.log_p) - weight * s), c.surface, c.source, c.log_p)
         for c, s in zip(candidates, lm_scores)
     ]
     return sorted(keyed, key=lambda c: -c.score)
@@ -352,13 +355,13 @@ def n_best(
         _sampled(make_step, n, d, space, want, add, found)
     elif d.beam or want > 1:
         step = make_step(np.arange(n), max(d.beam, want))
-        for u, cands in enumerate(beam_search(step, n, max(d.beam, want), space, d.length_penalty, d.no_repeat_ngram)):
-            for ids, lp, key in cands:
+        for u, hyps in enumerate(beam_search(step, n, max(d.beam, want), space, d.length_penalty, d.no_repeat_ngram)):
+            for ids, lp, key in hyps:
                 add(u, ids, lp, key)
     else:
         for u, (ids, lp) in enumerate(greedy(make_step(np.arange(n), 1), n, space, d.no_repeat_ngram)):
             add(u, ids, lp, lp)
-    out = []
+    out: list[list[Candidate]] = []
     for u in range(n):
         cands = [Candidate(t, key, log_p=lp) for t, (key, lp) in sorted(found[u].items(), key=lambda kv: -kv[1][0])]
         if d.mmi:

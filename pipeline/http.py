@@ -62,6 +62,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
@@ -69,6 +70,9 @@ import urllib3
 
 from . import __version__
 from .errors import FetchError
+
+if TYPE_CHECKING:
+    from protego import Protego
 
 RETRY_CODES = (429, 500, 502, 503, 504)
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -212,7 +216,7 @@ class FetchStats:
 
 @dataclass
 class _Robots:
-    parser: object | None  # protego.Protego, or None = no rules
+    parser: Protego | None  # None = no rules
     delay: float = 0.0
     blocked: str | None = None  # why the host is not crawled
 
@@ -383,7 +387,6 @@ class PoliteSession:
             return robots
         robots_url = host + "/robots.txt"
         self.stats.robots_fetched += 1
-        robots: _Robots
         why = ""
         target = robots_url
         for attempt in range(self.settings.robots_retries + 1):

@@ -22,13 +22,14 @@ pipeline/decoding.py serve both through one `step(rows, tokens, t)`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from . import modeldir
-from .decoding import Candidate, Decoding, Space, n_best
+from .decoding import Candidate, Decoding, Space, Step, n_best
 from .errors import ModelError, UsageError
 from .vocab import PAD, Vocab
 
@@ -206,9 +207,9 @@ class Chatbot:
         size = decoding.inputs_per_pass()  # memory stays bounded whatever the number of inputs
         for i in range(0, len(utterances_kana), size):
             x = self.vocab.encode_utterances(list(utterances_kana[i : i + size]))
-            out += n_best(
-                lambda idx, k, x=x: self._stepper(x[idx], k), len(x), decoding, self.space, self.vocab.decode, lm_score
-            )
+            # cast: mypy cannot infer a lambda with a default argument from the parameter's type
+            make_step = cast(Callable[[np.ndarray, int], Step], lambda idx, k, x=x: self._stepper(x[idx], k))
+            out += n_best(make_step, len(x), decoding, self.space, self.vocab.decode, lm_score)
         return out
 
     def _ngram(self):

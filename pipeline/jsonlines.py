@@ -19,6 +19,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 from .decoding import MAX_CANDIDATES, Decoding, rank_candidates
 from .errors import InputError, UsageError
@@ -99,7 +100,7 @@ def answer(bot, objs: list[dict], decoding: Decoding, max_len: int) -> list[dict
             scores = bot.rank(kana, [bot.to_kana(c) for c in given])
             rec["ranked"] = [{"candidate": c, "score": s} for c, s in rank_candidates(given, scores)]
         out[i] = rec
-    return out
+    return cast(list[dict], out)  # every slot is filled: an error above or a reply here
 
 
 def answer_jsonl(bot, source: str, decoding: Decoding, output: Path | None = None, out=None, stdin=None) -> int:

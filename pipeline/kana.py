@@ -34,11 +34,15 @@ import threading
 import unicodedata
 from functools import lru_cache
 from importlib import metadata
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 from .numbers import NUMBER_RE, read_numbers
 from .spoken import SPOKEN_RE
 from .spoken import apply as spoken_readings
+
+if TYPE_CHECKING:
+    from .rubymemory import RubyMemory
 
 #: The reader extract-pairs, `nocpipe kana` and new corpora use unless told otherwise.
 DEFAULT_READER = "unidic"
@@ -311,13 +315,13 @@ class Reader:
         raise NotImplementedError
 
 
-def _kana_only(kks: object) -> None:
+def _kana_only(kks: Any) -> None:  # a pykakasi.Kakasi; its internals are untyped
     """pykakasi computes hiragana, katakana and three romanisations for every segment;
     we read only `kana`. Swapping its per-segment converter for one that skips the
     romanisations keeps its segmentation and readings and saves about a third of
     its time. Left alone if pykakasi's internals are not what we expect."""
     iconv = getattr(kks, "_iconv", None)
-    h2k = getattr(iconv, "_h2k", None)
+    h2k: Any = getattr(iconv, "_h2k", None)
     if iconv is None or h2k is None:
         return
 
@@ -340,7 +344,7 @@ class _FastJConv:
     lengths longest first, as dictionary keys, finds the same word, reading and
     length. Strings with variation selectors go to the original code."""
 
-    def __init__(self, jconv: object) -> None:
+    def __init__(self, jconv: Any) -> None:  # pykakasi's J2H converter
         self._orig = jconv
         self._kanwa = jconv._kanwa
         self._itaiji = jconv._itaiji
@@ -469,6 +473,7 @@ class UnidicReader(Reader):
     def _token(self, m: re.Match) -> str:
         # A callback is cheaper than a template replacement in CPython.
         i = m.lastindex
+        assert i is not None  # each of _TOKEN_RE's alternatives has a group
         return m[i] if i != 3 else self._fallback.read(m[3])
 
 
@@ -530,7 +535,7 @@ READING_SOURCES = ("ruby", "memory", "numbers", "reader")
 
 
 def read_side(
-    text: str, reader: str = DEFAULT_READER, memory: object | None = None, counts: dict[str, int] | None = None
+    text: str, reader: str = DEFAULT_READER, memory: RubyMemory | None = None, counts: dict[str, int] | None = None
 ) -> str:
     """The katakana reading of `text`: the author's ruby on the line first, then the
     work's ruby memory (a pipeline.rubymemory.RubyMemory) for the bare words, then
@@ -566,7 +571,7 @@ class SideReader:
     A dialogue line inside a run is read twice, as a reply and as the next utterance:
     the second reading comes from a small cache (and is counted again)."""
 
-    def __init__(self, reader: str = DEFAULT_READER, memory: object | None = None) -> None:
+    def __init__(self, reader: str = DEFAULT_READER, memory: RubyMemory | None = None) -> None:
         self.reader = reader
         self.memory = memory
         self.counts: dict[str, int] = {}

@@ -219,6 +219,7 @@ class Location:
         tmp = Path(tempfile.mkdtemp(prefix="nocpipe-fetch-"))
         try:
             dest = tmp / (name.rstrip("/").rsplit("/", 1)[-1] or "root")
+            assert self.fs is not None  # local_path is None only for a remote folder
             with _translated(self.url):
                 self.fs.get(self.path(name).rstrip("/") + "/", str(dest) + "/", recursive=True)
             yield dest

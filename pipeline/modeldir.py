@@ -46,6 +46,7 @@ import typing
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -113,7 +114,7 @@ def damaged(path: Path, problem: str, fix: str | None = None) -> ModelError:
 
 
 def _type_name(t: object) -> str:
-    names = {
+    names: dict[object, str] = {
         bool: "true or false",
         int: "a whole number",
         float: "a number",
@@ -148,7 +149,7 @@ def _matches(value: object, t: object) -> bool:
         return isinstance(value, dict) and (
             not args or all(_matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items())
         )
-    return isinstance(value, origin or t) if isinstance(origin or t, type) else True
+    return isinstance(value, cast(type, origin or t)) if isinstance(origin or t, type) else True
 
 
 def check_types(obj: object, cls: type, path: Path, fix: str | None = None) -> dict:
@@ -419,7 +420,8 @@ class ModelDir:
         then its readable copy. The first checkpoint ends the run's started.json claim."""
         state.saved_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         obj = state.to_json()
-        arrays = {f"w{i}": np.asarray(a) for i, a in enumerate(weights)}
+        # ndarrays; Any so that ** does not look like savez's allow_pickle
+        arrays: dict[str, Any] = {f"w{i}": np.asarray(a) for i, a in enumerate(weights)}
         arrays.update({f"o{i}": np.asarray(a) for i, a in enumerate(optimizer)})
         arrays["state"] = np.frombuffer(json.dumps(obj, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
 
@@ -545,7 +547,7 @@ def _check_model_section(section: dict, path: Path) -> None:
     if section.get("arch") == "retrieval":
         from .retrieval.config import RetrievalConfig as ModelConfig
     else:
-        from .models import ModelConfig  # type: ignore[assignment]
+        from .models import ModelConfig  # type: ignore[no-redef]  # the other config class, same use
 
     fix = "restore it, or train the model again with --force"
     check_types(section, ModelConfig, path, fix)

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -124,9 +125,9 @@ class NgramLM:
                 chunk = batch[start : start + _CHUNK_ROWS]
                 pairs += len(chunk)
                 keys = cls._top_keys(vocab, chunk, order, base)
-                k, c = np.unique(keys, return_counts=True)
-                parts_k.append(k)
-                parts_c.append(c)
+                chunk_k, chunk_c = np.unique(keys, return_counts=True)
+                parts_k.append(chunk_k)
+                parts_c.append(chunk_c)
         if not pairs:
             raise ModelError("no replies to fit the n-gram model on")
         keys, inv = np.unique(np.concatenate(parts_k), return_inverse=True)
@@ -217,7 +218,7 @@ class NgramLM:
     # ------------------------------------------------------------ disk
 
     def save(self, path: Path) -> None:
-        arrays: dict[str, np.ndarray] = {}
+        arrays: dict[str, Any] = {}  # ndarrays; Any so that ** does not look like savez's allow_pickle
         for k, o in enumerate(self.orders, start=1):
             arrays[f"keys{k}"] = o.keys
             arrays[f"counts{k}"] = o.counts.astype(np.float32 if o.counts.max(initial=0) < 2**24 else np.float64)

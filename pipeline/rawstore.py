@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from typing import cast
 
 from . import atomic
 from .config import SOURCES
@@ -302,7 +303,9 @@ def remote_works(store: Location) -> list[tuple[WorkRef, str, int]]:
         h = hashlib.sha1()
         for rel, nbytes, marker in sorted(files):
             h.update(f"{rel}\0{nbytes}\0{marker}\n".encode())
-        ref = WorkRef(source, work_id, f"{store.url.rstrip('/')}/{source}/{work_id}")
+        # A remote work's path is its URL, only named in messages: Store.opened swaps in a local copy.
+        url = cast(Path, f"{store.url.rstrip('/')}/{source}/{work_id}")
+        ref = WorkRef(source, work_id, url)
         found.append((ref, h.hexdigest(), sum(n for _, n, _ in files)))
     return found
 
@@ -470,4 +473,5 @@ def stored_episodes(work: Path, meta: dict | None = None, *, with_progress: bool
 def episode_files(work: Path) -> list[tuple[int, Path]]:
     """(number, file) of a finished work's stored episodes, in episode order."""
     work = Path(work)
-    return [(n, episode_path(work, e)) for n, e in stored_episodes(work).items()]
+    # stored_episodes keeps only entries whose episode_path is a file, so none is None here
+    return [(n, cast(Path, episode_path(work, e))) for n, e in stored_episodes(work).items()]

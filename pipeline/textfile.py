@@ -73,6 +73,7 @@ def decode_bytes(data: bytes, name: str = "file") -> Decoded:
             f"{name}: cannot decode it as UTF-8, Shift_JIS/CP932, EUC-JP or ISO-2022-JP; "
             "save it as UTF-8 and ingest again"
         )
+    assert encoding is not None  # set together with text
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     if not text.strip():
         raise EmptyInputError(f"{name}: the file holds no text")

@@ -31,9 +31,10 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -155,6 +156,7 @@ def process_work(ref: WorkRef, reader: str, max_len: int) -> WorkOutput:
     out = WorkOutput(ref.key, ref.source, ref.work_id)
     c = out.counters
     parse = parser_for(ref.source)
+    assert parse is not None  # the store lists works of known sources only (rawstore.SOURCES)
     # The whole work first: its ruby, from every episode, reads the bare words.
     episodes = list(parse(ref.path, c))
     sides = SideReader(reader, RubyMemory.from_lines(line for episode in episodes for line in episode.lines))
@@ -238,7 +240,7 @@ def run_work(task: WorkTask) -> tuple[str, dict]:
     except (OSError, ValueError, NocpipeError) as exc:
         # One damaged work is skipped and named; it never stops the others.
         return task.ref.key, {"failed": _work_failure(exc)}
-    cols = list(zip(*out.rows)) if out.rows else [[] for _ in WORK_COLUMNS]
+    cols: list[Sequence[Any]] = list(zip(*out.rows)) if out.rows else [[] for _ in WORK_COLUMNS]
     cols += [[neardup.exact_key(r[4], r[5]) for r in out.rows], [neardup.near_key(r[4], r[5]) for r in out.rows]]
     sides = dict.fromkeys(side for row in out.rows for side in (row[4], row[5]))
     sig = neardup.signature(sides, task.neardup)

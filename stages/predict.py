@@ -29,6 +29,7 @@ from pipeline.decoding import Candidate, Decoding
 from pipeline.errors import InputError, UsageError
 from pipeline.inference import strip_quotes
 from pipeline.reporter import Reporter, as_reporter
+from pipeline.textinput import read_stdin_lines, text_arguments
 
 __all__ = [
     "PredictOptions",
@@ -190,6 +191,7 @@ def _batches(opts: PredictOptions, lines, stdin, rep: Reporter, pred: Predictor)
     """The inputs of the run, a batch at a time: arguments at once, a file 256 lines a batch,
     stdin a line at a time (piped or typed at the prompt)."""
     if opts.texts:
+        text_arguments(opts.texts, "predict")  # bytes the shell passed that are not UTF-8: one line
         bad = next((t for t in opts.texts if not pred.read(t)[0]), None)
         if bad is not None:
             raise InputError(f"empty input: {bad!r} has nothing to read")
@@ -203,7 +205,9 @@ def _batches(opts: PredictOptions, lines, stdin, rep: Reporter, pred: Predictor)
     if terminal:
         rep.info(f"nocpipe predict ({opts.model_dir}): type a line and Enter; Ctrl-D to end")
     blank = 0
-    for line in _prompted(stdin, rep) if terminal else stdin:
+    # Piped stdin is decoded here, so that bytes that are not UTF-8 (Shift_JIS, UTF-16) are one line.
+    piped = read_stdin_lines("predict", stream=stdin.buffer) if hasattr(stdin, "buffer") else stdin
+    for line in _prompted(stdin, rep) if terminal else piped:
         if strip_quotes(line):
             seen += 1
             yield [line.rstrip("\n")]

@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import cast
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 from pipeline import __version__, rawstore
@@ -102,7 +103,7 @@ class ScrapeOptions:
             raise UsageError(f"unknown site {self.site!r}: use nocturne or narou")
         implied = {s for s in (site_of_target(t) for t in self.targets) if s}
         if len(implied) > 1 or (self.site and implied and implied != {self.site}):
-            sites = " and ".join(sorted(implied | {self.site} - {None}))
+            sites = " and ".join(sorted(implied | cast(set[str], {self.site} - {None})))
             raise UsageError(f"the URLs given belong to {sites}; scrape one site per run")
         for t in self.targets:
             ncode_of(t)  # a bad ncode is one Error: line before anything else

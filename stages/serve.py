@@ -31,7 +31,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -114,7 +114,7 @@ def read_figures(model_dir: Path | None) -> dict | None:
 
 def model_info(replier: Replier) -> dict:
     """What the page and /api/health say about the model."""
-    cfg = getattr(replier, "config", None) or {}
+    cfg: Any = getattr(replier, "config", None) or {}
     model = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
     data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
     info = {"name": replier.name, "arch": replier.arch, "max_len": replier.max_len}
@@ -350,7 +350,7 @@ def bind(host: str, port: int) -> socket.socket:
 def warm_up(replier: Replier) -> None:
     """Run the model once before the first user waits for it (tracing, allocation)."""
     if callable(getattr(replier, "warm_up", None)):
-        replier.warm_up()
+        cast(Any, replier).warm_up()  # an optional method, outside the Replier protocol
     else:
         replier.reply(["ア"], Decoding())
 

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -63,6 +64,12 @@ from pipeline.reporter import Reporter, as_reporter
 from pipeline.shards import corpus_metadata, find_shards
 from pipeline.sizes import BOUNDS, MAX_EPOCHS, check_bounds, check_memory
 from pipeline.vocab import Vocab
+
+if TYPE_CHECKING:  # Keras comes with these: imported when the run needs them
+    from pipeline.callbacks import EpochWork, Progress
+    from pipeline.distribute import Plan as DistPlan
+    from pipeline.models.config import ModelConfig
+    from pipeline.retrieval.train import RetrievalResult
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -109,7 +116,7 @@ class Settings:
     arch: str
     model: dict  # the model section (MODEL_DEFAULTS' keys for a new run)
     tcfg: TrainConfig
-    mcfg: object = None  # pipeline.models.ModelConfig of a generative network (None: retrieval)
+    mcfg: ModelConfig | None = None  # of a generative network (None: retrieval)
 
 
 @dataclass
@@ -321,12 +328,12 @@ class Data:
 class Session:
     """The built network and everything fit needs (Keras from here on)."""
 
-    model: object
-    dist: object  # pipeline.distribute.Plan
+    model: Any  # a keras.Model
+    dist: DistPlan
     validation: tuple | None
     n_valid: int
-    progress: object  # pipeline.callbacks.Progress
-    work: object  # pipeline.callbacks.EpochWork
+    progress: Progress
+    work: EpochWork
     current_opt: str | None  # the optimizer compiled in, None before the first
     stream: PairStream
     token_weights: np.ndarray | None
@@ -337,7 +344,7 @@ class Session:
 
 def train(
     opts: TrainOptions, log: Reporter | Callable[[str], None] | None = None, callbacks: tuple = ()
-) -> TrainResult:
+) -> TrainResult | RetrievalResult:
     """Train (or resume) into opts.model_dir; see the module docstring. Extra Keras `callbacks` go to fit."""
     reporter = as_reporter(log)
     plan = make_plan(opts)
@@ -354,7 +361,7 @@ def make_plan(opts: TrainOptions) -> Plan:
 
 
 @locked("train", lambda a: a["opts"].model_dir, "model folder", beside=True, temporaries=TEMPORARIES)
-def _locked_run(opts: TrainOptions, plan: Plan, reporter: Reporter, callbacks: tuple) -> TrainResult:
+def _locked_run(opts: TrainOptions, plan: Plan, reporter: Reporter, callbacks: tuple) -> TrainResult | RetrievalResult:
     data = scan_data(plan, opts, reporter)
     # ---- the retrieval chatbot trains on its own from here (pipeline/retrieval/train.py)
     if plan.settings.arch == "retrieval":
@@ -447,6 +454,7 @@ def build(plan: Plan, data: Data, opts: TrainOptions, reporter: Reporter) -> Ite
     from pipeline.models import build_model, choose_precision, gpu_info, inference_copy
 
     t, mcfg = plan.tcfg, plan.mcfg
+    assert data.vocab is not None  # _locked_run sets it before build
     dist = distribute.setup(t.batch_size, enabled=opts.distribute)  # a batch that does not split stops here
     gpu = gpu_info()
     policy = choose_precision(t.precision, gpu)
@@ -507,6 +515,7 @@ def _describe(model, dist, batch_size: int, policy: str, gpu: dict | None, repor
 def _validation(plan: Plan, data: Data, dist, reporter: Reporter) -> tuple[tuple | None, int]:
     """The validation inputs, targets (and weights) fit evaluates each epoch, and their number."""
     t, mcfg = plan.tcfg, plan.mcfg
+    assert data.vocab is not None  # _locked_run sets it before build
     limit = _valid_limit(t, data.n_train)
     if limit:
         x, y = load_arrays(data.valid_units, "valid", data.vocab, limit)
@@ -517,6 +526,7 @@ def _validation(plan: Plan, data: Data, dist, reporter: Reporter) -> tuple[tuple
         why = "--valid-pairs 0" if not limit else "no valid pairs in the shards"
         reporter.warn(f"no validation ({why}): the best model is chosen by training bits/char")
         return None, 0
+    weights: np.ndarray | None
     if mcfg.autoregressive:
         inputs, targets = teacher_forcing(x, y, mcfg.start_id)
         weights = end_weights(targets)
@@ -529,6 +539,8 @@ def _validation(plan: Plan, data: Data, dist, reporter: Reporter) -> tuple[tuple
 
 def _config_record(plan: Plan, data: Data, n_valid: int) -> dict:
     import keras
+
+    assert data.vocab is not None  # _locked_run sets it before build
 
     return {
         "nocpipe": __version__,
@@ -587,6 +599,7 @@ def fit(
         extra.append(keras.callbacks.TensorBoard(log_dir=str(opts.tensorboard)))
     deadline = time.monotonic() + opts.max_time if opts.max_time else None
     if opts.lr_decay:
+        assert deadline is not None and opts.max_time is not None  # validate(): --lr-decay needs --max-time
         base = plan.mcfg.learning_rate or float(variable_value(make_optimizer(plan.mcfg.optimizer).learning_rate))
         extra.append(BudgetDecay(base, deadline, opts.max_time, clock=time.monotonic))
     early = None

@@ -405,6 +405,8 @@ def test_real_commands_train_resume_and_predict(tmp_path):
         + [
             "train",
             *common,
+            "--arch",
+            "transformer",
             "--units",
             "8",
             "--max-len",

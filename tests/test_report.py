@@ -113,8 +113,7 @@ def test_report_shows_titles_samples_shares_and_the_corpus_cut(aozora_corpus, tm
         for row in rows:
             assert row["utterance"] and row["utterance_kana"] and f"<td>{row['reply_kana']}</td>" in html
     assert "<h2>Sample pairs</h2>" in html
-    # Shares worked out from the counts (this stats.json has no share keys).
-    assert "dropped_share_by_reason" not in stats and "split_share" not in stats
+    # Shares of the candidate pairs and of the kept pairs, as the counts give them.
     candidates = stats["candidate_pairs"]
     for reason, n in stats["dropped"].items():
         share = f["dropped_share_by_reason"][reason.removeprefix("dropped_")]

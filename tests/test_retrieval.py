@@ -206,3 +206,23 @@ def test_evaluate_reports_select_at_1_beside_tfidf(retrieval_model, tmp_path, cl
     assert figures["bits_per_char"] is None and figures["char_accuracy"] is None
     assert 0 <= figures["tfidf_select_at_1"] <= 1 and figures["select_at_1"] > 0.1
     assert "select@1" in r.out + r.err
+
+
+@pytest.mark.parametrize("encoding", ["cp932", "utf-16"])
+def test_predict_refuses_stdin_that_is_not_utf8_in_one_line(retrieval_model, encoding):
+    from harness import REPO, ChildResult, assert_one_error
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "predict", "--model-dir", str(retrieval_model / "r")],
+        input="「お母さん？」\n".encode(encoding), capture_output=True, env=env, timeout=300,
+    )  # fmt: skip
+    result = ChildResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+    assert_one_error(result, "stdin is not UTF-8 text", "iconv")
+
+
+def test_predict_show_source_names_the_work(retrieval_model, cli):
+    r = cli("predict", "--model-dir", str(retrieval_model / "r"), "--show-source", "--num", "2", "お母さん？")
+    assert r.code == 0, r.err
+    sources = [ln for ln in r.out.splitlines() if " — " in ln and "『" in ln]
+    assert len(sources) == 2, r.out

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from typing import Any
 
 import typer
 
@@ -26,7 +27,7 @@ from ..errors import NocpipeError, describe_os_error
 
 # Typer vendors Click in newer releases and uses Click itself in older ones; its
 # exported BadParameter derives from ClickException either way.
-_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_ClickException: type[Any] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 app = typer.Typer(
     name="nocpipe",

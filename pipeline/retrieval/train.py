@@ -21,8 +21,11 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import numpy as np
 
@@ -126,7 +129,7 @@ class _Stop:
 
     def __init__(self) -> None:
         self.requested = False
-        self._old = None
+        self._old: Callable[[int, FrameType | None], Any] | int | None = None  # what signal.signal returns
 
     def __enter__(self) -> "_Stop":
         if threading.current_thread() is threading.main_thread():

@@ -122,6 +122,7 @@ class Batcher:
 
     async def _run(self) -> None:
         queue = self._queue
+        assert queue is not None  # start() makes the queue before it starts this task
         last = 0
         while True:
             batch = [await queue.get()]
@@ -168,6 +169,7 @@ class Batcher:
             if exc is not None:
                 fut.set_exception(exc)
             else:
+                assert results is not None  # _settle is given results or exc
                 fut.set_result(results[i])
 
     def _call(self, kanas: list[str], decoding: Decoding) -> list[list]:

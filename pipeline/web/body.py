@@ -5,6 +5,7 @@ client that hung up is ClientGone, which needs no answer and no log line."""
 from __future__ import annotations
 
 import json
+from typing import Protocol, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import ClientDisconnect, Request
@@ -24,6 +25,15 @@ class RequestError(Exception):
 
 class ClientGone(Exception):
     """The client closed the connection before its body was read."""
+
+
+class ReplyFields(Protocol):
+    """The fields of request_model's ReplyRequest, as parse_reply reads them."""
+
+    text: str
+    num: int
+    temperature: float
+    beam: int
 
 
 def request_model(limits: ServeLimits) -> type[BaseModel]:
@@ -88,7 +98,7 @@ def parse_reply(obj: object, model: type[BaseModel], limits: ServeLimits, arch: 
     if not isinstance(obj, dict):
         raise RequestError(422, 'the body must be a JSON object like {"text": "..."}')
     try:
-        req = model.model_validate(obj)
+        req = cast(ReplyFields, model.model_validate(obj))
     except ValidationError as exc:
         raise RequestError(422, _validation_message(exc, limits)) from None
     if not req.text.strip():

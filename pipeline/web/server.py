@@ -33,7 +33,7 @@ GRACEFUL_S = 10
 class ReadTimeoutH11(H11Protocol):
     read_timeout: float = 5.0
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         self._read_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
         self._arm()
