@@ -462,7 +462,20 @@ def test_bundled_sample_end_to_end(cli, data_dir):
 
     assert cli("ingest", "-q", SAMPLES).code == 0
     assert cli("extract-pairs", "-q", "--examples", "0").code == 0
-    res = cli("train", "--name", "s", "--units", "32", "--epochs", "2", "--batch-size", "16", "--quiet")
+    res = cli(
+        "train",
+        "--arch",
+        "transformer",
+        "--name",
+        "s",
+        "--units",
+        "32",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--quiet",
+    )
     assert res.code == 0, res.err
     assert "epoch 2/2:" in res.out
     assert (data_dir / "models" / "s" / "curves.png").exists()
