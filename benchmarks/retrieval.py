@@ -60,7 +60,7 @@ def selection(model: Path, corpora: dict[str, Path]) -> dict:
     bot = RetrievalBot.load(model)
     train_pairs = read_pairs(corpora["test"], "train")
     baseline = TfidfBaseline(train_pairs.utterances + train_pairs.replies)
-    lam = bot.config.lexical_weight
+    lam = bot.settings.lexical_weight
 
     def lexical(u: str, cands: list[str]):
         rows = tfidf_rows(bot.space.encode(bot.vocab, [u, *cands]), bot._idf)
@@ -70,9 +70,9 @@ def selection(model: Path, corpora: dict[str, Path]) -> dict:
     for name, folder in corpora.items():
         pairs = read_pairs(folder, "test")
         draws = draw(pairs.replies, 1000)
-        bot.config.lexical_weight = 0.0
+        bot.settings.lexical_weight = 0.0
         encoder = select_at_1(draws, pairs.utterances, pairs.replies, bot.rank)
-        bot.config.lexical_weight = lam
+        bot.settings.lexical_weight = lam
         out[name] = {
             "pairs": len(pairs),
             "encoder": encoder,

@@ -226,3 +226,15 @@ def test_predict_show_source_names_the_work(retrieval_model, cli):
     assert r.code == 0, r.err
     sources = [ln for ln in r.out.splitlines() if " — " in ln and "『" in ln]
     assert len(sources) == 2, r.out
+
+
+def test_serve_describes_a_retrieval_model_and_its_sources(retrieval_model):
+    from pipeline.decoding import Decoding
+    from pipeline.retrieval.bot import RetrievalBot
+    from stages.serve import model_info, reply_json
+
+    bot = RetrievalBot.load(retrieval_model / "r")
+    info = model_info(bot)
+    assert info["arch"] == "retrieval" and info["units"] == 16
+    out = reply_json(bot.reply([bot.to_kana("お母さん？")], Decoding())[0][0])
+    assert out["reply"] and out["surface"] and out["source"]["title"] and isinstance(out["score"], float)

@@ -31,9 +31,19 @@ CHUNK_ROWS = 1 << 17
 class RetrievalBot:
     arch = "retrieval"
 
-    def __init__(self, encoder, cfg: RetrievalConfig, vocab: Vocab, table, vectors: np.ndarray, name: str):
+    def __init__(
+        self,
+        encoder,
+        cfg: RetrievalConfig,
+        vocab: Vocab,
+        table,
+        vectors: np.ndarray,
+        name: str,
+        saved: dict | None = None,
+    ):
         self.encoder = encoder
-        self.config = cfg
+        self.settings = cfg  # the retrieval model's own hyper-parameters
+        self.config = saved or {"model": {}}  # config.json as written, as every bot has it
         self.vocab = vocab
         self.name = name
         self.max_len = vocab.max_len
@@ -59,7 +69,7 @@ class RetrievalBot:
                 f"{folder.path} does not fit its config (retrieval, {vocab.max_len} characters, units "
                 f"{cfg.units}): was the folder changed by hand?"
             )
-        return cls(encoder, cfg, vocab, table, vectors, folder.path.name)
+        return cls(encoder, cfg, vocab, table, vectors, folder.path.name, saved)
 
     # ------------------------------------------------------------ reading
 
@@ -97,9 +107,9 @@ class RetrievalBot:
             return np.zeros(0)
         q = self.encode([utterance_kana], 0)[0]
         scores = self.encode(list(candidates_kana), 1) @ q
-        if self.config.lexical_weight:
+        if self.settings.lexical_weight:
             rows = tfidf_rows(self.space.encode(self.vocab, [utterance_kana, *candidates_kana]), self._idf)
-            scores = scores + self.config.lexical_weight * cosines(rows[0], rows[1:])
+            scores = scores + self.settings.lexical_weight * cosines(rows[0], rows[1:])
         return scores.astype(np.float64)
 
     # ------------------------------------------------------------ search
