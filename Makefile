@@ -67,7 +67,7 @@ demo: $(SERVE)
 	NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe evaluate --name demo
 	NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe predict --name demo --show-source 'こんな忘れ物、ある?' 'お母さん？' '親分、大変だ'
 	printf 'どうしたの？\nありがとう\nあなたは誰ですか\n' | NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe predict --name demo --show-source
-	@echo "demo data and model in ./$(DEMO); the chat page: NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe serve --name demo"
+	@echo "demo data and model in $(DEMO)/; the chat page: NOCPIPE_DATA=$(DEMO) $(VENV)/bin/nocpipe serve --name demo"
 
 # The suite runs on every core (pytest-xdist), one test file per worker at a time, so a
 # file's module fixtures are built once, in the order tests/conftest.py gives (the longest
