@@ -22,6 +22,8 @@ import numpy as np
 
 #: Pairs drawn by default, and distractors per pair.
 DEFAULT_DRAWS = 1000
+#: The most draws one run may ask for: each costs a scoring of 10 candidates.
+MAX_DRAWS = 100_000
 DISTRACTORS = 9
 DRAW_SEED = 0
 

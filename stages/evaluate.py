@@ -31,7 +31,7 @@ from pipeline.decoding import Decoding
 from pipeline.errors import StoreError, UsageError
 from pipeline.ngram import DEFAULT_ORDER, NgramLM, ngram_for_model, reply_ids
 from pipeline.progress import progress
-from pipeline.selection import DEFAULT_DRAWS, TfidfBaseline, draw, select_at_1
+from pipeline.selection import DEFAULT_DRAWS, MAX_DRAWS, TfidfBaseline, draw, select_at_1
 from pipeline.shards import SPLITS
 
 #: The most pairs in one batch: its teacher-forced probabilities (batch × max_len × vocabulary floats)
@@ -52,6 +52,17 @@ class EvaluateOptions:
     json_path: Path | None = None
     show_progress: bool = True
     select_pairs: int = DEFAULT_DRAWS  # pairs drawn for select@1 (0: skip it)
+
+    def validate(self) -> str:
+        """Every check of the options; returns the split's name in the corpus (`valid` is its older name)."""
+        split = {"valid": "validation"}.get(self.split, self.split)
+        if split not in SPLITS:
+            raise UsageError(f"--split takes train, valid (validation) or test, not {self.split!r}")
+        if self.max_pairs < 0 or self.examples < 0 or not 1 <= self.batch_size <= MAX_BATCH:
+            raise UsageError(f"--max-pairs and --examples must be 0 or more, the batch size from 1 to {MAX_BATCH}")
+        if not 0 <= self.select_pairs <= MAX_DRAWS:
+            raise UsageError(f"select@1 draws must be from 0 to {MAX_DRAWS:,}, not {self.select_pairs}")
+        return split
 
 
 @dataclass
@@ -82,37 +93,62 @@ def decode(chatbot, utterances: list[str], dec: Decoding, lm: NgramLM | None = N
     return [cands[0].text if cands else "" for cands in out]
 
 
+@dataclass
+class _Scored:
+    """What the split's pairs gave: both models' log p, the char hits, the model's own replies."""
+
+    model_lp: list[np.ndarray] = field(default_factory=list)
+    ngram_lp: list[np.ndarray] = field(default_factory=list)
+    correct: list[np.ndarray] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    utts: list[str] = field(default_factory=list)
+
+
 def evaluate(
     opts: EvaluateOptions, log: Callable[[str], None] = print, default_data_dir: Path | None = None
 ) -> EvaluateResult:
-
     t0 = time.perf_counter()
     model_dir = Path(opts.model_dir)
     modeldir.read_config(model_dir)  # a missing or foreign folder fails before Keras loads
-    split = {"valid": "validation"}.get(opts.split, opts.split)  # the older name of the split
-    if split not in SPLITS:
-        raise UsageError(f"--split takes train, valid (validation) or test, not {opts.split!r}")
-    if opts.max_pairs < 0 or opts.examples < 0 or not 1 <= opts.batch_size <= MAX_BATCH:
-        raise UsageError(f"--max-pairs and --examples must be 0 or more, the batch size from 1 to {MAX_BATCH}")
+    split = opts.validate()
     data_dir = corpus_of(model_dir, opts.data_dir, default_data_dir or Path("data/processed"))
     units = scan_units(data_dir, split, opts.max_pairs)
-    total = sum(u.take for u in units)
-    if not total:
+    if not sum(u.take for u in units):
         raise StoreError(f"no {split} pairs in {data_dir}")
 
     from pipeline.inference import load_bot
 
     chatbot = load_bot(model_dir)
-    generative = chatbot.arch != "retrieval"
     trained_on = modeldir.read_config(model_dir).get("data", {}).get("data_dir")
     lm, fitted = ngram_for_model(model_dir, chatbot.vocab, _train_corpus(data_dir, trained_on), opts.ngram_order, log)
+    got = _score(chatbot, lm, units, split, opts)
+    select, tfidf_select = _select_figures(chatbot, [data_dir, trained_on], got.utts, got.refs, opts.select_pairs)
+    generative = chatbot.arch != "retrieval"
+    figures = {
+        "bits_per_char": metrics.bits_per_char(got.model_lp) if generative else None,
+        "ngram_bits_per_char": metrics.bits_per_char(got.ngram_lp),
+        "char_accuracy": metrics.char_accuracy(got.correct) if generative else None,
+        "select_at_1": select,
+        "tfidf_select_at_1": tfidf_select,
+        **metrics.reply_figures(got.replies, got.refs),
+        "n": len(got.refs),
+    }
+    figures = {k: figures[k] for k in metrics.FIGURES}
+    record = _record(figures, split, data_dir, got, opts, lm, chatbot.arch)
+    modeldir.ModelDir(model_dir).write_evaluate(record)
+    if opts.json_path is not None:
+        write_json(Path(opts.json_path), record)
+    rng = np.random.default_rng(0)
+    pick = sorted(rng.choice(len(got.refs), size=min(opts.examples, len(got.refs)), replace=False).tolist())
+    examples = [(got.utts[i], got.refs[i], got.replies[i]) for i in pick]
+    return EvaluateResult(figures, examples, model_dir, data_dir, fitted, time.perf_counter() - t0)
 
-    model_lp: list[np.ndarray] = []
-    ngram_lp: list[np.ndarray] = []
-    correct: list[np.ndarray] = []
-    replies: list[str] = []
-    refs: list[str] = []
-    utts: list[str] = []
+
+def _score(chatbot, lm: NgramLM, units, split: str, opts: EvaluateOptions) -> _Scored:
+    """Every pair of the split, a batch at a time: log p (generative models), the n-gram's, replies."""
+    got = _Scored()
+    generative = chatbot.arch != "retrieval"
 
     def batches():
         for unit in units:
@@ -120,51 +156,31 @@ def evaluate(
             for i in range(0, len(u), opts.batch_size):
                 yield u[i : i + opts.batch_size], r[i : i + opts.batch_size]
 
-    bar = progress(
-        batches(),
-        desc=f"evaluate ({split})",
-        unit="batch",
-        enabled=opts.show_progress,
-        total=sum(-(-u.take // opts.batch_size) for u in units),
-    )
-    for u, r in bar:
+    total = sum(-(-u.take // opts.batch_size) for u in units)
+    for u, r in progress(batches(), desc=f"evaluate ({split})", unit="batch", enabled=opts.show_progress, total=total):
         if generative:
             lps, hits = chatbot.teacher_forced(u, r)
-            model_lp += lps
-            correct += hits
-        ngram_lp += lm.token_log_probs(reply_ids(chatbot.vocab, r))
-        replies += decode(chatbot, u, opts.decoding, lm)
-        refs += r
-        utts += u
+            got.model_lp += lps
+            got.correct += hits
+        got.ngram_lp += lm.token_log_probs(reply_ids(chatbot.vocab, r))
+        got.replies += decode(chatbot, u, opts.decoding, lm)
+        got.refs += r
+        got.utts += u
+    return got
 
-    select, tfidf_select = _select_figures(chatbot, [data_dir, trained_on], utts, refs, opts.select_pairs)
-    figures = {
-        "bits_per_char": metrics.bits_per_char(model_lp) if generative else None,
-        "ngram_bits_per_char": metrics.bits_per_char(ngram_lp),
-        "char_accuracy": metrics.char_accuracy(correct) if generative else None,
-        "select_at_1": select,
-        "tfidf_select_at_1": tfidf_select,
-        **metrics.reply_figures(replies, refs),
-        "n": len(refs),
-    }
-    figures = {k: figures[k] for k in metrics.FIGURES}
-    record = {
+
+def _record(figures: dict, split: str, data_dir: Path, got: _Scored, opts: EvaluateOptions, lm, arch: str) -> dict:
+    """evaluate.json: the figures (rounded), and what they were measured on."""
+    return {
         **{k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in figures.items()},
         "split": split,
         "data_dir": str(data_dir),
-        "tokens": int(sum(len(x) for x in model_lp)),
+        "tokens": int(sum(len(x) for x in got.model_lp)),
         "decoding": opts.decoding.describe(),
         "ngram": {"order": lm.order, "train_replies": lm.pairs, "smoothing": "interpolated modified Kneser-Ney"},
-        "arch": chatbot.arch,
+        "arch": arch,
         "evaluated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    modeldir.ModelDir(model_dir).write_evaluate(record)
-    if opts.json_path is not None:
-        write_json(Path(opts.json_path), record)
-    rng = np.random.default_rng(0)
-    pick = sorted(rng.choice(len(refs), size=min(opts.examples, len(refs)), replace=False).tolist())
-    examples = [(utts[i], refs[i], replies[i]) for i in pick]
-    return EvaluateResult(figures, examples, model_dir, data_dir, fitted, time.perf_counter() - t0)
 
 
 def _train_corpus(data_dir: Path, trained_on: str | None) -> Path:

@@ -132,6 +132,35 @@ def _shares(stats: dict, splits: dict, n: int) -> tuple[dict, dict]:
     }
 
 
+def _lengths_of(table: pa.Table, n: int, cut: int | None) -> dict:
+    lengths = {}
+    for side in ("utterance_kana", "reply_kana"):
+        lens = pc.utf8_length(table.column(side)).to_numpy(zero_copy_only=False) if n else []
+        s = pd.Series(lens, dtype="int64")
+        lengths[side] = {
+            "histogram": {int(k): int(v) for k, v in s.value_counts().sort_index().items()},
+            "mean": float(s.mean()) if n else 0.0,
+            "median": float(s.median()) if n else 0.0,
+            "max": int(s.max()) if n else 0,
+            "over_cut": int((s > cut).sum()) if cut else 0,
+        }
+    return lengths
+
+
+def _characters_of(table: pa.Table) -> tuple[Counter, int, list, dict]:
+    chars: Counter = Counter()
+    for side in ("utterance_kana", "reply_kana"):
+        for text in table.column(side).to_pylist():
+            chars.update(text)
+    total_chars = sum(chars.values())
+    ranked = chars.most_common()
+    coverage = {
+        str(v): (sum(c for _, c in ranked[: v - RESERVED_IDS]) / total_chars if total_chars else 0.0)
+        for v in VOCAB_SIZES
+    }
+    return chars, total_chars, ranked, coverage
+
+
 def figures_of(
     table: pa.Table,
     stats: dict,
@@ -147,27 +176,8 @@ def figures_of(
     # The corpus's own cut, from its shards' metadata (else its stats.json); 0: no limit.
     max_len = int(meta.get("max_len") or stats.get("max_len") or 0)
     cut = max_len or None
-    lengths = {}
-    for side in ("utterance_kana", "reply_kana"):
-        lens = pc.utf8_length(table.column(side)).to_numpy(zero_copy_only=False) if n else []
-        s = pd.Series(lens, dtype="int64")
-        lengths[side] = {
-            "histogram": {int(k): int(v) for k, v in s.value_counts().sort_index().items()},
-            "mean": float(s.mean()) if n else 0.0,
-            "median": float(s.median()) if n else 0.0,
-            "max": int(s.max()) if n else 0,
-            "over_cut": int((s > cut).sum()) if cut else 0,
-        }
-    chars: Counter = Counter()
-    for side in ("utterance_kana", "reply_kana"):
-        for text in table.column(side).to_pylist():
-            chars.update(text)
-    total_chars = sum(chars.values())
-    ranked = chars.most_common()
-    coverage = {
-        str(v): (sum(c for _, c in ranked[: v - RESERVED_IDS]) / total_chars if total_chars else 0.0)
-        for v in VOCAB_SIZES
-    }
+    lengths = _lengths_of(table, n, cut)
+    chars, total_chars, ranked, coverage = _characters_of(table)
     per_work = (
         df.groupby(["source", "work_id", "split"])
         .size()
@@ -312,15 +322,25 @@ def _work_label(w: dict) -> str:
 
 
 def sections_of(f: dict) -> list[Section]:
-    out = []
+    """The report's sections in order; drops, near-copies and readings only when stats.json says them."""
+    parts = [_section_overview, _section_splits, _section_sources, _section_samples, _section_lengths]
+    parts.append(_section_characters)
+    if f["from_stats"]:
+        parts += [_section_drops, _section_near_copies, _section_readings]
+    return [part(f) for part in parts]
+
+
+def _section_overview(f: dict) -> Section:
     intro = (
         f"{f['pairs']:,} pairs from {f['works']:,} works; reader {f['reader'] or 'unknown'} "
         f"({f['reader_version'] or '?'}); --max-len {f['max_len'] or 'none (no limit)'}."
     )
     if not f["from_stats"]:
         intro += " No stats.json beside these shards: drops, near-copies and readings are not known."
-    out.append(Section("Overview", intro))
+    return Section("Overview", intro)
 
+
+def _section_splits(f: dict) -> Section:
     s = Section("Splits")
     s.tables.append(
         (
@@ -341,8 +361,10 @@ def sections_of(f: dict) -> list[Section]:
     s.images.append(
         ("pairs per split", _bar(list(f["splits"]), [v["pairs"] for v in f["splits"].values()], "pairs per split"))
     )
-    out.append(s)
+    return s
 
+
+def _section_sources(f: dict) -> Section:
     s = Section("Pairs per source and per work")
     s.tables.append(("per source", _table([{"source": k, "pairs": v} for k, v in f["sources"].items()])))
     s.tables.append(
@@ -369,8 +391,10 @@ def sections_of(f: dict) -> list[Section]:
                 ),
             )
         )
-    out.append(s)
+    return s
 
+
+def _section_samples(f: dict) -> Section:
     s = Section("Sample pairs", "A few pairs of each split, spread over it: the text as written, then as read.")
     for split, rows in f["samples"].items():
         s.tables.append(
@@ -390,8 +414,10 @@ def sections_of(f: dict) -> list[Section]:
                 ),
             )
         )
-    out.append(s)
+    return s
 
+
+def _section_lengths(f: dict) -> Section:
     s = Section(
         "Lengths",
         "Histograms of the katakana length of both sides; the dashed line is the corpus's "
@@ -418,8 +444,10 @@ def sections_of(f: dict) -> list[Section]:
     )
     if f["pairs"]:
         s.images.append(("length histograms", _length_plot(f)))
-    out.append(s)
+    return s
 
+
+def _section_characters(f: dict) -> Section:
     ch = f["characters"]
     s = Section(
         "Characters",
@@ -449,75 +477,77 @@ def sections_of(f: dict) -> list[Section]:
     )
     if ch["total"]:
         s.images.append(("character frequencies and vocabulary coverage", _coverage_plot(f)))
-    out.append(s)
+    return s
 
-    if f["from_stats"]:
-        candidates = f["candidate_pairs"] or 0
-        kept = f"{f['pairs'] / candidates:.1%}" if candidates else "?"
-        s = Section("Drop reasons", f"{candidates:,} candidate pairs, {f['pairs']:,} kept ({kept}).")
-        drops = {k.removeprefix("dropped_"): v for k, v in f["dropped"].items()}
-        shares = f["dropped_share_by_reason"]
+
+def _section_drops(f: dict) -> Section:
+    candidates = f["candidate_pairs"] or 0
+    kept = f"{f['pairs'] / candidates:.1%}" if candidates else "?"
+    s = Section("Drop reasons", f"{candidates:,} candidate pairs, {f['pairs']:,} kept ({kept}).")
+    drops = {k.removeprefix("dropped_"): v for k, v in f["dropped"].items()}
+    shares = f["dropped_share_by_reason"]
+    s.tables.append(
+        (
+            "",
+            _table(
+                [
+                    {"reason": k, "pairs": v, "share of candidates": f"{shares.get(k, 0.0):.1%}"}
+                    for k, v in drops.items()
+                ]
+            ),
+        )
+    )
+    s.images.append(
+        (
+            "drop reasons",
+            _bar(
+                ["kept"] + list(drops),
+                [f["pairs"]] + list(drops.values()),
+                "candidate pairs: kept, and dropped by reason",
+                "pairs",
+                horizontal=True,
+            ),
+        )
+    )
+    return s
+
+
+def _section_near_copies(f: dict) -> Section:
+    groups = f["near_copy_groups"]
+    s = Section(
+        "Near-copy works",
+        f"{len(groups)} group(s) of works that hold the same text; each group "
+        "takes the split of its member whose work_id sorts first.",
+    )
+    if groups:
         s.tables.append(
             (
                 "",
                 _table(
                     [
-                        {"reason": k, "pairs": v, "share of candidates": f"{shares.get(k, 0.0):.1%}"}
-                        for k, v in drops.items()
+                        {"group": i + 1, "work": m["work"], "split": m["split"], "pairs kept": m["pairs_kept"]}
+                        for i, g in enumerate(groups)
+                        for m in g
                     ]
                 ),
             )
         )
-        s.images.append(
-            (
-                "drop reasons",
-                _bar(
-                    ["kept"] + list(drops),
-                    [f["pairs"]] + list(drops.values()),
-                    "candidate pairs: kept, and dropped by reason",
-                    "pairs",
-                    horizontal=True,
-                ),
-            )
-        )
-        out.append(s)
+    return s
 
-        groups = f["near_copy_groups"]
-        s = Section(
-            "Near-copy works",
-            f"{len(groups)} group(s) of works that hold the same text; each group "
-            "takes the split of its member whose work_id sorts first.",
-        )
-        if groups:
-            s.tables.append(
-                (
-                    "",
-                    _table(
-                        [
-                            {"group": i + 1, "work": m["work"], "split": m["split"], "pairs kept": m["pairs_kept"]}
-                            for i, g in enumerate(groups)
-                            for m in g
-                        ]
-                    ),
-                )
-            )
-        out.append(s)
 
-        rd = f["readings"]
-        s = Section(
-            "Where readings came from",
-            "Words read by the author's ruby on the line, by the work's "
-            "ruby memory (ruby the author gave earlier), as numbers, or by "
-            "the reader.",
-        )
-        total = sum(rd.values())
-        if total:
-            s.tables.append(
-                ("", _table([{"source": k, "words": v, "share": f"{v / total:.1%}"} for k, v in rd.items()]))
-            )
-            s.images.append(("reading sources", _bar(list(rd), list(rd.values()), "words read by", "words")))
-        out.append(s)
-    return out
+def _section_readings(f: dict) -> Section:
+    rd = f["readings"]
+    s = Section(
+        "Where readings came from",
+        "Words read by the author's ruby on the line, by the work's "
+        "ruby memory (ruby the author gave earlier), as numbers, or by "
+        "the reader.",
+    )
+    total = sum(rd.values())
+    if total:
+        s.tables.append(("", _table([{"source": k, "words": v, "share": f"{v / total:.1%}"} for k, v in rd.items()])))
+        s.images.append(("reading sources", _bar(list(rd), list(rd.values()), "words read by", "words")))
+    return s
 
 
 # ---------------------------------------------------------------- rendering
