@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from ..decoding import Decoding
-from ..errors import ModelError, UsageError
+from ..errors import ModelError
 from ..inference import Candidate, strip_quotes
 from ..vocab import Vocab
 from .config import RetrievalConfig
+from .encoder import gram_weights, tower_vectors
 from .features import NgramSpace
 from .lexical import cosines, tfidf_rows
 
@@ -51,7 +52,7 @@ class RetrievalBot:
         self.table = table
         self._kana = table.column("reply_kana").to_pylist()
         self._index = _combine(vectors, cfg.utterance_weight)
-        self._idf = _idf_of(encoder)
+        self._idf = gram_weights(encoder)
 
     @classmethod
     def load(cls, model_dir: Path) -> "RetrievalBot":
@@ -80,15 +81,7 @@ class RetrievalBot:
 
     def encode(self, texts: list[str], side: int) -> np.ndarray:
         """Unit vectors (float32) of katakana texts through one tower: 0 utterance, 1 reply."""
-        out = []
-        for start in range(0, len(texts), 512):
-            ids = self.space.encode(self.vocab, texts[start : start + 512])
-            rows = len(ids)
-            size = max(8, 1 << (rows - 1).bit_length())  # few shapes: the compiled function is reused
-            padded = np.concatenate([ids, np.zeros((size - rows, ids.shape[1]), ids.dtype)]) if size > rows else ids
-            both = self.encoder.predict_on_batch([padded, padded])
-            out.append(np.asarray(both[side], dtype=np.float32)[:rows])
-        return np.concatenate(out) if out else np.zeros((0, self._index.shape[1]), np.float32)
+        return tower_vectors(self.encoder, self.space, self.vocab, texts, side)
 
     # ------------------------------------------------------------ the interface every bot has
 
@@ -158,10 +151,3 @@ def _combine(vectors: np.ndarray, beta: float) -> np.ndarray:
         part = np.asarray(vectors[i : i + CHUNK_ROWS], dtype=np.float32)
         out[i : i + CHUNK_ROWS] = part[:, :units] + beta * part[:, units:]
     return out
-
-
-def _idf_of(encoder) -> np.ndarray:
-    try:
-        return np.asarray(encoder.get_layer("gram_weights").get_weights()[0][:, 0], dtype=np.float64)
-    except (ValueError, IndexError) as exc:
-        raise UsageError(f"the retrieval model has no gram_weights layer: {exc}") from None

@@ -151,3 +151,27 @@ def trainer(encoder, temperature: float = 20.0):
             return ops.mean(rows + cols) / 2
 
     return InBatchTrainer(encoder)
+
+
+def tower_vectors(encoder, space, vocab, texts: list[str], side: int, batch: int = 512) -> np.ndarray:
+    """Unit vectors (float32) of katakana texts through one tower (0: utterance, 1: reply). Batches
+    are padded to a power of two rows, so the compiled predict function sees few shapes."""
+    out = []
+    for start in range(0, len(texts), batch):
+        ids = space.encode(vocab, texts[start : start + batch])
+        rows = len(ids)
+        size = max(8, 1 << (rows - 1).bit_length())
+        padded = np.concatenate([ids, np.zeros((size - rows, ids.shape[1]), ids.dtype)]) if size > rows else ids
+        both = encoder.predict_on_batch([padded, padded])
+        out.append(np.asarray(both[side], dtype=np.float32)[:rows])
+    return np.concatenate(out) if out else np.zeros((0, encoder.outputs[side].shape[-1]), np.float32)
+
+
+def gram_weights(encoder) -> np.ndarray:
+    """The learned weight of every n-gram id (IDF at the start): what the lexical score weighs by."""
+    from ..errors import ModelError
+
+    try:
+        return np.asarray(encoder.get_layer("gram_weights").get_weights()[0][:, 0], dtype=np.float64)
+    except (ValueError, IndexError) as exc:
+        raise ModelError(f"the retrieval model has no gram_weights layer: {exc}") from None

@@ -18,25 +18,20 @@ written last, so a folder without one is a run that has not finished.
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 import numpy as np
 
 from .. import __version__
-from ..errors import ModelError, UsageError
-from ..reporter import Reporter, as_reporter
+from ..errors import UsageError
+from ..reporter import as_reporter
 from ..selection import draw
 from ..vocab import Vocab
 from . import index as reply_index
 from .config import RetrievalConfig
-from .encoder import EncoderShape, build_encoder, trainer
+from .encoder import EncoderShape, build_encoder, gram_weights, tower_vectors, trainer
 from .features import NgramSpace, document_frequencies, idf_weights
 from .pairs import read_pairs
 
@@ -101,6 +96,7 @@ class Data:
     valid_u: list[str]
     valid_r: list[str]
     idf: np.ndarray
+    valid_draws: list = field(default_factory=list)  # fixed for the run: every epoch is scored on the same
 
 
 def load_data(opts, cfg: RetrievalConfig, vocab: Vocab | None, reader: tuple[str, str]) -> Data:
@@ -118,32 +114,12 @@ def load_data(opts, cfg: RetrievalConfig, vocab: Vocab | None, reader: tuple[str
     chars_u = vocab.encode_batch(train.utterances)
     chars_r = vocab.encode_batch(train.replies)
     df = document_frequencies(space, np.concatenate([space.ids(chars_u), space.ids(chars_r)]))
-    return Data(vocab, space, (chars_u, chars_r), valid.utterances, valid.replies, idf_weights(df, 2 * len(train)))
+    draws = draw(valid.replies, VALID_DRAWS) if len(valid) >= 10 else []
+    idf = idf_weights(df, 2 * len(train))
+    return Data(vocab, space, (chars_u, chars_r), valid.utterances, valid.replies, idf, draws)
 
 
 # ---------------------------------------------------------------- fit
-
-
-class _Stop:
-    """Ctrl-C once: stop after the running step and keep what is finished. Twice: abort."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: Callable[[int, FrameType | None], Any] | int | None = None  # what signal.signal returns
-
-    def __enter__(self) -> "_Stop":
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
 
 
 def _batches(data: Data, cfg: RetrievalConfig, epoch: int):
@@ -170,7 +146,7 @@ def _batches(data: Data, cfg: RetrievalConfig, epoch: int):
     return Epoch(), steps
 
 
-def _watch(stop: _Stop, deadline: float | None, reporter: Reporter, steps: int):
+def _watch(stop, deadline: float | None):
     import keras
 
     class Watch(keras.callbacks.Callback):
@@ -187,42 +163,36 @@ def _watch(stop: _Stop, deadline: float | None, reporter: Reporter, steps: int):
     return Watch()
 
 
-def encode_texts(encoder, data_or_space, vocab: Vocab, texts: list[str], side: int) -> np.ndarray:
-    """Unit vectors of `texts` through one tower (0: utterance, 1: reply), float32."""
-    space = data_or_space
-    out = []
-    for start in range(0, len(texts), 1024):
-        ids = space.encode(vocab, texts[start : start + 1024])
-        both = encoder.predict_on_batch([ids, ids])
-        out.append(np.asarray(both[side], dtype=np.float32))
-    return np.concatenate(out) if out else np.zeros((0, encoder.outputs[side].shape[-1]), dtype=np.float32)
-
-
-def valid_select(encoder, data: Data, lexical: float = 0.0, idf=None) -> float:
-    """select@1 of the encoder (plus λ·TF-IDF) on the validation draws; nan without validation."""
-    if len(data.valid_r) < 10:
-        return float("nan")
-    draws = draw(data.valid_r, VALID_DRAWS)
-    u = encode_texts(encoder, data.space, data.vocab, data.valid_u, 0)
-    r = encode_texts(encoder, data.space, data.vocab, data.valid_r, 1)
-    lex = _lexical_rows(encoder, data, data.valid_u + data.valid_r) if lexical else None
-    n = len(data.valid_u)
-    hits = 0
-    for d in draws:
-        s = r[list(d.candidates)] @ u[d.pair]
-        if lex is not None:
-            from .lexical import cosines
-
-            s = s + lexical * cosines(lex[d.pair], [lex[n + c] for c in d.candidates])
-        hits += bool((np.delete(s, d.truth) < s[d.truth]).all())
-    return hits / len(draws)
-
-
-def _lexical_rows(encoder, data: Data, texts: list[str]):
-    from .bot import _idf_of
+def _valid_vectors(encoder, data: Data) -> tuple[np.ndarray, np.ndarray, list]:
+    """The validation sides through their towers, and their TF-IDF rows over the encoder's gram weights."""
     from .lexical import tfidf_rows
 
-    return tfidf_rows(data.space.encode(data.vocab, texts), _idf_of(encoder))
+    u = tower_vectors(encoder, data.space, data.vocab, data.valid_u, 0)
+    r = tower_vectors(encoder, data.space, data.vocab, data.valid_r, 1)
+    ids = data.space.encode(data.vocab, data.valid_u + data.valid_r)
+    return u, r, tfidf_rows(ids, gram_weights(encoder))
+
+
+def _select(data: Data, vectors: tuple[np.ndarray, np.ndarray, list], lexical: float) -> float:
+    """select@1 of cos + λ·TF-IDF on the validation draws."""
+    from .lexical import cosines
+
+    u, r, lex = vectors
+    n = len(data.valid_u)
+    hits = 0
+    for d in data.valid_draws:
+        s = r[list(d.candidates)] @ u[d.pair]
+        if lexical:
+            s = s + lexical * cosines(lex[d.pair], [lex[n + c] for c in d.candidates])
+        hits += bool((np.delete(s, d.truth) < s[d.truth]).all())
+    return hits / len(data.valid_draws)
+
+
+def valid_select(encoder, data: Data) -> float:
+    """select@1 of the encoder alone on the validation draws; nan without validation."""
+    if not data.valid_draws:
+        return float("nan")
+    return _select(data, _valid_vectors(encoder, data), 0.0)
 
 
 @dataclass
@@ -239,10 +209,12 @@ def fit(folder, cfg, data, model, epochs, deadline, reporter, state: FitState) -
         state.best, state.best_epoch = valid_select(model.enc, data), 0
         folder.save_model(model.enc)
         reporter.info(f"epoch 0 (untrained): validation select@1 {_fmt(state.best)}")
-    with _Stop() as stop:
+    from ..callbacks import Stop
+
+    with Stop(reporter) as stop:
         while state.epoch < epochs:
             batches, steps = _batches(data, cfg, state.epoch)
-            watch = _watch(stop, deadline, reporter, steps)
+            watch = _watch(stop, deadline)
             t0 = time.perf_counter()
             model.fit(batches, epochs=1, verbose=0, callbacks=[watch], shuffle=False)
             if watch.reason:  # a part epoch is thrown away: the checkpoint is the last whole one
@@ -382,9 +354,10 @@ def _restore(folder, model, checkpoint) -> "FitState":
 
 
 def _choose_lexical(encoder, data: Data, reporter) -> float:
-    if len(data.valid_r) < 10:
+    if not data.valid_draws:
         return 0.0
-    scores = {w: valid_select(encoder, data, w) for w in LEXICAL_WEIGHTS}
+    vectors = _valid_vectors(encoder, data)  # once: only the weight changes between the tries
+    scores = {w: _select(data, vectors, w) for w in LEXICAL_WEIGHTS}
     best = max(LEXICAL_WEIGHTS, key=lambda w: (scores[w], -w))
     reporter.info(
         "lexical weight on validation: "
@@ -392,8 +365,3 @@ def _choose_lexical(encoder, data: Data, reporter) -> float:
         + f" -> λ={best:g}"
     )
     return best
-
-
-def check_fits(cfg: RetrievalConfig, encoder) -> None:
-    if tuple(encoder.inputs[0].shape[1:]) != (3 * cfg.max_len + 1,):
-        raise ModelError("the retrieval model does not fit its config.json (max_len): was the folder changed by hand?")
